@@ -1,0 +1,55 @@
+// tcpdump inside a lab namespace. start() resolves once tcpdump says it is listening, so no probe
+// is sent before the capture can see it; stop() drains before signalling (tcpdump loses the last
+// packets when killed at once).
+import { TimeoutError } from '../errors.ts';
+import { spawn } from '../kernel/exec.ts';
+
+export interface CaptureSpec {
+  netns: string;
+  iface: string;
+  file: string;
+  /** A pcap filter, e.g. "not arp". */
+  filter?: string;
+  snaplen?: number;
+}
+
+export interface RunningCapture {
+  spec: CaptureSpec;
+  stop(): Promise<{ file: string; packets?: number }>;
+}
+
+export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise<RunningCapture> {
+  const argv = ['tcpdump', '-i', spec.iface, '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 262144), '--time-stamp-precision=nano', '-w', spec.file];
+  if (spec.filter) argv.push(spec.filter);
+  const proc = spawn(argv, { netns: spec.netns });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new TimeoutError(`tcpdump to listen on ${spec.netns}/${spec.iface}`, stderr.trim(), timeoutMs));
+    }, timeoutMs);
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/listening on/.test(stderr)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void proc.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump on ${spec.netns}/${spec.iface} exited (${r.exitCode}) before listening: ${stderr.trim()}`));
+    });
+  });
+  return {
+    spec,
+    async stop() {
+      await new Promise((r) => setTimeout(r, 150));
+      proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await proc;
+      clearTimeout(killer);
+      const m = /(\d+) packets? captured/.exec(stderr);
+      return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}) };
+    },
+  };
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+// cnilab: thin commands over the library. Everything is validated before anything is created.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KernelError, TopologyError, UsageError } from '../errors.ts';
+import { cancelAll } from '../kernel/exec.ts';
+import { doctor, modeNeeds, type HostReport } from '../host/doctor.ts';
+import { checkMode } from '../lab/check.ts';
+import { Lab, ownedLabs } from '../lab/lab.ts';
+import { gc } from '../lab/gc.ts';
+import { allModes, getMode, parseModeList } from '../modes/registry.ts';
+import type { ModeDef } from '../modes/mode.ts';
+import { LAB_RE } from '../plan/names.ts';
+import type { ResultsFile, RunResult } from '../results/schema.ts';
+import { loadTopology } from '../topology/load.ts';
+import { formatIpv4 } from '../net/ipv4.ts';
+import { parseFlags } from './args.ts';
+import { pairsTable, runsSummary, table } from './table.ts';
+import { writeResults } from './write-results.ts';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
+
+const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
+
+  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB]
+                 build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch
+  cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
+  cnilab switch  MODE [--name LAB]                     switch a live lab to another mode
+  cnilab check   [--name LAB] [--out DIR]              probe + capture the live lab's current mode
+  cnilab status  [--name LAB] [--json]
+  cnilab down    [--name LAB | --all]
+  cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
+  cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
+  cnilab modes   what each mode programs and must show on the wire
+
+Modes: ${allModes().map((m) => m.name).join(', ')}
+Default topology: topologies/two-subnets.yaml`;
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const t0 = performance.now();
+const progress = (s: string) => log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
+
+function requireRoot(cmd: string): void {
+  if (process.getuid?.() !== 0) throw new UsageError(`cnilab ${cmd} creates network namespaces and needs root`, `run it as root (sudo -E npm run cnilab -- ${cmd} ...)`);
+}
+
+function labName(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !LAB_RE.test(v)) throw new UsageError(`--name "${String(v)}" is not a valid lab name`, 'use 1-12 lowercase letters or digits');
+  return v;
+}
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' } }, 'run');
+  const modes = values.modes ? parseModeList(values.modes) : allModes();
+  const name = labName(values.name);
+  const count = values.count === undefined ? 3 : Number(values.count);
+  if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`);
+  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  requireRoot('run');
+  const outDir = resolve(values.out ?? 'out');
+  mkdirSync(outDir, { recursive: true });
+
+  const host = await doctor();
+  const runs: RunResult[] = [];
+  const runnable: ModeDef[] = [];
+  for (const m of modes) {
+    const can = modeNeeds(m, host);
+    if (can.ok) runnable.push(m);
+    else runs.push({ mode: m.name, backend: 'netns', status: 'skipped', reason: `cannot run on this host: ${can.detail}`, pairs: [] });
+  }
+  const startedAt = new Date().toISOString();
+  if (runnable.length > 0) {
+    progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; modes: ${runnable.map((m) => m.name).join(', ')}`);
+    const lab = await Lab.up(topology, runnable[0]!, { ...(name ? { name } : {}), progress });
+    try {
+      for (const [i, m] of runnable.entries()) {
+        if (i > 0) await lab.switchTo(m);
+        const r = await checkMode(lab, m, { outDir, progress, count });
+        runs.push(r);
+        progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
+        console.log(`\n== ${m.name} (${m.summary})\n${pairsTable(r.pairs)}`);
+      }
+    } finally {
+      await lab.down();
+    }
+  }
+  const order = new Map(modes.map((m, i) => [m.name as string, i]));
+  runs.sort((a, b) => order.get(a.mode)! - order.get(b.mode)!);
+  const results: ResultsFile = {
+    topology: { name: topology.name, nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })) },
+    runs,
+    meta: { cnilab: '0.1.0', startedAt, host: (await import('node:os')).hostname(), kernel: (await import('node:os')).release(), durationMs: Math.round(performance.now() - t0) },
+  };
+  const files = await writeResults(outDir, results);
+  console.log(`\n${runsSummary(runs)}\n\nwrote ${files.join(', ')}`);
+  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+async function cmdUp(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { topology: { type: 'string' }, mode: { type: 'string' }, name: { type: 'string' } }, 'up');
+  if (!values.mode) throw new UsageError('cnilab up: --mode is required', `use one of: ${allModes().map((m) => m.name).join(', ')}`);
+  const mode = getMode(values.mode);
+  const name = labName(values.name);
+  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  requireRoot('up');
+  const can = modeNeeds(mode, await doctor());
+  if (!can.ok) throw new UsageError(`mode ${mode.name} cannot run on this host: ${can.detail}`, 'run "cnilab doctor" for details');
+  const lab = await Lab.up(topology, mode, { ...(name ? { name } : {}), progress });
+  lab.detach();
+  console.log(`lab ${lab.name} is up in mode ${mode.name}; "cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`);
+  return 0;
+}
+
+async function cmdSwitch(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { name: { type: 'string' } }, 'switch');
+  if (positionals.length !== 1) throw new UsageError('cnilab switch takes one mode', `e.g. cnilab switch flannel-vxlan; modes: ${allModes().map((m) => m.name).join(', ')}`);
+  const mode = getMode(positionals[0]!);
+  requireRoot('switch');
+  const lab = Lab.attach(labName(values.name), progress);
+  await lab.switchTo(mode);
+  console.log(`lab ${lab.name} is now in mode ${mode.name}`);
+  return 0;
+}
+
+async function cmdCheck(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' } }, 'check');
+  requireRoot('check');
+  const lab = Lab.attach(labName(values.name), progress);
+  const mode = lab.mode;
+  if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
+  const outDir = resolve(values.out ?? 'out');
+  const r = await checkMode(lab, mode, { outDir, progress });
+  console.log(pairsTable(r.pairs));
+  return r.status === 'passed' ? 0 : 1;
+}
+
+async function cmdStatus(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { name: { type: 'string' }, json: { type: 'boolean' } }, 'status');
+  const s = Lab.attach(labName(values.name)).status();
+  if (values.json) {
+    console.log(JSON.stringify(s, null, 2));
+    return 0;
+  }
+  console.log(`lab ${s.lab}: mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`);
+  console.log(table(['node', 'netns', 'underlay', 'pod subnet', 'pods'], s.nodes.map((n) => [n.name, n.netns, `${n.underlayIp} (${n.subnet})`, s.family === 'calico' ? n.podBlock : n.podSubnet, n.pods.map((p) => `${p.name}=${p.ip ?? '?'}`).join(' ')])));
+  return 0;
+}
+
+async function cmdDown(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' } }, 'down');
+  requireRoot('down');
+  if (values.all) {
+    const r = await gc({ all: true, progress });
+    console.log(`removed ${r.labs.length} lab(s)`);
+    return 0;
+  }
+  const lab = Lab.attach(labName(values.name), progress);
+  await lab.down();
+  console.log(`lab ${lab.name} is down`);
+  return 0;
+}
+
+async function cmdGc(argv: string[]): Promise<number> {
+  parseFlags(argv, {}, 'gc');
+  requireRoot('gc');
+  const r = await gc({ progress });
+  console.log(r.labs.length + r.orphans.length === 0 ? 'nothing to reap' : `reaped labs: ${r.labs.join(', ') || '(none)'}; orphan namespaces: ${r.orphans.join(', ') || '(none)'}`);
+  return 0;
+}
+
+function printDoctor(r: HostReport): void {
+  console.log(`root: ${r.root ? 'yes' : 'no (kernel features not probed)'}`);
+  console.log('\nkernel (tried in a throwaway namespace):');
+  console.log(table(['feature', 'ok', 'detail'], Object.entries(r.kernel).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
+  console.log('\ntools:');
+  console.log(table(['tool', 'ok', 'detail'], Object.entries(r.tools).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
+  console.log('\nmodes:');
+  console.log(table(['mode', 'netns backend'], r.modes.map((m) => [m.mode, m.netns.ok ? 'runs here' : m.netns.detail])));
+}
+
+async function cmdDoctor(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'doctor');
+  const r = await doctor();
+  if (values.json) console.log(JSON.stringify(r, null, 2));
+  else printDoctor(r);
+  return 0;
+}
+
+async function cmdModes(): Promise<number> {
+  for (const m of allModes()) console.log(`${m.name} [${m.family}]\n  ${m.summary}\n  ${m.programs}\n`);
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  run: cmdRun,
+  up: cmdUp,
+  switch: cmdSwitch,
+  check: cmdCheck,
+  status: cmdStatus,
+  down: cmdDown,
+  gc: cmdGc,
+  doctor: cmdDoctor,
+  modes: cmdModes,
+};
+
+let stopping = false;
+function onSignal(sig: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  log(`\n${sig}: tearing down ${ownedLabs.size} lab(s)...`);
+  cancelAll();
+  const code = sig === 'SIGINT' ? 130 : 143;
+  void Promise.allSettled([...ownedLabs].map((l) => l.down())).then(() => process.exit(code));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    console.log(HELP);
+    return cmd ? 0 : 2;
+  }
+  const f = COMMANDS[cmd];
+  if (!f) {
+    log(`cnilab: unknown command "${cmd}"\n    fix: use one of: ${Object.keys(COMMANDS).join(', ')}`);
+    return 2;
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await f(rest);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TopologyError) {
+      log(`cnilab ${cmd}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof KernelError) {
+      log(`cnilab ${cmd}: ${e.message}`);
+      return 1;
+    }
+    if (stopping) return 130;
+    throw e;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // Signal teardown exits by itself.
+      if (!stopping) process.exit(code);
+    },
+    (e) => {
+      log(`cnilab: ${(e as Error).stack ?? String(e)}`);
+      process.exit(1);
+    },
+  );
+}

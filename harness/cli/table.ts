@@ -1,0 +1,39 @@
+// Plain-text tables for the terminal.
+import type { PairResult, RunResult, WireExpectation } from '../results/schema.ts';
+
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function wireText(w: WireExpectation & { rttMs?: number }): string {
+  if (!w.reachable) return `unreachable${w.encap !== 'none' ? ` (${encapText(w)} seen)` : ''}`;
+  return encapText(w);
+}
+
+function encapText(w: WireExpectation): string {
+  if (w.encap === 'vxlan') return `vxlan vni=${w.vni} port=${w.port}`;
+  return w.encap === 'ipip' ? 'ipip' : 'plain';
+}
+
+export function pairsTable(pairs: readonly PairResult[]): string {
+  return table(
+    ['pair', 'path', 'expected', 'observed', 'rtt', 'verdict'],
+    pairs.map((p) => [
+      `${p.src} -> ${p.dst}`,
+      p.path,
+      wireText(p.expected),
+      wireText(p.observed),
+      p.observed.rttMs !== undefined ? `${p.observed.rttMs.toFixed(3)} ms` : '-',
+      p.ok ? 'ok' : `MISMATCH: ${p.mismatch}`,
+    ]),
+  );
+}
+
+export function runsSummary(runs: readonly RunResult[]): string {
+  return table(
+    ['mode', 'backend', 'status', 'pairs ok', 'reason'],
+    runs.map((r) => [r.mode, r.backend, r.status.toUpperCase(), r.status === 'skipped' ? '-' : `${r.pairs.filter((p) => p.ok).length}/${r.pairs.length}`, r.reason ?? '']),
+  );
+}

@@ -1,0 +1,57 @@
+// Processes living in a lab's namespaces, found from /proc without spawning anything: a process
+// belongs to a namespace when its /proc/PID/ns/net is the same inode as /run/netns/NAME.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+
+export function netnsInode(name: string): number | undefined {
+  try {
+    return statSync(`/run/netns/${name}`).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+export function pidsInNetns(names: readonly string[]): number[] {
+  const inodes = new Set(names.map(netnsInode).filter((x): x is number => x !== undefined));
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (inodes.has(statSync(`/proc/${entry}/ns/net`).ino)) pids.push(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+/** Field 22 of /proc/PID/stat: with the pid, it identifies a process across pid reuse. */
+export function processStartTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(owner: { pid: number; startTime: number }): boolean {
+  return processStartTime(owner.pid) === owner.startTime;
+}
+
+export async function killAll(pids: readonly number[], graceMs = 1000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && pids.some((p) => processStartTime(p) !== undefined)) await new Promise((r) => setTimeout(r, 20));
+  signal('SIGKILL');
+}

@@ -1,0 +1,25 @@
+// Removing a lab: processes in its namespaces first (bird withdraws routes, tcpdump flushes), then
+// the namespaces in one batch, then its state directory. Idempotent, and works from the state file alone.
+import { deleteNetns } from '../kernel/apply.ts';
+import { killAll, netnsInode, pidsInNetns } from '../kernel/procs.ts';
+import { labDir, removeLabDir, type LabState } from './state.ts';
+import { rmSync } from 'node:fs';
+
+export async function teardownLab(state: Pick<LabState, 'lab' | 'netns'>): Promise<{ netns: number; processes: number }> {
+  const pids = pidsInNetns(state.netns).filter((p) => p !== process.pid);
+  await killAll(pids);
+  const present = state.netns.filter((n) => netnsInode(n) !== undefined);
+  await deleteNetns(present);
+  removeLabDir(state.lab);
+  return { netns: present.length, processes: pids.length };
+}
+
+/** Namespaces without a state file (a state file removed by hand): reaped by name. */
+export async function teardownOrphans(netns: readonly string[]): Promise<void> {
+  await killAll(pidsInNetns(netns));
+  await deleteNetns(netns);
+}
+
+export function removeLabFiles(lab: string): void {
+  rmSync(labDir(lab), { recursive: true, force: true });
+}

@@ -1,0 +1,77 @@
+// What every data-plane mode provides. Modes are plug-ins: nothing outside modes/ asks "which mode?".
+import type { Cidr } from '../net/ipv4.ts';
+import type { LabNames } from '../plan/names.ts';
+import type { KernelOp } from '../plan/ops.ts';
+import type { WireExpectation } from '../results/schema.ts';
+import type { PathKind, ResolvedNode, Topology } from '../topology/types.ts';
+
+export const MODE_NAMES = [
+  'flannel-host-gw',
+  'flannel-vxlan',
+  'flannel-vxlan-directrouting',
+  'calico-bgp',
+  'calico-ipip-always',
+  'calico-ipip-crosssubnet',
+  'calico-vxlan-always',
+  'calico-vxlan-crosssubnet',
+] as const;
+export type ModeName = (typeof MODE_NAMES)[number];
+export type Family = 'flannel' | 'calico';
+export type KernelFeature = 'veth' | 'bridge' | 'vxlan' | 'ipip';
+/** Host programs a mode needs besides iproute2. */
+export type Tool = 'cni-plugins' | 'bird';
+
+export function isModeName(s: string): s is ModeName {
+  return (MODE_NAMES as readonly string[]).includes(s);
+}
+
+/** A pod as it exists after its network was set up (addresses come from IPAM, not from the plan). */
+export interface PodRuntime {
+  node: string;
+  name: string;
+  id: string;
+  netns: string;
+  ip: string;
+  /** The host side of the pod's veth, in the node namespace. */
+  hostIf: string;
+}
+
+/** Per-family knobs, as the real CNIs expose them (net-conf.json Backend, FELIX_VXLANVNI/PORT). */
+export interface ModeSettings {
+  flannel: { vni: number; port: number };
+  calico: { vxlanVni: number; vxlanPort: number; asn: number };
+}
+
+export const DEFAULT_SETTINGS: ModeSettings = {
+  flannel: { vni: 1, port: 8472 },
+  calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 },
+};
+
+export interface ModeContext {
+  topology: Topology;
+  names: LabNames;
+  pods: readonly PodRuntime[];
+  settings: ModeSettings;
+}
+
+export interface ModeDef {
+  name: ModeName;
+  family: Family;
+  summary: string;
+  /** What it programs and what it must show on the wire, for README and `cnilab modes`. */
+  programs: string;
+  kernel: readonly KernelFeature[];
+  tools: readonly Tool[];
+  /** MTU pods get in this mode. */
+  podMtu(t: Topology): number;
+  plan(ctx: ModeContext): KernelOp[];
+  /** What a probe from `src` to `dst` must show on the wire. */
+  expect(src: ResolvedNode, dst: ResolvedNode, path: PathKind, ctx: Pick<ModeContext, 'topology' | 'settings'>): WireExpectation;
+  /** Extra devices and routes this mode owns, so a switch can prove none is left behind. */
+  owns: { devices: readonly string[]; routeProtos?: readonly string[] };
+  /** Daemons (bird) this mode needs; started after plan() is applied. */
+  daemons?: readonly 'bird'[];
+}
+
+/** The peer's pod range as the mode routes it (flannel lease or Calico block). */
+export type PodRange = (n: ResolvedNode) => Cidr;

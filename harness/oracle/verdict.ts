@@ -1,0 +1,48 @@
+// Compares what a pair showed with what its mode must show. Pure: the oracle of every run.
+import type { PathKind, PairResult, WireExpectation, WireObservation } from '../results/schema.ts';
+import type { WireSeen } from './classify.ts';
+import { formatIpv4 } from '../net/ipv4.ts';
+
+export interface ProbeOutcome {
+  reachable: boolean;
+  rttMs?: number;
+}
+
+/** What was observed: reachability from the probe, encapsulation from the capture. */
+export function observe(path: PathKind, probe: ProbeOutcome, wire: WireSeen): { observed: WireObservation; problems: string[] } {
+  const problems: string[] = [];
+  let observed: WireObservation = { reachable: probe.reachable, encap: 'none', ...(probe.rttMs !== undefined ? { rttMs: probe.rttMs } : {}) };
+  if (wire.encaps.length > 1) {
+    problems.push(`mixed encapsulation on the wire: ${wire.encaps.map((e) => e.kind + (e.vni !== undefined ? `(vni ${e.vni}, port ${e.port})` : '')).join(', ')}`);
+  }
+  const e = wire.encaps[0];
+  if (e) observed = { ...observed, encap: e.kind, ...(e.vni !== undefined ? { vni: e.vni } : {}), ...(e.port !== undefined ? { port: e.port } : {}) };
+  if (path !== 'same-node' && probe.reachable && wire.packets === 0) {
+    problems.push('reachable, yet none of its packets was seen on the underlay capture: the capture missed it or the traffic bypassed the underlay');
+  }
+  if (path === 'same-node' && wire.packets > 0) problems.push(`same-node traffic left the node: ${wire.packets} packets on the underlay`);
+  return { observed, problems };
+}
+
+export function outerText(e: WireSeen['encaps'][number]): string {
+  return e.outerSrc !== undefined ? `${formatIpv4(e.outerSrc)} -> ${formatIpv4(e.outerDst!)}` : '';
+}
+
+export function judge(expected: WireExpectation, observed: WireObservation, problems: readonly string[]): { ok: boolean; mismatch?: string } {
+  const why: string[] = [...problems];
+  if (expected.reachable !== observed.reachable) why.push(expected.reachable ? 'expected reachable, got no reply' : 'expected no reply, got a reply');
+  if (expected.reachable && observed.reachable) {
+    if (expected.encap !== observed.encap) why.push(`expected encap ${expected.encap}, saw ${observed.encap}`);
+    else if (expected.encap === 'vxlan') {
+      if (expected.vni !== observed.vni) why.push(`expected VNI ${expected.vni}, saw ${observed.vni}`);
+      if (expected.port !== observed.port) why.push(`expected UDP port ${expected.port}, saw ${observed.port}`);
+    }
+  }
+  return why.length === 0 ? { ok: true } : { ok: false, mismatch: why.join('; ') };
+}
+
+export function pairResult(src: string, dst: string, path: PathKind, expected: WireExpectation, probe: ProbeOutcome, wire: WireSeen): PairResult {
+  const { observed, problems } = observe(path, probe, wire);
+  const v = judge(expected, observed, problems);
+  return { src, dst, path, expected, observed: { ...observed, wirePackets: wire.packets }, ok: v.ok, ...(v.mismatch ? { mismatch: v.mismatch } : {}) };
+}

@@ -1,0 +1,59 @@
+// Every namespace a lab creates is named cnilab-<lab>-<role>, so ownership is visible in `ip netns`
+// and a crashed run's leftovers can be found from the name alone.
+import type { ResolvedNode, ResolvedSubnet, Topology } from '../topology/types.ts';
+
+export const NETNS_PREFIX = 'cnilab-';
+export const LAB_RE = /^[a-z0-9]{1,12}$/;
+
+export interface LabNames {
+  lab: string;
+  prefix: string;
+  switch(s: ResolvedSubnet | string): string;
+  router(): string;
+  node(n: ResolvedNode | string): string;
+  pod(node: string, pod: string): string;
+}
+
+export function labNames(lab: string): LabNames {
+  if (!LAB_RE.test(lab)) throw new Error(`lab name "${lab}" must be 1-12 lowercase letters or digits`);
+  const prefix = `${NETNS_PREFIX}${lab}-`;
+  const nm = (x: { name: string } | string) => (typeof x === 'string' ? x : x.name);
+  return {
+    lab,
+    prefix,
+    switch: (s) => `${prefix}sw-${nm(s)}`,
+    router: () => `${prefix}rtr`,
+    node: (n) => `${prefix}node-${nm(n)}`,
+    pod: (node, pod) => `${prefix}pod-${node}-${pod}`,
+  };
+}
+
+/** The lab a namespace belongs to, if cnilab made it. */
+export function labOfNetns(netns: string): string | undefined {
+  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|node|pod|probe)(-|$)/.exec(netns);
+  return m?.[1];
+}
+
+export function allNetns(names: LabNames, t: Topology): string[] {
+  return [
+    ...t.subnets.map((s) => names.switch(s)),
+    ...(t.router ? [names.router()] : []),
+    ...t.nodes.map((n) => names.node(n)),
+    ...t.nodes.flatMap((n) => n.pods.map((p) => names.pod(n.name, p.name))),
+  ];
+}
+
+/** Interface names inside the lab's namespaces: fixed, since no two labs share a namespace. */
+export const IF = {
+  underlay: 'eth0',
+  switchBridge: 'br0',
+  switchPortToNode: (node: string) => `n-${node}`,
+  switchPortToRouter: 'rtr',
+  routerLeg: (subnet: string) => `eth-${subnet}`,
+  podEth: 'eth0',
+  cni0: 'cni0',
+} as const;
+
+export function randomLabName(): string {
+  return Math.random().toString(36).slice(2, 8).padEnd(6, '0');
+}

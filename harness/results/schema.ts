@@ -1,0 +1,83 @@
+// The results.json contract. Other tools read this file: fields may be added, never renamed or removed.
+
+export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
+export type EncapKind = 'none' | 'vxlan' | 'ipip';
+export type RunStatus = 'passed' | 'failed' | 'skipped';
+export type BackendName = 'netns' | 'uml' | 'kind';
+
+export interface WireExpectation {
+  reachable: boolean;
+  encap: EncapKind;
+  vni?: number;
+  port?: number;
+}
+
+export interface WireObservation extends WireExpectation {
+  rttMs?: number;
+  /** Echo requests of this probe seen on the underlay captures. */
+  wirePackets?: number;
+}
+
+export interface PairResult {
+  src: string; // "node/pod"
+  dst: string;
+  path: PathKind;
+  expected: WireExpectation;
+  observed: WireObservation;
+  ok: boolean;
+  /** Why ok is false, in words, when it is. */
+  mismatch?: string;
+}
+
+export interface Stat {
+  mean: number;
+  /** Half-width of the 95% confidence interval of the mean. */
+  ci95: number;
+  samples: number[];
+}
+
+export interface PerfForPath {
+  path: 'same-subnet' | 'cross-subnet';
+  src: string;
+  dst: string;
+  reachable: boolean;
+  throughputGbps?: Stat;
+  /** Several parallel streams (iperf3 -P). */
+  throughputGbpsParallel?: Stat;
+  rttUs?: { p50: number; p90: number; p99: number; mean: number; jitter: number; samples: number };
+  ratioToUnderlay?: { mean: number; ci95: number };
+  cpuSecondsPerGB?: number;
+}
+
+export interface Perf {
+  /** False when the backend's timings cannot be compared with the host's (uml). */
+  comparable: boolean;
+  throughputGbps?: Stat;
+  rttUs?: { p50: number; p90: number; p99: number };
+  ratioToUnderlay?: { mean: number; ci95: number };
+  mtu?: { expected: number; observed: number; maxDfPayload: number; pathMtu?: number; podMtuExceedsPath?: boolean };
+  paths?: PerfForPath[];
+}
+
+export interface RunResult {
+  mode: string;
+  backend: BackendName;
+  status: RunStatus;
+  reason?: string;
+  pairs: PairResult[];
+  /** Pcap files written for this run, relative to the results directory. */
+  captures?: string[];
+  perf?: Perf;
+}
+
+export interface ResultsFile {
+  topology: { name?: string; nodes: { name: string; subnet: string; underlayIp: string }[] };
+  runs: RunResult[];
+  /** The bare underlay baseline, node to node, measured in the same run (perf only). */
+  underlay?: {
+    throughputGbps?: Stat;
+    throughputGbpsParallel?: Stat;
+    rttUs?: { p50: number; p90: number; p99: number; mean: number; jitter: number; samples: number };
+  };
+  meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };
+}

@@ -1,0 +1,61 @@
+import type { Cidr, Ipv4 } from '../net/ipv4.ts';
+
+/** A topology as written by a person (after parsing, before resolution). */
+export interface TopologySpec {
+  name: string;
+  mtu: number;
+  podCidr: string;
+  /** flannel's SubnetLen: each node's pod subnet length. */
+  subnetLen: number;
+  /** Calico's IPAM block size. */
+  blockSize: number;
+  subnets: { name: string; cidr: string }[];
+  router?: { name: string; bgpPeer: boolean; asn: number };
+  nodes: { name: string; subnet: string; ip?: string; pods: string[] }[];
+}
+
+export interface ResolvedSubnet {
+  name: string;
+  cidr: Cidr;
+  /** The router's leg on this subnet, when there is a router. */
+  routerIp?: Ipv4;
+}
+
+export interface ResolvedPod {
+  name: string;
+  /** "node/pod", the id used in results. */
+  id: string;
+}
+
+export interface ResolvedNode {
+  name: string;
+  index: number;
+  subnet: ResolvedSubnet;
+  ip: Ipv4;
+  /** flannel's per-node lease (SubnetLen). */
+  podSubnet: Cidr;
+  /** Calico's per-node IPAM block (blockSize). */
+  podBlock: Cidr;
+  pods: ResolvedPod[];
+}
+
+/** Everything derived and checked: later code never re-parses or re-validates. */
+export interface Topology {
+  name: string;
+  /** The file it came from, if any. */
+  source?: string;
+  mtu: number;
+  podCidr: Cidr;
+  subnetLen: number;
+  blockSize: number;
+  subnets: ResolvedSubnet[];
+  router?: { name: string; bgpPeer: boolean; asn: number };
+  nodes: ResolvedNode[];
+}
+
+export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
+
+export function pathBetween(a: ResolvedNode, b: ResolvedNode): PathKind {
+  if (a.name === b.name) return 'same-node';
+  return a.subnet.name === b.subnet.name ? 'same-subnet' : 'cross-subnet';
+}
