@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes this checkout ready to run: npm packages, then host tools. Idempotent and quick (a few ms)
+# when everything is there; the slow paths only run for what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.cnilab-lock
+want=$(sha1sum package-lock.json | cut -c1-40)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "cnilab: installing npm packages (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$want" > "$stamp"
+fi
+
+# Host tools: the zx installer decides what to install; skip it when every command is present.
+need=0
+for c in ip bridge nsenter tcpdump ping iperf3 bird birdc tshark; do command -v "$c" >/dev/null 2>&1 || need=1; done
+[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need=1
+[ -x /usr/bin/linux.uml ] || need=1
+if [ "$need" = 1 ]; then
+  node ci/install-host.mjs >&2
+fi
