@@ -10,6 +10,7 @@ export function netnsInode(name: string): number | undefined {
   }
 }
 
+/** Running processes (zombies excluded) whose network namespace is one of `names`. */
 export function pidsInNetns(names: readonly string[]): number[] {
   const inodes = new Set(names.map(netnsInode).filter((x): x is number => x !== undefined));
   if (inodes.size === 0) return [];
@@ -17,7 +18,7 @@ export function pidsInNetns(names: readonly string[]): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (inodes.has(statSync(`/proc/${entry}/ns/net`).ino)) pids.push(Number(entry));
+      if (inodes.has(statSync(`/proc/${entry}/ns/net`).ino) && isRunning(Number(entry))) pids.push(Number(entry));
     } catch {
       /* gone meanwhile */
     }
@@ -33,6 +34,16 @@ export function processStartTime(pid: number): number | undefined {
     return Number(fields[19]);
   } catch {
     return undefined;
+  }
+}
+
+/** Running, not a zombie (daemonised BIRD is reparented to a pid 1 that may never reap it). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -52,6 +63,6 @@ export async function killAll(pids: readonly number[], graceMs = 1000): Promise<
   };
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && pids.some((p) => processStartTime(p) !== undefined)) await new Promise((r) => setTimeout(r, 20));
+  while (Date.now() < deadline && pids.some(isRunning)) await new Promise((r) => setTimeout(r, 20));
   signal('SIGKILL');
 }

@@ -13,7 +13,7 @@ import type { Topology } from '../topology/types.ts';
 import { labDir, listLabs, readState, writeState, type LabState } from './state.ts';
 import { teardownLab } from './teardown.ts';
 import { UsageError } from '../errors.ts';
-import { startDaemons } from './daemons.ts';
+import { startBird } from './bird.ts';
 
 export type Progress = (message: string) => void;
 
@@ -149,8 +149,11 @@ export class Lab implements AsyncDisposable {
     this.state.modeOps = ops;
     this.save();
     await applyPlan(ops, { aborted: () => this.closed });
-    if (mode.daemons?.length) {
-      this.state.daemons = await startDaemons(mode, this);
+    if (mode.bird) {
+      this.state.daemons = await startBird(this, mode.bird, (d) => {
+        this.state.daemons.push(d);
+        this.save();
+      });
       this.save();
     }
     this.progress(`mode ${mode.name}: ${ops.length} kernel operations in ${Math.round(performance.now() - t)} ms`);

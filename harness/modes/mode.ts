@@ -69,8 +69,16 @@ export interface ModeDef {
   expect(src: ResolvedNode, dst: ResolvedNode, path: PathKind, ctx: Pick<ModeContext, 'topology' | 'settings'>): WireExpectation;
   /** Extra devices and routes this mode owns, so a switch can prove none is left behind. */
   owns: { devices: readonly string[]; routeProtos?: readonly string[] };
-  /** Daemons (bird) this mode needs; started after plan() is applied. */
-  daemons?: readonly 'bird'[];
+  /** Route distribution by BIRD (Calico's BGP modes): which learned routes BIRD writes to the kernel. */
+  bird?: BirdPolicy;
+}
+
+/**
+ * all: every learned block (calico-bgp); none: felix programs them all (IPIP Always);
+ * same-subnet: BIRD programs on-subnet peers, felix the tunnelled rest (IPIP CrossSubnet).
+ */
+export interface BirdPolicy {
+  kernelExport: 'all' | 'none' | 'same-subnet';
 }
 
 /** The peer's pod range as the mode routes it (flannel lease or Calico block). */

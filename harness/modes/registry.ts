@@ -2,13 +2,16 @@ import { UsageError } from '../errors.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
 import { flannelVxlan } from './flannel-vxlan.ts';
 import { flannelVxlanDirectRouting } from './flannel-vxlan-directrouting.ts';
+import { calicoBgp } from './calico-bgp.ts';
+import { calicoIpipAlways, calicoIpipCrossSubnet } from './calico-ipip.ts';
+import { calicoVxlanAlways, calicoVxlanCrossSubnet } from './calico-vxlan.ts';
 import { MODE_NAMES, isModeName, type ModeDef, type ModeName } from './mode.ts';
 
 const registry = new Map<ModeName, ModeDef>();
 export function registerMode(m: ModeDef): void {
   registry.set(m.name, m);
 }
-[flannelHostGw, flannelVxlan, flannelVxlanDirectRouting].forEach(registerMode);
+[flannelHostGw, flannelVxlan, flannelVxlanDirectRouting, calicoBgp, calicoIpipAlways, calicoIpipCrossSubnet, calicoVxlanAlways, calicoVxlanCrossSubnet].forEach(registerMode);
 
 export function allModes(): ModeDef[] {
   return MODE_NAMES.flatMap((n) => (registry.has(n) ? [registry.get(n)!] : []));

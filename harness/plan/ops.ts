@@ -89,7 +89,9 @@ export function renderOp(op: KernelOp): string {
     case 'addr':
       return `addr ${op.del ? 'del' : 'replace'} ${op.cidr} dev ${op.dev}`;
     case 'route': {
-      const parts = [`route ${op.del ? 'del' : 'replace'}`];
+      // A delete names the route by destination, type and device only: the kernel matches on those.
+      if (op.del) return ['route del', op.type, op.dst, op.dev && `dev ${op.dev}`].filter(Boolean).join(' ');
+      const parts = ['route replace'];
       if (op.type) parts.push(op.type);
       parts.push(op.dst);
       if (op.via) parts.push(`via ${op.via}`);
