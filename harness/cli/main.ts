@@ -77,8 +77,12 @@ async function cmdRun(argv: string[]): Promise<number> {
     const lab = await Lab.up(topology, runnable[0]!, { ...(name ? { name } : {}), progress });
     try {
       for (const [i, m] of runnable.entries()) {
+        const from = lab.mode?.name;
         if (i > 0) await lab.switchTo(m);
-        const r = await checkMode(lab, m, { outDir, progress, count });
+        const stale = await lab.staleState();
+        let r = await checkMode(lab, m, { outDir, progress, count });
+        if (i > 0) r = { ...r, switchedFrom: from!, stale };
+        if (stale.length) r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
         runs.push(r);
         progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
         console.log(`\n== ${m.name} (${m.summary})\n${pairsTable(r.pairs)}`);
@@ -121,7 +125,12 @@ async function cmdSwitch(argv: string[]): Promise<number> {
   requireRoot('switch');
   const lab = Lab.attach(labName(values.name), progress);
   await lab.switchTo(mode);
-  console.log(`lab ${lab.name} is now in mode ${mode.name}`);
+  const stale = await lab.staleState();
+  if (stale.length) {
+    console.log(`lab ${lab.name} is in mode ${mode.name}, but the kernel holds state it should not:\n  ${stale.join('\n  ')}`);
+    return 1;
+  }
+  console.log(`lab ${lab.name} is now in mode ${mode.name}; no state of the previous mode is left`);
   return 0;
 }
 

@@ -18,9 +18,22 @@ interface Chunk {
   ops: KernelOp[];
 }
 
+const isRemoval = (op: KernelOp) => op.kind === 'link-del' || ('del' in op && op.del === true);
+const TOOL_ORDER = { sysctl: 0, ip: 1, bridge: 2, 'root-ip': 3 } as const;
+
+/**
+ * Setup ops of one namespace regrouped so each tool runs once: sysctls, then every ip line, then
+ * every FDB line. That order is always valid for setup (FDB entries need their vxlan device, nothing
+ * needs an FDB entry) and turns ~3 processes per peer into 3 per namespace. Removals keep their order.
+ */
+export function groupByTool(ops: readonly KernelOp[]): KernelOp[] {
+  if (ops.some(isRemoval)) return [...ops];
+  return ops.map((op, i) => ({ op, i })).sort((a, b) => TOOL_ORDER[toolOf(a.op)] - TOOL_ORDER[toolOf(b.op)] || a.i - b.i).map((x) => x.op);
+}
+
 function chunksOf(ops: readonly KernelOp[]): Chunk[] {
   const chunks: Chunk[] = [];
-  for (const op of ops) {
+  for (const op of groupByTool(ops)) {
     const tool = toolOf(op);
     if (tool === 'root-ip') throw new Error('netns-add is applied in phase 0');
     const last = chunks.at(-1);

@@ -14,6 +14,7 @@ import { labDir, listLabs, readState, writeState, type LabState } from './state.
 import { teardownLab } from './teardown.ts';
 import { UsageError } from '../errors.ts';
 import { startBird } from './bird.ts';
+import { findStale, snapshotNodes } from './inspect.ts';
 
 export type Progress = (message: string) => void;
 
@@ -173,6 +174,12 @@ export class Lab implements AsyncDisposable {
       this.progress(`mode ${current.name}: removed in ${Math.round(performance.now() - t)} ms`);
     }
     await this.program(next);
+  }
+
+  /** What the kernel holds that the current mode did not put there, per node; empty when clean. */
+  async staleState(): Promise<string[]> {
+    const snaps = await snapshotNodes(this.topology.nodes.map((n) => ({ name: n.name, netns: this.names.node(n) })));
+    return snaps.flatMap((s) => findStale(s, { podCidr: this.topology.podCidr, mode: this.mode, modeOps: this.state.modeOps, netns: this.names.node(s.node) }));
   }
 
   /** `cnilab up` hands the lab over: it stays up after this process exits, until `cnilab down`. */

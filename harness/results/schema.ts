@@ -65,6 +65,10 @@ export interface RunResult {
   status: RunStatus;
   reason?: string;
   pairs: PairResult[];
+  /** The mode this run switched from on the live lab, when it did. */
+  switchedFrom?: string;
+  /** Kernel state the previous mode left behind (or this mode failed to program); non-empty fails the run. */
+  stale?: string[];
   /** Pcap files written for this run, relative to the results directory. */
   captures?: string[];
   perf?: Perf;
