@@ -7,11 +7,14 @@ import { KernelError, TopologyError, UsageError } from '../errors.ts';
 import { cancelAll } from '../kernel/exec.ts';
 import { doctor, modeNeeds, type HostReport } from '../host/doctor.ts';
 import { checkMode } from '../lab/check.ts';
+import { runModesNetns } from '../backends/netns.ts';
+import { parseBackend, placeMode } from '../backends/select.ts';
+import { runModesUml, umlAvailable } from '../backends/uml/run-modes.ts';
 import { Lab, ownedLabs } from '../lab/lab.ts';
 import { gc } from '../lab/gc.ts';
 import { allModes, getMode, parseModeList } from '../modes/registry.ts';
 import type { ModeDef } from '../modes/mode.ts';
-import { LAB_RE } from '../plan/names.ts';
+import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import { loadTopology } from '../topology/load.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
@@ -24,7 +27,7 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
-  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB]
+  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|auto] [--count N]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab switch  MODE [--name LAB]                     switch a live lab to another mode
@@ -53,50 +56,38 @@ function labName(v: unknown): string | undefined {
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' } }, 'run');
+  const { values } = parseFlags(argv, { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' }, backend: { type: 'string' } }, 'run');
   const modes = values.modes ? parseModeList(values.modes) : allModes();
-  const name = labName(values.name);
+  const name = labName(values.name) ?? randomLabName();
+  const backend = parseBackend(values.backend);
   const count = values.count === undefined ? 3 : Number(values.count);
-  if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`);
-  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
+  const topologyFile = values.topology ?? DEFAULT_TOPOLOGY;
+  const topology = await loadTopology(topologyFile);
   requireRoot('run');
   const outDir = resolve(values.out ?? 'out');
   mkdirSync(outDir, { recursive: true });
 
-  const host = await doctor();
-  const runs: RunResult[] = [];
-  const runnable: ModeDef[] = [];
-  for (const m of modes) {
-    const can = modeNeeds(m, host);
-    if (can.ok) runnable.push(m);
-    else runs.push({ mode: m.name, backend: 'netns', status: 'skipped', reason: `cannot run on this host: ${can.detail}`, pairs: [] });
-  }
+  const [host, uml] = await Promise.all([doctor(), umlAvailable()]);
+  const placed = modes.map((m) => placeMode(m, backend, host, uml));
+  const runs: RunResult[] = placed.flatMap((p) => ('skip' in p ? [{ mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } as RunResult] : []));
+  const onHost = placed.flatMap((p) => ('backend' in p && p.backend === 'netns' ? [p.mode] : []));
+  const inUml = placed.flatMap((p) => ('backend' in p && p.backend === 'uml' ? [p.mode] : []));
   const startedAt = new Date().toISOString();
-  if (runnable.length > 0) {
-    progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; modes: ${runnable.map((m) => m.name).join(', ')}`);
-    const lab = await Lab.up(topology, runnable[0]!, { ...(name ? { name } : {}), progress });
-    try {
-      for (const [i, m] of runnable.entries()) {
-        const from = lab.mode?.name;
-        if (i > 0) await lab.switchTo(m);
-        const stale = await lab.staleState();
-        let r = await checkMode(lab, m, { outDir, progress, count });
-        if (i > 0) r = { ...r, switchedFrom: from!, stale };
-        if (stale.length) r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
-        runs.push(r);
-        progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
-        console.log(`\n== ${m.name} (${m.summary})\n${pairsTable(r.pairs)}`);
-      }
-    } finally {
-      await lab.down();
-    }
-  }
+  const show = (r: RunResult) => console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
+  progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; on this kernel: ${onHost.map((m) => m.name).join(', ') || '-'}; in uml: ${inUml.map((m) => m.name).join(', ') || '-'}`);
+  runs.push(...(await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show })));
+  const umlRuns = await runModesUml(inUml, { topologyFile, outDir, name, count, progress, onConsole: (l) => log(`  uml| ${l}`) });
+  umlRuns.forEach(show);
+  runs.push(...umlRuns);
+
   const order = new Map(modes.map((m, i) => [m.name as string, i]));
   runs.sort((a, b) => order.get(a.mode)! - order.get(b.mode)!);
+  const os = await import('node:os');
   const results: ResultsFile = {
     topology: { name: topology.name, nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })) },
     runs,
-    meta: { cnilab: '0.1.0', startedAt, host: (await import('node:os')).hostname(), kernel: (await import('node:os')).release(), durationMs: Math.round(performance.now() - t0) },
+    meta: { cnilab: '0.1.0', startedAt, host: os.hostname(), kernel: os.release(), durationMs: Math.round(performance.now() - t0) },
   };
   const files = await writeResults(outDir, results);
   console.log(`\n${runsSummary(runs)}\n\nwrote ${files.join(', ')}`);
