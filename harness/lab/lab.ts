@@ -18,6 +18,16 @@ import { findStale, snapshotNodes } from './inspect.ts';
 
 export type Progress = (message: string) => void;
 
+/**
+ * Fault injection for the leak tests (as felix's FV tests do): CNILAB_FAULT=after-underlay makes the
+ * build fail there, CNILAB_FAULT=hang-after-underlay makes it wait to be killed.
+ */
+async function injectFault(point: string): Promise<void> {
+  const f = process.env.CNILAB_FAULT;
+  if (f === point) throw new Error(`injected fault at ${point} (CNILAB_FAULT)`);
+  if (f === `hang-${point}`) await new Promise((r) => setTimeout(r, 600_000));
+}
+
 export interface LabOptions {
   name?: string;
   settings?: ModeSettings;
@@ -93,6 +103,7 @@ export class Lab implements AsyncDisposable {
       const t0 = performance.now();
       await applyPlan(planUnderlay(topology, names), { aborted: () => l.closed });
       l.progress(`underlay: ${state.netns.length} namespaces in ${Math.round(performance.now() - t0)} ms`);
+      await injectFault('after-underlay');
       await l.program(mode);
       return l;
     } catch (e) {

@@ -1,0 +1,86 @@
+// The flannel modes, built for real and asserted on the wire.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { assertEncap, assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
+import { checkMode } from '../harness/lab/check.ts';
+import { Lab } from '../harness/lab/lab.ts';
+import { getMode } from '../harness/modes/registry.ts';
+import { DEFAULT_SETTINGS } from '../harness/modes/mode.ts';
+import { loadTopology } from '../harness/topology/load.ts';
+import type { RunResult } from '../harness/results/schema.ts';
+import { netnsOf, ROOT, ROOT_SKIP, uniqueLab } from './helpers.ts';
+
+describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
+  const name = uniqueLab('fl');
+  const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+  let lab: Lab;
+  const runs = new Map<string, RunResult>();
+
+  before(async () => {
+    lab = await Lab.up(await loadTopology(`${ROOT}/topologies/two-subnets.yaml`), getMode('flannel-host-gw'), { name });
+  });
+  after(async () => {
+    await lab?.down();
+    rmSync(out, { recursive: true, force: true });
+    assert.deepEqual(netnsOf(name), [], 'namespaces left after down');
+  });
+
+  async function check(mode: string): Promise<RunResult> {
+    if (lab.mode?.name !== mode) await lab.switchTo(getMode(mode));
+    assert.deepEqual(await lab.staleState(), [], 'state left behind by the previous mode');
+    const r = await checkMode(lab, getMode(mode), { outDir: out });
+    runs.set(mode, r);
+    return r;
+  }
+
+  test('host-gw: plain on one subnet, cross-subnet pairs fail', async () => {
+    const r = await check('flannel-host-gw');
+    assertRunPassed(r);
+    assertEncap(r, 'n1/p1', 'n2/p1', 'none');
+    assertUnreachable(r, 'n1/p1', 'n3/p1');
+    assertUnreachable(r, 'n3/p2', 'n2/p2');
+    assertPath(r, 'same-node', { reachable: true, encap: 'none' });
+  });
+
+  test('vxlan: VXLAN VNI 1 on UDP 8472 between any two nodes', async () => {
+    const r = await check('flannel-vxlan');
+    assertRunPassed(r);
+    assertPath(r, 'same-subnet', { reachable: true, encap: 'vxlan', vni: 1, port: 8472 });
+    assertPath(r, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 1, port: 8472 });
+    assertPath(r, 'same-node', { reachable: true, encap: 'none' });
+  });
+
+  test('vxlan + DirectRouting: plain on one subnet, VXLAN across the router', async () => {
+    const r = await check('flannel-vxlan-directrouting');
+    assertRunPassed(r);
+    assertPath(r, 'same-subnet', { reachable: true, encap: 'none' });
+    assertPath(r, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 1, port: 8472 });
+  });
+
+  test('pod MTU follows the mode: 1500 for host-gw, 1450 with vxlan', async () => {
+    const pod = lab.state.pods[0]!;
+    const mtu = () => JSON.parse(execFileSync('ip', ['-n', pod.netns, '-json', 'link', 'show', 'eth0'], { encoding: 'utf8' }))[0].mtu as number;
+    assert.equal(mtu(), 1450);
+    await lab.switchTo(getMode('flannel-host-gw'));
+    assert.equal(mtu(), 1500);
+  });
+
+  test('the pcaps open in tshark and show flannel VXLAN on 8472', { skip: existsSync('/usr/bin/tshark') ? false : 'tshark not installed' }, () => {
+    const r = runs.get('flannel-vxlan');
+    assert.ok(r?.captures?.length, 'vxlan run wrote captures');
+    const fields = execFileSync('tshark', ['-r', `${out}/${r.captures[0]}`, '-d', 'udp.port==8472,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'vxlan.vni'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const vnis = new Set(fields.split('\n').filter(Boolean));
+    assert.deepEqual([...vnis], ['1']);
+  });
+
+  test('a custom VNI and port are what crosses the wire', async () => {
+    await lab.down();
+    lab = await Lab.up(await loadTopology(`${ROOT}/topologies/two-subnets.yaml`), getMode('flannel-vxlan'), { name, settings: { ...DEFAULT_SETTINGS, flannel: { vni: 42, port: 4790 } } });
+    const r = await checkMode(lab, getMode('flannel-vxlan'), { outDir: out });
+    assertRunPassed(r);
+    assertEncap(r, 'n1/p2', 'n3/p1', 'vxlan', { vni: 42, port: 4790 });
+  });
+});

@@ -1,0 +1,41 @@
+// Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
+export const isRoot = process.getuid?.() === 0;
+export const ROOT_SKIP = isRoot ? false : 'needs root: builds network namespaces';
+
+export function netnsOf(lab: string): string[] {
+  const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`cnilab-${lab}-`));
+}
+
+export function labProcesses(lab: string): string[] {
+  const out = execFileSync('sh', ['-c', 'pgrep -a -x "bird|tcpdump|iperf3|ping" || true'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes(lab) || l.includes(`cnilab/${lab}/`));
+}
+
+export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', `${ROOT}/harness/cli/main.ts`, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const p = cli(args, env);
+  let stdout = '';
+  let stderr = '';
+  p.stdout!.on('data', (d) => (stdout += d));
+  p.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((res) => p.on('exit', (code, signal) => res({ code, signal, stdout, stderr })));
+}
+
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const uniqueLab = (tag: string) => `${tag}${process.pid.toString(36).slice(-4)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 12);
