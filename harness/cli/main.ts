@@ -10,6 +10,7 @@ import { checkMode } from '../lab/check.ts';
 import { runModesNetns } from '../backends/netns.ts';
 import { parseBackend, placeMode } from '../backends/select.ts';
 import { runModesUml, umlAvailable } from '../backends/uml/run-modes.ts';
+import { cancelAllUml } from '../backends/uml/uml.ts';
 import { Lab, ownedLabs } from '../lab/lab.ts';
 import { gc } from '../lab/gc.ts';
 import { allModes, getMode, parseModeList } from '../modes/registry.ts';
@@ -212,6 +213,7 @@ function onSignal(sig: NodeJS.Signals): void {
   stopping = true;
   log(`\n${sig}: tearing down ${ownedLabs.size} lab(s)...`);
   cancelAll();
+  cancelAllUml();
   const code = sig === 'SIGINT' ? 130 : 143;
   void Promise.allSettled([...ownedLabs].map((l) => l.down())).then(() => process.exit(code));
 }

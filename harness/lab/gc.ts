@@ -1,5 +1,6 @@
 // Reaping: labs whose owner died (a SIGKILLed run), and cnilab namespaces with no lab at all.
 import { run } from '../kernel/exec.ts';
+import { cleanupStaleUml } from '../backends/uml/uml.ts';
 import { isAlive } from '../kernel/procs.ts';
 import { labOfNetns } from '../plan/names.ts';
 import { listLabs, readState, removeLabDir } from './state.ts';
@@ -29,5 +30,7 @@ export async function gc(opts: { all?: boolean; progress?: (s: string) => void }
     opts.progress?.(`reaped ${orphans.length} orphan namespaces`);
   }
   for (const lab of new Set(orphans.map((n) => labOfNetns(n)!))) removeLabDir(lab);
+  // A SIGKILLed uml run takes its guest down with it, but not the guest's temp directory.
+  await cleanupStaleUml({ minAgeMs: 60_000 });
   return { labs: reaped, orphans };
 }
