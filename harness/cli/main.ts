@@ -71,19 +71,16 @@ async function cmdRun(argv: string[]): Promise<number> {
 
   const [host, uml] = await Promise.all([doctor(), umlAvailable()]);
   const placed = modes.map((m) => placeMode(m, backend, host, uml));
-  const runs: RunResult[] = placed.flatMap((p) => ('skip' in p ? [{ mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } as RunResult] : []));
   const onHost = placed.flatMap((p) => ('backend' in p && p.backend === 'netns' ? [p.mode] : []));
   const inUml = placed.flatMap((p) => ('backend' in p && p.backend === 'uml' ? [p.mode] : []));
   const startedAt = new Date().toISOString();
   const show = (r: RunResult) => console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
   progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; on this kernel: ${onHost.map((m) => m.name).join(', ') || '-'}; in uml: ${inUml.map((m) => m.name).join(', ') || '-'}`);
-  runs.push(...(await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show })));
+  const hostRuns = await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show });
   const umlRuns = await runModesUml(inUml, { topologyFile, outDir, name, count, progress, onConsole: (l) => log(`  uml| ${l}`) });
   umlRuns.forEach(show);
-  runs.push(...umlRuns);
-
-  const order = new Map(modes.map((m, i) => [m.name as string, i]));
-  runs.sort((a, b) => order.get(a.mode)! - order.get(b.mode)!);
+  // Back into the order asked for: each backend answers its own modes in order.
+  const runs: RunResult[] = placed.map((p) => ('skip' in p ? { mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } : p.backend === 'netns' ? hostRuns.shift()! : umlRuns.shift()!));
   const os = await import('node:os');
   const results: ResultsFile = {
     topology: { name: topology.name, nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })) },

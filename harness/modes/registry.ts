@@ -30,5 +30,6 @@ export function parseModeList(text: string): ModeDef[] {
   if (parts.length === 0 || unknown.length > 0) {
     throw new UsageError(`--modes: unknown mode${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ') || '(empty)'}`, `use a comma-separated list of: ${allModes().map((x) => x.name).join(', ')}`);
   }
-  return [...new Set(parts)].map(getMode);
+  // Repeats are kept on purpose: `--modes a,b,a` visits a again, a live transition back.
+  return parts.map(getMode);
 }

@@ -1,0 +1,47 @@
+// Calico IPIP on a host whose kernel has no ipip: the modes run in a User-Mode Linux guest, the
+// results come back marked uml, and IPIP is what the captures show. Also the IPIP <-> VXLAN and
+// Always -> CrossSubnet -> Never transitions, inside the guest, with the stale-state check.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
+import { runModesUml, umlAvailable } from '../harness/backends/uml/run-modes.ts';
+import { parseModeList } from '../harness/modes/registry.ts';
+import { execFileSync } from 'node:child_process';
+import { ROOT, ROOT_SKIP, uniqueLab } from './helpers.ts';
+
+const uml = await umlAvailable();
+const SKIP = ROOT_SKIP || (uml.ok ? false : `uml backend unavailable: ${uml.detail}`);
+
+describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
+  test('IPIP Always, CrossSubnet, Never (BGP), VXLAN and back to IPIP, each checked on the wire', { timeout: 600_000 }, async () => {
+    const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+    try {
+      const seq = 'calico-ipip-always,calico-ipip-crosssubnet,calico-bgp,calico-vxlan-always,calico-ipip-always,calico-vxlan-crosssubnet';
+      const runs = await runModesUml(parseModeList(seq), { topologyFile: `${ROOT}/topologies/two-subnets.yaml`, outDir: out, name: uniqueLab('um'), count: 2 });
+      assert.deepEqual(runs.map((r) => r.mode), seq.split(','));
+      for (const r of runs) {
+        assert.equal(r.backend, 'uml');
+        assertRunPassed(r);
+        if (r.switchedFrom) assert.deepEqual(r.stale, [], `${r.switchedFrom} -> ${r.mode} left state`);
+      }
+      const [always, cross] = runs;
+      assertPath(always!, 'same-subnet', { reachable: true, encap: 'ipip' });
+      assertPath(always!, 'cross-subnet', { reachable: true, encap: 'ipip' });
+      assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
+      assertEncap(cross!, 'n1/p1', 'n3/p2', 'ipip');
+      assertPath(runs[3]!, 'cross-subnet', { encap: 'vxlan', vni: 4096, port: 4789 });
+      assertPath(runs[4]!, 'cross-subnet', { encap: 'ipip' });
+      // The guest's captures came back to the host, and tshark sees IP protocol 4 in them.
+      const pcap = `${out}/${always!.captures![0]}`;
+      assert.ok(existsSync(pcap), pcap);
+      if (existsSync('/usr/bin/tshark')) {
+        const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        assert.ok(protos.split('\n').filter(Boolean).length > 0, 'tshark finds IPIP packets');
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
