@@ -1,4 +1,6 @@
-// tcpdump inside a lab namespace. start() resolves once tcpdump says it is listening, so no probe
+// tcpdump inside a lab namespace. --immediate-mode: without it packets wait in the kernel ring until a
+// block fills or its timeout passes, and a short probe ends before tcpdump has seen any of them.
+// start() resolves once tcpdump says it is listening, so no probe
 // is sent before the capture can see it; stop() drains before signalling (tcpdump loses the last
 // packets when killed at once).
 import { TimeoutError } from '../errors.ts';
@@ -19,7 +21,7 @@ export interface RunningCapture {
 }
 
 export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise<RunningCapture> {
-  const argv = ['tcpdump', '-i', spec.iface, '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 262144), '--time-stamp-precision=nano', '-w', spec.file];
+  const argv = ['tcpdump', '-i', spec.iface, '--immediate-mode', '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 262144), '--time-stamp-precision=nano', '-w', spec.file];
   if (spec.filter) argv.push(spec.filter);
   const proc = spawn(argv, { netns: spec.netns });
   let stderr = '';

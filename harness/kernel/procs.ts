@@ -61,8 +61,14 @@ export async function killAll(pids: readonly number[], graceMs = 1000): Promise<
       }
     }
   };
+  const waitGone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline && pids.some(isRunning)) await new Promise((r) => setTimeout(r, 20));
+  };
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && pids.some(isRunning)) await new Promise((r) => setTimeout(r, 20));
+  await waitGone(graceMs);
+  if (!pids.some(isRunning)) return;
   signal('SIGKILL');
+  // A successor (the next mode's BIRD on the same socket) must not find this one still alive.
+  await waitGone(2000);
 }

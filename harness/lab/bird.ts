@@ -1,6 +1,6 @@
 // One real BIRD per node (and on the router when it is a BGP peer), as calico-node runs it.
 // Started daemonised so a lab left up by `cnilab up` keeps routing after the CLI exits.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { TimeoutError } from '../errors.ts';
 import { run } from '../kernel/exec.ts';
@@ -21,6 +21,8 @@ export interface BirdInstance {
 
 async function startOne(netns: string, base: string, config: string): Promise<Daemon> {
   writeFileSync(`${base}.conf`, config);
+  // A killed predecessor leaves its socket and pid file; BIRD would take them for a live instance.
+  for (const f of [`${base}.ctl`, `${base}.pid`]) rmSync(f, { force: true });
   await run(['bird', '-c', `${base}.conf`, '-s', `${base}.ctl`, '-P', `${base}.pid`], { netns, op: 'bird' });
   const pid = Number(readFileSync(`${base}.pid`, 'utf8').trim());
   return { netns, pid, startTime: processStartTime(pid) ?? 0, what: `bird ${base}.conf` };

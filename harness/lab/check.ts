@@ -9,7 +9,6 @@ import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { WireTally } from '../oracle/classify.ts';
 import { pairResult } from '../oracle/verdict.ts';
-import { IF } from '../plan/names.ts';
 import { ping, probeMarker } from '../probe/ping.ts';
 import type { PairResult, RunResult } from '../results/schema.ts';
 import { pathBetween } from '../topology/types.ts';
@@ -38,7 +37,9 @@ export async function checkMode(lab: Lab, mode: ModeDef, opts: CheckOptions): Pr
   let results: PairResult[];
   try {
     for (const s of t.subnets) {
-      captures.push(await startCapture({ netns: lab.names.switch(s), iface: IF.switchBridge, file: `${pcapDir}/underlay-${s.name}.pcap` }));
+      // Every port of the segment's switch ("any" in its namespace): a capture on the bridge device
+      // itself only sees frames the bridge floods or delivers locally, not what it switches.
+      captures.push(await startCapture({ netns: lab.names.switch(s), iface: 'any', file: `${pcapDir}/underlay-${s.name}.pcap` }));
     }
     const limit = pLimit(opts.concurrency ?? 16);
     let done = 0;
