@@ -13,8 +13,9 @@ export function netnsOf(lab: string): string[] {
 }
 
 export function labProcesses(lab: string): string[] {
-  const out = execFileSync('sh', ['-c', 'pgrep -a -x "bird|tcpdump|iperf3|ping" || true'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes(lab) || l.includes(`cnilab/${lab}/`));
+  const out = execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' });
+  // Zombies are not running processes: pid 1 of some sandboxes reaps them late.
+  return out.split('\n').filter((l) => / (bird|tcpdump|iperf3|ping|linux\.uml)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab));
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {

@@ -1,16 +1,24 @@
 // The one process runner. Every command cnilab starts goes through here, so cancellation on
 // Ctrl-C and error reporting are the same everywhere.
+import { setMaxListeners } from 'node:events';
 import { execa, type ResultPromise } from 'execa';
 import { KernelError } from '../errors.ts';
 
 const live = new Set<ResultPromise>();
-let cancel = new AbortController();
+let cancel = newController();
+
+/** One signal is shared by every command in flight: hundreds of listeners on it are expected. */
+function newController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(Infinity, c.signal);
+  return c;
+}
 
 /** Kills every command in flight; later commands still run (teardown needs them). */
 export function cancelAll(): void {
   cancel.abort();
   for (const p of live) p.kill('SIGKILL');
-  cancel = new AbortController();
+  cancel = newController();
 }
 
 export interface RunOptions {
