@@ -169,21 +169,34 @@ async function cmdGc(argv: string[]): Promise<number> {
   return 0;
 }
 
-function printDoctor(r: HostReport): void {
+function printDoctor(r: HostReport, uml: { ok: boolean; detail: string }): void {
   console.log(`root: ${r.root ? 'yes' : 'no (kernel features not probed)'}`);
   console.log('\nkernel (tried in a throwaway namespace):');
   console.log(table(['feature', 'ok', 'detail'], Object.entries(r.kernel).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
   console.log('\ntools:');
   console.log(table(['tool', 'ok', 'detail'], Object.entries(r.tools).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
-  console.log('\nmodes:');
-  console.log(table(['mode', 'netns backend'], r.modes.map((m) => [m.mode, m.netns.ok ? 'runs here' : m.netns.detail])));
+  console.log(`\numl backend: ${uml.ok ? `available, ${uml.detail}` : `unavailable: ${uml.detail}`}`);
+  console.log('\nmodes (--backend auto):');
+  console.log(
+    table(
+      ['mode', 'runs on', 'why'],
+      r.modes.map((m) => {
+        const p = placeMode(getMode(m.mode), 'auto', r, uml);
+        return [m.mode, 'skip' in p ? 'SKIPPED' : p.backend, 'skip' in p ? p.skip : p.backend === 'uml' ? `this kernel: ${m.netns.detail}` : 'this kernel has what it needs'];
+      }),
+    ),
+  );
 }
 
 async function cmdDoctor(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'doctor');
-  const r = await doctor();
-  if (values.json) console.log(JSON.stringify(r, null, 2));
-  else printDoctor(r);
+  const [r, uml] = await Promise.all([doctor(), umlAvailable()]);
+  const placement = Object.fromEntries(r.modes.map((m) => {
+    const p = placeMode(getMode(m.mode), 'auto', r, uml);
+    return [m.mode, 'skip' in p ? { backend: null, reason: p.skip } : { backend: p.backend }];
+  }));
+  if (values.json) console.log(JSON.stringify({ ...r, uml, placement }, null, 2));
+  else printDoctor(r, uml);
   return 0;
 }
 
