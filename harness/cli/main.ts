@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { compareResults, hasRegression, renderComparison } from '../report/compare.ts';
+import { validateResults } from '../report/validate.ts';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelError, TopologyError, UsageError } from '../errors.ts';
@@ -21,7 +23,7 @@ import { loadTopology } from '../topology/load.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { parseFlags } from './args.ts';
 import { pairsTable, runsSummary, table } from './table.ts';
-import { writeResults } from './write-results.ts';
+import { writeReports } from '../report/write.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -29,7 +31,10 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
   cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|auto] [--count N]
-                 build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch
+                 [--perf [--rounds N] [--seconds S] [--streams P] [--rtt-count N]]
+                 build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
+                 --perf then measures RTT, TCP throughput and MTU per mode against the underlay
+  cnilab compare A/results.json B/results.json        what changed, and whether it is more than noise
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab switch  MODE [--name LAB]                     switch a live lab to another mode
   cnilab check   [--name LAB] [--out DIR]              probe + capture the live lab's current mode
@@ -57,7 +62,21 @@ function labName(v: unknown): string | undefined {
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' }, backend: { type: 'string' } }, 'run');
+  const { values } = parseFlags(
+    argv,
+    { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' }, backend: { type: 'string' }, perf: { type: 'boolean' }, rounds: { type: 'string' }, seconds: { type: 'string' }, streams: { type: 'string' }, 'rtt-count': { type: 'string' } },
+    'run',
+  );
+  const int = (flag: string, v: string | undefined, def: number, min: number, max: number) => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} "${v}" must be an integer from ${min} to ${max}`, `e.g. --${flag} ${def}`);
+    return n;
+  };
+  const perf = values.perf
+    ? { rounds: int('rounds', values.rounds, 3, 1, 50), seconds: int('seconds', values.seconds, 3, 1, 60), streams: int('streams', values.streams, 4, 1, 16), rttCount: int('rtt-count', values['rtt-count'], 200, 10, 10000) }
+    : undefined;
+  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count'])) throw new UsageError('--rounds, --seconds, --streams and --rtt-count only apply with --perf', 'add --perf');
   const modes = values.modes ? parseModeList(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
@@ -69,15 +88,17 @@ async function cmdRun(argv: string[]): Promise<number> {
   const outDir = resolve(values.out ?? 'out');
   mkdirSync(outDir, { recursive: true });
 
-  const [host, uml] = await Promise.all([doctor(), umlAvailable()]);
-  const placed = modes.map((m) => placeMode(m, backend, host, uml));
+  const [report, uml] = await Promise.all([doctor(), umlAvailable()]);
+  const placed = modes.map((m) => placeMode(m, backend, report, uml));
   const onHost = placed.flatMap((p) => ('backend' in p && p.backend === 'netns' ? [p.mode] : []));
   const inUml = placed.flatMap((p) => ('backend' in p && p.backend === 'uml' ? [p.mode] : []));
   const startedAt = new Date().toISOString();
   const show = (r: RunResult) => console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
   progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; on this kernel: ${onHost.map((m) => m.name).join(', ') || '-'}; in uml: ${inUml.map((m) => m.name).join(', ') || '-'}`);
-  const hostRuns = await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show });
-  const umlRuns = await runModesUml(inUml, { topologyFile, outDir, name, count, progress, onConsole: (l) => log(`  uml| ${l}`) });
+  const host = await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show, ...(perf ? { perf } : {}) });
+  const hostRuns = host.runs;
+  const perfArgs = perf ? ['--perf', '--rounds', String(perf.rounds), '--seconds', String(perf.seconds), '--streams', String(perf.streams), '--rtt-count', String(perf.rttCount)] : [];
+  const umlRuns = await runModesUml(inUml, { topologyFile, outDir, name, count, progress, extraArgs: perfArgs, onConsole: (l) => log(`  uml| ${l}`) });
   umlRuns.forEach(show);
   // Back into the order asked for: each backend answers its own modes in order.
   const runs: RunResult[] = placed.map((p) => ('skip' in p ? { mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } : p.backend === 'netns' ? hostRuns.shift()! : umlRuns.shift()!));
@@ -85,9 +106,11 @@ async function cmdRun(argv: string[]): Promise<number> {
   const results: ResultsFile = {
     topology: { name: topology.name, nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })) },
     runs,
+    ...(host.underlay ? { underlay: host.underlay } : {}),
+    ...(perf ? { perfSettings: perf } : {}),
     meta: { cnilab: '0.1.0', startedAt, host: os.hostname(), kernel: os.release(), durationMs: Math.round(performance.now() - t0) },
   };
-  const files = await writeResults(outDir, results);
+  const files = await writeReports(outDir, results);
   console.log(`\n${runsSummary(runs)}\n\nwrote ${files.join(', ')}`);
   return runs.some((r) => r.status === 'failed') ? 1 : 0;
 }
@@ -205,7 +228,27 @@ async function cmdModes(): Promise<number> {
   return 0;
 }
 
+async function cmdCompare(argv: string[]): Promise<number> {
+  const { positionals } = parseFlags(argv, {}, 'compare');
+  if (positionals.length !== 2) throw new UsageError('cnilab compare takes two results.json files', 'cnilab compare before/results.json after/results.json');
+  const [a, b] = positionals.map((f) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(f!, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`cannot read ${f}: ${(e as Error).message}`, 'give the results.json a `cnilab run` wrote');
+    }
+    const v = validateResults(raw);
+    if (!v.ok) throw new UsageError(`${f} is not a cnilab results file:\n    ${v.errors.slice(0, 8).join('\n    ')}`, 'give the results.json a `cnilab run` wrote');
+    return v.value;
+  });
+  const c = compareResults(a!, b!);
+  console.log(renderComparison(c));
+  return hasRegression(c) ? 1 : 0;
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  compare: cmdCompare,
   run: cmdRun,
   up: cmdUp,
   switch: cmdSwitch,

@@ -72,3 +72,11 @@ export async function killAll(pids: readonly number[], graceMs = 1000): Promise<
   // A successor (the next mode's BIRD on the same socket) must not find this one still alive.
   await waitGone(2000);
 }
+
+export function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}

@@ -46,8 +46,17 @@ export async function birdProtocols(netns: string, socket: string): Promise<Map<
 export async function waitEstablished(instances: readonly BirdInstance[], timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
+  const restarted = new Set<string>();
   for (;;) {
     const states = await Promise.all(instances.map(async (i) => ({ i, p: await birdProtocols(i.netns, i.socket) })));
+    // BIRD opens its BGP listening socket once; if port 179 was still held by the instance it
+    // replaces (seen on slow guests), it never retries by itself. A protocol restart does.
+    for (const { i, p } of states) {
+      if (!restarted.has(i.socket) && [...p.values()].some((v) => /No listening socket/.test(v.info))) {
+        restarted.add(i.socket);
+        await run(['birdc', '-s', i.socket, 'restart', 'all'], { netns: i.netns, reject: false });
+      }
+    }
     const pending = states.flatMap(({ i, p }) => {
       const bad = [...p].filter(([, v]) => !/Established/.test(v.info)).map(([k, v]) => `${i.netns}:${k}=${v.info || v.state}`);
       return p.size < i.peers ? [...bad, `${i.netns}: ${p.size}/${i.peers} sessions configured`] : bad;

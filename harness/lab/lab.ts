@@ -1,7 +1,7 @@
 // A running lab: built from a topology, programmed with one mode at a time, switched live, torn
 // down on success, failure and signals.
 import { applyPlan } from '../kernel/apply.ts';
-import { killAll, processStartTime } from '../kernel/procs.ts';
+import { commOf, killAll, pidsInNetns, processStartTime } from '../kernel/procs.ts';
 import { getMode } from '../modes/registry.ts';
 import { DEFAULT_SETTINGS, type ModeContext, type ModeDef, type ModeName, type ModeSettings } from '../modes/mode.ts';
 import { allNetns, IF, labNames, randomLabName, type LabNames } from '../plan/names.ts';
@@ -176,7 +176,9 @@ export class Lab implements AsyncDisposable {
     const current = this.mode;
     if (current) {
       const t = performance.now();
-      await killAll(this.state.daemons.filter((d) => processStartTime(d.pid) === d.startTime).map((d) => d.pid));
+      // Every BIRD in the lab's namespaces, not only the recorded ones: a stray one would hold port 179.
+      const birds = pidsInNetns(this.state.netns).filter((pid) => commOf(pid) === 'bird');
+      await killAll([...new Set([...birds, ...this.state.daemons.filter((d) => processStartTime(d.pid) === d.startTime).map((d) => d.pid)])]);
       this.state.daemons = [];
       await applyPlan(undoOps(this.state.modeOps));
       this.state.modeOps = [];

@@ -31,7 +31,7 @@ export interface PairResult {
 
 export interface Stat {
   mean: number;
-  /** Half-width of the 95% confidence interval of the mean. */
+  /** Half-width of the 95% confidence interval of the mean; null in JSON when there was one sample. */
   ci95: number;
   samples: number[];
 }
@@ -82,6 +82,11 @@ export interface ResultsFile {
     throughputGbps?: Stat;
     throughputGbpsParallel?: Stat;
     rttUs?: { p50: number; p90: number; p99: number; mean: number; jitter: number; samples: number };
+    paths?: PerfForPath[];
+    /** Seed of the shuffled measurement order, and the order itself per round. */
+    seed?: number;
+    order?: string[][];
   };
+  perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number };
   meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };
 }

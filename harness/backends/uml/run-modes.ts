@@ -17,6 +17,8 @@ export interface UmlRunOptions {
   count?: number;
   timeoutMs?: number;
   progress?: (s: string) => void;
+  /** Extra flags for the guest's `cnilab run` (perf settings). */
+  extraArgs?: string[];
   /** Guest console lines, for the user to see what the guest is doing. */
   onConsole?: (line: string) => void;
 }
@@ -38,7 +40,7 @@ export async function runModesUml(modes: readonly ModeDef[], opts: UmlRunOptions
   rmSync(guestOut, { recursive: true, force: true });
   mkdirSync(guestOut, { recursive: true });
   const modules = [...new Set(modes.flatMap((m) => m.kernel.flatMap((k) => MODULES[k] ?? [])))];
-  const command = [process.execPath, '--import', 'tsx', `${ROOT}/harness/cli/main.ts`, 'run', '--backend', 'netns', '--topology', resolve(opts.topologyFile), '--modes', modes.map((m) => m.name).join(','), '--out', guestOut, '--name', opts.name, '--count', String(opts.count ?? 3)];
+  const command = [process.execPath, '--import', 'tsx', `${ROOT}/harness/cli/main.ts`, 'run', '--backend', 'netns', '--topology', resolve(opts.topologyFile), '--modes', modes.map((m) => m.name).join(','), '--out', guestOut, '--name', opts.name, '--count', String(opts.count ?? 3), ...(opts.extraArgs ?? [])];
   opts.progress?.(`uml: booting a guest for ${modes.map((m) => m.name).join(', ')}`);
   let exitCode: number;
   try {

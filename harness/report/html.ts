@@ -1,0 +1,69 @@
+// report.html: one self-contained file (inline CSS and SVG, no scripts, nothing fetched).
+import type { ResultsFile, RunResult } from '../results/schema.ts';
+import { escapeXml as x, fin, fmt, pm } from './format.ts';
+import { VETH_NOTE, renderMarkdown } from './markdown.ts';
+import { barChart, type Row } from './svg.ts';
+
+const FAMILY = (mode: string) => (mode.startsWith('calico') ? '#e66a00' : mode.startsWith('flannel') ? '#2a6fdb' : '#555');
+
+function figure(svg: string, caption: string): string {
+  return `<figure>${svg}<figcaption>${x(caption)}</figcaption></figure>`;
+}
+
+export function renderHtml(r: ResultsFile): string {
+  const perfRuns = r.runs.filter((run) => run.perf);
+  const comparable = perfRuns.filter((run) => run.perf?.comparable !== false);
+  const u = r.underlay;
+  const charts: string[] = [];
+  if (perfRuns.length) {
+    charts.push(
+      figure(
+        barChart({ metric: 'throughput-ratio', unit: 'throughput / underlay (1 stream), 95% CI', series: [{ name: 'ratio', color: '#2a6fdb' }], reference: { value: 1, label: 'underlay' }, rows: comparable.map((run) => ({ label: run.mode, bars: [{ series: 'ratio', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null }] })) }),
+        `Throughput relative to the bare underlay measured in the same run (${pm(u?.throughputGbps)} Gbit/s node to node). Whiskers: 95% confidence interval.`,
+      ),
+    );
+    const rttRows: Row[] = [
+      ...(u?.rttUs ? [{ label: 'underlay', bars: [{ series: 'p50', value: u.rttUs.p50 }, { series: 'p90', value: u.rttUs.p90 }, { series: 'p99', value: u.rttUs.p99 }] }] : []),
+      ...perfRuns.map((run) => ({ label: `${run.mode}${run.perf?.comparable === false ? ' (uml)' : ''}`, bars: [{ series: 'p50', value: run.perf?.rttUs?.p50 }, { series: 'p90', value: run.perf?.rttUs?.p90 }, { series: 'p99', value: run.perf?.rttUs?.p99 }] })),
+    ];
+    charts.push(figure(barChart({ metric: 'rtt', unit: 'round-trip time, µs', digits: 0, series: [{ name: 'p50', color: '#7aa6e8' }, { name: 'p90', color: '#2a6fdb' }, { name: 'p99', color: '#17407f' }], rows: rttRows }), 'RTT percentiles pod to pod (same subnet), ICMP echo every 5 ms.'));
+    const thRows: Row[] = [
+      ...(u?.throughputGbps ? [{ label: 'underlay', bars: [{ series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 }, { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null }] }] : []),
+      ...perfRuns.map((run) => ({ label: `${run.mode}${run.perf?.comparable === false ? ' (uml)' : ''}`, bars: [{ series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null }, { series: 'parallel', value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean, ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null }] })),
+    ];
+    charts.push(figure(barChart({ metric: 'throughput', unit: 'TCP throughput, Gbit/s (iperf3), 95% CI', series: [{ name: '1 stream', color: '#3c9a5f' }, { name: 'parallel', color: '#1d5e36' }], rows: thRows }), 'Absolute throughput pod to pod on one subnet; uml runs are not comparable with the host.'));
+    charts.push(figure(barChart({ metric: 'mtu', unit: 'bytes', digits: 0, series: [{ name: 'expected', color: '#bbbbbb' }, { name: 'observed', color: '#e66a00' }, { name: 'max DF packet', color: '#7a3a00' }], rows: perfRuns.filter((run) => run.perf?.mtu).map((run) => ({ label: run.mode, bars: [{ series: 'expected', value: run.perf!.mtu!.expected }, { series: 'observed', value: run.perf!.mtu!.observed }, { series: 'max DF packet', value: run.perf!.mtu!.maxDfPayload + 28 }] })) }), 'Pod MTU the mode must set, the one it set, and the largest packet with DF that crossed end to end.'));
+  }
+  const rows = r.runs.map((run: RunResult) => {
+    const ok = run.pairs.filter((p) => p.ok).length;
+    const cls = run.status;
+    return `<tr class="${cls}"><td><span class="dot" style="background:${FAMILY(run.mode)}"></span>${x(run.mode)}</td><td>${x(run.backend)}</td><td>${x(run.status)}</td><td>${run.status === 'skipped' ? '–' : `${ok}/${run.pairs.length}`}</td><td>${x(pm(run.perf?.throughputGbps))}</td><td>${run.perf?.comparable === false ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay))}</td><td>${fmt(run.perf?.rttUs?.p50, 0)}</td><td>${run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–'}</td><td class="reason">${x(run.reason ?? '')}</td></tr>`;
+  });
+  const failures = r.runs.flatMap((run) => run.pairs.filter((p) => !p.ok).map((p) => `<li>${x(run.mode)}: ${x(p.src)} → ${x(p.dst)} (${x(p.path)}): ${x(p.mismatch ?? '')}</li>`));
+  const md = renderMarkdown(r);
+  const cited = md.includes('### Against') ? md.slice(md.indexOf('### Against')).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| mode') && !l.startsWith('|---')) : [];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cnilab report: ${x(r.topology.name ?? 'lab')}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}.meta{color:#57606a;margin-top:0}
+table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+th{background:#f6f8fa}tr.failed td{background:#fff1f0}tr.skipped td{color:#6e7781}td.reason{font-size:12px;color:#57606a;max-width:22rem}
+.dot{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;margin-right:.4rem}
+figure{margin:1.5rem 0;padding:1rem;border:1px solid #d0d7de;border-radius:6px}figcaption{color:#57606a;font-size:13px;margin-top:.4rem}
+svg{color:#2a6fdb}svg .grid{stroke:#eaeef2}svg .tick,svg .axis{font-size:11px;fill:#57606a;text-anchor:middle}svg .label{font-size:12px;text-anchor:end;fill:#1b1f24}
+svg .value,svg .note{font-size:10px;fill:#57606a}svg .whisker{stroke:#1b1f24;stroke-width:1.2;fill:none}svg .ref{stroke:#cf222e;stroke-dasharray:4 3}svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-size:11px;fill:#1b1f24}
+.note{color:#57606a}
+</style></head><body>
+<h1>cnilab: ${x(r.topology.name ?? 'lab')}</h1>
+<p class="meta">${x(r.meta ? `${r.meta.host} · kernel ${r.meta.kernel} · ${r.meta.startedAt}${r.meta.durationMs ? ` · ${(r.meta.durationMs / 1000).toFixed(1)} s` : ''}` : '')} · <span class="dot" style="background:#2a6fdb"></span>flannel <span class="dot" style="background:#e66a00"></span>Calico</p>
+<table><thead><tr><th>mode</th><th>backend</th><th>status</th><th>pairs ok</th><th>Gbit/s</th><th>vs underlay</th><th>RTT p50 µs</th><th>MTU exp/obs</th><th>reason</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table>
+${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${failures.length > 50 ? `<li>and ${failures.length - 50} more</li>` : ''}</ul>` : ''}
+${charts.join('\n')}
+${cited.length ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th><th>verdict</th></tr></thead><tbody>${cited.map((l) => `<tr>${l.split('|').slice(1, -1).map((c) => `<td>${x(c.trim())}</td>`).join('')}</tr>`).join('')}</tbody></table><p class="note">${x(VETH_NOTE)}</p>` : ''}
+${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
+</body></html>
+`;
+}
