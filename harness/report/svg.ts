@@ -41,7 +41,7 @@ export function barChart(c: ChartSpec): string {
   const gap = 10;
   const rowH = c.series.length * barH + gap;
   const top = 28;
-  const height = top + c.rows.length * rowH + 30;
+  const height = top + c.rows.length * rowH + 44;
   const values = c.rows.flatMap((r) => r.bars.map((b) => (fin(b.value) ? b.value + (fin(b.ci) ? b.ci : 0) : 0)));
   const ticks = niceTicks(Math.max(...values, c.reference?.value ?? 0, 1e-9));
   const max = ticks.at(-1)!;
@@ -49,7 +49,7 @@ export function barChart(c: ChartSpec): string {
   const d = c.digits ?? 2;
   const parts: string[] = [];
   for (const t of ticks) {
-    parts.push(`<line x1="${X(t)}" y1="${top - 6}" x2="${X(t)}" y2="${height - 24}" class="grid"/><text x="${X(t)}" y="${height - 10}" class="tick">${t}</text>`);
+    parts.push(`<line x1="${X(t)}" y1="${top - 6}" x2="${X(t)}" y2="${height - 38}" class="grid"/><text x="${X(t)}" y="${height - 24}" class="tick">${t}</text>`);
   }
   c.rows.forEach((r, i) => {
     const y0 = top + i * rowH;
@@ -68,7 +68,7 @@ export function barChart(c: ChartSpec): string {
       parts.push(`<text x="${X(b.value + (fin(b.ci) ? b.ci : 0)) + 4}" y="${y + barH - 3}" class="value">${b.value.toFixed(d)}</text>`);
     });
   });
-  if (c.reference) parts.push(`<line x1="${X(c.reference.value)}" y1="${top - 10}" x2="${X(c.reference.value)}" y2="${height - 24}" class="ref"/><text x="${X(c.reference.value)}" y="${top - 14}" class="reflabel">${x(c.reference.label)}</text>`);
+  if (c.reference) parts.push(`<line x1="${X(c.reference.value)}" y1="${top - 10}" x2="${X(c.reference.value)}" y2="${height - 38}" class="ref"/><text x="${X(c.reference.value)}" y="${top - 14}" class="reflabel">${x(c.reference.label)}</text>`);
   const legend = c.series.length > 1 ? c.series.map((s, i) => `<rect x="${labelW + i * 130}" y="4" width="10" height="10" fill="${s.color}"/><text x="${labelW + 14 + i * 130}" y="13" class="legend">${x(s.name)}</text>`).join('') : '';
-  return `<svg xmlns="http://www.w3.org/2000/svg" data-metric="${x(c.metric)}" viewBox="0 0 ${labelW + plotW + 70} ${height}" width="100%" role="img">${legend}${parts.join('')}<text x="${labelW + plotW / 2}" y="${height}" class="axis">${x(c.unit)}</text></svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" data-metric="${x(c.metric)}" viewBox="0 0 ${labelW + plotW + 70} ${height}" width="100%" role="img">${legend}${parts.join('')}<text x="${labelW + plotW / 2}" y="${height - 4}" class="axis">${x(c.unit)}</text></svg>`;
 }
