@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compareResults, hasRegression, renderComparison } from './compare.ts';
+import { pair, results, run } from './fixtures.ts';
+import { renderHtml } from './html.ts';
+import { renderJunit } from './junit.ts';
+import { renderMarkdown } from './markdown.ts';
+import { niceTicks } from './svg.ts';
+import { validateResults } from './validate.ts';
+
+const sample = () =>
+  results([
+    run('flannel-vxlan', [14, 14.2, 13.8]),
+    run('calico-bgp', [18, 18.3, 17.9]),
+    run('calico-ipip-always', [3, 3.1, 2.9], { backend: 'uml', perf: { comparable: false, throughputGbps: { mean: 3, ci95: 0.2, samples: [3, 3.1, 2.9] } } }),
+    { mode: 'calico-ipip-crosssubnet', backend: 'netns', status: 'skipped', reason: 'needs kernel ipip', pairs: [] },
+    run('<script>alert(1)</script>', [1, 1, 1], { status: 'failed', pairs: [pair({ ok: false, mismatch: 'expected encap vxlan, saw none' })] }),
+  ]);
+
+test('markdown: every mode, the skipped reason, failures, uml kept out of ratios, the cited figures', () => {
+  const md = renderMarkdown(sample());
+  for (const m of ['flannel-vxlan', 'calico-bgp', 'calico-ipip-always', 'calico-ipip-crosssubnet']) assert.match(md, new RegExp(`\\| ${m} \\|`));
+  assert.match(md, /calico-ipip-crosssubnet: needs kernel ipip/);
+  assert.match(md, /expected encap vxlan, saw none/);
+  assert.match(md, /\| calico-ipip-always \| uml \|.*n\/c \(uml\)/);
+  assert.match(md, /flannel-vxlan \| 30% .*VXLAN-based: 20–30%/);
+  assert.ok(md.split('\n').length < 60, 'short enough for a PR comment');
+});
+
+test('html: self-contained, one chart per metric, text escaped', () => {
+  const html = renderHtml(sample());
+  for (const metric of ['throughput-ratio', 'rtt', 'throughput', 'mtu']) {
+    assert.equal(html.split(`data-metric="${metric}"`).length - 1, 1, metric);
+  }
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.doesNotMatch(html, /(src|href)=["']?https?:/);
+  assert.doesNotMatch(html, /<script>alert/);
+  assert.match(html, /&lt;script&gt;alert/);
+  // uml runs are shown but not in the ratio chart
+  const ratioSvg = html.slice(html.indexOf('data-metric="throughput-ratio"'), html.indexOf('</svg>', html.indexOf('data-metric="throughput-ratio"')));
+  assert.doesNotMatch(ratioSvg, /calico-ipip-always/);
+  assert.match(html, /calico-ipip-always \(uml\)/);
+});
+
+test('html without perf: the table alone, no charts', () => {
+  const r = results([run('flannel-host-gw', [1, 2], { perf: undefined })]);
+  delete r.underlay;
+  assert.equal((renderHtml(r).match(/<svg/g) ?? []).length, 0);
+});
+
+test('junit: a case per pair, failures and skips counted', () => {
+  const xml = renderJunit(sample());
+  assert.equal((xml.match(/<testcase /g) ?? []).length, 2 + 2 + 2 + 1 + 1);
+  assert.equal((xml.match(/<failure /g) ?? []).length, 1);
+  assert.equal((xml.match(/<skipped /g) ?? []).length, 1);
+  assert.match(xml, /^<\?xml/);
+  assert.doesNotMatch(xml, /<script>/);
+});
+
+test('compare: a clear 10% drop is slower, noisy overlap is within noise', () => {
+  const a = results([run('flannel-vxlan', [14, 14.1, 13.9, 14.05]), run('calico-bgp', [18, 21, 15, 19])]);
+  const b = results([run('flannel-vxlan', [12.6, 12.7, 12.5, 12.65]), run('calico-bgp', [17, 20, 16, 19.5])]);
+  const c = compareResults(a, b);
+  assert.equal(c.modes.find((m) => m.mode === 'flannel-vxlan@netns')!.throughput!.verdict, 'slower');
+  assert.equal(c.modes.find((m) => m.mode === 'calico-bgp@netns')!.throughput!.verdict, 'within noise');
+  assert.ok(hasRegression(c));
+  assert.match(renderComparison(c), /flannel-vxlan@netns: passed; throughput 14\.01 -> 12\.61 Gbit\/s \(-10\.0%, p=0\.000\): slower/);
+  assert.ok(!hasRegression(compareResults(a, a)));
+});
+
+test('compare: a pair that starts failing is a regression', () => {
+  const a = results([run('flannel-vxlan', [1, 1])]);
+  const b = results([run('flannel-vxlan', [1, 1], { status: 'failed', pairs: [pair({ ok: false, mismatch: 'expected VNI 1, saw 2' }), pair({ src: 'n1/p1', dst: 'n2/p1', path: 'same-subnet' })] })]);
+  const c = compareResults(a, b);
+  assert.ok(hasRegression(c));
+  assert.match(renderComparison(c), /n1\/p1 -> n3\/p1: ok -> MISMATCH \(expected VNI 1, saw 2\)/);
+});
+
+test('validate: accepts a real shape, rejects with the JSON path', () => {
+  assert.equal(validateResults(JSON.parse(JSON.stringify(sample()))).ok, true);
+  const bad = JSON.parse(JSON.stringify(sample()));
+  bad.runs[1].pairs[0].expected.encap = 'gre';
+  delete bad.runs[0].status;
+  const v = validateResults(bad);
+  assert.equal(v.ok, false);
+  if (!v.ok) {
+    assert.ok(v.errors.includes('runs[1].pairs[0].expected.encap: expected one of none|vxlan|ipip, got "gre"'), v.errors.join('\n'));
+    assert.ok(v.errors.some((e) => e.startsWith('runs[0].status:')));
+  }
+});
+
+test('nice ticks are round and cover the maximum', () => {
+  assert.deepEqual(niceTicks(1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  assert.deepEqual(niceTicks(34.7), [0, 10, 20, 30, 40]);
+  assert.deepEqual(niceTicks(1472, 3), [0, 500, 1000, 1500]);
+});
