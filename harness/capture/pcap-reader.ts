@@ -184,3 +184,37 @@ export async function* readPackets(source: string | AsyncIterable<Uint8Array>): 
   const used = yield* p.parse(pending, true);
   if (used < pending.length) throw new PcapFormatError(p.base + used, `truncated at byte ${p.base + pending.length}`);
 }
+
+/**
+ * The fast path: a synchronous callback per packet instead of an async iteration step per packet
+ * (one promise each), for large captures. Resolves with the packet count.
+ */
+export async function forEachPacket(source: string | AsyncIterable<Uint8Array>, fn: (p: RawPacket) => void): Promise<number> {
+  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
+  const p = new Parser();
+  let pending: Uint8Array = new Uint8Array(0);
+  let count = 0;
+  const drain = (buf: Uint8Array, final: boolean): number => {
+    const it = p.parse(buf, final);
+    for (let r = it.next(); ; r = it.next()) {
+      if (r.done) return r.value;
+      fn(r.value);
+      count++;
+    }
+  };
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    let buf: Uint8Array;
+    if (pending.length === 0) buf = chunk;
+    else {
+      buf = new Uint8Array(pending.length + chunk.length);
+      buf.set(pending, 0);
+      buf.set(chunk, pending.length);
+    }
+    const used = drain(buf, false);
+    p.base += used;
+    pending = buf.subarray(used);
+  }
+  const used = drain(pending, true);
+  if (used < pending.length) throw new PcapFormatError(p.base + used, `truncated at byte ${p.base + pending.length}`);
+  return count;
+}

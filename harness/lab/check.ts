@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import pLimit from 'p-limit';
 import { decode, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
-import { readPackets } from '../capture/pcap-reader.ts';
+import { forEachPacket } from '../capture/pcap-reader.ts';
 import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { WireTally } from '../oracle/classify.ts';
@@ -57,10 +57,10 @@ export async function checkMode(lab: Lab, mode: ModeDef, opts: CheckOptions): Pr
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, lab.state.settings.flannel.port, lab.state.settings.calico.vxlanPort]);
     for (const f of files) {
-      for await (const raw of readPackets(f.file)) {
+      await forEachPacket(f.file, (raw) => {
         const d = decode(raw, { vxlanPorts });
         if (d) tally.add(d);
-      }
+      });
     }
     results = pairs.map((p, i) => {
       const a = nodeOf.get(p.src.node)!;
