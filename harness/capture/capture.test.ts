@@ -62,7 +62,7 @@ test('truncated and corrupt input is a PcapFormatError with the offset', async (
   assert.throws(() => [...readPacketsSync(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8))], /unknown magic/);
   const ng = writePcapng(pkts, { linktype: 1 });
   const bad = ng.slice();
-  bad[bad.length - 1] ^= 0xff;
+  bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
   assert.throws(() => [...readPacketsSync(bad)], /trailing block length/);
 });
 
