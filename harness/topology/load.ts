@@ -120,7 +120,7 @@ export function parseTopology(text: string, file?: string): Topology {
   if (doc.errors.length > 0) {
     throw new TopologyError(
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
         return { file, line: pos?.line, column: pos?.col, path: '(yaml)', message: e.message.split('\n')[0]!, fix: 'fix the YAML syntax at that position' };
       }),
     );
