@@ -3,7 +3,7 @@
 import { applyPlan } from '../kernel/apply.ts';
 import { commOf, killAll, pidsInNetns, processStartTime } from '../kernel/procs.ts';
 import { getMode } from '../modes/registry.ts';
-import { DEFAULT_SETTINGS, type ModeContext, type ModeDef, type ModeName, type ModeSettings } from '../modes/mode.ts';
+import { type ModeContext, type ModeDef, type ModeName, type ModeSettings } from '../modes/mode.ts';
 import { allNetns, IF, labNames, randomLabName, type LabNames } from '../plan/names.ts';
 import { undoOps } from '../plan/ops.ts';
 import { planUnderlay } from '../plan/underlay.ts';
@@ -89,7 +89,7 @@ export class Lab implements AsyncDisposable {
       topology,
       netns: allNetns(names, topology),
       backend: 'netns',
-      settings: opts.settings ?? DEFAULT_SETTINGS,
+      settings: opts.settings ?? topology.settings,
       pods: [],
       modeOps: [],
       podOps: [],

@@ -36,16 +36,8 @@ export interface PodRuntime {
   hostIf: string;
 }
 
-/** Per-family knobs, as the real CNIs expose them (net-conf.json Backend, FELIX_VXLANVNI/PORT). */
-export interface ModeSettings {
-  flannel: { vni: number; port: number };
-  calico: { vxlanVni: number; vxlanPort: number; asn: number };
-}
-
-export const DEFAULT_SETTINGS: ModeSettings = {
-  flannel: { vni: 1, port: 8472 },
-  calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 },
-};
+export { DEFAULT_SETTINGS, type ModeSettings } from '../topology/types.ts';
+import type { ModeSettings } from '../topology/types.ts';
 
 export interface ModeContext {
   topology: Topology;

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
 import { TopologyError, type TopologyIssue } from '../errors.ts';
-import type { Topology, TopologySpec } from './types.ts';
+import { DEFAULT_SETTINGS, type Topology, type TopologySpec } from './types.ts';
 import { resolveTopology } from './resolve.ts';
 
 type Path = (string | number)[];
@@ -145,7 +145,7 @@ export async function loadTopology(file: string): Promise<Topology> {
 }
 
 function readSpec(r: Reader): TopologySpec | undefined {
-  if (!r.keys([], ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes'], 'the topology')) return undefined;
+  if (!r.keys([], ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes', 'flannel', 'calico'], 'the topology')) return undefined;
   const name = r.string(['name'], { required: true, pattern: /^[a-z0-9][a-z0-9-]{0,39}$/, patternText: 'lowercase letters, digits and "-"' });
   const mtu = r.int(['mtu'], { def: 1500, min: 1280, max: 9000 });
   const podCidr = r.string(['podCidr'], { def: '10.244.0.0/16' });
@@ -163,13 +163,24 @@ function readSpec(r: Reader): TopologySpec | undefined {
   }
 
   let router: TopologySpec['router'];
-  if (r.value(['router']) !== undefined && r.keys(['router'], ['name', 'bgpPeer', 'asn'], 'router')) {
+  if (r.value(['router']) !== undefined && r.keys(['router'], ['name', 'bgpPeer'], 'router')) {
     router = {
       name: r.string(['router', 'name'], { def: 'router', pattern: NAME_RE, patternText: NAME_TEXT }) ?? 'router',
       bgpPeer: r.bool(['router', 'bgpPeer'], false),
-      asn: r.int(['router', 'asn'], { def: 64512, min: 1, max: 4294967294 }) ?? 64512,
     };
   }
+  const d = DEFAULT_SETTINGS;
+  // flannel: the Backend of net-conf.json (VNI, Port); calico: FELIX_VXLANVNI, FELIX_VXLANPORT, the AS number.
+  if (r.value(['flannel']) !== undefined) r.keys(['flannel'], ['vni', 'port'], 'flannel');
+  if (r.value(['calico']) !== undefined) r.keys(['calico'], ['vxlanVni', 'vxlanPort', 'asn'], 'calico');
+  const settings = {
+    flannel: { vni: r.int(['flannel', 'vni'], { def: d.flannel.vni, min: 1, max: 16777215 }) ?? d.flannel.vni, port: r.int(['flannel', 'port'], { def: d.flannel.port, min: 1, max: 65535 }) ?? d.flannel.port },
+    calico: {
+      vxlanVni: r.int(['calico', 'vxlanVni'], { def: d.calico.vxlanVni, min: 1, max: 16777215 }) ?? d.calico.vxlanVni,
+      vxlanPort: r.int(['calico', 'vxlanPort'], { def: d.calico.vxlanPort, min: 1, max: 65535 }) ?? d.calico.vxlanPort,
+      asn: r.int(['calico', 'asn'], { def: d.calico.asn, min: 1, max: 4294967294 }) ?? d.calico.asn,
+    },
+  };
 
   const nodes: TopologySpec['nodes'] = [];
   const nNodes = r.seq(['nodes'], 'nodes');
@@ -183,7 +194,7 @@ function readSpec(r: Reader): TopologySpec | undefined {
     if (nname && nsub && pods) nodes.push({ name: nname, subnet: nsub, ...(nip ? { ip: nip } : {}), pods });
   }
   if (!name || mtu === undefined || !podCidr || subnetLen === undefined || blockSize === undefined) return undefined;
-  return { name, mtu, podCidr, subnetLen, blockSize, subnets, ...(router ? { router } : {}), nodes };
+  return { name, mtu, podCidr, subnetLen, blockSize, subnets, ...(router ? { router } : {}), nodes, settings };
 }
 
 /** `pods: 2` names them p1, p2; `pods: [web, db]` names them. */

@@ -110,5 +110,6 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     subnets,
     ...(spec.router ? { router: spec.router } : {}),
     nodes,
+    settings: spec.settings,
   };
 }

@@ -79,3 +79,12 @@ test('pods as a count or as names; YAML syntax errors carry a line', () => {
 test('a missing file is a TopologyError naming it', async () => {
   await assert.rejects(loadTopology('/nonexistent/t.yaml'), (e: unknown) => e instanceof TopologyError && /\/nonexistent\/t\.yaml.*cannot read the file \(ENOENT\)/.test(e.message));
 });
+
+test('flannel: and calico: sections set VNI, port and AS like net-conf.json and FELIX_VXLAN*', () => {
+  const base = 'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n';
+  assert.deepEqual(parseTopology(base).settings, { flannel: { vni: 1, port: 8472 }, calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 } });
+  const t = parseTopology(`${base}flannel: { vni: 42, port: 4790 }\ncalico: { vxlanVni: 7, vxlanPort: 4791, asn: 65001 }\n`);
+  assert.deepEqual(t.settings, { flannel: { vni: 42, port: 4790 }, calico: { vxlanVni: 7, vxlanPort: 4791, asn: 65001 } });
+  const bad = issues(`${base}flannel: { vni: 0, Port: 1 }\n`);
+  assert.deepEqual(bad.map((i) => i.path).sort(), ['flannel.Port', 'flannel.vni']);
+});

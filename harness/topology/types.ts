@@ -1,5 +1,16 @@
 import type { Cidr, Ipv4 } from '../net/ipv4.ts';
 
+/** Per-family knobs, as the real CNIs expose them: net-conf.json's Backend, FELIX_VXLANVNI/PORT, the AS. */
+export interface ModeSettings {
+  flannel: { vni: number; port: number };
+  calico: { vxlanVni: number; vxlanPort: number; asn: number };
+}
+
+export const DEFAULT_SETTINGS: ModeSettings = {
+  flannel: { vni: 1, port: 8472 },
+  calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 },
+};
+
 /** A topology as written by a person (after parsing, before resolution). */
 export interface TopologySpec {
   name: string;
@@ -10,8 +21,9 @@ export interface TopologySpec {
   /** Calico's IPAM block size. */
   blockSize: number;
   subnets: { name: string; cidr: string }[];
-  router?: { name: string; bgpPeer: boolean; asn: number };
+  router?: { name: string; bgpPeer: boolean };
   nodes: { name: string; subnet: string; ip?: string; pods: string[] }[];
+  settings: ModeSettings;
 }
 
 export interface ResolvedSubnet {
@@ -49,8 +61,10 @@ export interface Topology {
   subnetLen: number;
   blockSize: number;
   subnets: ResolvedSubnet[];
-  router?: { name: string; bgpPeer: boolean; asn: number };
+  router?: { name: string; bgpPeer: boolean };
   nodes: ResolvedNode[];
+  /** Mode knobs from the file's flannel: and calico: sections, defaults filled in. */
+  settings: ModeSettings;
 }
 
 export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
