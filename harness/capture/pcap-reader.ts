@@ -164,25 +164,39 @@ export function* readPacketsSync(buf: Uint8Array): Generator<RawPacket> {
   if (consumed < buf.length) throw new PcapFormatError(consumed, `truncated at byte ${buf.length}`);
 }
 
-export async function* readPackets(source: string | AsyncIterable<Uint8Array>): AsyncGenerator<RawPacket> {
-  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
-  const p = new Parser();
-  let pending: Uint8Array = new Uint8Array(0);
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    // Only the unconsumed tail is copied, once per chunk.
-    let buf: Uint8Array;
-    if (pending.length === 0) buf = chunk;
-    else {
-      buf = new Uint8Array(pending.length + chunk.length);
-      buf.set(pending, 0);
-      buf.set(chunk, pending.length);
-    }
-    const used = yield* p.parse(buf, false);
-    p.base += used;
-    pending = buf.subarray(used);
+/** Joins what the parser left of the previous chunk with the next one; only that tail is copied. */
+class Joiner {
+  private pending: Uint8Array = new Uint8Array(0);
+  constructor(private readonly parser: Parser) {}
+  join(chunk: Uint8Array): Uint8Array {
+    if (this.pending.length === 0) return chunk;
+    const buf = new Uint8Array(this.pending.length + chunk.length);
+    buf.set(this.pending, 0);
+    buf.set(chunk, this.pending.length);
+    return buf;
   }
-  const used = yield* p.parse(pending, true);
-  if (used < pending.length) throw new PcapFormatError(p.base + used, `truncated at byte ${p.base + pending.length}`);
+  consumed(buf: Uint8Array, used: number): void {
+    this.parser.base += used;
+    this.pending = buf.subarray(used);
+  }
+  get rest(): Uint8Array {
+    return this.pending;
+  }
+  finish(used: number): void {
+    if (used < this.pending.length) throw new PcapFormatError(this.parser.base + used, `truncated at byte ${this.parser.base + this.pending.length}`);
+  }
+}
+
+const open = (source: string | AsyncIterable<Uint8Array>) => (typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source) as AsyncIterable<Uint8Array>;
+
+export async function* readPackets(source: string | AsyncIterable<Uint8Array>): AsyncGenerator<RawPacket> {
+  const p = new Parser();
+  const j = new Joiner(p);
+  for await (const chunk of open(source)) {
+    const buf = j.join(chunk);
+    j.consumed(buf, yield* p.parse(buf, false));
+  }
+  j.finish(yield* p.parse(j.rest, true));
 }
 
 /**
@@ -190,9 +204,8 @@ export async function* readPackets(source: string | AsyncIterable<Uint8Array>): 
  * (one promise each), for large captures. Resolves with the packet count.
  */
 export async function forEachPacket(source: string | AsyncIterable<Uint8Array>, fn: (p: RawPacket) => void): Promise<number> {
-  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
   const p = new Parser();
-  let pending: Uint8Array = new Uint8Array(0);
+  const j = new Joiner(p);
   let count = 0;
   const drain = (buf: Uint8Array, final: boolean): number => {
     const it = p.parse(buf, final);
@@ -202,19 +215,10 @@ export async function forEachPacket(source: string | AsyncIterable<Uint8Array>, 
       count++;
     }
   };
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    let buf: Uint8Array;
-    if (pending.length === 0) buf = chunk;
-    else {
-      buf = new Uint8Array(pending.length + chunk.length);
-      buf.set(pending, 0);
-      buf.set(chunk, pending.length);
-    }
-    const used = drain(buf, false);
-    p.base += used;
-    pending = buf.subarray(used);
+  for await (const chunk of open(source)) {
+    const buf = j.join(chunk);
+    j.consumed(buf, drain(buf, false));
   }
-  const used = drain(pending, true);
-  if (used < pending.length) throw new PcapFormatError(p.base + used, `truncated at byte ${p.base + pending.length}`);
+  j.finish(drain(j.rest, true));
   return count;
 }
