@@ -16,7 +16,6 @@ import { cancelAllUml } from '../backends/uml/uml.ts';
 import { Lab, ownedLabs } from '../lab/lab.ts';
 import { gc } from '../lab/gc.ts';
 import { allModes, getMode, parseModeList } from '../modes/registry.ts';
-import type { ModeDef } from '../modes/mode.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import { loadTopology } from '../topology/load.ts';

@@ -3,7 +3,7 @@
 import { applyPlan } from '../kernel/apply.ts';
 import { commOf, killAll, pidsInNetns, processStartTime } from '../kernel/procs.ts';
 import { getMode } from '../modes/registry.ts';
-import { type ModeContext, type ModeDef, type ModeName, type ModeSettings } from '../modes/mode.ts';
+import { type ModeContext, type ModeDef, type ModeSettings } from '../modes/mode.ts';
 import { allNetns, IF, labNames, randomLabName, type LabNames } from '../plan/names.ts';
 import { undoOps } from '../plan/ops.ts';
 import { planUnderlay } from '../plan/underlay.ts';
@@ -242,8 +242,4 @@ export class Lab implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (!this.closed) await this.down();
   }
-}
-
-export function getModeName(m: ModeName): ModeDef {
-  return getMode(m);
 }

@@ -2,8 +2,7 @@
 // the namespaces in one batch, then its state directory. Idempotent, and works from the state file alone.
 import { deleteNetns } from '../kernel/apply.ts';
 import { killAll, netnsInode, pidsInNetns } from '../kernel/procs.ts';
-import { labDir, removeLabDir, type LabState } from './state.ts';
-import { rmSync } from 'node:fs';
+import { removeLabDir, type LabState } from './state.ts';
 
 export async function teardownLab(state: Pick<LabState, 'lab' | 'netns'>): Promise<{ netns: number; processes: number }> {
   const pids = pidsInNetns(state.netns).filter((p) => p !== process.pid);
@@ -18,8 +17,4 @@ export async function teardownLab(state: Pick<LabState, 'lab' | 'netns'>): Promi
 export async function teardownOrphans(netns: readonly string[]): Promise<void> {
   await killAll(pidsInNetns(netns));
   await deleteNetns(netns);
-}
-
-export function removeLabFiles(lab: string): void {
-  rmSync(labDir(lab), { recursive: true, force: true });
 }

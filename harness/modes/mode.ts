@@ -1,5 +1,4 @@
 // What every data-plane mode provides. Modes are plug-ins: nothing outside modes/ asks "which mode?".
-import type { Cidr } from '../net/ipv4.ts';
 import type { LabNames } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import type { WireExpectation } from '../results/schema.ts';
@@ -72,6 +71,3 @@ export interface ModeDef {
 export interface BirdPolicy {
   kernelExport: 'all' | 'none' | 'same-subnet';
 }
-
-/** The peer's pod range as the mode routes it (flannel lease or Calico block). */
-export type PodRange = (n: ResolvedNode) => Cidr;

@@ -1,7 +1,6 @@
 // Compares what a pair showed with what its mode must show. Pure: the oracle of every run.
 import type { PathKind, PairResult, WireExpectation, WireObservation } from '../results/schema.ts';
 import type { WireSeen } from './classify.ts';
-import { formatIpv4 } from '../net/ipv4.ts';
 
 export interface ProbeOutcome {
   reachable: boolean;
@@ -22,10 +21,6 @@ export function observe(path: PathKind, probe: ProbeOutcome, wire: WireSeen): { 
   }
   if (path === 'same-node' && wire.packets > 0) problems.push(`same-node traffic left the node: ${wire.packets} packets on the underlay`);
   return { observed, problems };
-}
-
-export function outerText(e: WireSeen['encaps'][number]): string {
-  return e.outerSrc !== undefined ? `${formatIpv4(e.outerSrc)} -> ${formatIpv4(e.outerDst!)}` : '';
 }
 
 export function judge(expected: WireExpectation, observed: WireObservation, problems: readonly string[]): { ok: boolean; mismatch?: string } {

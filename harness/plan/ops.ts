@@ -39,8 +39,6 @@ export type KernelOp =
   | { kind: 'fdb'; netns: string; mac: string; dev: string; dst: string; del?: boolean }
   | { kind: 'sysctl'; netns: string; key: string; value: string };
 
-export type OpKind = KernelOp['kind'];
-
 /** Which batch tool runs an op. sysctl is a write into /proc/sys inside the namespace. */
 export function toolOf(op: KernelOp): 'root-ip' | 'ip' | 'bridge' | 'sysctl' {
   switch (op.kind) {
