@@ -1,7 +1,6 @@
 import { UsageError } from '../errors.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
-import { flannelVxlan } from './flannel-vxlan.ts';
-import { flannelVxlanDirectRouting } from './flannel-vxlan-directrouting.ts';
+import { flannelVxlan, flannelVxlanDirectRouting } from './flannel-vxlan.ts';
 import { calicoBgp } from './calico-bgp.ts';
 import { calicoIpipAlways, calicoIpipCrossSubnet } from './calico-ipip.ts';
 import { calicoVxlanAlways, calicoVxlanCrossSubnet } from './calico-vxlan.ts';
