@@ -1,14 +1,17 @@
 // The README's library example, run as written so the README cannot drift from the code.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ROOT_SKIP } from './helpers.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Lab, checkMode, getMode, loadTopology } from '../harness/index.ts';
 import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
 
+const outDir = mkdtempSync(`${tmpdir()}/cnilab-readme-`);
+after(() => rmSync(outDir, { recursive: true, force: true }));
+
 test('our cluster layout keeps cross-subnet pod traffic in VXLAN', { skip: ROOT_SKIP }, async () => {
   await using lab = await Lab.up(await loadTopology(new URL('../topologies/two-subnets.yaml', import.meta.url).pathname), getMode('flannel-vxlan-directrouting'));
-  const run = await checkMode(lab, lab.mode!, { outDir: mkdtempSync(`${tmpdir()}/cnilab-readme-`) });
+  const run = await checkMode(lab, lab.mode!, { outDir });
   assertRunPassed(run);
   assertPath(run, 'same-subnet', { encap: 'none' });
   assertEncap(run, 'n1/p1', 'n3/p2', 'vxlan', { vni: 1, port: 8472 });
