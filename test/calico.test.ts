@@ -3,21 +3,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
 import { birdInstances, birdProtocols } from '../harness/lab/bird.ts';
 import { checkMode } from '../harness/lab/check.ts';
 import { Lab } from '../harness/lab/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { labProcesses, netnsOf, ROOT, ROOT_SKIP, uniqueLab } from './helpers.ts';
+import { labProcesses, netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
 
 const routes = (netns: string) => JSON.parse(execFileSync('ip', ['-n', netns, '-json', 'route', 'show'], { encoding: 'utf8' })) as { dst: string; protocol?: string; dev?: string; gateway?: string }[];
 
 describe('Calico modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
   const name = uniqueLab('ca');
-  const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+  const out = tmpOut();
   let lab: Lab;
 
   before(async () => {
@@ -108,7 +107,7 @@ describe('Calico modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
 
 describe('calico-bgp with the router as route reflector', { skip: ROOT_SKIP }, () => {
   const name = uniqueLab('rr');
-  const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+  const out = tmpOut();
   let lab: Lab | undefined;
   after(async () => {
     await lab?.down();

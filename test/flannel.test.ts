@@ -2,8 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
 import { checkMode } from '../harness/lab/check.ts';
 import { Lab } from '../harness/lab/lab.ts';
@@ -11,11 +10,11 @@ import { getMode } from '../harness/modes/registry.ts';
 import { DEFAULT_SETTINGS } from '../harness/modes/mode.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import type { RunResult } from '../harness/results/schema.ts';
-import { netnsOf, ROOT, ROOT_SKIP, uniqueLab } from './helpers.ts';
+import { netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
 
 describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
   const name = uniqueLab('fl');
-  const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+  const out = tmpOut();
   let lab: Lab;
   const runs = new Map<string, RunResult>();
 

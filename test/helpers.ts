@@ -1,5 +1,7 @@
 // Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,3 +42,13 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_
 }
 
 export const uniqueLab = (tag: string) => `${tag}${process.pid.toString(36).slice(-4)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 12);
+
+const made: string[] = [];
+process.on('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A results directory removed when the test process exits, whatever the outcome. */
+export function tmpOut(tag = 'test'): string {
+  const d = mkdtempSync(`${tmpdir()}/cnilab-${tag}-`);
+  made.push(d);
+  return d;
+}

@@ -2,14 +2,13 @@
 // SIGKILLed run once gc has reaped it. Two labs up at once do not collide.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { Lab } from '../harness/lab/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import { checkMode } from '../harness/lab/check.ts';
 import { assertRunPassed } from '../assertions/index.ts';
-import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, uniqueLab, waitFor } from './helpers.ts';
+import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, uniqueLab, tmpOut, waitFor } from './helpers.ts';
 
 const clean = (lab: string) => {
   assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
@@ -20,7 +19,7 @@ const clean = (lab: string) => {
 describe('leaks', { skip: ROOT_SKIP }, () => {
   test('a passing run leaves nothing', async () => {
     const name = uniqueLab('lp');
-    const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+    const out = tmpOut();
     try {
       const r = await runCli(['run', '--modes', 'flannel-vxlan,calico-bgp', '--name', name, '--out', out, '--count', '1']);
       assert.equal(r.code, 0, r.stderr);
@@ -33,7 +32,7 @@ describe('leaks', { skip: ROOT_SKIP }, () => {
 
   test('a run that fails mid-build removes what it made and exits non-zero', async () => {
     const name = uniqueLab('lf');
-    const r = await runCli(['run', '--modes', 'calico-bgp', '--name', name, '--out', mkdtempSync(`${tmpdir()}/cnilab-test-`)], { CNILAB_FAULT: 'after-underlay' });
+    const r = await runCli(['run', '--modes', 'calico-bgp', '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'after-underlay' });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /injected fault/);
     clean(name);
@@ -41,7 +40,7 @@ describe('leaks', { skip: ROOT_SKIP }, () => {
 
   test('SIGINT in the middle of a build tears the lab down', async () => {
     const name = uniqueLab('li');
-    const p = cli(['run', '--modes', 'calico-bgp', '--name', name, '--out', mkdtempSync(`${tmpdir()}/cnilab-test-`)], { CNILAB_FAULT: 'hang-after-underlay' });
+    const p = cli(['run', '--modes', 'calico-bgp', '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-after-underlay' });
     let stderr = '';
     p.stderr!.on('data', (d) => (stderr += d));
     await waitFor('the lab to be half-built', () => /underlay: \d+ namespaces/.test(stderr), 30_000);
@@ -79,7 +78,7 @@ describe('leaks', { skip: ROOT_SKIP }, () => {
   test('two labs up at once, same topology, do not collide', async () => {
     const [a, b] = [uniqueLab('pa'), uniqueLab('pb')];
     const t = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
-    const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+    const out = tmpOut();
     const labs = await Promise.all([Lab.up(t, getMode('flannel-vxlan'), { name: a }), Lab.up(t, getMode('calico-vxlan-always'), { name: b })]);
     try {
       const [ra, rb] = await Promise.all([checkMode(labs[0], getMode('flannel-vxlan'), { outDir: `${out}/a` }), checkMode(labs[1], getMode('calico-vxlan-always'), { outDir: `${out}/b` })]);

@@ -3,20 +3,19 @@
 // Always -> CrossSubnet -> Never transitions, inside the guest, with the stale-state check.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
 import { runModesUml, umlAvailable } from '../harness/backends/uml/run-modes.ts';
 import { parseModeList } from '../harness/modes/registry.ts';
 import { execFileSync } from 'node:child_process';
-import { ROOT, ROOT_SKIP, uniqueLab } from './helpers.ts';
+import { ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
 
 const uml = await umlAvailable();
 const SKIP = ROOT_SKIP || (uml.ok ? false : `uml backend unavailable: ${uml.detail}`);
 
 describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
   test('IPIP Always, CrossSubnet, Never (BGP), VXLAN and back to IPIP, each checked on the wire', { timeout: 600_000 }, async () => {
-    const out = mkdtempSync(`${tmpdir()}/cnilab-test-`);
+    const out = tmpOut();
     try {
       const seq = 'calico-ipip-always,calico-ipip-crosssubnet,calico-bgp,calico-vxlan-always,calico-ipip-always,calico-vxlan-crosssubnet';
       const runs = await runModesUml(parseModeList(seq), { topologyFile: `${ROOT}/topologies/two-subnets.yaml`, outDir: out, name: uniqueLab('um'), count: 2 });

@@ -17,11 +17,14 @@ export interface CaptureSpec {
 
 export interface RunningCapture {
   spec: CaptureSpec;
-  stop(): Promise<{ file: string; packets?: number }>;
+  stop(): Promise<{ file: string; packets?: number; dropped?: number }>;
 }
 
 export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise<RunningCapture> {
-  const argv = ['tcpdump', '-i', spec.iface, '--immediate-mode', '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 262144), '--time-stamp-precision=nano', '-w', spec.file];
+  // The ring has slots of snaplen bytes: tcpdump's default 262144 leaves 8 slots in its 2 MiB
+  // buffer and a burst of probes overflows it ("packets dropped by kernel"). A snaplen that fits an
+  // encapsulated MTU-sized packet and a 16 MiB buffer leave thousands.
+  const argv = ['tcpdump', '-i', spec.iface, '--immediate-mode', '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 9216), '-B', '16384', '--time-stamp-precision=nano', '-w', spec.file];
   if (spec.filter) argv.push(spec.filter);
   const proc = spawn(argv, { netns: spec.netns });
   let stderr = '';
@@ -51,7 +54,8 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
       await proc;
       clearTimeout(killer);
       const m = /(\d+) packets? captured/.exec(stderr);
-      return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}) };
+      const d = /(\d+) packets? dropped by kernel/.exec(stderr);
+      return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}), ...(d ? { dropped: Number(d[1]) } : {}) };
     },
   };
 }

@@ -35,6 +35,7 @@ export async function checkMode(lab: Lab, mode: ModeDef, opts: CheckOptions): Pr
 
   const captures: RunningCapture[] = [];
   let results: PairResult[];
+  let dropped = 0;
   try {
     for (const s of t.subnets) {
       // Every port of the segment's switch ("any" in its namespace): a capture on the bridge device
@@ -54,6 +55,7 @@ export async function checkMode(lab: Lab, mode: ModeDef, opts: CheckOptions): Pr
       ),
     );
     const files = await Promise.all(captures.splice(0).map((c) => c.stop()));
+    dropped = files.reduce((a, f) => a + (f.dropped ?? 0), 0);
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, lab.state.settings.flannel.port, lab.state.settings.calico.vxlanPort]);
     for (const f of files) {
@@ -76,7 +78,8 @@ export async function checkMode(lab: Lab, mode: ModeDef, opts: CheckOptions): Pr
     mode: mode.name,
     backend: 'netns',
     status: failed === 0 ? 'passed' : 'failed',
-    ...(failed ? { reason: `${failed} of ${results.length} pairs did not behave as ${mode.name} must` } : {}),
+    // A capture that dropped packets cannot prove an absence: say so next to any failure it may explain.
+    ...(failed ? { reason: `${failed} of ${results.length} pairs did not behave as ${mode.name} must${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
     pairs: results,
     captures: t.subnets.map((s) => relative(opts.outDir, `${pcapDir}/underlay-${s.name}.pcap`)),
   };
