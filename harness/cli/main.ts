@@ -94,10 +94,24 @@ async function cmdRun(argv: string[]): Promise<number> {
   const startedAt = new Date().toISOString();
   const show = (r: RunResult) => console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
   progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; on this kernel: ${onHost.map((m) => m.name).join(', ') || '-'}; in uml: ${inUml.map((m) => m.name).join(', ') || '-'}`);
-  const host = await runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show, ...(perf ? { perf } : {}) });
-  const hostRuns = host.runs;
   const perfArgs = perf ? ['--perf', '--rounds', String(perf.rounds), '--seconds', String(perf.seconds), '--streams', String(perf.streams), '--rtt-count', String(perf.rttCount)] : [];
-  const umlRuns = await runModesUml(inUml, { topologyFile, outDir, name, count, progress, extraArgs: perfArgs, onConsole: (l) => log(`  uml| ${l}`) });
+  const onHostRuns = () => runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show, ...(perf ? { perf } : {}) });
+  const inUmlRuns = () => runModesUml(inUml, { topologyFile, outDir, name, count, progress, extraArgs: perfArgs, onConsole: (l) => log(`  uml| ${l}`) });
+  // The guest is its own kernel, so both backends can work at once; not when measuring, where the
+  // guest's CPU load would skew the host's numbers.
+  let host: Awaited<ReturnType<typeof onHostRuns>>;
+  let umlRuns: RunResult[];
+  if (perf) {
+    host = await onHostRuns();
+    umlRuns = await inUmlRuns();
+  } else {
+    // A failed host run ends the guest too, instead of waiting minutes for it.
+    const both = await Promise.allSettled([onHostRuns().catch((e: unknown) => (cancelAllUml(), Promise.reject(e))), inUmlRuns()]);
+    if (both[0].status === 'rejected') throw both[0].reason;
+    if (both[1].status === 'rejected') throw both[1].reason;
+    [host, umlRuns] = [both[0].value, both[1].value];
+  }
+  const hostRuns = host.runs;
   umlRuns.forEach(show);
   // Back into the order asked for: each backend answers its own modes in order.
   const runs: RunResult[] = placed.map((p) => ('skip' in p ? { mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } : p.backend === 'netns' ? hostRuns.shift()! : umlRuns.shift()!));
