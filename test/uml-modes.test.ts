@@ -3,12 +3,13 @@
 // Always -> CrossSubnet -> Never transitions, inside the guest, with the stale-state check.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
 import { runModesUml, umlAvailable } from '../harness/backends/uml/run-modes.ts';
 import { parseModeList } from '../harness/modes/registry.ts';
 import { execFileSync } from 'node:child_process';
-import { ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
+import { cli, netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { tmpdir } from 'node:os';
 
 const uml = await umlAvailable();
 const SKIP = ROOT_SKIP || (uml.ok ? false : `uml backend unavailable: ${uml.detail}`);
@@ -42,5 +43,22 @@ describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+describe('Ctrl-C while a uml guest runs', { skip: SKIP }, () => {
+  test('the guest, its temp files and the host lab are all gone', { timeout: 120_000 }, async () => {
+    const name = uniqueLab('us');
+    const p = cli(['run', '--modes', 'calico-ipip-always,flannel-vxlan', '--name', name, '--out', tmpOut()]);
+    let stderr = '';
+    p.stderr!.on('data', (d) => (stderr += d));
+    await waitFor('the guest to boot', () => /uml\| .*underlay: \d+ namespaces/.test(stderr), 60_000);
+    p.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+    assert.equal(code, 130, stderr.slice(-1500));
+    const guests = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('linux.uml') && l.includes(name));
+    assert.deepEqual(guests, []);
+    assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith('cnilab-uml-') && d.includes(name)), []);
+    assert.deepEqual(netnsOf(name), []);
   });
 });

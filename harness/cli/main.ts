@@ -11,7 +11,7 @@ import { doctor, modeNeeds, type HostReport } from '../host/doctor.ts';
 import { checkMode } from '../lab/check.ts';
 import { runModesNetns } from '../backends/netns.ts';
 import { parseBackend, placeMode } from '../backends/select.ts';
-import { runModesUml, umlAvailable } from '../backends/uml/run-modes.ts';
+import { runModesUml, settleUml, umlAvailable } from '../backends/uml/run-modes.ts';
 import { cancelAllUml } from '../backends/uml/uml.ts';
 import { Lab, ownedLabs } from '../lab/lab.ts';
 import { gc } from '../lab/gc.ts';
@@ -281,7 +281,7 @@ function onSignal(sig: NodeJS.Signals): void {
   cancelAll();
   cancelAllUml();
   const code = sig === 'SIGINT' ? 130 : 143;
-  void Promise.allSettled([...ownedLabs].map((l) => l.down())).then(() => process.exit(code));
+  void Promise.allSettled([...[...ownedLabs].map((l) => l.down()), settleUml()]).then(() => process.exit(code));
 }
 
 export async function main(argv: string[]): Promise<number> {

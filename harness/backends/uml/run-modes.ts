@@ -31,6 +31,13 @@ export async function umlAvailable(): Promise<{ ok: boolean; detail: string }> {
   return 'missing' in u ? { ok: false, detail: u.missing } : { ok: true, detail: `${u.kernel} (${u.version})` };
 }
 
+const active = new Set<Promise<unknown>>();
+
+/** Resolves once every guest in flight has ended and removed its files (after cancelAllUml on a signal). */
+export async function settleUml(timeoutMs = 10_000): Promise<void> {
+  await Promise.race([Promise.allSettled([...active]), new Promise((r) => setTimeout(r, timeoutMs))]);
+}
+
 export async function runModesUml(modes: readonly ModeDef[], opts: UmlRunOptions): Promise<RunResult[]> {
   const skipAll = (reason: string): RunResult[] => modes.map((m) => ({ mode: m.name, backend: 'uml', status: 'skipped', reason, pairs: [] }));
   if (modes.length === 0) return [];
@@ -44,7 +51,9 @@ export async function runModesUml(modes: readonly ModeDef[], opts: UmlRunOptions
   opts.progress?.(`uml: booting a guest for ${modes.map((m) => m.name).join(', ')}`);
   let exitCode: number;
   try {
-    const r = await runInUml({ command, cwd: ROOT, share: [{ hostPath: guestOut, guestPath: guestOut }], modules, timeoutMs: opts.timeoutMs ?? 300_000, name: `cnilab-${opts.name}`, memMb: 1024, ...(opts.onConsole ? { onConsole: opts.onConsole } : {}) });
+    const guest = runInUml({ command, cwd: ROOT, share: [{ hostPath: guestOut, guestPath: guestOut }], modules, timeoutMs: opts.timeoutMs ?? 300_000, name: `cnilab-${opts.name}`, memMb: 1024, ...(opts.onConsole ? { onConsole: opts.onConsole } : {}) });
+    active.add(guest);
+    const r = await guest.finally(() => active.delete(guest));
     exitCode = r.exitCode;
     opts.progress?.(`uml: guest finished with exit ${exitCode} in ${Math.round(r.durationMs)} ms`);
   } catch (e) {
