@@ -38,9 +38,14 @@ try {
   }
   if (existsSync('/usr/bin/tshark')) {
     const t0 = performance.now();
-    execFileSync('tshark', ['-r', files.pcap, '-d', 'udp.port==8472,vxlan', '-T', 'fields', '-e', 'vxlan.vni'], { stdio: ['ignore', 'ignore', 'ignore'], maxBuffer: 1 << 30 });
+    execFileSync('tshark', ['-r', files.pcap, '-d', 'udp.port==8472,vxlan', '-T', 'fields', '-e', 'vxlan.vni'], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+      maxBuffer: 1 << 30,
+    });
     const s = (performance.now() - t0) / 1000;
-    rows.push(`| tshark -T fields -e vxlan.vni | pcap | ${(n / s / 1e6).toFixed(3)} M | ${(statSync(files.pcap).size / 1e6 / s).toFixed(0)} |`);
+    rows.push(
+      `| tshark -T fields -e vxlan.vni | pcap | ${(n / s / 1e6).toFixed(3)} M | ${(statSync(files.pcap).size / 1e6 / s).toFixed(0)} |`,
+    );
   }
   console.log(`\nDecoding ${n} VXLAN-encapsulated ICMP packets (best of 3 for ours, one run of tshark)\n`);
   console.log('| decoder | format | packets/s | MB/s |\n|---|---|---|---|');

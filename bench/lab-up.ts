@@ -2,11 +2,17 @@
 // Nodes are split over two subnets behind a router, 2 pods each, flannel-vxlan (the mode with the
 // most per-peer state: route + neighbour + FDB entry for every other node).
 import { parseArgs } from 'node:util';
-import { Lab } from '../harness/lab/lab.ts';
+import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { parseTopology } from '../harness/topology/load.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '3,10,20,50' }, reps: { type: 'string', default: '3' }, mode: { type: 'string', default: 'flannel-vxlan' } } });
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '3,10,20,50' },
+    reps: { type: 'string', default: '3' },
+    mode: { type: 'string', default: 'flannel-vxlan' },
+  },
+});
 const sizes = values.sizes.split(',').map(Number);
 const reps = Number(values.reps);
 const mode = getMode(values.mode);
@@ -32,7 +38,9 @@ for (const n of sizes) {
     await lab.down();
     downs.push(performance.now() - t1);
   }
-  rows.push(`| ${n} | ${n * 2} | ${namespaces} | ${Math.round(median(ups))} | ${Math.round(Math.min(...ups))} | ${Math.round(median(downs))} |`);
+  rows.push(
+    `| ${n} | ${n * 2} | ${namespaces} | ${Math.round(median(ups))} | ${Math.round(Math.min(...ups))} | ${Math.round(median(downs))} |`,
+  );
   console.error(`${n} nodes: up ${ups.map(Math.round).join(', ')} ms; down ${downs.map(Math.round).join(', ')} ms`);
 }
 console.log(`\nLab up/down, ${mode.name}, 2 pods per node, median of ${reps} (ms)\n`);

@@ -13,10 +13,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Host tools: the zx installer decides what to install; skip it when every command is present.
+# ci/host-tools.json is the one list of what cnilab drives (command or path -> Debian package).
 need=0
-for c in ip bridge nsenter tcpdump ping iperf3 bird birdc tshark; do command -v "$c" >/dev/null 2>&1 || need=1; done
-[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need=1
-[ -x /usr/bin/linux.uml ] || need=1
+for c in $(sed -n 's/^ *"\([^"]*\)": .*/\1/p' ci/host-tools.json); do
+  case "$c" in
+    /*) [ -x "$c" ] || need=1 ;;
+    *) command -v "$c" >/dev/null 2>&1 || need=1 ;;
+  esac
+done
 if [ "$need" = 1 ]; then
   node ci/install-host.mjs >&2
 fi

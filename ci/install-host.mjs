@@ -1,26 +1,16 @@
 #!/usr/bin/env node
 // Installs the Debian packages cnilab drives, when running as root with apt; otherwise says what
 // is missing and how to get it. Safe to run again: only missing packages are installed.
+import { readFileSync } from 'node:fs';
 import { $, which } from 'zx';
 
 $.verbose = false;
 
-// command -> Debian package
-const wanted = {
-  ip: 'iproute2',
-  bridge: 'iproute2',
-  nsenter: 'util-linux',
-  tcpdump: 'tcpdump',
-  ping: 'iputils-ping',
-  iperf3: 'iperf3',
-  bird: 'bird2',
-  birdc: 'bird2',
-  tshark: 'tshark',
-  '/usr/lib/cni/bridge': 'containernetworking-plugins',
-  '/usr/bin/linux.uml': 'user-mode-linux',
-};
+// command (or absolute path) -> Debian package: the one list, read by ensure.sh and doctor too.
+const wanted = JSON.parse(readFileSync(new URL('./host-tools.json', import.meta.url), 'utf8'));
 
-const present = async (cmd) => (cmd.startsWith('/') ? (await $`test -x ${cmd}`.nothrow()).exitCode === 0 : Boolean(await which(cmd, { nothrow: true })));
+const present = async (cmd) =>
+  cmd.startsWith('/') ? (await $`test -x ${cmd}`.nothrow()).exitCode === 0 : Boolean(await which(cmd, { nothrow: true }));
 
 const missing = new Set();
 for (const [cmd, pkg] of Object.entries(wanted)) if (!(await present(cmd))) missing.add(pkg);
@@ -30,7 +20,9 @@ const pkgs = [...missing];
 const isRoot = process.getuid?.() === 0;
 const hasApt = Boolean(await which('apt-get', { nothrow: true }));
 if (!isRoot || !hasApt) {
-  console.error(`cnilab: missing host packages: ${pkgs.join(' ')}\n    fix: as root on Debian/Ubuntu: apt-get install -y ${pkgs.join(' ')}`);
+  console.error(
+    `cnilab: missing host packages: ${pkgs.join(' ')}\n    fix: as root on Debian/Ubuntu: apt-get install -y ${pkgs.join(' ')}`,
+  );
   // Not fatal: doctor reports which modes cannot run, and those are skipped with that reason.
   process.exit(0);
 }

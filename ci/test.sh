@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/ensure.sh
+# Style first (formatter, linter, import cycles): quick, and a red lint is a red CI.
+npx --no-install biome check
 tsx=(node --import tsx)
 unit=$(find harness assertions -name '*.test.ts' | sort)
 root=$(find test -name '*.test.ts' 2>/dev/null | sort)

@@ -1,4 +1,5 @@
-// The errors cnilab throws on purpose. Each says what was wrong and what to do about it.
+// The errors cnilab throws on purpose. One base class: each says what was wrong and what to do about
+// it, in lines a terminal shows without a stack trace, and carries the exit code the CLI returns.
 
 export interface TopologyIssue {
   /** File the value came from, when it came from a file. */
@@ -16,8 +17,14 @@ export function formatIssue(i: TopologyIssue): string {
   return `${where ? `${where}: ` : ''}${i.path}: ${i.message}\n    fix: ${i.fix}`;
 }
 
+/** Every error cnilab means to throw. `exitCode` is what the CLI exits with when it reaches the top. */
+export abstract class CnilabError extends Error {
+  abstract readonly exitCode: number;
+}
+
 /** Invalid topology input. Carries every problem found, not just the first. */
-export class TopologyError extends Error {
+export class TopologyError extends CnilabError {
+  readonly exitCode = 2;
   constructor(readonly issues: readonly TopologyIssue[]) {
     super(`invalid topology (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${issues.map(formatIssue).join('\n')}`);
     this.name = 'TopologyError';
@@ -25,37 +32,97 @@ export class TopologyError extends Error {
 }
 
 /** Bad command-line input: names the flag and the accepted values. */
-export class UsageError extends Error {
-  constructor(message: string, readonly fix?: string) {
+export class UsageError extends CnilabError {
+  readonly exitCode = 2;
+  constructor(
+    message: string,
+    readonly fix?: string,
+  ) {
     super(fix ? `${message}\n    fix: ${fix}` : message);
     this.name = 'UsageError';
   }
 }
 
+export interface CommandDetail {
+  op: string;
+  /** Where it ran: a node executor's id (a namespace name, a guest, a container). */
+  where?: string;
+  command: string;
+  exitCode?: number;
+  stderr: string;
+  line?: string;
+}
+
 /** A kernel or tool command that failed, with where it ran and what it said. */
-export class KernelError extends Error {
-  constructor(
-    readonly detail: { op: string; netns?: string; command: string; exitCode?: number; stderr: string; line?: string },
-  ) {
-    const where = detail.netns ? ` in netns ${detail.netns}` : '';
+export class KernelError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(readonly detail: CommandDetail) {
+    const where = detail.where ? ` in ${detail.where}` : '';
     const line = detail.line ? `\n    failing line: ${detail.line}` : '';
-    super(`${detail.op}${where} failed (exit ${detail.exitCode ?? '?'}): ${detail.stderr.trim() || '(no output)'}${line}\n    command: ${detail.command}`);
+    super(
+      `${detail.op}${where} failed (exit ${detail.exitCode ?? '?'}): ${detail.stderr.trim() || '(no output)'}${line}\n    command: ${detail.command}`,
+    );
     this.name = 'KernelError';
   }
 }
 
-/** A wait that ran out of time: says what it waited for, what it saw and the limit. */
-export class TimeoutError extends Error {
-  constructor(what: string, seen: string, limitMs: number) {
-    super(`timed out after ${limitMs} ms waiting for ${what}; last seen: ${seen || '(nothing)'}`);
+/** A wait or a command that ran out of time: what it waited for, what it saw (stderr kept) and the limit. */
+export class TimeoutError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(
+    readonly what: string,
+    readonly seen: string,
+    readonly limitMs: number,
+  ) {
+    super(`timed out after ${limitMs} ms waiting for ${what}; last seen: ${seen.trim() || '(nothing)'}`);
     this.name = 'TimeoutError';
   }
 }
 
+/** Work stopped because the run was cancelled (Ctrl-C, SIGTERM, a failed sibling): not a failure of its own. */
+export class CancelledError extends CnilabError {
+  readonly exitCode = 130;
+  constructor(what: string) {
+    super(`${what}: cancelled`);
+    this.name = 'CancelledError';
+  }
+}
+
 /** A mode that this host cannot run, with the reason. Reported as skipped, never as passed. */
-export class UnsupportedError extends Error {
+export class UnsupportedError extends CnilabError {
+  readonly exitCode = 1;
   constructor(readonly reason: string) {
     super(reason);
     this.name = 'UnsupportedError';
   }
+}
+
+/** A probe that did not run (tool error, no packet sent, missing namespace, timeout): an error, never a verdict. */
+export class ProbeError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProbeError';
+  }
+}
+
+/** A guest (uml, qemu) that failed to boot or to finish, with the one console line that explains it. */
+export class GuestError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(
+    readonly kind: 'timeout' | 'aborted' | 'crashed' | 'setup',
+    message: string,
+    readonly consoleTail: readonly string[],
+  ) {
+    super(consoleTail.length ? `${message}\n--- last ${consoleTail.length} console line(s) ---\n${consoleTail.join('\n')}` : message);
+    this.name = 'GuestError';
+  }
+}
+
+/** The line a terminal shows for an error: its message for ours, a short internal-error line otherwise. */
+export function errorLine(e: unknown): { text: string; exitCode: number } {
+  if (e instanceof CnilabError) return { text: e.message, exitCode: e.exitCode };
+  const err = e instanceof Error ? e : new Error(String(e));
+  const debug = process.env.CNILAB_DEBUG ? `\n${err.stack}` : ' (an internal error: set CNILAB_DEBUG=1 for the stack)';
+  return { text: `${err.message}${debug}`, exitCode: 1 };
 }

@@ -4,12 +4,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
-import { checkMode } from '../harness/lab/check.ts';
-import { Lab } from '../harness/lab/lab.ts';
+import { checkMode } from '../harness/check/index.ts';
+import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { DEFAULT_SETTINGS } from '../harness/modes/mode.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import type { RunResult } from '../harness/results/schema.ts';
+import type { LabView } from '../harness/backends/backend.ts';
+import type { NodeExecutor } from '../harness/node/executor.ts';
 import { netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
 
 describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
@@ -60,24 +62,68 @@ describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
   });
 
   test('pod MTU follows the mode: 1500 for host-gw, 1450 with vxlan', async () => {
+    // Whatever mode the tests before left: this one sets its own.
+    if (lab.mode?.name !== 'flannel-vxlan') await lab.switchTo(getMode('flannel-vxlan'));
     const pod = lab.state.pods[0]!;
-    const mtu = () => JSON.parse(execFileSync('ip', ['-n', pod.netns, '-json', 'link', 'show', 'eth0'], { encoding: 'utf8' }))[0].mtu as number;
+    const mtu = () =>
+      JSON.parse(execFileSync('ip', ['-n', pod.netns, '-json', 'link', 'show', 'eth0'], { encoding: 'utf8' }))[0].mtu as number;
     assert.equal(mtu(), 1450);
     await lab.switchTo(getMode('flannel-host-gw'));
     assert.equal(mtu(), 1500);
   });
 
-  test('the pcaps open in tshark and show flannel VXLAN on 8472', { skip: existsSync('/usr/bin/tshark') ? false : 'tshark not installed' }, () => {
-    const r = runs.get('flannel-vxlan');
+  test('the pcaps open in tshark and show flannel VXLAN on 8472', {
+    skip: existsSync('/usr/bin/tshark') ? false : 'tshark not installed',
+  }, async () => {
+    const r = runs.get('flannel-vxlan') ?? (await check('flannel-vxlan'));
     assert.ok(r?.captures?.length, 'vxlan run wrote captures');
-    const fields = execFileSync('tshark', ['-r', `${out}/${r.captures[0]}`, '-d', 'udp.port==8472,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'vxlan.vni'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const fields = execFileSync(
+      'tshark',
+      ['-r', `${out}/${r.captures[0]}`, '-d', 'udp.port==8472,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'vxlan.vni'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     const vnis = new Set(fields.split('\n').filter(Boolean));
     assert.deepEqual([...vnis], ['1']);
   });
 
+  test('a ping that cannot run fails every pair as an error, never as "unreachable"', async () => {
+    if (lab.mode?.name !== 'flannel-host-gw') await lab.switchTo(getMode('flannel-host-gw'));
+    // The same lab, seen through executors whose ping exits 2 (as a broken or missing ping would).
+    const broken = (e: NodeExecutor): NodeExecutor => ({
+      id: e.id,
+      netnsPath: e.netnsPath,
+      run: (argv, o) =>
+        argv[0] === 'ping' ? e.run(['sh', '-c', 'echo "ping: socket: Operation not permitted" >&2; exit 2'], o) : e.run(argv, o),
+      spawn: (argv, o) => e.spawn(argv, o),
+      apply: (ops, o) => e.apply(ops, o),
+      readFile: (f) => e.readFile(f),
+      exists: () => e.exists(),
+    });
+    const view: LabView = {
+      lab: lab.lab,
+      backend: lab.backend,
+      topology: lab.topology,
+      settings: lab.settings,
+      mode: lab.mode,
+      pods: lab.pods,
+      capturePoints: lab.capturePoints,
+      executor: (ns) => broken(lab.executor(ns)),
+      nodeExecutor: (n) => broken(lab.nodeExecutor(n)),
+    };
+    const r = await checkMode(view, getMode('flannel-host-gw'), { outDir: out });
+    assert.equal(r.status, 'failed');
+    assert.equal(r.pairs.filter((p) => p.ok).length, 0, 'not one pair passes, not even the ones that must be unreachable');
+    assert.equal(r.pairs.filter((p) => p.path === 'cross-subnet' && p.error).length, 16);
+    assert.match(r.reason!, /30 probes did not run \(ping .* exited 2: ping: socket: Operation not permitted\)/);
+    assert.throws(() => assertUnreachable(r, 'n1/p1', 'n3/p1'), /the probe did not run/);
+  });
+
   test('a custom VNI and port are what crosses the wire', async () => {
     await lab.down();
-    lab = await Lab.up(await loadTopology(`${ROOT}/topologies/two-subnets.yaml`), getMode('flannel-vxlan'), { name, settings: { ...DEFAULT_SETTINGS, flannel: { vni: 42, port: 4790 } } });
+    lab = await Lab.up(await loadTopology(`${ROOT}/topologies/two-subnets.yaml`), getMode('flannel-vxlan'), {
+      name,
+      settings: { ...DEFAULT_SETTINGS, flannel: { vni: 42, port: 4790 } },
+    });
     const r = await checkMode(lab, getMode('flannel-vxlan'), { outDir: out });
     assertRunPassed(r);
     assertEncap(r, 'n1/p2', 'n3/p1', 'vxlan', { vni: 42, port: 4790 });

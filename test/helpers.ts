@@ -11,7 +11,10 @@ export const ROOT_SKIP = isRoot ? false : 'needs root: builds network namespaces
 
 export function netnsOf(lab: string): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  return out.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`cnilab-${lab}-`));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`cnilab-${lab}-`));
 }
 
 export function labProcesses(lab: string): string[] {
@@ -21,10 +24,17 @@ export function labProcesses(lab: string): string[] {
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', `${ROOT}/harness/cli/main.ts`, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', 'tsx', `${ROOT}/harness/cli/main.ts`, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const p = cli(args, env);
   let stdout = '';
   let stderr = '';
@@ -41,10 +51,13 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_
   }
 }
 
-export const uniqueLab = (tag: string) => `${tag}${process.pid.toString(36).slice(-4)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 12);
+export const uniqueLab = (tag: string) =>
+  `${tag}${process.pid.toString(36).slice(-4)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 12);
 
 const made: string[] = [];
-process.on('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+process.on('exit', () => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 /** A results directory removed when the test process exits, whatever the outcome. */
 export function tmpOut(tag = 'test'): string {

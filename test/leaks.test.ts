@@ -3,17 +3,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
-import { Lab } from '../harness/lab/lab.ts';
+import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { checkMode } from '../harness/lab/check.ts';
+import { checkMode } from '../harness/check/index.ts';
+import { labDir } from '../harness/backends/netns/state.ts';
 import { assertRunPassed } from '../assertions/index.ts';
 import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, uniqueLab, tmpOut, waitFor } from './helpers.ts';
 
 const clean = (lab: string) => {
   assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
   assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(`/run/cnilab/${lab}`), false, `state dir of ${lab} left`);
+  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
 };
 
 describe('leaks', { skip: ROOT_SKIP }, () => {
@@ -79,9 +80,15 @@ describe('leaks', { skip: ROOT_SKIP }, () => {
     const [a, b] = [uniqueLab('pa'), uniqueLab('pb')];
     const t = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
     const out = tmpOut();
-    const labs = await Promise.all([Lab.up(t, getMode('flannel-vxlan'), { name: a }), Lab.up(t, getMode('calico-vxlan-always'), { name: b })]);
+    const labs = await Promise.all([
+      Lab.up(t, getMode('flannel-vxlan'), { name: a }),
+      Lab.up(t, getMode('calico-vxlan-always'), { name: b }),
+    ]);
     try {
-      const [ra, rb] = await Promise.all([checkMode(labs[0], getMode('flannel-vxlan'), { outDir: `${out}/a` }), checkMode(labs[1], getMode('calico-vxlan-always'), { outDir: `${out}/b` })]);
+      const [ra, rb] = await Promise.all([
+        checkMode(labs[0], getMode('flannel-vxlan'), { outDir: `${out}/a` }),
+        checkMode(labs[1], getMode('calico-vxlan-always'), { outDir: `${out}/b` }),
+      ]);
       assertRunPassed(ra);
       assertRunPassed(rb);
     } finally {

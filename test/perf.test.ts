@@ -12,7 +12,26 @@ test('run --perf measures every mode against the underlay and writes the reports
   const out = mkdtempSync(`${tmpdir()}/cnilab-perf-`);
   const name = uniqueLab('pf');
   try {
-    const r = await runCli(['run', '--perf', '--rounds', '2', '--seconds', '1', '--streams', '2', '--rtt-count', '20', '--count', '1', '--modes', 'flannel-host-gw,flannel-vxlan,calico-vxlan-always', '--name', name, '--out', out]);
+    const r = await runCli([
+      'run',
+      '--perf',
+      '--rounds',
+      '2',
+      '--seconds',
+      '1',
+      '--streams',
+      '2',
+      '--rtt-count',
+      '20',
+      '--count',
+      '1',
+      '--modes',
+      'flannel-host-gw,flannel-vxlan,calico-vxlan-always',
+      '--name',
+      name,
+      '--out',
+      out,
+    ]);
     assert.equal(r.code, 0, r.stderr.slice(-2000));
     const raw = JSON.parse(readFileSync(`${out}/results.json`, 'utf8'));
     assert.equal(validateResults(raw).ok, true);

@@ -5,13 +5,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
-import { runModesUml, umlAvailable } from '../harness/backends/uml/run-modes.ts';
+import { umlBackend } from '../harness/backends/uml/index.ts';
+import { runModes } from '../harness/run/run-modes.ts';
+import { loadTopology } from '../harness/topology/load.ts';
 import { parseModeList } from '../harness/modes/registry.ts';
 import { execFileSync } from 'node:child_process';
 import { cli, netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 import { tmpdir } from 'node:os';
 
-const uml = await umlAvailable();
+const uml = await umlBackend.available();
 const SKIP = ROOT_SKIP || (uml.ok ? false : `uml backend unavailable: ${uml.detail}`);
 
 describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
@@ -19,8 +21,19 @@ describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
     const out = tmpOut();
     try {
       const seq = 'calico-ipip-always,calico-ipip-crosssubnet,calico-bgp,calico-vxlan-always,calico-ipip-always,calico-vxlan-crosssubnet';
-      const runs = await runModesUml(parseModeList(seq), { topologyFile: `${ROOT}/topologies/two-subnets.yaml`, outDir: out, name: uniqueLab('um'), count: 2 });
-      assert.deepEqual(runs.map((r) => r.mode), seq.split(','));
+      // Through the library, as a user's own test would: the same call `cnilab run --backend uml` makes.
+      const { runs } = await runModes({
+        topology: await loadTopology(`${ROOT}/topologies/two-subnets.yaml`),
+        modes: parseModeList(seq),
+        backend: 'uml',
+        outDir: out,
+        name: uniqueLab('um'),
+        count: 2,
+      });
+      assert.deepEqual(
+        runs.map((r) => r.mode),
+        seq.split(','),
+      );
       for (const r of runs) {
         assert.equal(r.backend, 'uml');
         assertRunPassed(r);
@@ -37,7 +50,10 @@ describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
       const pcap = `${out}/${always!.captures![0]}`;
       assert.ok(existsSync(pcap), pcap);
       if (existsSync('/usr/bin/tshark')) {
-        const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
         assert.ok(protos.split('\n').filter(Boolean).length > 0, 'tshark finds IPIP packets');
       }
     } finally {
@@ -56,9 +72,14 @@ describe('Ctrl-C while a uml guest runs', { skip: SKIP }, () => {
     p.kill('SIGINT');
     const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
     assert.equal(code, 130, stderr.slice(-1500));
-    const guests = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('linux.uml') && l.includes(name));
+    const guests = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('linux.uml') && l.includes(name));
     assert.deepEqual(guests, []);
-    assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith('cnilab-uml-') && d.includes(name)), []);
+    assert.deepEqual(
+      readdirSync(tmpdir()).filter((d) => d.startsWith('cnilab-uml-') && d.includes(name)),
+      [],
+    );
     assert.deepEqual(netnsOf(name), []);
   });
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { decode, DEFAULT_VXLAN_PORTS, ipv4ToString, type DecodedPacket } from './decode.ts';
+import { decode, DEFAULT_VXLAN_PORTS, type DecodedPacket } from './decode.ts';
+import { formatIpv4 as ipv4ToString } from '../net/ipv4.ts';
 import { forEachPacket, PcapFormatError, readPackets, readPacketsSync, type RawPacket } from './pcap-reader.ts';
 import { writePcap, writePcapng } from './pcap-writer.ts';
 import { ethernet, icmpEcho, ipipEcho, ipv4, udp, vxlanEcho } from './test-packets.ts';
@@ -27,13 +28,24 @@ test('classic pcap: µs and ns, both byte orders, any chunking', async () => {
   for (const nanosecond of [false, true]) {
     for (const bigEndian of [false, true]) {
       const file = writePcap(pkts, { linktype: 1, nanosecond, bigEndian });
-      const want = pkts.map((p) => ({ ts: nanosecond ? p.tsNs : (p.tsNs / 1000n) * 1000n, len: p.data.length, first: p.data[0]!, linktype: 1 }));
-      assert.deepEqual([...readPacketsSync(file)].map((p) => ({ ts: p.tsNs, len: p.capturedLength, first: p.data[0]!, linktype: p.linktype })), want);
+      const want = pkts.map((p) => ({
+        ts: nanosecond ? p.tsNs : (p.tsNs / 1000n) * 1000n,
+        len: p.data.length,
+        first: p.data[0]!,
+        linktype: 1,
+      }));
+      assert.deepEqual(
+        [...readPacketsSync(file)].map((p) => ({ ts: p.tsNs, len: p.capturedLength, first: p.data[0]!, linktype: p.linktype })),
+        want,
+      );
       for (const size of [1, 7, 64, 1 << 20]) {
         assert.deepEqual(await collect(readPackets(chunked(file, size))), want, `chunks of ${size}`);
         const seen: number[] = [];
         assert.equal(await forEachPacket(chunked(file, size), (p) => seen.push(p.capturedLength)), pkts.length);
-        assert.deepEqual(seen, want.map((w) => w.len));
+        assert.deepEqual(
+          seen,
+          want.map((w) => w.len),
+        );
       }
     }
   }
@@ -44,20 +56,35 @@ test('pcapng: ns and µs and power-of-two resolutions, big-endian sections, simp
     const file = writePcapng(pkts, { linktype: 1, tsresol });
     const got = [...readPacketsSync(file)].map((p) => p.tsNs);
     const tol = tsresol === 9 ? 0n : 1000n;
-    got.forEach((t, i) => assert.ok(t <= pkts[i]!.tsNs && pkts[i]!.tsNs - t <= tol, `tsresol ${tsresol}: ${t} vs ${pkts[i]!.tsNs}`));
+    got.forEach((t, i) => void assert.ok(t <= pkts[i]!.tsNs && pkts[i]!.tsNs - t <= tol, `tsresol ${tsresol}: ${t} vs ${pkts[i]!.tsNs}`));
   }
   const be = writePcapng(pkts, { linktype: 276, bigEndian: true });
-  assert.deepEqual((await collect(readPackets(chunked(be, 5)))).map((p) => [p.len, p.linktype]), pkts.map((p) => [p.data.length, 276]));
+  assert.deepEqual(
+    (await collect(readPackets(chunked(be, 5)))).map((p) => [p.len, p.linktype]),
+    pkts.map((p) => [p.data.length, 276]),
+  );
   const spb = [...readPacketsSync(writePcapng(pkts, { linktype: 1, simple: true }))];
-  assert.deepEqual(spb.map((p) => [p.capturedLength, p.tsNs]), pkts.map((p) => [p.data.length, 0n]));
+  assert.deepEqual(
+    spb.map((p) => [p.capturedLength, p.tsNs]),
+    pkts.map((p) => [p.data.length, 0n]),
+  );
   // Two sections in one file, the second big-endian.
-  const two = new Uint8Array([...writePcapng(pkts.slice(0, 1), { linktype: 1 }), ...writePcapng(pkts.slice(1), { linktype: 101, bigEndian: true })]);
-  assert.deepEqual([...readPacketsSync(two)].map((p) => p.linktype), [1, 101, 101]);
+  const two = new Uint8Array([
+    ...writePcapng(pkts.slice(0, 1), { linktype: 1 }),
+    ...writePcapng(pkts.slice(1), { linktype: 101, bigEndian: true }),
+  ]);
+  assert.deepEqual(
+    [...readPacketsSync(two)].map((p) => p.linktype),
+    [1, 101, 101],
+  );
 });
 
 test('truncated and corrupt input is a PcapFormatError with the offset', async () => {
   const file = writePcap(pkts, { linktype: 1 });
-  assert.throws(() => [...readPacketsSync(file.subarray(0, file.length - 10))], (e: unknown) => e instanceof PcapFormatError && /truncated at byte/.test(e.message));
+  assert.throws(
+    () => [...readPacketsSync(file.subarray(0, file.length - 10))],
+    (e: unknown) => e instanceof PcapFormatError && /truncated at byte/.test(e.message),
+  );
   await assert.rejects(collect(readPackets(chunked(file.subarray(0, file.length - 10), 13))), /truncated at byte/);
   assert.throws(() => [...readPacketsSync(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8))], /unknown magic/);
   const ng = writePcapng(pkts, { linktype: 1 });
@@ -66,7 +93,8 @@ test('truncated and corrupt input is a PcapFormatError with the offset', async (
   assert.throws(() => [...readPacketsSync(bad)], /trailing block length/);
 });
 
-const d = (data: Uint8Array, linktype = 1, ports = DEFAULT_VXLAN_PORTS): DecodedPacket | null => decode({ linktype, tsNs: 5n, capturedLength: data.length, originalLength: data.length, data, interfaceId: 0 }, { vxlanPorts: ports });
+const d = (data: Uint8Array, linktype = 1, ports = DEFAULT_VXLAN_PORTS): DecodedPacket | null =>
+  decode({ linktype, tsNs: 5n, capturedLength: data.length, originalLength: data.length, data, interfaceId: 0 }, { vxlanPorts: ports });
 
 test('decode: VXLAN on 8472, 4789 and a configured port; the inner packet is what is reported', () => {
   const a = d(vxlanEcho({ vni: 1, port: 8472, payload: Uint8Array.of(0xc1, 0x1a) }))!;
@@ -122,8 +150,35 @@ test('our decoder agrees with tshark on every packet', { skip: existsSync('/usr/
       ethernet(ipv4('10.244.1.2', '10.244.1.3', 1, icmpEcho(8, 1, 1, new Uint8Array(8)))),
       ethernet(ipv4('192.168.10.11', '192.168.10.12', 17, udp(1234, 53, new Uint8Array(12)))),
     ];
-    writeFileSync(`${dir}/t.pcap`, writePcap(list.map((data, i) => ({ tsNs: BigInt(i) * 1000n, data })), { linktype: 1 }));
-    const out = execFileSync('tshark', ['-r', `${dir}/t.pcap`, '-d', 'udp.port==8472,vxlan', '-T', 'fields', '-E', 'separator=/t', '-e', 'vxlan.vni', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'ip.proto'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    writeFileSync(
+      `${dir}/t.pcap`,
+      writePcap(
+        list.map((data, i) => ({ tsNs: BigInt(i) * 1000n, data })),
+        { linktype: 1 },
+      ),
+    );
+    const out = execFileSync(
+      'tshark',
+      [
+        '-r',
+        `${dir}/t.pcap`,
+        '-d',
+        'udp.port==8472,vxlan',
+        '-T',
+        'fields',
+        '-E',
+        'separator=/t',
+        '-e',
+        'vxlan.vni',
+        '-e',
+        'ip.src',
+        '-e',
+        'ip.dst',
+        '-e',
+        'ip.proto',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     const lines = out.trim().split('\n');
     assert.equal(lines.length, list.length);
     lines.forEach((line, i) => {

@@ -93,7 +93,16 @@ export function decode(pkt: RawPacket, opts: DecodeOptions = { vxlanPorts: DEFAU
         continue;
       }
     }
-    const out: DecodedPacket = { tsNs: pkt.tsNs, encap, src, dst, protocol, ttl: b[ip + 8]!, totalLength, dontFragment: (flagsFrag & 0x4000) !== 0 };
+    const out: DecodedPacket = {
+      tsNs: pkt.tsNs,
+      encap,
+      src,
+      dst,
+      protocol,
+      ttl: b[ip + 8]!,
+      totalLength,
+      dontFragment: (flagsFrag & 0x4000) !== 0,
+    };
     if (!firstFragment) return out;
     if (protocol === 1 && end >= l4 + 8) {
       out.icmp = { type: b[l4]!, code: b[l4 + 1]!, id: u16(b, l4 + 4), seq: u16(b, l4 + 6), payload: b.subarray(l4 + 8, end) };
@@ -105,8 +114,4 @@ export function decode(pkt: RawPacket, opts: DecodeOptions = { vxlanPorts: DEFAU
     return out;
   }
   return null;
-}
-
-export function ipv4ToString(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }

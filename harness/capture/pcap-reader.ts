@@ -14,7 +14,10 @@ export interface RawPacket {
 }
 
 export class PcapFormatError extends Error {
-  constructor(readonly offset: number, message: string) {
+  constructor(
+    readonly offset: number,
+    message: string,
+  ) {
     super(`pcap: ${message} at byte ${offset}`);
     this.name = 'PcapFormatError';
   }
@@ -111,7 +114,8 @@ class Parser {
       const len = dv.getUint32(pos + 4, this.little);
       if (len < 12 || len % 4 !== 0) throw new PcapFormatError(this.base + pos, `block length ${len} is invalid`);
       if (!need(len, 'a block')) break;
-      if (dv.getUint32(pos + len - 4, this.little) !== len) throw new PcapFormatError(this.base + pos + len - 4, `trailing block length differs from leading ${len}`);
+      if (dv.getUint32(pos + len - 4, this.little) !== len)
+        throw new PcapFormatError(this.base + pos + len - 4, `trailing block length differs from leading ${len}`);
       const body = pos + 8;
       if (type === 1) this.ifaces.push(this.readIdb(buf, dv, body, pos + len - 4));
       else if (type === 6 || type === 2) {
@@ -134,7 +138,14 @@ class Parser {
         if (!iface) throw new PcapFormatError(this.base + body, 'simple packet block before any interface description');
         const orig = dv.getUint32(body, this.little);
         const caplen = Math.min(orig, len - 16);
-        yield { linktype: iface.linktype, tsNs: 0n, capturedLength: caplen, originalLength: orig, data: buf.subarray(body + 4, body + 4 + caplen), interfaceId: 0 };
+        yield {
+          linktype: iface.linktype,
+          tsNs: 0n,
+          capturedLength: caplen,
+          originalLength: orig,
+          data: buf.subarray(body + 4, body + 4 + caplen),
+          interfaceId: 0,
+        };
       }
       pos += len;
     }
@@ -183,11 +194,13 @@ class Joiner {
     return this.pending;
   }
   finish(used: number): void {
-    if (used < this.pending.length) throw new PcapFormatError(this.parser.base + used, `truncated at byte ${this.parser.base + this.pending.length}`);
+    if (used < this.pending.length)
+      throw new PcapFormatError(this.parser.base + used, `truncated at byte ${this.parser.base + this.pending.length}`);
   }
 }
 
-const open = (source: string | AsyncIterable<Uint8Array>) => (typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source) as AsyncIterable<Uint8Array>;
+const open = (source: string | AsyncIterable<Uint8Array>) =>
+  (typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source) as AsyncIterable<Uint8Array>;
 
 export async function* readPackets(source: string | AsyncIterable<Uint8Array>): AsyncGenerator<RawPacket> {
   const p = new Parser();

@@ -1,6 +1,9 @@
 // Writes pcap and pcapng files: for tests and the decoding benchmark.
 
-export function writePcap(packets: readonly { tsNs: bigint; data: Uint8Array }[], opts: { linktype: number; nanosecond?: boolean; bigEndian?: boolean }): Uint8Array {
+export function writePcap(
+  packets: readonly { tsNs: bigint; data: Uint8Array }[],
+  opts: { linktype: number; nanosecond?: boolean; bigEndian?: boolean },
+): Uint8Array {
   const le = !opts.bigEndian;
   const size = 24 + packets.reduce((a, p) => a + 16 + p.data.length, 0);
   const out = new Uint8Array(size);
@@ -24,7 +27,10 @@ export function writePcap(packets: readonly { tsNs: bigint; data: Uint8Array }[]
 }
 
 /** SHB + one IDB (if_tsresol as given, default 9 = ns) + EPBs; `bigEndian` writes the section in big-endian. */
-export function writePcapng(packets: readonly { tsNs: bigint; data: Uint8Array }[], opts: { linktype: number; tsresol?: number; bigEndian?: boolean; simple?: boolean }): Uint8Array {
+export function writePcapng(
+  packets: readonly { tsNs: bigint; data: Uint8Array }[],
+  opts: { linktype: number; tsresol?: number; bigEndian?: boolean; simple?: boolean },
+): Uint8Array {
   const le = !opts.bigEndian;
   const tsresol = opts.tsresol ?? 9;
   const units = tsresol & 0x80 ? 1n << BigInt(tsresol & 0x7f) : 10n ** BigInt(tsresol);

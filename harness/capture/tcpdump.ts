@@ -1,13 +1,12 @@
-// tcpdump inside a lab namespace. --immediate-mode: without it packets wait in the kernel ring until a
-// block fills or its timeout passes, and a short probe ends before tcpdump has seen any of them.
-// start() resolves once tcpdump says it is listening, so no probe
-// is sent before the capture can see it; stop() drains before signalling (tcpdump loses the last
-// packets when killed at once).
+// tcpdump in a node, through its executor. --immediate-mode: without it packets wait in the kernel
+// ring until a block fills or its timeout passes, and a short probe ends before tcpdump has seen any
+// of them. start() resolves once tcpdump says it is listening, so no probe is sent before the
+// capture can see it; stop() drains before signalling (tcpdump loses the last packets when killed at once).
 import { TimeoutError } from '../errors.ts';
-import { spawn } from '../kernel/exec.ts';
+import type { NodeExecutor } from '../node/executor.ts';
 
 export interface CaptureSpec {
-  netns: string;
+  exec: NodeExecutor;
   iface: string;
   file: string;
   /** A pcap filter, e.g. "not arp". */
@@ -24,25 +23,42 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
   // The ring has slots of snaplen bytes: tcpdump's default 262144 leaves 8 slots in its 2 MiB
   // buffer and a burst of probes overflows it ("packets dropped by kernel"). A snaplen that fits an
   // encapsulated MTU-sized packet and a 16 MiB buffer leave thousands.
-  const argv = ['tcpdump', '-i', spec.iface, '--immediate-mode', '-U', '-n', '-Z', 'root', '-s', String(spec.snaplen ?? 9216), '-B', '16384', '--time-stamp-precision=nano', '-w', spec.file];
+  const argv = [
+    'tcpdump',
+    '-i',
+    spec.iface,
+    '--immediate-mode',
+    '-U',
+    '-n',
+    '-Z',
+    'root',
+    '-s',
+    String(spec.snaplen ?? 9216),
+    '-B',
+    '16384',
+    '--time-stamp-precision=nano',
+    '-w',
+    spec.file,
+  ];
   if (spec.filter) argv.push(spec.filter);
-  const proc = spawn(argv, { netns: spec.netns });
+  const proc = spec.exec.spawn(argv);
+  const where = `${spec.exec.id}/${spec.iface}`;
   let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new TimeoutError(`tcpdump to listen on ${spec.netns}/${spec.iface}`, stderr.trim(), timeoutMs));
+      reject(new TimeoutError(`tcpdump to listen on ${where}`, stderr, timeoutMs));
     }, timeoutMs);
-    proc.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
+    proc.stderr?.on('data', () => {
       if (/listening on/.test(stderr)) {
         clearTimeout(timer);
         resolve();
       }
     });
-    void proc.then((r) => {
+    void proc.wait().then((r) => {
       clearTimeout(timer);
-      reject(new Error(`tcpdump on ${spec.netns}/${spec.iface} exited (${r.exitCode}) before listening: ${stderr.trim()}`));
+      reject(new Error(`tcpdump on ${where} exited (${r.exitCode}) before listening: ${stderr.trim()}`));
     });
   });
   return {
@@ -51,7 +67,7 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
       await new Promise((r) => setTimeout(r, 150));
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), 3000);
-      await proc;
+      await proc.wait();
       clearTimeout(killer);
       const m = /(\d+) packets? captured/.exec(stderr);
       const d = /(\d+) packets? dropped by kernel/.exec(stderr);

@@ -32,10 +32,29 @@ export function ethernet(payload: Uint8Array, opts: { type?: number; vlan?: numb
   return cat(h, payload);
 }
 
-export function ipv4(src: string, dst: string, protocol: number, payload: Uint8Array, opts: { df?: boolean; ttl?: number; fragOffset?: number } = {}): Uint8Array {
+export function ipv4(
+  src: string,
+  dst: string,
+  protocol: number,
+  payload: Uint8Array,
+  opts: { df?: boolean; ttl?: number; fragOffset?: number } = {},
+): Uint8Array {
   const h = new Uint8Array(20);
   const len = 20 + payload.length;
-  h.set([0x45, 0, len >> 8, len & 255, 0x12, 0x34, (opts.df ? 0x40 : 0) | ((opts.fragOffset ?? 0) >> 8), (opts.fragOffset ?? 0) & 255, opts.ttl ?? 64, protocol, 0, 0]);
+  h.set([
+    0x45,
+    0,
+    len >> 8,
+    len & 255,
+    0x12,
+    0x34,
+    (opts.df ? 0x40 : 0) | ((opts.fragOffset ?? 0) >> 8),
+    (opts.fragOffset ?? 0) & 255,
+    opts.ttl ?? 64,
+    protocol,
+    0,
+    0,
+  ]);
   h.set(ip(src), 12);
   h.set(ip(dst), 16);
   const c = checksum(h);
@@ -65,7 +84,9 @@ export function icmpEcho(type: 8 | 0, id: number, seq: number, payload: Uint8Arr
 }
 
 /** A flannel-style packet: pod ICMP echo inside VXLAN between two nodes. */
-export function vxlanEcho(opts: { vni?: number; port?: number; outer?: [string, string]; inner?: [string, string]; payload?: Uint8Array; seq?: number } = {}): Uint8Array {
+export function vxlanEcho(
+  opts: { vni?: number; port?: number; outer?: [string, string]; inner?: [string, string]; payload?: Uint8Array; seq?: number } = {},
+): Uint8Array {
   const [os, od] = opts.outer ?? ['192.168.10.11', '192.168.10.12'];
   const [is, id] = opts.inner ?? ['10.244.1.2', '10.244.2.2'];
   const inner = ethernet(ipv4(is, id, 1, icmpEcho(8, 7, opts.seq ?? 1, opts.payload ?? new Uint8Array(56))));

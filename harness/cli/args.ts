@@ -6,7 +6,9 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (e) {
-    const known = Object.keys(options).map((k) => `--${k}`).join(', ');
-    throw new UsageError(`cnilab ${command}: ${(e as Error).message.split('\n')[0]}`, `flags of "${command}": ${known || '(none)'}; see "cnilab help"`);
+    const known = Object.keys(options)
+      .map((k) => `--${k}`)
+      .join(', ');
+    throw new UsageError(`${(e as Error).message.split('\n')[0]}`, `flags of "${command}": ${known || '(none)'}; see "cnilab help"`);
   }
 }

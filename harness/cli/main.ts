@@ -1,28 +1,27 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { compareResults, hasRegression, renderComparison } from '../report/compare.ts';
-import { validateResults } from '../report/validate.ts';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KernelError, TopologyError, UsageError } from '../errors.ts';
-import { cancelAll } from '../kernel/exec.ts';
-import { doctor, modeNeeds, type HostReport } from '../host/doctor.ts';
-import { checkMode } from '../lab/check.ts';
-import { runModesNetns } from '../backends/netns.ts';
-import { parseBackend, placeMode } from '../backends/select.ts';
-import { runModesUml, settleUml, umlAvailable } from '../backends/uml/run-modes.ts';
-import { cancelAllUml } from '../backends/uml/uml.ts';
-import { Lab, ownedLabs } from '../lab/lab.ts';
-import { gc } from '../lab/gc.ts';
+import { gc } from '../backends/gc.ts';
+import { Lab } from '../backends/netns/lab.ts';
+import { BACKENDS, parseBackend } from '../backends/registry.ts';
+import { checkMode } from '../check/index.ts';
+import { errorLine, UsageError } from '../errors.ts';
+import { doctor, modeNeeds, type Check, type HostReport } from '../host/doctor.ts';
+import { shutdown } from '../kernel/lifecycle.ts';
 import { allModes, getMode, parseModeList } from '../modes/registry.ts';
-import { LAB_RE, randomLabName } from '../plan/names.ts';
-import type { ResultsFile, RunResult } from '../results/schema.ts';
-import { loadTopology } from '../topology/load.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
+import { LAB_RE, randomLabName } from '../plan/names.ts';
+import { compareResults, hasRegression, renderComparison } from '../report/compare.ts';
+import { validateResults } from '../report/validate.ts';
+import { writeReports } from '../report/write.ts';
+import type { ResultsFile, RunResult } from '../results/schema.ts';
+import { serveAgent } from '../run/agent.ts';
+import { placeModes, runModes } from '../run/run-modes.ts';
+import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
 import { pairsTable, runsSummary, table } from './table.ts';
-import { writeReports } from '../report/write.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -43,7 +42,9 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
   cnilab modes   what each mode programs and must show on the wire
 
-Modes: ${allModes().map((m) => m.name).join(', ')}
+Modes: ${allModes()
+  .map((m) => m.name)
+  .join(', ')}
 Default topology: topologies/two-subnets.yaml`;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -51,75 +52,96 @@ const t0 = performance.now();
 const progress = (s: string) => log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
 
 function requireRoot(cmd: string): void {
-  if (process.getuid?.() !== 0) throw new UsageError(`cnilab ${cmd} creates network namespaces and needs root`, `run it as root (sudo -E npm run cnilab -- ${cmd} ...)`);
+  if (process.getuid?.() !== 0)
+    throw new UsageError(
+      `cnilab ${cmd} creates network namespaces and needs root`,
+      `run it as root (sudo -E npm run cnilab -- ${cmd} ...)`,
+    );
 }
 
 function labName(v: unknown): string | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !LAB_RE.test(v)) throw new UsageError(`--name "${String(v)}" is not a valid lab name`, 'use 1-12 lowercase letters or digits');
+  if (typeof v !== 'string' || !LAB_RE.test(v))
+    throw new UsageError(`--name "${String(v)}" is not a valid lab name`, 'use 1-12 lowercase letters or digits');
   return v;
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
   const { values } = parseFlags(
     argv,
-    { topology: { type: 'string' }, modes: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, count: { type: 'string' }, backend: { type: 'string' }, perf: { type: 'boolean' }, rounds: { type: 'string' }, seconds: { type: 'string' }, streams: { type: 'string' }, 'rtt-count': { type: 'string' } },
+    {
+      topology: { type: 'string' },
+      modes: { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      count: { type: 'string' },
+      backend: { type: 'string' },
+      perf: { type: 'boolean' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      streams: { type: 'string' },
+      'rtt-count': { type: 'string' },
+    },
     'run',
   );
   const int = (flag: string, v: string | undefined, def: number, min: number, max: number) => {
     if (v === undefined) return def;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} "${v}" must be an integer from ${min} to ${max}`, `e.g. --${flag} ${def}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`--${flag} "${v}" must be an integer from ${min} to ${max}`, `e.g. --${flag} ${def}`);
     return n;
   };
   const perf = values.perf
-    ? { rounds: int('rounds', values.rounds, 3, 1, 50), seconds: int('seconds', values.seconds, 3, 1, 60), streams: int('streams', values.streams, 4, 1, 16), rttCount: int('rtt-count', values['rtt-count'], 200, 10, 10000) }
+    ? {
+        rounds: int('rounds', values.rounds, 3, 1, 50),
+        seconds: int('seconds', values.seconds, 3, 1, 60),
+        streams: int('streams', values.streams, 4, 1, 16),
+        rttCount: int('rtt-count', values['rtt-count'], 200, 10, 10000),
+      }
     : undefined;
-  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count'])) throw new UsageError('--rounds, --seconds, --streams and --rtt-count only apply with --perf', 'add --perf');
+  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count']))
+    throw new UsageError('--rounds, --seconds, --streams and --rtt-count only apply with --perf', 'add --perf');
   const modes = values.modes ? parseModeList(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
   const count = values.count === undefined ? 3 : Number(values.count);
-  if (!Number.isInteger(count) || count < 1 || count > 100) throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
-  const topologyFile = values.topology ?? DEFAULT_TOPOLOGY;
-  const topology = await loadTopology(topologyFile);
+  if (!Number.isInteger(count) || count < 1 || count > 100)
+    throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
+  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
   requireRoot('run');
   const outDir = resolve(values.out ?? 'out');
   mkdirSync(outDir, { recursive: true });
 
-  const [report, uml] = await Promise.all([doctor(), umlAvailable()]);
-  const placed = modes.map((m) => placeMode(m, backend, report, uml));
-  const onHost = placed.flatMap((p) => ('backend' in p && p.backend === 'netns' ? [p.mode] : []));
-  const inUml = placed.flatMap((p) => ('backend' in p && p.backend === 'uml' ? [p.mode] : []));
   const startedAt = new Date().toISOString();
-  const show = (r: RunResult) => console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
-  progress(`lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods; on this kernel: ${onHost.map((m) => m.name).join(', ') || '-'}; in uml: ${inUml.map((m) => m.name).join(', ') || '-'}`);
-  const perfArgs = perf ? ['--perf', '--rounds', String(perf.rounds), '--seconds', String(perf.seconds), '--streams', String(perf.streams), '--rtt-count', String(perf.rttCount)] : [];
-  const onHostRuns = () => runModesNetns(topology, onHost, { outDir, name, progress, count, onRun: show, ...(perf ? { perf } : {}) });
-  const inUmlRuns = () => runModesUml(inUml, { topologyFile, outDir, name, count, progress, extraArgs: perfArgs, onConsole: (l) => log(`  uml| ${l}`) });
-  // The guest is its own kernel, so both backends can work at once; not when measuring, where the
-  // guest's CPU load would skew the host's numbers.
-  let host: Awaited<ReturnType<typeof onHostRuns>>;
-  let umlRuns: RunResult[];
-  if (perf) {
-    host = await onHostRuns();
-    umlRuns = await inUmlRuns();
-  } else {
-    // A failed host run ends the guest too, instead of waiting minutes for it.
-    const both = await Promise.allSettled([onHostRuns().catch((e: unknown) => (cancelAllUml(), Promise.reject(e))), inUmlRuns()]);
-    if (both[0].status === 'rejected') throw both[0].reason;
-    if (both[1].status === 'rejected') throw both[1].reason;
-    [host, umlRuns] = [both[0].value, both[1].value];
-  }
-  const hostRuns = host.runs;
-  umlRuns.forEach(show);
-  // Back into the order asked for: each backend answers its own modes in order.
-  const runs: RunResult[] = placed.map((p) => ('skip' in p ? { mode: p.mode.name, backend: backend === 'uml' ? 'uml' : 'netns', status: 'skipped', reason: p.skip, pairs: [] } : p.backend === 'netns' ? hostRuns.shift()! : umlRuns.shift()!));
+  const show = (r: RunResult) =>
+    console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
+  progress(
+    `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ${modes.length} modes`,
+  );
+  const done = await runModes({
+    topology,
+    modes,
+    backend,
+    outDir,
+    name,
+    count,
+    onRun: show,
+    progress,
+    onConsole: (b, l) => log(`  ${b}| ${l}`),
+    ...(perf ? { perf } : {}),
+  });
+  const runs = done.runs;
+  const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
+  for (const b of BACKENDS) if (where(b.name).length) progress(`on ${b.name}: ${where(b.name).join(', ')}`);
+  for (const r of runs.filter((x) => x.status === 'skipped')) show(r);
   const os = await import('node:os');
   const results: ResultsFile = {
-    topology: { name: topology.name, nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })) },
+    topology: {
+      name: topology.name,
+      nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
+    },
     runs,
-    ...(host.underlay ? { underlay: host.underlay } : {}),
+    ...(done.underlay ? { underlay: done.underlay } : {}),
     ...(perf ? { perfSettings: perf } : {}),
     meta: { cnilab: '0.1.0', startedAt, host: os.hostname(), kernel: os.release(), durationMs: Math.round(performance.now() - t0) },
   };
@@ -130,7 +152,13 @@ async function cmdRun(argv: string[]): Promise<number> {
 
 async function cmdUp(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { topology: { type: 'string' }, mode: { type: 'string' }, name: { type: 'string' } }, 'up');
-  if (!values.mode) throw new UsageError('cnilab up: --mode is required', `use one of: ${allModes().map((m) => m.name).join(', ')}`);
+  if (!values.mode)
+    throw new UsageError(
+      '--mode is required',
+      `use one of: ${allModes()
+        .map((m) => m.name)
+        .join(', ')}`,
+    );
   const mode = getMode(values.mode);
   const name = labName(values.name);
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
@@ -139,13 +167,21 @@ async function cmdUp(argv: string[]): Promise<number> {
   if (!can.ok) throw new UsageError(`mode ${mode.name} cannot run on this host: ${can.detail}`, 'run "cnilab doctor" for details');
   const lab = await Lab.up(topology, mode, { ...(name ? { name } : {}), progress });
   lab.detach();
-  console.log(`lab ${lab.name} is up in mode ${mode.name}; "cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`);
+  console.log(
+    `lab ${lab.name} is up in mode ${mode.name}; "cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`,
+  );
   return 0;
 }
 
 async function cmdSwitch(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { name: { type: 'string' } }, 'switch');
-  if (positionals.length !== 1) throw new UsageError('cnilab switch takes one mode', `e.g. cnilab switch flannel-vxlan; modes: ${allModes().map((m) => m.name).join(', ')}`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      'cnilab switch takes one mode',
+      `e.g. cnilab switch flannel-vxlan; modes: ${allModes()
+        .map((m) => m.name)
+        .join(', ')}`,
+    );
   const mode = getMode(positionals[0]!);
   requireRoot('switch');
   const lab = Lab.attach(labName(values.name), progress);
@@ -167,6 +203,8 @@ async function cmdCheck(argv: string[]): Promise<number> {
   if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
   const outDir = resolve(values.out ?? 'out');
   const r = await checkMode(lab, mode, { outDir, progress });
+  if (r.pairs.some((p) => p.error))
+    log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
   console.log(pairsTable(r.pairs));
   return r.status === 'passed' ? 0 : 1;
 }
@@ -179,7 +217,18 @@ async function cmdStatus(argv: string[]): Promise<number> {
     return 0;
   }
   console.log(`lab ${s.lab}: mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`);
-  console.log(table(['node', 'netns', 'underlay', 'pod subnet', 'pods'], s.nodes.map((n) => [n.name, n.netns, `${n.underlayIp} (${n.subnet})`, s.family === 'calico' ? n.podBlock : n.podSubnet, n.pods.map((p) => `${p.name}=${p.ip ?? '?'}`).join(' ')])));
+  console.log(
+    table(
+      ['node', 'netns', 'underlay', 'pod subnet', 'pods'],
+      s.nodes.map((n) => [
+        n.name,
+        n.netns,
+        `${n.underlayIp} (${n.subnet})`,
+        s.family === 'calico' ? n.podBlock : n.podSubnet,
+        n.pods.map((p) => `${p.name}=${p.ip ?? '?'}`).join(' '),
+      ]),
+    ),
+  );
   return 0;
 }
 
@@ -188,7 +237,7 @@ async function cmdDown(argv: string[]): Promise<number> {
   requireRoot('down');
   if (values.all) {
     const r = await gc({ all: true, progress });
-    console.log(`removed ${r.labs.length} lab(s)`);
+    console.log(r.length ? `removed: ${r.join('; ')}` : 'nothing was up');
     return 0;
   }
   const lab = Lab.attach(labName(values.name), progress);
@@ -201,39 +250,67 @@ async function cmdGc(argv: string[]): Promise<number> {
   parseFlags(argv, {}, 'gc');
   requireRoot('gc');
   const r = await gc({ progress });
-  console.log(r.labs.length + r.orphans.length === 0 ? 'nothing to reap' : `reaped labs: ${r.labs.join(', ') || '(none)'}; orphan namespaces: ${r.orphans.join(', ') || '(none)'}`);
+  console.log(r.length === 0 ? 'nothing to reap' : `reaped: ${r.join('; ')}`);
   return 0;
 }
 
-function printDoctor(r: HostReport, uml: { ok: boolean; detail: string }): void {
+function printDoctor(
+  r: HostReport,
+  backends: { name: string; available: Check }[],
+  placement: Record<string, { backend: string | null; reason?: string }>,
+): void {
   console.log(`root: ${r.root ? 'yes' : 'no (kernel features not probed)'}`);
   console.log('\nkernel (tried in a throwaway namespace):');
-  console.log(table(['feature', 'ok', 'detail'], Object.entries(r.kernel).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
+  console.log(
+    table(
+      ['feature', 'ok', 'detail'],
+      Object.entries(r.kernel).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail]),
+    ),
+  );
   console.log('\ntools:');
-  console.log(table(['tool', 'ok', 'detail'], Object.entries(r.tools).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail])));
-  console.log(`\numl backend: ${uml.ok ? `available, ${uml.detail}` : `unavailable: ${uml.detail}`}`);
+  console.log(
+    table(
+      ['tool', 'ok', 'detail'],
+      Object.entries(r.tools).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail]),
+    ),
+  );
+  console.log('\nbackends:');
+  console.log(
+    table(
+      ['backend', 'ok', 'detail'],
+      backends.map((b) => [b.name, b.available.ok ? 'yes' : 'no', b.available.detail]),
+    ),
+  );
   console.log('\nmodes (--backend auto):');
   console.log(
     table(
       ['mode', 'runs on', 'why'],
-      r.modes.map((m) => {
-        const p = placeMode(getMode(m.mode), 'auto', r, uml);
-        return [m.mode, 'skip' in p ? 'SKIPPED' : p.backend, 'skip' in p ? p.skip : p.backend === 'uml' ? `this kernel: ${m.netns.detail}` : 'this kernel has what it needs'];
-      }),
+      Object.entries(placement).map(([m, p]) => [
+        m,
+        p.backend ?? 'SKIPPED',
+        p.reason ?? (p.backend === 'netns' ? 'this kernel has what it needs' : `this kernel: ${modeNeeds(getMode(m), r).detail}`),
+      ]),
     ),
   );
 }
 
 async function cmdDoctor(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'doctor');
-  const [r, uml] = await Promise.all([doctor(), umlAvailable()]);
-  const placement = Object.fromEntries(r.modes.map((m) => {
-    const p = placeMode(getMode(m.mode), 'auto', r, uml);
-    return [m.mode, 'skip' in p ? { backend: null, reason: p.skip } : { backend: p.backend }];
-  }));
-  if (values.json) console.log(JSON.stringify({ ...r, uml, placement }, null, 2));
-  else printDoctor(r, uml);
+  const r = await doctor();
+  const backends = await Promise.all(BACKENDS.map(async (b) => ({ name: b.name, available: await b.available() })));
+  const placed = await placeModes(allModes(), 'auto', r);
+  const placement = Object.fromEntries(
+    placed.map((p) => [p.mode.name, 'skip' in p ? { backend: null, reason: p.skip } : { backend: p.backend.name }]),
+  );
+  if (values.json) console.log(JSON.stringify({ ...r, backends, placement }, null, 2));
+  else printDoctor(r, backends, placement);
   return 0;
+}
+
+async function cmdAgent(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { dir: { type: 'string' } }, 'agent');
+  if (!values.dir) throw new UsageError('--dir is required', 'cnilab agent runs inside a guest: --dir is its shared control folder');
+  return serveAgent(values.dir);
 }
 
 async function cmdModes(): Promise<number> {
@@ -243,7 +320,8 @@ async function cmdModes(): Promise<number> {
 
 async function cmdCompare(argv: string[]): Promise<number> {
   const { positionals } = parseFlags(argv, {}, 'compare');
-  if (positionals.length !== 2) throw new UsageError('cnilab compare takes two results.json files', 'cnilab compare before/results.json after/results.json');
+  if (positionals.length !== 2)
+    throw new UsageError('cnilab compare takes two results.json files', 'cnilab compare before/results.json after/results.json');
   const [a, b] = positionals.map((f) => {
     let raw: unknown;
     try {
@@ -252,7 +330,11 @@ async function cmdCompare(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read ${f}: ${(e as Error).message}`, 'give the results.json a `cnilab run` wrote');
     }
     const v = validateResults(raw);
-    if (!v.ok) throw new UsageError(`${f} is not a cnilab results file:\n    ${v.errors.slice(0, 8).join('\n    ')}`, 'give the results.json a `cnilab run` wrote');
+    if (!v.ok)
+      throw new UsageError(
+        `${f} is not a cnilab results file:\n    ${v.errors.slice(0, 8).join('\n    ')}`,
+        'give the results.json a `cnilab run` wrote',
+      );
     return v.value;
   });
   const c = compareResults(a!, b!);
@@ -271,17 +353,16 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   gc: cmdGc,
   doctor: cmdDoctor,
   modes: cmdModes,
+  agent: cmdAgent,
 };
 
 let stopping = false;
 function onSignal(sig: NodeJS.Signals): void {
   if (stopping) return;
   stopping = true;
-  log(`\n${sig}: tearing down ${ownedLabs.size} lab(s)...`);
-  cancelAll();
-  cancelAllUml();
+  log(`\n${sig}: stopping; tearing down what this run made...`);
   const code = sig === 'SIGINT' ? 130 : 143;
-  void Promise.allSettled([...[...ownedLabs].map((l) => l.down()), settleUml()]).then(() => process.exit(code));
+  void shutdown().then(() => process.exit(code));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -300,16 +381,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await f(rest);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof TopologyError) {
-      log(`cnilab ${cmd}: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof KernelError) {
-      log(`cnilab ${cmd}: ${e.message}`);
-      return 1;
-    }
     if (stopping) return 130;
-    throw e;
+    const { text, exitCode } = errorLine(e);
+    log(`cnilab ${cmd}: ${text}`);
+    return exitCode;
   }
 }
 
@@ -320,7 +395,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       if (!stopping) process.exit(code);
     },
     (e) => {
-      log(`cnilab: ${(e as Error).stack ?? String(e)}`);
+      log(`cnilab: ${errorLine(e).text}`);
       process.exit(1);
     },
   );

@@ -3,7 +3,11 @@ import type { PairResult, RunResult, WireExpectation } from '../results/schema.t
 
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -34,6 +38,12 @@ export function pairsTable(pairs: readonly PairResult[]): string {
 export function runsSummary(runs: readonly RunResult[]): string {
   return table(
     ['mode', 'backend', 'status', 'pairs ok', 'reason'],
-    runs.map((r) => [r.mode, r.backend, r.status.toUpperCase(), r.status === 'skipped' ? '-' : `${r.pairs.filter((p) => p.ok).length}/${r.pairs.length}`, r.reason ?? '']),
+    runs.map((r) => [
+      r.mode,
+      r.backend,
+      r.status.toUpperCase(),
+      r.status === 'skipped' ? '-' : `${r.pairs.filter((p) => p.ok).length}/${r.pairs.length}`,
+      r.reason ?? '',
+    ]),
   );
 }

@@ -1,11 +1,16 @@
-// The one process runner. Every command cnilab starts goes through here, so cancellation on
-// Ctrl-C and error reporting are the same everywhere.
+// The one process runner. Every command cnilab starts goes through here (node executors add their
+// own prefix: nsenter, a guest agent, docker exec), so cancellation and error reporting are the same
+// everywhere. Cancellation has one path: cancelAll() kills every command in flight and runs every
+// registered cancel hook (a guest's supervisor, for instance).
 import { setMaxListeners } from 'node:events';
+import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { KernelError } from '../errors.ts';
+import { CancelledError, KernelError, TimeoutError } from '../errors.ts';
 
 const live = new Set<ResultPromise>();
+const hooks = new Set<() => void>();
 let cancel = newController();
+let cancelled = false;
 
 /** One signal is shared by every command in flight: hundreds of listeners on it are expected. */
 function newController(): AbortController {
@@ -14,36 +19,55 @@ function newController(): AbortController {
   return c;
 }
 
-/** Kills every command in flight; later commands still run (teardown needs them). */
+/** Kills every command in flight and runs every cancel hook; later commands still run (teardown needs them). */
 export function cancelAll(): void {
+  cancelled = true;
   cancel.abort();
   for (const p of live) p.kill('SIGKILL');
+  for (const h of [...hooks]) {
+    try {
+      h();
+    } catch {
+      /* a hook that fails must not stop the others */
+    }
+  }
   cancel = newController();
 }
 
+/** True once cancelAll() ran: long loops check it to stop starting new work. */
+export const isCancelled = () => cancelled;
+
+/** Registers work to stop on cancelAll(); returns its unregister function. */
+export function onCancel(hook: () => void): () => void {
+  hooks.add(hook);
+  return () => hooks.delete(hook);
+}
+
 export interface RunOptions {
-  netns?: string;
   input?: string;
   timeoutMs?: number;
   env?: Record<string, string>;
-  /** Return a non-zero exit instead of throwing. */
+  /** Return a non-zero exit instead of throwing. Timeouts and cancellation still throw. */
   reject?: boolean;
+  /** What the command is for, in error messages. */
   op?: string;
+  /** Where it runs, in error messages (an executor's id). */
+  where?: string;
 }
 
-export interface RunResult {
+export interface CommandResult {
   exitCode: number;
   stdout: string;
   stderr: string;
 }
 
-/** Runs argv, inside a lab namespace when asked (nsenter: no /sys remount, cheaper than ip netns exec). */
-export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const full = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, '--', ...argv] : [...argv];
-  const p = execa(full[0]!, full.slice(1), {
+/** Runs argv to completion. Throws TimeoutError (stderr kept) and CancelledError; KernelError on exit != 0 unless reject is false. */
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
+  const limit = opts.timeoutMs ?? 60_000;
+  const p = execa(argv[0]!, argv.slice(1), {
     input: opts.input,
     reject: false,
-    timeout: opts.timeoutMs ?? 60_000,
+    timeout: limit,
     env: opts.env,
     extendEnv: true,
     cancelSignal: cancel.signal,
@@ -53,9 +77,17 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   try {
     const r = await p;
     const out = { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-    if (r.timedOut) throw new KernelError({ op: opts.op ?? argv[0]!, netns: opts.netns, command: full.join(' '), stderr: `timed out after ${opts.timeoutMs ?? 60_000} ms`, exitCode: out.exitCode });
+    const op = opts.op ?? argv[0]!;
+    if (r.timedOut) throw new TimeoutError(`${op}${opts.where ? ` in ${opts.where}` : ''} to finish`, out.stderr || out.stdout, limit);
+    if (r.isCanceled || (r.isTerminated && cancelled)) throw new CancelledError(op);
     if (out.exitCode !== 0 && opts.reject !== false) {
-      throw new KernelError({ op: opts.op ?? argv[0]!, netns: opts.netns, command: full.join(' '), stderr: out.stderr || out.stdout, exitCode: out.exitCode });
+      throw new KernelError({
+        op,
+        ...(opts.where ? { where: opts.where } : {}),
+        command: argv.join(' '),
+        stderr: out.stderr || out.stdout,
+        exitCode: out.exitCode,
+      });
     }
     return out;
   } finally {
@@ -63,11 +95,46 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   }
 }
 
-/** Starts a long-running process (tcpdump, bird, iperf3 -s) and hands back its handle. */
-export function spawn(argv: readonly string[], opts: { netns?: string; env?: Record<string, string> } = {}): ResultPromise {
-  const full = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, '--', ...argv] : [...argv];
-  const p = execa(full[0]!, full.slice(1), { reject: false, env: opts.env, extendEnv: true, buffer: { stdout: false, stderr: true } as never, cancelSignal: cancel.signal });
+/** A long-running process (tcpdump, bird, iperf3 -s, a guest's supervisor). */
+export interface Spawned {
+  readonly pid: number | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves when it exits, with its code (128+n for a signal); never rejects. */
+  wait(): Promise<{ exitCode: number }>;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  /** Replace the environment instead of extending it. */
+  cleanEnv?: boolean;
+  /** Its own process group: a terminal's Ctrl-C reaches us, not it. */
+  detached?: boolean;
+}
+
+export function spawn(argv: readonly string[], opts: SpawnOptions = {}): Spawned {
+  const p = execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    env: opts.env,
+    extendEnv: !opts.cleanEnv,
+    stdin: 'ignore',
+    buffer: false,
+    detached: opts.detached ?? false,
+    cancelSignal: cancel.signal,
+    forceKillAfterDelay: 5_000,
+  });
   live.add(p);
-  void p.finally(() => live.delete(p));
-  return p;
+  const done = p.then(
+    (r) => ({ exitCode: r.exitCode ?? (r.signal ? 128 : -1) }),
+    () => ({ exitCode: -1 }),
+  );
+  void done.finally(() => live.delete(p));
+  return {
+    pid: p.pid,
+    stdout: p.stdout,
+    stderr: p.stderr,
+    kill: (signal = 'SIGTERM') => void p.kill(signal),
+    wait: () => done,
+  };
 }

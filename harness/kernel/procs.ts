@@ -1,18 +1,19 @@
 // Processes living in a lab's namespaces, found from /proc without spawning anything: a process
-// belongs to a namespace when its /proc/PID/ns/net is the same inode as /run/netns/NAME.
+// belongs to a namespace when its /proc/PID/ns/net is the same inode as the namespace's file
+// (an executor's netnsPath: /run/netns/NAME for a local namespace, /proc/PID/ns/net for a container).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 
-export function netnsInode(name: string): number | undefined {
+export function fileInode(path: string): number | undefined {
   try {
-    return statSync(`/run/netns/${name}`).ino;
+    return statSync(path).ino;
   } catch {
     return undefined;
   }
 }
 
-/** Running processes (zombies excluded) whose network namespace is one of `names`. */
-export function pidsInNetns(names: readonly string[]): number[] {
-  const inodes = new Set(names.map(netnsInode).filter((x): x is number => x !== undefined));
+/** Running processes (zombies excluded) whose network namespace is one of the namespace files `paths`. */
+export function pidsInNetns(paths: readonly string[]): number[] {
+  const inodes = new Set(paths.map(fileInode).filter((x): x is number => x !== undefined));
   if (inodes.size === 0) return [];
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -1,21 +1,18 @@
 // What Calico's felix programs for its encapsulations, shared by the five Calico modes.
-import { formatCidr, formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
-import { IF } from '../plan/names.ts';
+// Source: projectcalico/calico felix/dataplane/linux/vxlan_mgr.go (VTEP neighbour, FDB and
+// `BLOCK via TUNNEL_IP onlink` routes), felix/dataplane/linux/ipip_mgr.go (tunl0), and felix's
+// route tables, which tag their routes with protocol 80.
+import { formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
 import type { KernelOp } from '../plan/ops.ts';
-import { calicoPodMtuOps, tunnelAddress } from '../pods/calico-pods.ts';
+import { calicoPodMtuOps, tunnelAddress } from '../plan/pods.ts';
 import type { ResolvedNode } from '../topology/types.ts';
-import type { ModeContext } from './mode.ts';
+import { blockOf, directRouteOps, IPIP_OVERHEAD, VXLAN_OVERHEAD, vxlanDeviceOps, vxlanPeerOps } from './common.ts';
+import type { ModeContext, RouteClaim } from './mode.ts';
 
 /** Routes felix programs carry protocol 80, as on a real Calico node; BIRD's carry "bird". */
-export const FELIX_PROTO = '80';
+export const FELIX_ROUTES: RouteClaim = { proto: '80', by: 'plan', writer: 'felix' };
+export const BIRD_ROUTES: RouteClaim = { proto: 'bird', by: 'daemon', writer: 'BIRD' };
 export const CALICO_VXLAN_DEV = 'vxlan.calico';
-export const IPIP_OVERHEAD = 20;
-export const VXLAN_OVERHEAD = 50;
-
-/** Calico's CrossSubnet test: is the peer's node IP inside this node's interface subnet? */
-export const sameSubnet = (a: ResolvedNode, b: ResolvedNode) => a.subnet.name === b.subnet.name;
-
-export const peersOf = (ctx: ModeContext, n: ResolvedNode) => ctx.topology.nodes.filter((p) => p.name !== n.name);
 
 /** felix stores a random VTEP MAC per node; deriving it from the node IP keeps plans pure. */
 export const calicoVtepMac = (n: ResolvedNode) => macFromIpv4(0x66, n.ip);
@@ -25,28 +22,29 @@ export function podMtu(ctx: ModeContext, mtu: number): KernelOp[] {
 }
 
 export function vxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
-  const netns = ctx.names.node(n);
   const { vxlanVni, vxlanPort } = ctx.settings.calico;
-  return [
-    { kind: 'vxlan-dev', netns, name: CALICO_VXLAN_DEV, vni: vxlanVni, port: vxlanPort, local: formatIpv4(n.ip), dev: IF.underlay, mtu: ctx.topology.mtu - VXLAN_OVERHEAD, mac: calicoVtepMac(n) },
-    { kind: 'addr', netns, dev: CALICO_VXLAN_DEV, cidr: `${tunnelAddress(n)}/32` },
-    { kind: 'link-set', netns, name: CALICO_VXLAN_DEV, up: true },
-  ];
+  return vxlanDeviceOps(ctx, n, {
+    name: CALICO_VXLAN_DEV,
+    vni: vxlanVni,
+    port: vxlanPort,
+    mtu: ctx.topology.mtu - VXLAN_OVERHEAD,
+    mac: calicoVtepMac(n),
+    address: tunnelAddress(n),
+  });
 }
 
-export function vxlanPeer(ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode): KernelOp[] {
-  const netns = ctx.names.node(n);
-  return [
-    { kind: 'neigh', netns, ip: tunnelAddress(peer), mac: calicoVtepMac(peer), dev: CALICO_VXLAN_DEV },
-    { kind: 'fdb', netns, mac: calicoVtepMac(peer), dev: CALICO_VXLAN_DEV, dst: formatIpv4(peer.ip) },
-    { kind: 'route', netns, dst: formatCidr(peer.podBlock), via: tunnelAddress(peer), dev: CALICO_VXLAN_DEV, onlink: true, proto: FELIX_PROTO },
-  ];
-}
+export const vxlanPeer = (ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode) =>
+  vxlanPeerOps(ctx, n, peer, {
+    dev: CALICO_VXLAN_DEV,
+    peerVtep: tunnelAddress(peer),
+    peerMac: calicoVtepMac(peer),
+    dst: blockOf(peer),
+    proto: FELIX_ROUTES.proto,
+  });
 
 /** CrossSubnet's unencapsulated leg: the peer node is the next hop. */
-export function directPeer(ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode): KernelOp[] {
-  return [{ kind: 'route', netns: ctx.names.node(n), dst: formatCidr(peer.podBlock), via: formatIpv4(peer.ip), dev: IF.underlay, proto: FELIX_PROTO }];
-}
+export const directPeer = (ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode) =>
+  directRouteOps(ctx, n, blockOf(peer), peer, FELIX_ROUTES.proto);
 
 export function ipipDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
   const netns = ctx.names.node(n);
@@ -62,5 +60,15 @@ export function ipipDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
  * `BLOCK via PEER_NODE_IP dev tunl0 onlink`, while BIRD keeps distributing the blocks.
  */
 export function ipipPeer(ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode): KernelOp[] {
-  return [{ kind: 'route', netns: ctx.names.node(n), dst: formatCidr(peer.podBlock), via: formatIpv4(peer.ip), dev: 'tunl0', onlink: true, proto: FELIX_PROTO }];
+  return [
+    {
+      kind: 'route',
+      netns: ctx.names.node(n),
+      dst: blockOf(peer),
+      via: formatIpv4(peer.ip),
+      dev: 'tunl0',
+      onlink: true,
+      proto: FELIX_ROUTES.proto,
+    },
+  ];
 }

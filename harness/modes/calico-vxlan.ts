@@ -1,29 +1,36 @@
 // Calico VXLAN, Always and CrossSubnet: felix programs everything, no BGP daemon.
-import { CALICO_VXLAN_DEV, directPeer, peersOf, podMtu, sameSubnet, VXLAN_OVERHEAD, vxlanDevice, vxlanPeer } from './calico-common.ts';
+import { CALICO_VXLAN_DEV, directPeer, FELIX_ROUTES, podMtu, vxlanDevice, vxlanPeer } from './calico-common.ts';
+import { CITED, onLink, perNodePlan, VXLAN_OVERHEAD } from './common.ts';
 import type { ModeDef } from './mode.ts';
 
 function vxlan(cross: boolean): ModeDef {
   return {
     name: cross ? 'calico-vxlan-crosssubnet' : 'calico-vxlan-always',
     family: 'calico',
-    summary: cross ? 'Calico VXLAN CrossSubnet: VXLAN only to nodes on other subnets' : 'Calico VXLAN Always: every node-to-node pod packet in VXLAN (vxlan.calico, VNI 4096, UDP 4789)',
+    summary: cross
+      ? 'Calico VXLAN CrossSubnet: VXLAN only to nodes on other subnets'
+      : 'Calico VXLAN Always: every node-to-node pod packet in VXLAN (vxlan.calico, VNI 4096, UDP 4789)',
     programs: `${CALICO_VXLAN_DEV} (VNI FELIX_VXLANVNI=4096, port FELIX_VXLANPORT=4789, MTU ext-50, node tunnel address /32); per peer: permanent neighbour tunnel address -> VTEP MAC, FDB entry to the peer node IP, \`BLOCK via PEER_TUNNEL_IP dev ${CALICO_VXLAN_DEV} onlink proto 80\`${cross ? '; peers on the same subnet instead get `BLOCK via PEER_NODE_IP dev eth0 proto 80`' : ''}. No BIRD (Calico's vxlan backend). Wire: ${cross ? 'plain on one subnet, VXLAN 4096/4789 across' : 'VXLAN with VNI 4096 on UDP 4789 between any two nodes'}.`,
-    kernel: ['veth', 'vxlan'],
-    tools: [],
+    needs: { kernel: ['veth', 'vxlan'], tools: [] },
     podMtu: (t) => t.mtu - VXLAN_OVERHEAD,
-    plan(ctx) {
-      const ops = podMtu(ctx, this.podMtu(ctx.topology));
-      for (const n of ctx.topology.nodes) {
-        ops.push(...vxlanDevice(ctx, n));
-        for (const p of peersOf(ctx, n)) ops.push(...(cross && sameSubnet(n, p) ? directPeer(ctx, n, p) : vxlanPeer(ctx, n, p)));
-      }
-      return ops;
-    },
     expect(_s, _d, path, { settings }) {
       if (path === 'same-node' || (cross && path === 'same-subnet')) return { reachable: true, encap: 'none' };
       return { reachable: true, encap: 'vxlan', vni: settings.calico.vxlanVni, port: settings.calico.vxlanPort };
     },
-    owns: { devices: [CALICO_VXLAN_DEV], routeProtos: ['80'] },
+    vxlanPorts: (s) => [s.calico.vxlanPort],
+    owns: { devices: [{ name: CALICO_VXLAN_DEV }], routes: [FELIX_ROUTES] },
+    cited: cross ? CITED.plainOnSubnet : CITED.vxlan,
+    program: {
+      kernel: {
+        plan: (ctx) =>
+          perNodePlan(
+            ctx,
+            podMtu(ctx, ctx.topology.mtu - VXLAN_OVERHEAD),
+            (n) => vxlanDevice(ctx, n),
+            (n, p) => (cross && onLink(n, p) ? directPeer(ctx, n, p) : vxlanPeer(ctx, n, p)),
+          ),
+      },
+    },
   };
 }
 

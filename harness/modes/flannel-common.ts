@@ -1,12 +1,15 @@
-// What flanneld programs, shared by its three backends here.
-import { formatCidr, formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
+// What flanneld programs, shared by its backends here.
+// Source: flannel-io/flannel pkg/backend/vxlan/vxlan_network.go (per-lease neighbour, FDB, onlink
+// route) and pkg/backend/route_network.go (host-gw's `LEASE via PUBLIC_IP`).
+import { formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
 import { IF } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import type { ResolvedNode } from '../topology/types.ts';
-import type { ModeContext } from './mode.ts';
+import { directRouteOps, leaseOf, VXLAN_OVERHEAD, vxlanDeviceOps, vxlanPeerOps } from './common.ts';
+import type { DeviceClaim, ModeContext } from './mode.ts';
 
 export const FLANNEL_DEV = (vni: number) => `flannel.${vni}`;
-export const VXLAN_OVERHEAD = 50;
+export const FLANNEL_DEVICES: DeviceClaim[] = [{ name: 'flannel.*' }];
 
 /** flanneld picks a random VTEP MAC and publishes it in its lease; a MAC derived from the node IP is the pure equivalent. */
 export const vtepMac = (n: ResolvedNode) => macFromIpv4(0x0e, n.ip);
@@ -27,36 +30,27 @@ export function podMtuOps(ctx: ModeContext, mtu: number): KernelOp[] {
   return ops;
 }
 
-export function vxlanDeviceOps(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
+export function flannelVxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
   const { vni, port } = ctx.settings.flannel;
-  const netns = ctx.names.node(n);
-  const dev = FLANNEL_DEV(vni);
-  return [
-    { kind: 'vxlan-dev', netns, name: dev, vni, port, local: formatIpv4(n.ip), dev: IF.underlay, mtu: ctx.topology.mtu - VXLAN_OVERHEAD, mac: vtepMac(n) },
-    { kind: 'addr', netns, dev, cidr: `${vtepIp(n)}/32` },
-    { kind: 'link-set', netns, name: dev, up: true },
-  ];
+  return vxlanDeviceOps(ctx, n, {
+    name: FLANNEL_DEV(vni),
+    vni,
+    port,
+    mtu: ctx.topology.mtu - VXLAN_OVERHEAD,
+    mac: vtepMac(n),
+    address: vtepIp(n),
+  });
 }
 
 /** Route, ARP and FDB entry for one peer, as flanneld writes them on a lease event. */
-export function vxlanPeerOps(ctx: ModeContext, self: ResolvedNode, peer: ResolvedNode): KernelOp[] {
-  const netns = ctx.names.node(self);
-  const dev = FLANNEL_DEV(ctx.settings.flannel.vni);
-  return [
-    { kind: 'neigh', netns, ip: vtepIp(peer), mac: vtepMac(peer), dev },
-    { kind: 'fdb', netns, mac: vtepMac(peer), dev, dst: formatIpv4(peer.ip) },
-    { kind: 'route', netns, dst: formatCidr(peer.podSubnet), via: vtepIp(peer), dev, onlink: true },
-  ];
-}
+export const flannelVxlanPeer = (ctx: ModeContext, self: ResolvedNode, peer: ResolvedNode) =>
+  vxlanPeerOps(ctx, self, peer, {
+    dev: FLANNEL_DEV(ctx.settings.flannel.vni),
+    peerVtep: vtepIp(peer),
+    peerMac: vtepMac(peer),
+    dst: leaseOf(peer),
+  });
 
-/** host-gw's route: the peer node itself is the next hop, which only works when it is on-link. */
-export function directRouteOps(ctx: ModeContext, self: ResolvedNode, peer: ResolvedNode): KernelOp[] {
-  return [{ kind: 'route', netns: ctx.names.node(self), dst: formatCidr(peer.podSubnet), via: formatIpv4(peer.ip), dev: IF.underlay }];
-}
-
-/** flanneld's test is `ip route get PEER` having no gateway; in a lab that is "same underlay subnet". */
-export const onLink = (a: ResolvedNode, b: ResolvedNode) => a.subnet.name === b.subnet.name;
-
-export function peersOf(ctx: ModeContext, self: ResolvedNode): ResolvedNode[] {
-  return ctx.topology.nodes.filter((p) => p.name !== self.name);
-}
+/** host-gw's route: `PEER_LEASE via PEER_NODE_IP dev eth0`. */
+export const flannelDirectRoute = (ctx: ModeContext, self: ResolvedNode, peer: ResolvedNode) =>
+  directRouteOps(ctx, self, leaseOf(peer), peer);

@@ -1,42 +1,21 @@
-// What every data-plane mode provides. Modes are plug-ins: nothing outside modes/ asks "which mode?".
+// A data-plane mode is data plus a programmer. The data is what the oracle, the stale-state check,
+// the decoder and the reports need (expectations per path, MTU, the devices, routes and daemons it
+// owns, what people cite for its cost); the programmer says how to make the kernel do it (a kernel
+// plan for netns and guests; manifests for clusters later). Nothing outside modes/ asks "which mode?".
 import type { LabNames } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
+import type { Family, PodRuntime } from '../plan/pods.ts';
 import type { WireExpectation } from '../results/schema.ts';
-import type { PathKind, ResolvedNode, Topology } from '../topology/types.ts';
+import type { ModeSettings, PathKind, ResolvedNode, Topology } from '../topology/types.ts';
 
-export const MODE_NAMES = [
-  'flannel-host-gw',
-  'flannel-vxlan',
-  'flannel-vxlan-directrouting',
-  'calico-bgp',
-  'calico-ipip-always',
-  'calico-ipip-crosssubnet',
-  'calico-vxlan-always',
-  'calico-vxlan-crosssubnet',
-] as const;
-export type ModeName = (typeof MODE_NAMES)[number];
-export type Family = 'flannel' | 'calico';
+export type { Family, PodRuntime } from '../plan/pods.ts';
+export { DEFAULT_SETTINGS, type ModeSettings } from '../topology/types.ts';
+
+/** Mode names are the registry's keys: a new mode is a new file and one registry line. */
+export type ModeName = string;
 export type KernelFeature = 'veth' | 'bridge' | 'vxlan' | 'ipip';
 /** Host programs a mode needs besides iproute2. */
 export type Tool = 'cni-plugins' | 'bird';
-
-export function isModeName(s: string): s is ModeName {
-  return (MODE_NAMES as readonly string[]).includes(s);
-}
-
-/** A pod as it exists after its network was set up (addresses come from IPAM, not from the plan). */
-export interface PodRuntime {
-  node: string;
-  name: string;
-  id: string;
-  netns: string;
-  ip: string;
-  /** The host side of the pod's veth, in the node namespace. */
-  hostIf: string;
-}
-
-export { DEFAULT_SETTINGS, type ModeSettings } from '../topology/types.ts';
-import type { ModeSettings } from '../topology/types.ts';
 
 export interface ModeContext {
   topology: Topology;
@@ -45,23 +24,23 @@ export interface ModeContext {
   settings: ModeSettings;
 }
 
-export interface ModeDef {
-  name: ModeName;
-  family: Family;
-  summary: string;
-  /** What it programs and what it must show on the wire, for README and `cnilab modes`. */
-  programs: string;
-  kernel: readonly KernelFeature[];
-  tools: readonly Tool[];
-  /** MTU pods get in this mode. */
-  podMtu(t: Topology): number;
-  plan(ctx: ModeContext): KernelOp[];
-  /** What a probe from `src` to `dst` must show on the wire. */
-  expect(src: ResolvedNode, dst: ResolvedNode, path: PathKind, ctx: Pick<ModeContext, 'topology' | 'settings'>): WireExpectation;
-  /** Extra devices and routes this mode owns, so a switch can prove none is left behind. */
-  owns: { devices: readonly string[]; routeProtos?: readonly string[] };
-  /** Route distribution by BIRD (Calico's BGP modes): which learned routes BIRD writes to the kernel. */
-  bird?: BirdPolicy;
+/** A device a mode creates. A fallback device (tunl0) cannot be deleted: leaving it down and bare is clean. */
+export interface DeviceClaim {
+  /** A name or a glob with `*` (flannel.*). */
+  name: string;
+  fallback?: boolean;
+}
+
+/**
+ * Routes a mode writes, by their protocol field. `plan`: written from the mode's plan, so each must
+ * be in the current plan (felix's proto 80). `daemon`: written by a routing daemon (BIRD's "bird"),
+ * so they must be gone once no mode with that daemon runs.
+ */
+export interface RouteClaim {
+  proto: string;
+  by: 'plan' | 'daemon';
+  /** Who writes them, in messages: "felix", "BIRD". */
+  writer: string;
 }
 
 /**
@@ -70,4 +49,38 @@ export interface ModeDef {
  */
 export interface BirdPolicy {
   kernelExport: 'all' | 'none' | 'same-subnet';
+}
+
+/** How a mode is programmed on a kernel the lab drives itself (netns, uml, qemu). */
+export interface KernelProgram {
+  plan(ctx: ModeContext): KernelOp[];
+  /** Route distribution by BIRD (Calico's BGP modes): which learned routes BIRD writes to the kernel. */
+  bird?: BirdPolicy;
+}
+
+/** A figure people cite for a mode's cost against the bare network, as a fraction range. */
+export interface CitedCost {
+  text: string;
+  lo: number;
+  hi: number;
+}
+
+export interface ModeDef {
+  name: ModeName;
+  family: Family;
+  summary: string;
+  /** What it programs and what it must show on the wire, for README and `cnilab modes`. */
+  programs: string;
+  needs: { kernel: readonly KernelFeature[]; tools: readonly Tool[] };
+  /** MTU pods get in this mode. */
+  podMtu(t: Topology): number;
+  /** What a probe from `src` to `dst` must show on the wire. */
+  expect(src: ResolvedNode, dst: ResolvedNode, path: PathKind, ctx: Pick<ModeContext, 'topology' | 'settings'>): WireExpectation;
+  /** UDP ports on which this mode's traffic is VXLAN, for the decoder. */
+  vxlanPorts(settings: ModeSettings): number[];
+  /** What it owns, so a switch can prove none of it is left behind. */
+  owns: { devices: readonly DeviceClaim[]; routes: readonly RouteClaim[] };
+  /** The widely cited cost of its headline (same-subnet) path. */
+  cited: CitedCost;
+  program: { kernel: KernelProgram };
 }

@@ -1,5 +1,6 @@
 // From decoded underlay packets to what each probe showed on the wire.
 import type { DecodedPacket } from '../capture/decode.ts';
+import { MARKER_LEN, runPrefix } from '../probe/marker.ts';
 import type { EncapKind } from '../results/schema.ts';
 
 export interface WireSeen {
@@ -18,10 +19,9 @@ function indexOfMarker(payload: Uint8Array, marker: Uint8Array): number {
 
 /** Probe index of an echo request, when its payload carries a marker of this run. */
 export function probeIndexOf(p: DecodedPacket, runTag: number): number | undefined {
-  if (!p.icmp || p.icmp.type !== 8) return undefined;
-  const tag = Uint8Array.of(0xc1, 0x1a, 0xb5, runTag & 255);
-  const at = indexOfMarker(p.icmp.payload, tag);
-  if (at < 0 || at + 6 > p.icmp.payload.length) return undefined;
+  if (p.icmp?.type !== 8) return undefined;
+  const at = indexOfMarker(p.icmp.payload, runPrefix(runTag));
+  if (at < 0 || at + MARKER_LEN > p.icmp.payload.length) return undefined;
   return (p.icmp.payload[at + 4]! << 8) | p.icmp.payload[at + 5]!;
 }
 
@@ -33,7 +33,10 @@ export class WireTally {
     const idx = probeIndexOf(p, this.runTag);
     if (idx === undefined) return;
     let s = this.seen.get(idx);
-    if (!s) this.seen.set(idx, (s = { packets: 0, encaps: [] }));
+    if (!s) {
+      s = { packets: 0, encaps: [] };
+      this.seen.set(idx, s);
+    }
     s.packets++;
     const e = p.encap;
     const entry =
@@ -42,7 +45,17 @@ export class WireTally {
         : e.kind === 'ipip'
           ? { kind: 'ipip' as const, outerSrc: e.outerSrc, outerDst: e.outerDst }
           : { kind: 'none' as const };
-    if (!s.encaps.some((x) => x.kind === entry.kind && x.vni === entry.vni && x.port === entry.port && x.outerSrc === entry.outerSrc && x.outerDst === entry.outerDst)) s.encaps.push(entry);
+    if (
+      !s.encaps.some(
+        (x) =>
+          x.kind === entry.kind &&
+          x.vni === entry.vni &&
+          x.port === entry.port &&
+          x.outerSrc === entry.outerSrc &&
+          x.outerDst === entry.outerDst,
+      )
+    )
+      s.encaps.push(entry);
   }
 
   get(index: number): WireSeen {

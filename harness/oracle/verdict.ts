@@ -2,30 +2,48 @@
 import type { PathKind, PairResult, WireExpectation, WireObservation } from '../results/schema.ts';
 import type { WireSeen } from './classify.ts';
 
-export interface ProbeOutcome {
-  reachable: boolean;
-  rttMs?: number;
-}
+/** What a probe answered: reachability when it ran, the reason when it did not (never a verdict). */
+export type ProbeOutcome = { reachable: boolean; rttMs?: number } | { error: string };
+type RanProbe = Extract<ProbeOutcome, { reachable: boolean }>;
 
 /** What was observed: reachability from the probe, encapsulation from the capture. */
-export function observe(path: PathKind, probe: ProbeOutcome, wire: WireSeen): { observed: WireObservation; problems: string[] } {
+export function observe(path: PathKind, probe: RanProbe, wire: WireSeen): { observed: WireObservation; problems: string[] } {
   const problems: string[] = [];
-  let observed: WireObservation = { reachable: probe.reachable, encap: 'none', ...(probe.rttMs !== undefined ? { rttMs: probe.rttMs } : {}) };
+  let observed: WireObservation = {
+    reachable: probe.reachable,
+    encap: 'none',
+    ...(probe.rttMs !== undefined ? { rttMs: probe.rttMs } : {}),
+  };
   if (wire.encaps.length > 1) {
-    problems.push(`mixed encapsulation on the wire: ${wire.encaps.map((e) => e.kind + (e.vni !== undefined ? `(vni ${e.vni}, port ${e.port})` : '')).join(', ')}`);
+    problems.push(
+      `mixed encapsulation on the wire: ${wire.encaps.map((e) => e.kind + (e.vni !== undefined ? `(vni ${e.vni}, port ${e.port})` : '')).join(', ')}`,
+    );
   }
   const e = wire.encaps[0];
-  if (e) observed = { ...observed, encap: e.kind, ...(e.vni !== undefined ? { vni: e.vni } : {}), ...(e.port !== undefined ? { port: e.port } : {}) };
+  if (e)
+    observed = {
+      ...observed,
+      encap: e.kind,
+      ...(e.vni !== undefined ? { vni: e.vni } : {}),
+      ...(e.port !== undefined ? { port: e.port } : {}),
+    };
   if (path !== 'same-node' && probe.reachable && wire.packets === 0) {
-    problems.push('reachable, yet none of its packets was seen on the underlay capture: the capture missed it or the traffic bypassed the underlay');
+    problems.push(
+      'reachable, yet none of its packets was seen on the underlay capture: the capture missed it or the traffic bypassed the underlay',
+    );
   }
   if (path === 'same-node' && wire.packets > 0) problems.push(`same-node traffic left the node: ${wire.packets} packets on the underlay`);
   return { observed, problems };
 }
 
-export function judge(expected: WireExpectation, observed: WireObservation, problems: readonly string[]): { ok: boolean; mismatch?: string } {
+export function judge(
+  expected: WireExpectation,
+  observed: WireObservation,
+  problems: readonly string[],
+): { ok: boolean; mismatch?: string } {
   const why: string[] = [...problems];
-  if (expected.reachable !== observed.reachable) why.push(expected.reachable ? 'expected reachable, got no reply' : 'expected no reply, got a reply');
+  if (expected.reachable !== observed.reachable)
+    why.push(expected.reachable ? 'expected reachable, got no reply' : 'expected no reply, got a reply');
   if (expected.reachable && observed.reachable) {
     if (expected.encap !== observed.encap) why.push(`expected encap ${expected.encap}, saw ${observed.encap}`);
     else if (expected.encap === 'vxlan') {
@@ -36,8 +54,36 @@ export function judge(expected: WireExpectation, observed: WireObservation, prob
   return why.length === 0 ? { ok: true } : { ok: false, mismatch: why.join('; ') };
 }
 
-export function pairResult(src: string, dst: string, path: PathKind, expected: WireExpectation, probe: ProbeOutcome, wire: WireSeen): PairResult {
+export function pairResult(
+  src: string,
+  dst: string,
+  path: PathKind,
+  expected: WireExpectation,
+  probe: ProbeOutcome,
+  wire: WireSeen,
+): PairResult {
+  if ('error' in probe) {
+    // The probe did not run: nothing was observed, and the pair fails as an error, not as a verdict.
+    return {
+      src,
+      dst,
+      path,
+      expected,
+      observed: { reachable: false, encap: 'none', wirePackets: wire.packets },
+      ok: false,
+      error: probe.error,
+      mismatch: `probe did not run: ${probe.error}`,
+    };
+  }
   const { observed, problems } = observe(path, probe, wire);
   const v = judge(expected, observed, problems);
-  return { src, dst, path, expected, observed: { ...observed, wirePackets: wire.packets }, ok: v.ok, ...(v.mismatch ? { mismatch: v.mismatch } : {}) };
+  return {
+    src,
+    dst,
+    path,
+    expected,
+    observed: { ...observed, wirePackets: wire.packets },
+    ok: v.ok,
+    ...(v.mismatch ? { mismatch: v.mismatch } : {}),
+  };
 }

@@ -103,7 +103,9 @@ export function renderOp(op: KernelOp): string {
     case 'neigh':
       return op.del ? `neigh del ${op.ip} dev ${op.dev}` : `neigh replace ${op.ip} lladdr ${op.mac} dev ${op.dev} nud permanent`;
     case 'fdb':
-      return op.del ? `fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self` : `fdb append ${op.mac} dev ${op.dev} dst ${op.dst} self permanent`;
+      return op.del
+        ? `fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self`
+        : `fdb append ${op.mac} dev ${op.dev} dst ${op.dst} self permanent`;
     case 'sysctl':
       return `${op.key}=${op.value}`;
   }

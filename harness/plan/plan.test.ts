@@ -10,13 +10,41 @@ const two = parseTopology(readFileSync(new URL('../../topologies/two-subnets.yam
 
 test('ops render to the exact ip / bridge batch lines', () => {
   const cases: [KernelOp, string][] = [
-    [{ kind: 'veth', netns: 'a', name: 'n-n1', peer: { netns: 'b', name: 'eth0' }, mtu: 1500 }, 'link add name n-n1 mtu 1500 type veth peer name eth0 netns b mtu 1500'],
-    [{ kind: 'vxlan-dev', netns: 'a', name: 'flannel.1', vni: 1, port: 8472, local: '192.168.10.11', dev: 'eth0', mtu: 1450, mac: '0e:00:c0:a8:0a:0b' }, 'link add name flannel.1 address 0e:00:c0:a8:0a:0b mtu 1450 type vxlan id 1 local 192.168.10.11 dev eth0 dstport 8472 nolearning'],
-    [{ kind: 'route', netns: 'a', dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'flannel.1', onlink: true }, 'route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'],
+    [
+      { kind: 'veth', netns: 'a', name: 'n-n1', peer: { netns: 'b', name: 'eth0' }, mtu: 1500 },
+      'link add name n-n1 mtu 1500 type veth peer name eth0 netns b mtu 1500',
+    ],
+    [
+      {
+        kind: 'vxlan-dev',
+        netns: 'a',
+        name: 'flannel.1',
+        vni: 1,
+        port: 8472,
+        local: '192.168.10.11',
+        dev: 'eth0',
+        mtu: 1450,
+        mac: '0e:00:c0:a8:0a:0b',
+      },
+      'link add name flannel.1 address 0e:00:c0:a8:0a:0b mtu 1450 type vxlan id 1 local 192.168.10.11 dev eth0 dstport 8472 nolearning',
+    ],
+    [
+      { kind: 'route', netns: 'a', dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'flannel.1', onlink: true },
+      'route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink',
+    ],
     [{ kind: 'route', netns: 'a', dst: '10.244.0.64/26', type: 'blackhole' }, 'route replace blackhole 10.244.0.64/26'],
-    [{ kind: 'route', netns: 'a', dst: '10.244.0.128/26', via: '192.168.10.12', dev: 'eth0', proto: '80', del: true }, 'route del 10.244.0.128/26 dev eth0'],
-    [{ kind: 'neigh', netns: 'a', ip: '10.244.2.0', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1' }, 'neigh replace 10.244.2.0 lladdr 0e:00:c0:a8:0a:0c dev flannel.1 nud permanent'],
-    [{ kind: 'fdb', netns: 'a', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1', dst: '192.168.10.12' }, 'fdb append 0e:00:c0:a8:0a:0c dev flannel.1 dst 192.168.10.12 self permanent'],
+    [
+      { kind: 'route', netns: 'a', dst: '10.244.0.128/26', via: '192.168.10.12', dev: 'eth0', proto: '80', del: true },
+      'route del 10.244.0.128/26 dev eth0',
+    ],
+    [
+      { kind: 'neigh', netns: 'a', ip: '10.244.2.0', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1' },
+      'neigh replace 10.244.2.0 lladdr 0e:00:c0:a8:0a:0c dev flannel.1 nud permanent',
+    ],
+    [
+      { kind: 'fdb', netns: 'a', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1', dst: '192.168.10.12' },
+      'fdb append 0e:00:c0:a8:0a:0c dev flannel.1 dst 192.168.10.12 self permanent',
+    ],
     [{ kind: 'ipip-fallback', netns: 'a', mtu: 1480 }, 'link set tunl0 mtu 1480 up'],
     [{ kind: 'link-set', netns: 'a', name: 'cali1', mac: 'ee:ee:ee:ee:ee:ee', up: true }, 'link set cali1 address ee:ee:ee:ee:ee:ee up'],
     [{ kind: 'sysctl', netns: 'a', key: 'net.ipv4.ip_forward', value: '1' }, 'net.ipv4.ip_forward=1'],
@@ -35,7 +63,12 @@ test('undo deletes created devices once and leaves their routes to the kernel; r
     { kind: 'addr', netns: 'n', dev: 'tunl0', cidr: '10.244.0.64/32' },
     { kind: 'sysctl', netns: 'n', key: 'k', value: '1' },
   ];
-  assert.deepEqual(undoOps(ops).map(renderOp), ['addr del 10.244.0.64/32 dev tunl0', 'link set tunl0 down', 'route del 10.244.3.0/24 dev eth0', 'link del flannel.1']);
+  assert.deepEqual(undoOps(ops).map(renderOp), [
+    'addr del 10.244.0.64/32 dev tunl0',
+    'link set tunl0 down',
+    'route del 10.244.3.0/24 dev eth0',
+    'link del flannel.1',
+  ]);
 });
 
 test('the underlay plan stays inside the lab: every op names a namespace with the lab prefix', () => {
@@ -49,14 +82,19 @@ test('the underlay plan stays inside the lab: every op names a namespace with th
   const ns = allNetns(names, two);
   assert.equal(ns.length, 3 + 6 + 2 + 1);
   for (const n of ns) assert.equal(labOfNetns(n), 't1');
-  const fwd = ops.filter((o) => o.kind === 'sysctl' && o.key === 'net.ipv4.ip_forward').map((o) => o.netns).sort();
+  const fwd = ops
+    .filter((o) => o.kind === 'sysctl' && o.key === 'net.ipv4.ip_forward')
+    .map((o) => o.netns)
+    .sort();
   assert.deepEqual(fwd, ['cnilab-t1-node-n1', 'cnilab-t1-node-n2', 'cnilab-t1-node-n3', 'cnilab-t1-rtr']);
   const defaults = ops.filter((o) => o.kind === 'route' && o.dst === 'default').map((o) => o.kind === 'route' && o.via);
   assert.deepEqual(defaults, ['192.168.10.1', '192.168.10.1', '192.168.20.1']);
 });
 
 test('interface names fit IFNAMSIZ even with 10-character names', () => {
-  const t = parseTopology('name: x\nsubnets:\n  - { name: abcdefghij, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: nodenamexy, subnet: abcdefghij }\n');
+  const t = parseTopology(
+    'name: x\nsubnets:\n  - { name: abcdefghij, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: nodenamexy, subnet: abcdefghij }\n',
+  );
   for (const op of planUnderlay(t, labNames('abcdefghijkl'))) {
     for (const name of [('name' in op && op.name) || '', op.kind === 'veth' ? op.peer.name : '']) assert.ok(name.length <= 15, name);
   }

@@ -21,7 +21,10 @@ export function planUnderlay(t: Topology, names: LabNames): KernelOp[] {
 
   for (const s of t.subnets) {
     const sw = names.switch(s);
-    ops.push({ kind: 'bridge-dev', netns: sw, name: IF.switchBridge, mtu: t.mtu }, { kind: 'link-set', netns: sw, name: IF.switchBridge, up: true });
+    ops.push(
+      { kind: 'bridge-dev', netns: sw, name: IF.switchBridge, mtu: t.mtu },
+      { kind: 'link-set', netns: sw, name: IF.switchBridge, up: true },
+    );
   }
 
   if (t.router) {

@@ -6,10 +6,20 @@ import { fmt } from './format.ts';
 
 export type Verdict = 'faster' | 'slower' | 'within noise' | 'not comparable';
 
+/** A pair whose verdict changed between the two runs. */
+export interface PairChange {
+  src: string;
+  dst: string;
+  before: boolean;
+  after: boolean;
+  /** Why it fails now, when it does. */
+  mismatch?: string;
+}
+
 export interface ModeComparison {
   mode: string;
   status: [string, string];
-  pairChanges: string[];
+  pairChanges: PairChange[];
   throughput?: { a: number; b: number; change: number; p: number; verdict: Verdict };
   rttP50?: { a: number; b: number; change: number };
   mtu?: { a: number; b: number };
@@ -43,35 +53,53 @@ export function compareResults(a: ResultsFile, b: ResultsFile): Comparison {
     const c: ModeComparison = { mode: k, status: [ra.status, rb.status], pairChanges: [] };
     for (const pa of ra.pairs) {
       const pb = rb.pairs.find((x) => x.src === pa.src && x.dst === pa.dst);
-      if (pb && pa.ok !== pb.ok) c.pairChanges.push(`${pa.src} -> ${pa.dst}: ${pa.ok ? 'ok' : 'MISMATCH'} -> ${pb.ok ? 'ok' : `MISMATCH (${pb.mismatch})`}`);
+      if (pb && pa.ok !== pb.ok)
+        c.pairChanges.push({ src: pa.src, dst: pa.dst, before: pa.ok, after: pb.ok, ...(pb.mismatch ? { mismatch: pb.mismatch } : {}) });
     }
     const ta = ra.perf?.throughputGbps?.samples;
     const tb = rb.perf?.throughputGbps?.samples;
     if (ta?.length && tb?.length) {
       const v = verdict(ta, tb);
-      c.throughput = { a: ra.perf!.throughputGbps!.mean, b: rb.perf!.throughputGbps!.mean, change: v.change, p: v.p, verdict: ra.perf?.comparable === false || rb.perf?.comparable === false ? 'not comparable' : v.verdict };
+      c.throughput = {
+        a: ra.perf!.throughputGbps!.mean,
+        b: rb.perf!.throughputGbps!.mean,
+        change: v.change,
+        p: v.p,
+        verdict: ra.perf?.comparable === false || rb.perf?.comparable === false ? 'not comparable' : v.verdict,
+      };
     }
     const qa = ra.perf?.rttUs?.p50;
     const qb = rb.perf?.rttUs?.p50;
     if (qa !== undefined && qb !== undefined) c.rttP50 = { a: qa, b: qb, change: (qb - qa) / qa };
-    if (ra.perf?.mtu && rb.perf?.mtu && ra.perf.mtu.observed !== rb.perf.mtu.observed) c.mtu = { a: ra.perf.mtu.observed, b: rb.perf.mtu.observed };
+    if (ra.perf?.mtu && rb.perf?.mtu && ra.perf.mtu.observed !== rb.perf.mtu.observed)
+      c.mtu = { a: ra.perf.mtu.observed, b: rb.perf.mtu.observed };
     modes.push(c);
   }
   return { modes, onlyInA: [...am.keys()].filter((k) => !bm.has(k)), onlyInB: [...bm.keys()].filter((k) => !am.has(k)) };
 }
 
 export function hasRegression(c: Comparison): boolean {
-  return c.modes.some((m) => (m.status[0] === 'passed' && m.status[1] === 'failed') || m.throughput?.verdict === 'slower' || m.pairChanges.some((p) => /-> MISMATCH/.test(p)));
+  return c.modes.some(
+    (m) =>
+      (m.status[0] === 'passed' && m.status[1] === 'failed') || m.throughput?.verdict === 'slower' || m.pairChanges.some((p) => !p.after),
+  );
 }
 
 export function renderComparison(c: Comparison): string {
   const lines: string[] = [];
   for (const m of c.modes) {
     const head = `${m.mode}: ${m.status[0] === m.status[1] ? m.status[0] : `${m.status[0]} -> ${m.status[1]}`}`;
-    const t = m.throughput ? `; throughput ${fmt(m.throughput.a)} -> ${fmt(m.throughput.b)} Gbit/s (${m.throughput.change >= 0 ? '+' : ''}${(m.throughput.change * 100).toFixed(1)}%, p=${fmt(m.throughput.p, 3)}): ${m.throughput.verdict}` : '';
+    const t = m.throughput
+      ? `; throughput ${fmt(m.throughput.a)} -> ${fmt(m.throughput.b)} Gbit/s (${m.throughput.change >= 0 ? '+' : ''}${(m.throughput.change * 100).toFixed(1)}%, p=${fmt(m.throughput.p, 3)}): ${m.throughput.verdict}`
+      : '';
     const r = m.rttP50 ? `; RTT p50 ${fmt(m.rttP50.a, 0)} -> ${fmt(m.rttP50.b, 0)} µs` : '';
     const mtu = m.mtu ? `; pod MTU ${m.mtu.a} -> ${m.mtu.b}` : '';
-    lines.push(head + t + r + mtu, ...m.pairChanges.map((p) => `    ${p}`));
+    lines.push(
+      head + t + r + mtu,
+      ...m.pairChanges.map(
+        (p) => `    ${p.src} -> ${p.dst}: ${p.before ? 'ok' : 'MISMATCH'} -> ${p.after ? 'ok' : `MISMATCH (${p.mismatch})`}`,
+      ),
+    );
   }
   if (c.onlyInA.length) lines.push(`only in the first: ${c.onlyInA.join(', ')}`);
   if (c.onlyInB.length) lines.push(`only in the second: ${c.onlyInB.join(', ')}`);

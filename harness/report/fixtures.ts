@@ -3,7 +3,15 @@ import type { PairResult, ResultsFile, RunResult } from '../results/schema.ts';
 import { summarize } from '../stats/stats.ts';
 
 export function pair(over: Partial<PairResult> = {}): PairResult {
-  return { src: 'n1/p1', dst: 'n3/p1', path: 'cross-subnet', expected: { reachable: true, encap: 'vxlan', vni: 1, port: 8472 }, observed: { reachable: true, encap: 'vxlan', vni: 1, port: 8472, rttMs: 0.03 }, ok: true, ...over };
+  return {
+    src: 'n1/p1',
+    dst: 'n3/p1',
+    path: 'cross-subnet',
+    expected: { reachable: true, encap: 'vxlan', vni: 1, port: 8472 },
+    observed: { reachable: true, encap: 'vxlan', vni: 1, port: 8472, rttMs: 0.03 },
+    ok: true,
+    ...over,
+  };
 }
 
 export function run(mode: string, gbps: number[], over: Partial<RunResult> = {}): RunResult {

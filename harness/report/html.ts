@@ -1,16 +1,19 @@
 // report.html: one self-contained file (inline CSS and SVG, no scripts, nothing fetched).
-import type { ResultsFile, RunResult } from '../results/schema.ts';
-import { escapeXml as x, fin, fmt, pm } from './format.ts';
-import { VETH_NOTE, renderMarkdown } from './markdown.ts';
+import type { ResultsFile } from '../results/schema.ts';
+import { escapeXml as x, fin, fmt, pct, pm } from './format.ts';
+import { VETH_NOTE } from './markdown.ts';
+import { reportData } from './rows.ts';
 import { barChart, type Row } from './svg.ts';
 
-const FAMILY = (mode: string) => (mode.startsWith('calico') ? '#e66a00' : mode.startsWith('flannel') ? '#2a6fdb' : '#555');
+const FAMILY_COLOUR: Record<string, string> = { flannel: '#2a6fdb', calico: '#e66a00' };
+const colourOf = (family: string | undefined) => (family && FAMILY_COLOUR[family]) || '#555';
 
 function figure(svg: string, caption: string): string {
   return `<figure>${svg}<figcaption>${x(caption)}</figcaption></figure>`;
 }
 
 export function renderHtml(r: ResultsFile): string {
+  const d = reportData(r);
   const perfRuns = r.runs.filter((run) => run.perf);
   const comparable = perfRuns.filter((run) => run.perf?.comparable !== false);
   const u = r.underlay;
@@ -18,30 +21,131 @@ export function renderHtml(r: ResultsFile): string {
   if (perfRuns.length) {
     charts.push(
       figure(
-        barChart({ metric: 'throughput-ratio', unit: 'throughput / underlay (1 stream), 95% CI', series: [{ name: 'ratio', color: '#2a6fdb' }], reference: { value: 1, label: 'underlay' }, rows: comparable.map((run) => ({ label: run.mode, bars: [{ series: 'ratio', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null }] })) }),
+        barChart({
+          metric: 'throughput-ratio',
+          unit: 'throughput / underlay (1 stream), 95% CI',
+          series: [{ name: 'ratio', color: '#2a6fdb' }],
+          reference: { value: 1, label: 'underlay' },
+          rows: comparable.map((run) => ({
+            label: run.mode,
+            bars: [{ series: 'ratio', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null }],
+          })),
+        }),
         `Throughput relative to the bare underlay measured in the same run (${pm(u?.throughputGbps)} Gbit/s node to node). Whiskers: 95% confidence interval.`,
       ),
     );
     const rttRows: Row[] = [
-      ...(u?.rttUs ? [{ label: 'underlay', bars: [{ series: 'p50', value: u.rttUs.p50 }, { series: 'p90', value: u.rttUs.p90 }, { series: 'p99', value: u.rttUs.p99 }] }] : []),
-      ...perfRuns.map((run) => ({ label: `${run.mode}${run.perf?.comparable === false ? ' (uml)' : ''}`, bars: [{ series: 'p50', value: run.perf?.rttUs?.p50 }, { series: 'p90', value: run.perf?.rttUs?.p90 }, { series: 'p99', value: run.perf?.rttUs?.p99 }] })),
+      ...(u?.rttUs
+        ? [
+            {
+              label: 'underlay',
+              bars: [
+                { series: 'p50', value: u.rttUs.p50 },
+                { series: 'p90', value: u.rttUs.p90 },
+                { series: 'p99', value: u.rttUs.p99 },
+              ],
+            },
+          ]
+        : []),
+      ...perfRuns.map((run) => ({
+        label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
+        bars: [
+          { series: 'p50', value: run.perf?.rttUs?.p50 },
+          { series: 'p90', value: run.perf?.rttUs?.p90 },
+          { series: 'p99', value: run.perf?.rttUs?.p99 },
+        ],
+      })),
     ];
-    charts.push(figure(barChart({ metric: 'rtt', unit: 'round-trip time, µs', digits: 0, series: [{ name: 'p50', color: '#7aa6e8' }, { name: 'p90', color: '#2a6fdb' }, { name: 'p99', color: '#17407f' }], rows: rttRows }), 'RTT percentiles pod to pod (same subnet), ICMP echo every 5 ms.'));
+    charts.push(
+      figure(
+        barChart({
+          metric: 'rtt',
+          unit: 'round-trip time, µs',
+          digits: 0,
+          series: [
+            { name: 'p50', color: '#7aa6e8' },
+            { name: 'p90', color: '#2a6fdb' },
+            { name: 'p99', color: '#17407f' },
+          ],
+          rows: rttRows,
+        }),
+        'RTT percentiles pod to pod (same subnet), ICMP echo every 5 ms.',
+      ),
+    );
     const thRows: Row[] = [
-      ...(u?.throughputGbps ? [{ label: 'underlay', bars: [{ series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 }, { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null }] }] : []),
-      ...perfRuns.map((run) => ({ label: `${run.mode}${run.perf?.comparable === false ? ' (uml)' : ''}`, bars: [{ series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null }, { series: 'parallel', value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean, ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null }] })),
+      ...(u?.throughputGbps
+        ? [
+            {
+              label: 'underlay',
+              bars: [
+                { series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 },
+                { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null },
+              ],
+            },
+          ]
+        : []),
+      ...perfRuns.map((run) => ({
+        label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
+        bars: [
+          { series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null },
+          {
+            series: 'parallel',
+            value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean,
+            ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null,
+          },
+        ],
+      })),
     ];
-    charts.push(figure(barChart({ metric: 'throughput', unit: 'TCP throughput, Gbit/s (iperf3), 95% CI', series: [{ name: '1 stream', color: '#3c9a5f' }, { name: 'parallel', color: '#1d5e36' }], rows: thRows }), 'Absolute throughput pod to pod on one subnet; uml runs are not comparable with the host.'));
-    charts.push(figure(barChart({ metric: 'mtu', unit: 'bytes', digits: 0, series: [{ name: 'expected', color: '#bbbbbb' }, { name: 'observed', color: '#e66a00' }, { name: 'max DF packet', color: '#7a3a00' }], rows: perfRuns.filter((run) => run.perf?.mtu).map((run) => ({ label: run.mode, bars: [{ series: 'expected', value: run.perf!.mtu!.expected }, { series: 'observed', value: run.perf!.mtu!.observed }, { series: 'max DF packet', value: run.perf!.mtu!.maxDfPayload + 28 }] })) }), 'Pod MTU the mode must set, the one it set, and the largest packet with DF that crossed end to end.'));
+    charts.push(
+      figure(
+        barChart({
+          metric: 'throughput',
+          unit: 'TCP throughput, Gbit/s (iperf3), 95% CI',
+          series: [
+            { name: '1 stream', color: '#3c9a5f' },
+            { name: 'parallel', color: '#1d5e36' },
+          ],
+          rows: thRows,
+        }),
+        'Absolute throughput pod to pod on one subnet; uml runs are not comparable with the host.',
+      ),
+    );
+    charts.push(
+      figure(
+        barChart({
+          metric: 'mtu',
+          unit: 'bytes',
+          digits: 0,
+          series: [
+            { name: 'expected', color: '#bbbbbb' },
+            { name: 'observed', color: '#e66a00' },
+            { name: 'max DF packet', color: '#7a3a00' },
+          ],
+          rows: perfRuns
+            .filter((run) => run.perf?.mtu)
+            .map((run) => ({
+              label: run.mode,
+              bars: [
+                { series: 'expected', value: run.perf!.mtu!.expected },
+                { series: 'observed', value: run.perf!.mtu!.observed },
+                { series: 'max DF packet', value: run.perf!.mtu!.maxDfPayload + 28 },
+              ],
+            })),
+        }),
+        'Pod MTU the mode must set, the one it set, and the largest packet with DF that crossed end to end.',
+      ),
+    );
   }
-  const rows = r.runs.map((run: RunResult) => {
-    const ok = run.pairs.filter((p) => p.ok).length;
-    const cls = run.status;
-    return `<tr class="${cls}"><td><span class="dot" style="background:${FAMILY(run.mode)}"></span>${x(run.mode)}</td><td>${x(run.backend)}</td><td>${x(run.status)}</td><td>${run.status === 'skipped' ? '–' : `${ok}/${run.pairs.length}`}</td><td>${x(pm(run.perf?.throughputGbps))}</td><td>${run.perf?.comparable === false ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay))}</td><td>${fmt(run.perf?.rttUs?.p50, 0)}</td><td>${run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–'}</td><td class="reason">${x(run.reason ?? '')}</td></tr>`;
+  const rows = d.runs.map((run) => {
+    return `<tr class="${run.status}"><td><span class="dot" style="background:${colourOf(run.family)}"></span>${x(run.mode)}</td><td>${x(run.backend)}</td><td>${x(run.status)}</td><td>${run.status === 'skipped' ? '–' : `${run.pairsOk}/${run.pairsTotal}`}</td><td>${x(pm(run.perf?.throughputGbps))}</td><td>${!run.comparable ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay))}</td><td>${fmt(run.perf?.rttUs?.p50, 0)}</td><td>${run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–'}</td><td class="reason">${x(run.reason ?? '')}</td></tr>`;
   });
-  const failures = r.runs.flatMap((run) => run.pairs.filter((p) => !p.ok).map((p) => `<li>${x(run.mode)}: ${x(p.src)} → ${x(p.dst)} (${x(p.path)}): ${x(p.mismatch ?? '')}</li>`));
-  const md = renderMarkdown(r);
-  const cited = md.includes('### Against') ? md.slice(md.indexOf('### Against')).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| mode') && !l.startsWith('|---')) : [];
+  const failures = d.failures.map((f) => `<li>${x(f.mode)}: ${x(f.text)}</li>`);
+  const cited = d.cited.map((c) => [
+    c.mode,
+    `${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''}`,
+    c.cited.text,
+    c.verdict,
+  ]);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cnilab report: ${x(r.topology.name ?? 'lab')}</title>
 <style>
@@ -62,7 +166,7 @@ ${rows.join('\n')}
 </tbody></table>
 ${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${failures.length > 50 ? `<li>and ${failures.length - 50} more</li>` : ''}</ul>` : ''}
 ${charts.join('\n')}
-${cited.length ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th><th>verdict</th></tr></thead><tbody>${cited.map((l) => `<tr>${l.split('|').slice(1, -1).map((c) => `<td>${x(c.trim())}</td>`).join('')}</tr>`).join('')}</tbody></table><p class="note">${x(VETH_NOTE)}</p>` : ''}
+${cited.length ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th><th>verdict</th></tr></thead><tbody>${cited.map((cells) => `<tr>${cells.map((c) => `<td>${x(c)}</td>`).join('')}</tr>`).join('')}</tbody></table><p class="note">${x(VETH_NOTE)}</p>` : ''}
 ${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
 </body></html>
 `;

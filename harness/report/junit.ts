@@ -5,12 +5,19 @@ import { escapeXml as x } from './format.ts';
 export function renderJunit(r: ResultsFile): string {
   const suites = r.runs.map((run) => {
     const name = `${run.mode}@${run.backend}`;
-    if (run.status === 'skipped') return `  <testsuite name="${x(name)}" tests="1" failures="0" skipped="1">\n    <testcase classname="${x(name)}" name="mode"><skipped message="${x(run.reason ?? '')}"/></testcase>\n  </testsuite>`;
+    if (run.status === 'skipped')
+      return `  <testsuite name="${x(name)}" tests="1" failures="0" skipped="1">\n    <testcase classname="${x(name)}" name="mode"><skipped message="${x(run.reason ?? '')}"/></testcase>\n  </testsuite>`;
     const cases = run.pairs.map((p) => {
-      const body = p.ok ? '' : `<failure message="${x(p.mismatch ?? 'mismatch')}">expected ${x(JSON.stringify(p.expected))}\nobserved ${x(JSON.stringify(p.observed))}</failure>`;
+      const body = p.ok
+        ? ''
+        : `<failure message="${x(p.mismatch ?? 'mismatch')}">expected ${x(JSON.stringify(p.expected))}\nobserved ${x(JSON.stringify(p.observed))}</failure>`;
       return `    <testcase classname="${x(name)}" name="${x(`${p.src} -> ${p.dst} (${p.path})`)}"${p.observed.rttMs !== undefined ? ` time="${(p.observed.rttMs / 1000).toFixed(6)}"` : ''}>${body}</testcase>`;
     });
-    const extra = run.stale?.length ? [`    <testcase classname="${x(name)}" name="no stale state after switch"><failure message="${x(run.stale.join('; '))}"/></testcase>`] : [];
+    const extra = run.stale?.length
+      ? [
+          `    <testcase classname="${x(name)}" name="no stale state after switch"><failure message="${x(run.stale.join('; '))}"/></testcase>`,
+        ]
+      : [];
     const failures = run.pairs.filter((p) => !p.ok).length + extra.length;
     return `  <testsuite name="${x(name)}" tests="${cases.length + extra.length}" failures="${failures}" skipped="0">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`;
   });

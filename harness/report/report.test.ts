@@ -12,14 +12,21 @@ const sample = () =>
   results([
     run('flannel-vxlan', [14, 14.2, 13.8]),
     run('calico-bgp', [18, 18.3, 17.9]),
-    run('calico-ipip-always', [3, 3.1, 2.9], { backend: 'uml', perf: { comparable: false, throughputGbps: { mean: 3, ci95: 0.2, samples: [3, 3.1, 2.9] } } }),
+    run('calico-ipip-always', [3, 3.1, 2.9], {
+      backend: 'uml',
+      perf: { comparable: false, throughputGbps: { mean: 3, ci95: 0.2, samples: [3, 3.1, 2.9] } },
+    }),
     { mode: 'calico-ipip-crosssubnet', backend: 'netns', status: 'skipped', reason: 'needs kernel ipip', pairs: [] },
-    run('<script>alert(1)</script>', [1, 1, 1], { status: 'failed', pairs: [pair({ ok: false, mismatch: 'expected encap vxlan, saw none' })] }),
+    run('<script>alert(1)</script>', [1, 1, 1], {
+      status: 'failed',
+      pairs: [pair({ ok: false, mismatch: 'expected encap vxlan, saw none' })],
+    }),
   ]);
 
 test('markdown: every mode, the skipped reason, failures, uml kept out of ratios, the cited figures', () => {
   const md = renderMarkdown(sample());
-  for (const m of ['flannel-vxlan', 'calico-bgp', 'calico-ipip-always', 'calico-ipip-crosssubnet']) assert.match(md, new RegExp(`\\| ${m} \\|`));
+  for (const m of ['flannel-vxlan', 'calico-bgp', 'calico-ipip-always', 'calico-ipip-crosssubnet'])
+    assert.match(md, new RegExp(`\\| ${m} \\|`));
   assert.match(md, /calico-ipip-crosssubnet: needs kernel ipip/);
   assert.match(md, /expected encap vxlan, saw none/);
   assert.match(md, /\| calico-ipip-always \| uml \|.*n\/c \(uml\)/);
@@ -37,7 +44,10 @@ test('html: self-contained, one chart per metric, text escaped', () => {
   assert.doesNotMatch(html, /<script>alert/);
   assert.match(html, /&lt;script&gt;alert/);
   // uml runs are shown but not in the ratio chart
-  const ratioSvg = html.slice(html.indexOf('data-metric="throughput-ratio"'), html.indexOf('</svg>', html.indexOf('data-metric="throughput-ratio"')));
+  const ratioSvg = html.slice(
+    html.indexOf('data-metric="throughput-ratio"'),
+    html.indexOf('</svg>', html.indexOf('data-metric="throughput-ratio"')),
+  );
   assert.doesNotMatch(ratioSvg, /calico-ipip-always/);
   assert.match(html, /calico-ipip-always \(uml\)/);
 });
@@ -70,7 +80,12 @@ test('compare: a clear 10% drop is slower, noisy overlap is within noise', () =>
 
 test('compare: a pair that starts failing is a regression', () => {
   const a = results([run('flannel-vxlan', [1, 1])]);
-  const b = results([run('flannel-vxlan', [1, 1], { status: 'failed', pairs: [pair({ ok: false, mismatch: 'expected VNI 1, saw 2' }), pair({ src: 'n1/p1', dst: 'n2/p1', path: 'same-subnet' })] })]);
+  const b = results([
+    run('flannel-vxlan', [1, 1], {
+      status: 'failed',
+      pairs: [pair({ ok: false, mismatch: 'expected VNI 1, saw 2' }), pair({ src: 'n1/p1', dst: 'n2/p1', path: 'same-subnet' })],
+    }),
+  ]);
   const c = compareResults(a, b);
   assert.ok(hasRegression(c));
   assert.match(renderComparison(c), /n1\/p1 -> n3\/p1: ok -> MISMATCH \(expected VNI 1, saw 2\)/);

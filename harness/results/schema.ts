@@ -3,7 +3,7 @@
 export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
 export type EncapKind = 'none' | 'vxlan' | 'ipip';
 export type RunStatus = 'passed' | 'failed' | 'skipped';
-export type BackendName = 'netns' | 'uml' | 'kind';
+export type BackendName = 'netns' | 'uml' | 'qemu' | 'kind';
 
 export interface WireExpectation {
   reachable: boolean;
@@ -27,6 +27,8 @@ export interface PairResult {
   ok: boolean;
   /** Why ok is false, in words, when it is. */
   mismatch?: string;
+  /** Set when the probe did not run (a tool error, a timeout, a missing node): `observed` then holds nothing seen. */
+  error?: string;
 }
 
 export interface Stat {
@@ -61,6 +63,8 @@ export interface Perf {
 
 export interface RunResult {
   mode: string;
+  /** The mode's pod family (flannel, calico): reports colour by it. */
+  family?: string;
   backend: BackendName;
   status: RunStatus;
   reason?: string;

@@ -81,7 +81,11 @@ class Reader {
       return opts.def;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < opts.min || v > opts.max) {
-      this.issue(path, `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`, `set a value in ${opts.min}..${opts.max}`);
+      this.issue(
+        path,
+        `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`,
+        `set a value in ${opts.min}..${opts.max}`,
+      );
       return undefined;
     }
     return v;
@@ -109,7 +113,8 @@ class Reader {
 }
 
 export const NAME_RE = /^[a-z][a-z0-9]{0,9}$/;
-const NAME_TEXT = 'lowercase letters and digits, starting with a letter, at most 10 characters (it becomes part of interface and namespace names)';
+const NAME_TEXT =
+  'lowercase letters and digits, starting with a letter, at most 10 characters (it becomes part of interface and namespace names)';
 export const POD_RE = /^[a-z][a-z0-9-]{0,19}$/;
 const POD_TEXT = 'lowercase letters, digits and "-", starting with a letter, at most 20 characters';
 
@@ -121,7 +126,14 @@ export function parseTopology(text: string, file?: string): Topology {
     throw new TopologyError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-        return { file, line: pos?.line, column: pos?.col, path: '(yaml)', message: e.message.split('\n')[0]!, fix: 'fix the YAML syntax at that position' };
+        return {
+          file,
+          line: pos?.line,
+          column: pos?.col,
+          path: '(yaml)',
+          message: e.message.split('\n')[0]!,
+          fix: 'fix the YAML syntax at that position',
+        };
       }),
     );
   }
@@ -139,14 +151,21 @@ export async function loadTopology(file: string): Promise<Topology> {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new TopologyError([{ file, path: '(file)', message: `cannot read the file (${code ?? String(e)})`, fix: 'check the path given to --topology' }]);
+    throw new TopologyError([
+      { file, path: '(file)', message: `cannot read the file (${code ?? String(e)})`, fix: 'check the path given to --topology' },
+    ]);
   }
   return parseTopology(text, file);
 }
 
 function readSpec(r: Reader): TopologySpec | undefined {
-  if (!r.keys([], ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes', 'flannel', 'calico'], 'the topology')) return undefined;
-  const name = r.string(['name'], { required: true, pattern: /^[a-z0-9][a-z0-9-]{0,39}$/, patternText: 'lowercase letters, digits and "-"' });
+  if (!r.keys([], ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes', 'flannel', 'calico'], 'the topology'))
+    return undefined;
+  const name = r.string(['name'], {
+    required: true,
+    pattern: /^[a-z0-9][a-z0-9-]{0,39}$/,
+    patternText: 'lowercase letters, digits and "-"',
+  });
   const mtu = r.int(['mtu'], { def: 1500, min: 1280, max: 9000 });
   const podCidr = r.string(['podCidr'], { def: '10.244.0.0/16' });
   const subnetLen = r.int(['subnetLen'], { def: 24, min: 8, max: 30 });
@@ -154,7 +173,8 @@ function readSpec(r: Reader): TopologySpec | undefined {
 
   const subnets: TopologySpec['subnets'] = [];
   const nSubnets = r.seq(['subnets'], 'subnets');
-  if (r.value(['subnets']) === undefined) r.issue(['subnets'], 'is missing', 'add at least one underlay subnet: subnets: [{name: a, cidr: 192.168.10.0/24}]');
+  if (r.value(['subnets']) === undefined)
+    r.issue(['subnets'], 'is missing', 'add at least one underlay subnet: subnets: [{name: a, cidr: 192.168.10.0/24}]');
   for (let i = 0; i < nSubnets; i++) {
     if (!r.keys(['subnets', i], ['name', 'cidr'], `subnets[${i}]`)) continue;
     const sname = r.string(['subnets', i, 'name'], { required: true, pattern: NAME_RE, patternText: NAME_TEXT });
@@ -174,7 +194,10 @@ function readSpec(r: Reader): TopologySpec | undefined {
   if (r.value(['flannel']) !== undefined) r.keys(['flannel'], ['vni', 'port'], 'flannel');
   if (r.value(['calico']) !== undefined) r.keys(['calico'], ['vxlanVni', 'vxlanPort', 'asn'], 'calico');
   const settings = {
-    flannel: { vni: r.int(['flannel', 'vni'], { def: d.flannel.vni, min: 1, max: 16777215 }) ?? d.flannel.vni, port: r.int(['flannel', 'port'], { def: d.flannel.port, min: 1, max: 65535 }) ?? d.flannel.port },
+    flannel: {
+      vni: r.int(['flannel', 'vni'], { def: d.flannel.vni, min: 1, max: 16777215 }) ?? d.flannel.vni,
+      port: r.int(['flannel', 'port'], { def: d.flannel.port, min: 1, max: 65535 }) ?? d.flannel.port,
+    },
     calico: {
       vxlanVni: r.int(['calico', 'vxlanVni'], { def: d.calico.vxlanVni, min: 1, max: 16777215 }) ?? d.calico.vxlanVni,
       vxlanPort: r.int(['calico', 'vxlanPort'], { def: d.calico.vxlanPort, min: 1, max: 65535 }) ?? d.calico.vxlanPort,

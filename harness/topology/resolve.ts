@@ -1,5 +1,18 @@
 // Turns a parsed spec into a Topology: addresses, per-node pod subnets and blocks, cross-checks.
-import { contains, formatCidr, formatIpv4, nth, overlaps, parseCidr, parseIpv4, size, subnet, subnetCount, type Cidr, type Ipv4 } from '../net/ipv4.ts';
+import {
+  contains,
+  formatCidr,
+  formatIpv4,
+  nth,
+  overlaps,
+  parseCidr,
+  parseIpv4,
+  size,
+  subnet,
+  subnetCount,
+  type Cidr,
+  type Ipv4,
+} from '../net/ipv4.ts';
 import type { ResolvedNode, ResolvedSubnet, Topology, TopologySpec } from './types.ts';
 
 type Report = (path: (string | number)[], message: string, fix: string) => void;
@@ -16,54 +29,104 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
   };
 
   const podCidr = parseCidr(spec.podCidr);
-  if (typeof podCidr === 'string') bad(['podCidr'], `"${spec.podCidr}": ${podCidr}`, 'write the cluster pod network as a.b.c.d/len, e.g. 10.244.0.0/16');
+  if (typeof podCidr === 'string')
+    bad(['podCidr'], `"${spec.podCidr}": ${podCidr}`, 'write the cluster pod network as a.b.c.d/len, e.g. 10.244.0.0/16');
 
   const subnets: ResolvedSubnet[] = [];
   const seen = new Map<string, number>();
-  spec.subnets.forEach((s, i) => {
-    if (seen.has(s.name)) bad(['subnets', i, 'name'], `duplicate subnet name "${s.name}" (also subnets[${seen.get(s.name)}])`, 'give each subnet its own name');
+  for (const [i, s] of spec.subnets.entries()) {
+    if (seen.has(s.name))
+      bad(['subnets', i, 'name'], `duplicate subnet name "${s.name}" (also subnets[${seen.get(s.name)}])`, 'give each subnet its own name');
     seen.set(s.name, i);
     const c = parseCidr(s.cidr);
-    if (typeof c === 'string') return bad(['subnets', i, 'cidr'], `"${s.cidr}": ${c}`, 'write the subnet as a.b.c.d/len, e.g. 192.168.10.0/24');
-    if (c.prefix > 28) return bad(['subnets', i, 'cidr'], `/${c.prefix} is too small for a router and nodes`, 'use a prefix of /28 or shorter');
-    for (const other of subnets) {
-      if (overlaps(other.cidr, c)) bad(['subnets', i, 'cidr'], `${s.cidr} overlaps subnet "${other.name}" (${formatCidr(other.cidr)})`, 'use disjoint underlay subnets');
+    if (typeof c === 'string') {
+      bad(['subnets', i, 'cidr'], `"${s.cidr}": ${c}`, 'write the subnet as a.b.c.d/len, e.g. 192.168.10.0/24');
+      continue;
     }
-    if (typeof podCidr !== 'string' && overlaps(podCidr, c)) bad(['subnets', i, 'cidr'], `${s.cidr} overlaps podCidr ${spec.podCidr}`, 'keep the underlay and the pod network apart');
+    if (c.prefix > 28) {
+      bad(['subnets', i, 'cidr'], `/${c.prefix} is too small for a router and nodes`, 'use a prefix of /28 or shorter');
+      continue;
+    }
+    for (const other of subnets) {
+      if (overlaps(other.cidr, c))
+        bad(
+          ['subnets', i, 'cidr'],
+          `${s.cidr} overlaps subnet "${other.name}" (${formatCidr(other.cidr)})`,
+          'use disjoint underlay subnets',
+        );
+    }
+    if (typeof podCidr !== 'string' && overlaps(podCidr, c))
+      bad(['subnets', i, 'cidr'], `${s.cidr} overlaps podCidr ${spec.podCidr}`, 'keep the underlay and the pod network apart');
     subnets.push({ name: s.name, cidr: c, ...(spec.router ? { routerIp: nth(c, ROUTER_HOST) } : {}) });
-  });
+  }
   if (spec.subnets.length === 0) bad(['subnets'], 'is empty', 'add at least one underlay subnet');
-  if (subnets.length > 1 && !spec.router) bad(['router'], `${subnets.length} subnets but no router to join them`, 'add "router: {name: r1}" or put every node on one subnet');
+  if (subnets.length > 1 && !spec.router)
+    bad(['router'], `${subnets.length} subnets but no router to join them`, 'add "router: {name: r1}" or put every node on one subnet');
 
   if (typeof podCidr !== 'string') {
-    if (spec.subnetLen <= podCidr.prefix) bad(['subnetLen'], `/${spec.subnetLen} is not smaller than podCidr /${podCidr.prefix}`, `use a subnetLen greater than ${podCidr.prefix}`);
-    if (spec.blockSize <= podCidr.prefix) bad(['blockSize'], `/${spec.blockSize} is not smaller than podCidr /${podCidr.prefix}`, `use a blockSize greater than ${podCidr.prefix}`);
+    if (spec.subnetLen <= podCidr.prefix)
+      bad(
+        ['subnetLen'],
+        `/${spec.subnetLen} is not smaller than podCidr /${podCidr.prefix}`,
+        `use a subnetLen greater than ${podCidr.prefix}`,
+      );
+    if (spec.blockSize <= podCidr.prefix)
+      bad(
+        ['blockSize'],
+        `/${spec.blockSize} is not smaller than podCidr /${podCidr.prefix}`,
+        `use a blockSize greater than ${podCidr.prefix}`,
+      );
   }
 
   const nodes: ResolvedNode[] = [];
   const nodeNames = new Map<string, number>();
   const usedIps = new Map<number, string>();
   const perSubnet = new Map<string, number>();
-  spec.nodes.forEach((n, i) => {
-    if (nodeNames.has(n.name)) bad(['nodes', i, 'name'], `duplicate node name "${n.name}" (also nodes[${nodeNames.get(n.name)}])`, 'give each node its own name');
+  for (const [i, n] of spec.nodes.entries()) {
+    if (nodeNames.has(n.name))
+      bad(['nodes', i, 'name'], `duplicate node name "${n.name}" (also nodes[${nodeNames.get(n.name)}])`, 'give each node its own name');
     nodeNames.set(n.name, i);
     const sn = subnets.find((s) => s.name === n.subnet);
-    if (!sn) return bad(['nodes', i, 'subnet'], `no subnet named "${n.subnet}"`, `use one of: ${subnets.map((s) => s.name).join(', ') || '(define subnets first)'}`);
+    if (!sn) {
+      bad(
+        ['nodes', i, 'subnet'],
+        `no subnet named "${n.subnet}"`,
+        `use one of: ${subnets.map((s) => s.name).join(', ') || '(define subnets first)'}`,
+      );
+      continue;
+    }
     let ip: Ipv4 | null;
     if (n.ip) {
       ip = parseIpv4(n.ip);
-      if (ip === null) return bad(['nodes', i, 'ip'], `"${n.ip}" is not an IPv4 address`, 'write a.b.c.d or leave ip out to have one assigned');
-      if (!contains(sn.cidr, ip) || ip === sn.cidr.network || ip === nth(sn.cidr, size(sn.cidr) - 1)) {
-        return bad(['nodes', i, 'ip'], `${n.ip} is not a host address of subnet "${sn.name}" (${formatCidr(sn.cidr)})`, `pick an address inside ${formatCidr(sn.cidr)}`);
+      if (ip === null) {
+        bad(['nodes', i, 'ip'], `"${n.ip}" is not an IPv4 address`, 'write a.b.c.d or leave ip out to have one assigned');
+        continue;
       }
-      if (sn.routerIp === ip) return bad(['nodes', i, 'ip'], `${n.ip} is the router's address on "${sn.name}"`, 'pick another address');
+      if (!contains(sn.cidr, ip) || ip === sn.cidr.network || ip === nth(sn.cidr, size(sn.cidr) - 1)) {
+        bad(
+          ['nodes', i, 'ip'],
+          `${n.ip} is not a host address of subnet "${sn.name}" (${formatCidr(sn.cidr)})`,
+          `pick an address inside ${formatCidr(sn.cidr)}`,
+        );
+        continue;
+      }
+      if (sn.routerIp === ip) {
+        bad(['nodes', i, 'ip'], `${n.ip} is the router's address on "${sn.name}"`, 'pick another address');
+        continue;
+      }
     } else {
       const k = perSubnet.get(sn.name) ?? 0;
       perSubnet.set(sn.name, k + 1);
-      if (HOST_BASE + k >= size(sn.cidr) - 1) return bad(['nodes', i, 'subnet'], `subnet "${sn.name}" has no room for another node`, 'use a larger subnet or set ip explicitly');
+      if (HOST_BASE + k >= size(sn.cidr) - 1) {
+        bad(['nodes', i, 'subnet'], `subnet "${sn.name}" has no room for another node`, 'use a larger subnet or set ip explicitly');
+        continue;
+      }
       ip = nth(sn.cidr, HOST_BASE + k);
     }
-    if (usedIps.has(ip)) return bad(['nodes', i, 'ip'], `${formatIpv4(ip)} is also node "${usedIps.get(ip)}"'s address`, 'give each node its own address');
+    if (usedIps.has(ip)) {
+      bad(['nodes', i, 'ip'], `${formatIpv4(ip)} is also node "${usedIps.get(ip)}"'s address`, 'give each node its own address');
+      continue;
+    }
     usedIps.set(ip, n.name);
     const names = new Set<string>();
     n.pods.forEach((p, k) => {
@@ -79,20 +142,36 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
       podBlock: { network: 0 as Ipv4, prefix: 0 },
       pods: n.pods.map((p) => ({ name: p, id: `${n.name}/${p}` })),
     });
-  });
+  }
   if (spec.nodes.length === 0) bad(['nodes'], 'is empty', 'add at least one node');
 
   if (typeof podCidr !== 'string' && ok) {
     // Index 0 is skipped so node N gets 10.244.N.0/24, as people expect to read it.
     const leases = subnetCount(podCidr, spec.subnetLen) - 1;
     const blocks = subnetCount(podCidr, spec.blockSize) - 1;
-    if (nodes.length > leases) bad(['subnetLen'], `podCidr ${spec.podCidr} holds ${leases} /${spec.subnetLen} node subnets, not ${nodes.length}`, 'use a larger podCidr or a longer subnetLen');
-    if (nodes.length > blocks) bad(['blockSize'], `podCidr ${spec.podCidr} holds ${blocks} /${spec.blockSize} blocks, not ${nodes.length}`, 'use a larger podCidr or a longer blockSize');
+    if (nodes.length > leases)
+      bad(
+        ['subnetLen'],
+        `podCidr ${spec.podCidr} holds ${leases} /${spec.subnetLen} node subnets, not ${nodes.length}`,
+        'use a larger podCidr or a longer subnetLen',
+      );
+    if (nodes.length > blocks)
+      bad(
+        ['blockSize'],
+        `podCidr ${spec.podCidr} holds ${blocks} /${spec.blockSize} blocks, not ${nodes.length}`,
+        'use a larger podCidr or a longer blockSize',
+      );
     const maxPods = (c: number) => 2 ** (32 - c) - 3;
-    spec.nodes.forEach((n, i) => {
-      if (n.pods.length > maxPods(spec.subnetLen)) bad(['nodes', i, 'pods'], `${n.pods.length} pods do not fit a /${spec.subnetLen} node subnet`, 'use fewer pods or a shorter subnetLen');
-      if (n.pods.length > 2 ** (32 - spec.blockSize)) bad(['nodes', i, 'pods'], `${n.pods.length} pods do not fit a /${spec.blockSize} block`, 'use fewer pods or a shorter blockSize');
-    });
+    for (const [i, n] of spec.nodes.entries()) {
+      if (n.pods.length > maxPods(spec.subnetLen))
+        bad(
+          ['nodes', i, 'pods'],
+          `${n.pods.length} pods do not fit a /${spec.subnetLen} node subnet`,
+          'use fewer pods or a shorter subnetLen',
+        );
+      if (n.pods.length > 2 ** (32 - spec.blockSize))
+        bad(['nodes', i, 'pods'], `${n.pods.length} pods do not fit a /${spec.blockSize} block`, 'use fewer pods or a shorter blockSize');
+    }
     if (ok) {
       for (const node of nodes) {
         node.podSubnet = subnet(podCidr, spec.subnetLen, node.index + 1);

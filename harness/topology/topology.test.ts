@@ -18,20 +18,31 @@ function issues(text: string) {
 
 test('the shipped default topology resolves to the documented addresses', async () => {
   const t = await loadTopology(`${ROOT}topologies/two-subnets.yaml`);
-  assert.deepEqual(t.nodes.map((n) => [n.name, formatIpv4(n.ip), formatCidr(n.podSubnet), formatCidr(n.podBlock), n.subnet.name]), [
-    ['n1', '192.168.10.11', '10.244.1.0/24', '10.244.0.64/26', 'a'],
-    ['n2', '192.168.10.12', '10.244.2.0/24', '10.244.0.128/26', 'a'],
-    ['n3', '192.168.20.11', '10.244.3.0/24', '10.244.0.192/26', 'b'],
-  ]);
-  assert.deepEqual(t.subnets.map((s) => formatIpv4(s.routerIp!)), ['192.168.10.1', '192.168.20.1']);
-  assert.deepEqual(t.nodes[0]!.pods.map((p) => p.id), ['n1/p1', 'n1/p2']);
+  assert.deepEqual(
+    t.nodes.map((n) => [n.name, formatIpv4(n.ip), formatCidr(n.podSubnet), formatCidr(n.podBlock), n.subnet.name]),
+    [
+      ['n1', '192.168.10.11', '10.244.1.0/24', '10.244.0.64/26', 'a'],
+      ['n2', '192.168.10.12', '10.244.2.0/24', '10.244.0.128/26', 'a'],
+      ['n3', '192.168.20.11', '10.244.3.0/24', '10.244.0.192/26', 'b'],
+    ],
+  );
+  assert.deepEqual(
+    t.subnets.map((s) => formatIpv4(s.routerIp!)),
+    ['192.168.10.1', '192.168.20.1'],
+  );
+  assert.deepEqual(
+    t.nodes[0]!.pods.map((p) => p.id),
+    ['n1/p1', 'n1/p2'],
+  );
   const one = await loadTopology(`${ROOT}topologies/one-subnet.yaml`);
   assert.equal(one.router, undefined);
   assert.equal((await loadTopology(`${ROOT}topologies/two-subnets-rr.yaml`)).router?.bgpPeer, true);
 });
 
 test('every problem is reported at once, each with file, line, column, path and fix', () => {
-  const got = issues('name: x\nmtu: 99\nbogus: 1\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24, vlan: 3 }\nnodes:\n  - { name: n1, subnet: a, color: red }\n');
+  const got = issues(
+    'name: x\nmtu: 99\nbogus: 1\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24, vlan: 3 }\nnodes:\n  - { name: n1, subnet: a, color: red }\n',
+  );
   assert.equal(got.length, 4);
   for (const i of got) {
     assert.equal(i.file, 't.yaml');
@@ -47,11 +58,17 @@ test('cross-field rules: unknown subnet, duplicate names, overlaps, a missing ro
   assert.match(unknown[0]!.message, /no subnet named "z"/);
   assert.match(unknown[0]!.fix, /use one of: a/);
   assert.equal(unknown[0]!.line, 5);
-  const dup = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n  - { name: n1, subnet: a }\n');
+  const dup = issues(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n  - { name: n1, subnet: a }\n',
+  );
   assert.match(dup[0]!.message, /duplicate node name "n1"/);
-  const noRouter = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n');
+  const noRouter = issues(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n',
+  );
   assert.equal(noRouter[0]!.path, 'router');
-  const overlap = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/16 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a }\n');
+  const overlap = issues(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/16 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a }\n',
+  );
   assert.match(overlap[0]!.message, /overlaps subnet "a"/);
   const pods = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.244.1.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n');
   assert.match(pods[0]!.message, /overlaps podCidr/);
@@ -62,27 +79,48 @@ test('cross-field rules: unknown subnet, duplicate names, overlaps, a missing ro
 test('capacity and addresses: too many nodes for the pod network, explicit ips checked', () => {
   const nodes = Array.from({ length: 4 }, (_, i) => `  - { name: n${i}, subnet: a }`).join('\n');
   const full = issues(`name: x\npodCidr: 10.244.0.0/23\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n${nodes}\n`);
-  assert.ok(full.some((i) => i.path === 'subnetLen' && /holds 1 \/24 node subnets, not 4/.test(i.message)), JSON.stringify(full));
-  const outside = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a, ip: 10.0.1.5 }\n');
+  assert.ok(
+    full.some((i) => i.path === 'subnetLen' && /holds 1 \/24 node subnets, not 4/.test(i.message)),
+    JSON.stringify(full),
+  );
+  const outside = issues(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a, ip: 10.0.1.5 }\n',
+  );
   assert.match(outside[0]!.message, /not a host address of subnet "a"/);
-  const router = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a, ip: 10.0.0.1 }\n');
+  const router = issues(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a, ip: 10.0.0.1 }\n',
+  );
   assert.match(router[0]!.message, /router's address/);
 });
 
 test('pods as a count or as names; YAML syntax errors carry a line', () => {
-  const t = parseTopology('name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a, pods: 3 }\n  - { name: n2, subnet: a, pods: [web, db] }\n');
-  assert.deepEqual(t.nodes.map((n) => n.pods.map((p) => p.name)), [['p1', 'p2', 'p3'], ['web', 'db']]);
+  const t = parseTopology(
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a, pods: 3 }\n  - { name: n2, subnet: a, pods: [web, db] }\n',
+  );
+  assert.deepEqual(
+    t.nodes.map((n) => n.pods.map((p) => p.name)),
+    [
+      ['p1', 'p2', 'p3'],
+      ['web', 'db'],
+    ],
+  );
   const syntax = issues('name: x\nsubnets: [\n');
   assert.ok(syntax[0]!.line);
 });
 
 test('a missing file is a TopologyError naming it', async () => {
-  await assert.rejects(loadTopology('/nonexistent/t.yaml'), (e: unknown) => e instanceof TopologyError && /\/nonexistent\/t\.yaml.*cannot read the file \(ENOENT\)/.test(e.message));
+  await assert.rejects(
+    loadTopology('/nonexistent/t.yaml'),
+    (e: unknown) => e instanceof TopologyError && /\/nonexistent\/t\.yaml.*cannot read the file \(ENOENT\)/.test(e.message),
+  );
 });
 
 test('flannel: and calico: sections set VNI, port and AS like net-conf.json and FELIX_VXLAN*', () => {
   const base = 'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n';
-  assert.deepEqual(parseTopology(base).settings, { flannel: { vni: 1, port: 8472 }, calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 } });
+  assert.deepEqual(parseTopology(base).settings, {
+    flannel: { vni: 1, port: 8472 },
+    calico: { vxlanVni: 4096, vxlanPort: 4789, asn: 64512 },
+  });
   const t = parseTopology(`${base}flannel: { vni: 42, port: 4790 }\ncalico: { vxlanVni: 7, vxlanPort: 4791, asn: 65001 }\n`);
   assert.deepEqual(t.settings, { flannel: { vni: 42, port: 4790 }, calico: { vxlanVni: 7, vxlanPort: 4791, asn: 65001 } });
   const bad = issues(`${base}flannel: { vni: 0, Port: 1 }\n`);

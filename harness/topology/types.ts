@@ -67,7 +67,9 @@ export interface Topology {
   settings: ModeSettings;
 }
 
-export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
+import type { PathKind } from '../results/schema.ts';
+
+export type { PathKind };
 
 export function pathBetween(a: ResolvedNode, b: ResolvedNode): PathKind {
   if (a.name === b.name) return 'same-node';

@@ -6,22 +6,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { GuestError } from '../../errors.ts';
+import { shellQuote } from '../../net/shell.ts';
+import { EXIT_MARKER, LineSplitter, SETUP_MARKER, parseExitMarker, parseSetupFailure, sanitizeName } from '../guest/console.ts';
+import { DEFAULT_GUEST_PATH } from '../guest/runner.ts';
+import { cleanupStaleGuests } from '../guest/supervisor.ts';
 import {
-  DEFAULT_GUEST_PATH,
-  EXIT_MARKER,
-  LineSplitter,
-  SETUP_MARKER,
-  UmlError,
   buildInitScript,
   buildKernelArgs,
   buildModprobeScript,
   buildStage2Script,
-  parseExitMarker,
-  parseSetupFailure,
-  sanitizeName,
-  shellQuote,
+  explainUml,
+  umlGuest,
   type GuestScriptInput,
-} from './uml.ts';
+} from './guest.ts';
 
 const input: GuestScriptInput = {
   nonce: '0123456789abcdef',
@@ -55,7 +53,7 @@ test('sanitizeName keeps umid-safe characters and bounds the length', () => {
   assert.equal(sanitizeName('cnilab-lab1'), 'cnilab-lab1');
   assert.equal(sanitizeName('a b/c'), 'a-b-c');
   assert.equal(sanitizeName('../x'), 'x');
-  assert.equal(sanitizeName('///'), 'uml');
+  assert.equal(sanitizeName('///'), 'guest');
   assert.equal(sanitizeName('x'.repeat(100)).length, 32);
 });
 
@@ -103,7 +101,9 @@ test('stage 2 mounts, loads modules, shares, cds, runs the command and prints th
   }
   // Order: modules before shares before cd before the command.
   const at = (x: string) => s.indexOf(x);
-  assert.ok(at('modprobe ipip') < at('mount -t hostfs') && at('mount -t hostfs') < at('cd /work/main') && at('cd /work/main') < at('env -i'));
+  assert.ok(
+    at('modprobe ipip') < at('mount -t hostfs') && at('mount -t hostfs') < at('cd /work/main') && at('cd /work/main') < at('env -i'),
+  );
   await shSyntaxOk(s);
 });
 
@@ -130,18 +130,40 @@ test('modprobe stand-in is valid sh and resolves names, aliases, sch_ qdiscs, de
     );
     await writeFile(
       join(dir, 'modules.alias'),
-      ['# Aliases', 'alias rtnl-link-veth veth', 'alias char-major-10-200 tun', 'alias pci:v00008086d*sv*sd*bc02sc*i* e1000', 'alias rtnl-link-bridge bridge', ''].join('\n'),
+      [
+        '# Aliases',
+        'alias rtnl-link-veth veth',
+        'alias char-major-10-200 tun',
+        'alias pci:v00008086d*sv*sd*bc02sc*i* e1000',
+        'alias rtnl-link-bridge bridge',
+        '',
+      ].join('\n'),
     );
     await writeFile(join(dir, 'modules.builtin'), 'kernel/net/unix/unix.ko\n');
     const mp = join(dir, 'modprobe');
     await writeFile(mp, buildModprobeScript(dir), { mode: 0o755 });
     const dry = async (...names: string[]) => {
       const r = await execa('sh', [mp, '-n', ...names], { reject: false });
-      return { code: r.exitCode, lines: r.stdout.split('\n').filter(Boolean).map((l) => l.replace(`${dir}/`, '')), stderr: r.stderr };
+      return {
+        code: r.exitCode,
+        lines: r.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.replace(`${dir}/`, '')),
+        stderr: r.stderr,
+      };
     };
-    assert.deepEqual((await dry('ipip')).lines, ['insmod kernel/net/ipv4/ip_tunnel.ko', 'insmod kernel/net/ipv4/tunnel4.ko', 'insmod kernel/net/ipv4/ipip.ko']);
+    assert.deepEqual((await dry('ipip')).lines, [
+      'insmod kernel/net/ipv4/ip_tunnel.ko',
+      'insmod kernel/net/ipv4/tunnel4.ko',
+      'insmod kernel/net/ipv4/ipip.ko',
+    ]);
     assert.deepEqual((await dry('netem')).lines, ['insmod kernel/net/sched/sch_netem.ko']);
-    assert.deepEqual((await dry('rtnl-link-bridge')).lines, ['insmod kernel/net/llc/llc.ko', 'insmod kernel/net/802/stp.ko', 'insmod kernel/net/bridge/bridge.ko']);
+    assert.deepEqual((await dry('rtnl-link-bridge')).lines, [
+      'insmod kernel/net/llc/llc.ko',
+      'insmod kernel/net/802/stp.ko',
+      'insmod kernel/net/bridge/bridge.ko',
+    ]);
     assert.deepEqual((await dry('-q', '--', 'rtnl-link-veth')).lines, ['insmod kernel/drivers/net/veth.ko']);
     assert.deepEqual((await dry('char-major-10-200')).lines, ['insmod kernel/drivers/net/tun.ko']);
     assert.deepEqual((await dry('foo_bar')).lines, ['insmod kernel/net/foo-bar.ko']);
@@ -183,16 +205,30 @@ test('LineSplitter joins chunks, strips CR, flushes the tail', () => {
   assert.deepEqual(got, ['hello', 'world', '', 'last']);
 });
 
-test('UmlError carries kind and console tail in its message', () => {
-  const e = new UmlError('timeout', 'timed out after 3000 ms', ['a', 'b']);
-  assert.equal(e.name, 'UmlError');
+test('GuestError carries kind and console tail in its message', () => {
+  const e = new GuestError('timeout', 'timed out after 3000 ms', ['a', 'b']);
+  assert.equal(e.name, 'GuestError');
   assert.equal(e.kind, 'timeout');
   assert.deepEqual(e.consoleTail, ['a', 'b']);
   assert.match(e.message, /timed out after 3000 ms\n--- last 2 console line\(s\) ---\na\nb$/);
 });
 
-test('cleanupStaleUml removes old temp dirs without a live guest and keeps fresh ones', async () => {
-  const { cleanupStaleUml } = await import('./uml.ts');
+test('the UML FPU panic is explained in one line; other panics by their panic line', () => {
+  const panic = [
+    'Linux version 6.1.176',
+    'userspace - ptrace set fp regs failed, errno = 14',
+    'Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b',
+  ];
+  assert.equal(explainUml(panic), 'uml guest panicked before init: ptrace set fp regs failed (host CPU XSAVE area too large for UML 6.1)');
+  assert.equal(
+    explainUml(['Kernel panic - not syncing: VFS: Unable to mount root fs']),
+    'Kernel panic - not syncing: VFS: Unable to mount root fs',
+  );
+  assert.equal(explainUml(['all fine']), undefined);
+});
+
+test('stale guest temp dirs are removed without a live guest; fresh ones are kept', async () => {
+  const cleanupStaleUml = (o: { minAgeMs: number }) => cleanupStaleGuests(umlGuest.tempPrefix, umlGuest.tagOf, o);
   const { mkdir, utimes, stat } = await import('node:fs/promises');
   const old = join(tmpdir(), 'cnilab-uml-unittest-stale-abc123-Xy12Zq');
   const fresh = join(tmpdir(), 'cnilab-uml-unittest-fresh-abc123-Xy12Zq');
@@ -204,8 +240,20 @@ test('cleanupStaleUml removes old temp dirs without a live guest and keeps fresh
     const removed = await cleanupStaleUml({ minAgeMs: 60_000 });
     assert.ok(removed.includes(old));
     assert.ok(!removed.includes(fresh));
-    assert.equal(await stat(old).then(() => true, () => false), false);
-    assert.equal(await stat(fresh).then(() => true, () => false), true);
+    assert.equal(
+      await stat(old).then(
+        () => true,
+        () => false,
+      ),
+      false,
+    );
+    assert.equal(
+      await stat(fresh).then(
+        () => true,
+        () => false,
+      ),
+      true,
+    );
   } finally {
     await rm(old, { recursive: true, force: true });
     await rm(fresh, { recursive: true, force: true });

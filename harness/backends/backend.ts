@@ -1,0 +1,96 @@
+// One shape for every place a lab runs. A backend is a folder that implements `Backend`; its
+// sessions implement `BackendSession`: up (build and program the first mode), program (switch),
+// check, stale state, measure, down. The local ones (netns) hand out node executors through a
+// `LabView`, and the check layer works on that view; the ones whose nodes sit behind a transport
+// (a guest) run the same check where the nodes are and hand back results. The check layer is
+// above this one, so it reaches a session as an injected `Checker`, never as an import.
+import type { Check } from '../host/doctor.ts';
+import type { HostReport } from '../host/doctor.ts';
+import type { ModeDef, ModeSettings } from '../modes/mode.ts';
+import type { NodeExecutor } from '../node/executor.ts';
+import type { PodRuntime } from '../plan/pods.ts';
+import type { BackendName, RunResult } from '../results/schema.ts';
+import type { PerfOptions, PerfSamples } from '../results/samples.ts';
+import type { Topology } from '../topology/types.ts';
+
+export type Progress = (message: string) => void;
+
+/** A point where the underlay is captured: every port of one segment's switch. */
+export interface CapturePoint {
+  segment: string;
+  exec: NodeExecutor;
+  iface: string;
+}
+
+/** What the check layer needs of a live lab whose nodes this process can reach. */
+export interface LabView {
+  readonly lab: string;
+  readonly backend: BackendName;
+  readonly topology: Topology;
+  readonly settings: ModeSettings;
+  readonly mode: ModeDef | undefined;
+  readonly pods: readonly PodRuntime[];
+  /** The executor of a node or pod, by the namespace name the plan uses (PodRuntime.netns). */
+  executor(netns: string): NodeExecutor;
+  nodeExecutor(node: string): NodeExecutor;
+  readonly capturePoints: readonly CapturePoint[];
+}
+
+export interface CheckRequest {
+  outDir: string;
+  /** Pings per pair. */
+  count?: number;
+  concurrency?: number;
+  progress?: Progress;
+}
+
+/** The check layer, handed to sessions that check locally. */
+export interface Checker {
+  check(view: LabView, mode: ModeDef, req: CheckRequest): Promise<RunResult>;
+  /** Performance rounds; `lab` switches modes between measurements. */
+  measure(lab: BackendSession, modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
+}
+
+export interface BackendSession extends AsyncDisposable {
+  readonly backend: BackendName;
+  readonly lab: string;
+  /** Builds the lab and programs `mode`. On failure everything made so far is removed. */
+  up(mode: ModeDef): Promise<void>;
+  /** Switches the live lab: removes every trace of the current mode, then programs `mode`. */
+  program(mode: ModeDef): Promise<void>;
+  /** Kernel state the current mode did not put there (or failed to put there), per node; empty when clean. */
+  staleState(): Promise<string[]>;
+  check(mode: ModeDef, req: CheckRequest): Promise<RunResult>;
+  measure(modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
+  /** Idempotent; safe from a signal handler while anything else is in flight. */
+  down(): Promise<void>;
+  /** The local view, when this process can reach the lab's nodes itself; undefined behind a guest. */
+  view(): LabView | undefined;
+}
+
+export interface StartOptions {
+  name: string;
+  settings?: ModeSettings;
+  progress?: Progress;
+  checker: Checker;
+  /** Where results and captures go (a guest shares it). */
+  outDir: string;
+  /** Console lines of a guest, as they come. */
+  onConsole?: (line: string) => void;
+  timeoutMs?: number;
+  /** The modes this session will program (a guest loads their kernel modules at boot). */
+  modes?: readonly ModeDef[];
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Whether timings here can be set against the host's (false inside an emulated guest). */
+  readonly comparable: boolean;
+  /** Can this backend run at all here? (installed, and for guests: does one boot) */
+  available(): Promise<Check>;
+  /** Can it run this mode, given what the host has? Only asked when available. */
+  supports(mode: ModeDef, host: Pick<HostReport, 'kernel' | 'tools'>): Check;
+  start(topology: Topology, opts: StartOptions): Promise<BackendSession>;
+  /** Removes what dead runs of this backend left behind; returns what it removed, in words. */
+  reap(): Promise<string[]>;
+}

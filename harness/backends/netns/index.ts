@@ -1,0 +1,102 @@
+// The netns backend: one lab in local network namespaces on this host's kernel, every mode in turn,
+// switched live. Its nodes are reachable from here, so the check layer works on its LabView.
+import { isAlive } from '../../kernel/procs.ts';
+import { modeNeeds } from '../../host/doctor.ts';
+import type { ModeDef } from '../../modes/mode.ts';
+import { run } from '../../kernel/exec.ts';
+import { labOfNetns } from '../../plan/names.ts';
+import type { PerfOptions } from '../../results/samples.ts';
+import type { Topology } from '../../topology/types.ts';
+import type { Backend, BackendSession, CheckRequest, StartOptions } from '../backend.ts';
+import { Lab, NETNS } from './lab.ts';
+import { listLabs, readState, removeLabDir } from './state.ts';
+import { teardownLab, teardownOrphans } from './teardown.ts';
+
+class NetnsSession implements BackendSession {
+  readonly backend = NETNS;
+  private labObj: Lab | undefined;
+  constructor(
+    private readonly topology: Topology,
+    private readonly opts: StartOptions,
+  ) {}
+
+  get lab(): string {
+    return this.opts.name;
+  }
+
+  private get live(): Lab {
+    if (!this.labObj) throw new Error(`lab ${this.opts.name} is not up`);
+    return this.labObj;
+  }
+
+  async up(mode: ModeDef): Promise<void> {
+    this.labObj = await Lab.up(this.topology, mode, {
+      name: this.opts.name,
+      ...(this.opts.settings ? { settings: this.opts.settings } : {}),
+      ...(this.opts.progress ? { progress: this.opts.progress } : {}),
+    });
+  }
+  program(mode: ModeDef) {
+    return this.live.switchTo(mode);
+  }
+  staleState() {
+    return this.live.staleState();
+  }
+  check(mode: ModeDef, req: CheckRequest) {
+    return this.opts.checker.check(this.live, mode, req);
+  }
+  measure(modes: readonly ModeDef[], opts: PerfOptions) {
+    return this.opts.checker.measure(this, modes, opts);
+  }
+  async down() {
+    await this.labObj?.down();
+  }
+  view() {
+    return this.labObj;
+  }
+  async [Symbol.asyncDispose]() {
+    await this.down();
+  }
+}
+
+/** Labs whose owner died (a SIGKILLed run; with `all`, every lab), and cnilab namespaces no lab claims. */
+export async function reapNetns(opts: { all?: boolean } = {}): Promise<string[]> {
+  const said: string[] = [];
+  for (const lab of listLabs()) {
+    const s = readState(lab);
+    if (!s) continue;
+    const dead = s.owner !== null && !isAlive(s.owner);
+    if (opts.all || dead) {
+      const r = await teardownLab(s);
+      said.push(`lab ${lab}: ${r.netns} namespaces, ${r.processes} processes`);
+    }
+  }
+  const known = new Set(listLabs());
+  const r = await run(['ip', '-json', 'netns', 'list'], { reject: false });
+  const all = r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((x) => x.name) : [];
+  const orphans = all.filter((n) => {
+    const lab = labOfNetns(n);
+    return lab !== undefined && !known.has(lab);
+  });
+  if (orphans.length) {
+    await teardownOrphans(orphans);
+    said.push(`orphan namespaces: ${orphans.join(', ')}`);
+  }
+  for (const lab of new Set(orphans.map((n) => labOfNetns(n)!))) removeLabDir(lab);
+  return said;
+}
+
+export const netnsBackend: Backend = {
+  name: NETNS,
+  comparable: true,
+  async available() {
+    return process.getuid?.() === 0
+      ? { ok: true, detail: 'this kernel, in network namespaces' }
+      : { ok: false, detail: 'needs root to create network namespaces' };
+  },
+  supports: (mode, host) => modeNeeds(mode, host),
+  async start(topology, opts) {
+    return new NetnsSession(topology, opts);
+  },
+  reap: () => reapNetns(),
+};

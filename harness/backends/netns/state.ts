@@ -1,0 +1,58 @@
+// A lab's state file. It is written before anything is created, so every namespace a lab may have
+// made is known even if the run is killed half-way, and `down` / `gc` work from it alone.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { ModeSettings } from '../../modes/mode.ts';
+import type { KernelOp } from '../../plan/ops.ts';
+import type { Family, PodRuntime } from '../../plan/pods.ts';
+import type { Topology } from '../../topology/types.ts';
+
+export const stateRoot = () => process.env.CNILAB_STATE_DIR ?? '/run/cnilab';
+
+export interface LabState {
+  version: 1;
+  lab: string;
+  createdAt: string;
+  /** The process that must tear the lab down; null once `cnilab up` handed it over to `cnilab down`. */
+  owner: { pid: number; startTime: number } | null;
+  topology: Topology;
+  netns: string[];
+  settings: ModeSettings;
+  mode?: string;
+  family?: Family;
+  pods: PodRuntime[];
+  /** The current mode's ops, so a switch can undo exactly them. */
+  modeOps: KernelOp[];
+  /** The current pod family's ops (Calico pods are planned, flannel pods come from CNI). */
+  podOps: KernelOp[];
+  /** Daemons started for the mode, by netns. */
+  daemons: { netns: string; pid: number; startTime: number; what: string }[];
+}
+
+export const labDir = (lab: string) => `${stateRoot()}/${lab}`;
+
+export function writeState(s: LabState): void {
+  mkdirSync(labDir(s.lab), { recursive: true });
+  const tmp = `${labDir(s.lab)}/state.json.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 1));
+  renameSync(tmp, `${labDir(s.lab)}/state.json`);
+}
+
+export function readState(lab: string): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(`${labDir(lab)}/state.json`, 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function listLabs(): string[] {
+  try {
+    return readdirSync(stateRoot()).filter((d) => readState(d) !== undefined);
+  } catch {
+    return [];
+  }
+}
+
+export function removeLabDir(lab: string): void {
+  rmSync(labDir(lab), { recursive: true, force: true });
+}

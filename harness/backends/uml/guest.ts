@@ -1,0 +1,334 @@
+// The User-Mode Linux guest kind: a 6.1 kernel that runs as an ordinary host
+// process (Debian package `user-mode-linux`), with modules this host kernel lacks (ipip, netem).
+//
+// How a run works
+//   host:  perl supervisor (own process group, PR_SET_PDEATHSIG, child subreaper)
+//            └─ linux.uml (own process group; it forks helper processes and one host process
+//               per guest process, all with `umid=<ours>` on their command line)
+//   guest: init = <tmp>/init (stage 1, PID 1 on the host's / through hostfs, read-only)
+//            loads overlay.ko, mounts tmpfs at /dev/.cnilab (devtmpfs is the only writable
+//            place at that point), overlay lowerdir=/ upperdir=tmpfs, pivot_root into it
+//          → <tmp>/stage2: fresh proc, sysfs, devtmpfs, devpts, /dev/shm, /run (tmpfs, with
+//            /run/netns), /lib/modules/<ver> bound to the package's module tree, a modprobe
+//            stand-in for the kernel's module autoloader, the requested modules, hostfs shares,
+//            cd, `env -i` + PATH/HOME, the command, an exit marker with a per-run nonce,
+//            `echo o > /proc/sysrq-trigger` (UML exits).
+//   The guest sees the host's whole file system (read-only below, writes land in guest RAM),
+//   so /usr/bin/node, /work/main/node_modules, tcpdump and bird are simply there.
+//
+// What was checked inside the guest (UML 6.1.176, Debian 6.1um4, on a 6.18 host; see
+// test/uml.test.ts for the ones that run on every test pass):
+//   yes  `ip netns add` / `ip netns exec` (/run is a tmpfs with /run/netns; /var/run -> /run is
+//        the host's symlink; ip netns exec remounts /sys in its own mount namespace, works)
+//   yes  veth pairs moved between namespaces, addresses, ping across them (veth autoloads)
+//   yes  a bridge with veth ports (bridge autoloads, pulls in stp, llc, ipv6)
+//   yes  `ip link add vx0 type vxlan id 1 dstport 4789 ...` (vxlan autoloads)
+//   yes  `ip link add t0 type ipip ...` after modprobe ipip; tunl0 appears in every namespace
+//   yes  `tc qdisc add dev X root netem delay 5ms` (sch_netem; autoloads too), ping shows it
+//   yes  tcpdump -w into a hostfs share: the pcap is on the host afterwards, readable by tcpdump -r
+//        (the file is owned by the `tcpdump` user on the host too: tcpdump drops privileges;
+//        pass `-Z root` to keep it root's)
+//   yes  node v20 from the host; `node --import tsx FILE.ts` and `npx tsx FILE.ts` for a file
+//        inside /work/main (importing project modules and execa). `node --import tsx -e` with
+//        TypeScript syntax fails exactly as on the host (tsx does not transform -e).
+//   yes  bird (bird2) started in a guest netns with `-s /run/bird-a.ctl`; `birdc -s` answers
+//   yes  /dev/net/tun (static node from modules.devname, tun.ko autoloads on open)
+//   yes  guest processes, namespaces and mounts never touch the host: `ip netns add` inside
+//        lands in the guest's /run tmpfs; writes outside shares vanish with the guest.
+//   CPUs: 1 (UML 6.1 has no SMP); RAM: memMb (default 512).
+//   Timing: the kernel reaches init ~1.1 s after start, the command starts at ~1.7 s guest
+//   uptime; a whole run of `true` takes 1.75-2.2 s wall. Two guests in parallel: no slowdown.
+//   Every guest syscall goes through ptrace: `node -e 0` ~0.4 s, things are ~4x slower.
+//
+// Pitfalls found on the way (and handled here)
+//   - The host may have no kmod (no modprobe/insmod). The kernel's autoloader would then fail
+//     for veth, bridge, vxlan, ipv6... stage 2 points /proc/sys/kernel/modprobe at a generated
+//     sh+awk+perl stand-in that resolves names and aliases through modules.dep/modules.alias and
+//     loads with finit_module(2). It is also what loads opts.modules.
+//   - /sbin/poweroff and /sbin/halt are systemctl on Debian: useless without systemd. The sysrq
+//     trigger works; a perl reboot(2) is the fallback.
+//   - When init exits the kernel panics and linux.uml dies with SIGABRT (exit 134), so the exit
+//     status of linux.uml says nothing: the marker is the only truth.
+//   - Killing only the main linux.uml process leaves two helper processes polling forever;
+//     the whole process group must go. The supervisor does that and reaps them (subreaper), and
+//     a last sweep kills anything whose command line still carries our umid.
+//   - The guest's /dev at boot is a devtmpfs mounted by the kernel; without it the host's /dev
+//     (real device nodes!) would be visible through hostfs. Stage 2 mounts its own devtmpfs.
+//   - Syscall numbers in the perl snippets are x86_64 (finit_module 313, reboot 169, prctl 157).
+import { constants as fsc } from 'node:fs';
+import { access, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { shellQuote } from '../../net/shell.ts';
+import { shellEpilogue, shellPrelude } from '../guest/console.ts';
+import { writeExec, type GuestJob, type GuestKind } from '../guest/runner.ts';
+
+export const UML_KERNEL = '/usr/bin/linux.uml';
+export const UML_MODULES_ROOT = '/usr/lib/uml/modules';
+const INSTALL_HINT = 'apt-get install -y user-mode-linux (Debian/Ubuntu, amd64)';
+
+export interface UmlInstall {
+  kernel: string;
+  modulesDir: string;
+  version: string;
+}
+
+/** Where linux.uml and its module tree are, or what to install. */
+export async function findUml(): Promise<UmlInstall | { missing: string }> {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    return { missing: `User-Mode Linux runs here only on x86_64 Linux (this is ${process.platform}/${process.arch})` };
+  }
+  const kernel = process.env.CNILAB_UML_KERNEL || UML_KERNEL;
+  if (!(await isExecutable(kernel))) return { missing: `${kernel} not found: ${INSTALL_HINT}` };
+  let versions: string[];
+  try {
+    versions = (await readdir(UML_MODULES_ROOT)).sort();
+  } catch {
+    return { missing: `${UML_MODULES_ROOT} not found (the module tree of user-mode-linux): ${INSTALL_HINT}` };
+  }
+  let version = versions.length === 1 ? versions[0] : undefined;
+  if (versions.length !== 1) {
+    // Several trees (upgrade leftovers): ask the kernel which one is its own.
+    const r = await execa(kernel, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore' });
+    const v = String(r.stdout ?? '')
+      .trim()
+      .split(/\s+/)
+      .pop();
+    version = v && versions.includes(v) ? v : versions.at(-1);
+  }
+  if (!version) return { missing: `${UML_MODULES_ROOT} is empty: ${INSTALL_HINT}` };
+  const modulesDir = join(UML_MODULES_ROOT, version);
+  if (!(await exists(join(modulesDir, 'modules.dep')))) {
+    return { missing: `${modulesDir}/modules.dep not found (broken user-mode-linux install): apt-get install --reinstall user-mode-linux` };
+  }
+  for (const tool of ['perl', 'pivot_root', 'awk']) {
+    if (!(await whichSbin(tool))) {
+      return { missing: `${tool} not found on the host; the UML guest uses the host's tools (perl-base, util-linux, mawk)` };
+    }
+  }
+  return { kernel, modulesDir, version };
+}
+
+/** The linux.uml argv (kernel command line). */
+export function buildKernelArgs(o: { memMb: number; initPath: string; umlDir: string; umid: string }): string[] {
+  return [
+    `mem=${o.memMb}M`,
+    'root=/dev/root',
+    'rootfstype=hostfs',
+    'rootflags=/',
+    'ro',
+    `init=${o.initPath}`,
+    `uml_dir=${o.umlDir}`,
+    `umid=${o.umid}`,
+    // Every console and serial line nowhere, except the first console: stdin none, output to fd 1.
+    'con=null',
+    'ssl=null',
+    'con0=null,fd:1',
+    'quiet',
+  ];
+}
+
+// finit_module(fd, "", 0); EEXIST (already loaded) counts as success.
+const PERL_INSMOD = `open(my $f, "<", $ARGV[0]) or die "insmod $ARGV[0]: $!\\n"; my $a = ""; syscall(313, fileno($f), $a, 0) == 0 or $!{EEXIST} or die "insmod $ARGV[0]: $!\\n"`;
+/**
+ * A modprobe stand-in (the host may have no kmod): resolves a module name, or an alias such as
+ * rtnl-link-veth / char-major-10-200 / net-pf-10, through modules.builtin, modules.dep and
+ * modules.alias, then loads the dependencies first and the module last with finit_module(2).
+ * A qdisc may be named without its sch_ prefix (netem -> sch_netem).
+ * Accepts the kernel autoloader's `modprobe -q -- NAME` form; `-n` prints what it would load.
+ */
+export function buildModprobeScript(modulesDir: string): string {
+  return `#!/bin/sh
+# Generated by cnilab (harness/backends/uml/guest.ts): modprobe for the UML guest, no kmod needed.
+D=${shellQuote(modulesDir)}
+# The kernel's autoloader starts us with fds 0-2 closed; command substitution breaks without them.
+# (\`true >&1\` is no test: dash treats >&1 as a no-op.)
+exec </dev/null
+[ -e /proc/self/fd/1 ] || exec >/dev/null
+[ -e /proc/self/fd/2 ] || exec 2>/dev/kmsg || exec 2>/dev/null
+q=0
+n=0
+rc=0
+for a in "$@"; do
+  case "$a" in
+    -q|--quiet) q=1; continue ;;
+    -n|--dry-run) n=1; continue ;;
+    -*) continue ;;
+  esac
+  list=$(awk -v want="$a" '
+    function norm(s) { gsub(/-/, "_", s); return s }
+    function base(p,  b) { b = p; sub(/.*\\//, "", b); sub(/\\.ko(\\.(xz|gz|zst))?$/, "", b); return norm(b) }
+    function gmatch(s, g,  n, seg, i, pos, k, last) {
+      n = split(g, seg, "*")
+      if (n == 1) return s == g
+      if (substr(s, 1, length(seg[1])) != seg[1]) return 0
+      pos = length(seg[1]) + 1
+      for (i = 2; i < n; i++) {
+        if (seg[i] == "") continue
+        k = index(substr(s, pos), seg[i])
+        if (k == 0) return 0
+        pos += k - 1 + length(seg[i])
+      }
+      last = seg[n]
+      if (length(s) - pos + 1 < length(last)) return 0
+      return substr(s, length(s) - length(last) + 1) == last
+    }
+    function emit(p,  n, i, dl) {
+      if (p in done) return
+      done[p] = 1
+      n = split(deps[p], dl, " ")
+      for (i = n; i >= 1; i--) emit(dl[i])
+      print p
+    }
+    FILENAME ~ /modules[.]builtin$/ { builtin[base($0)] = 1; next }
+    FILENAME ~ /modules[.]dep$/ {
+      p = $1; sub(/:$/, "", p); path[base(p)] = p
+      d = $0; sub(/^[^:]*:[ ]*/, "", d); deps[p] = d
+      next
+    }
+    FILENAME ~ /modules[.]alias$/ {
+      if ($1 == "alias" && hit == "" && gmatch(want, $2)) hit = norm($3)
+      next
+    }
+    END {
+      w = norm(want)
+      if (!(w in path) && !(w in builtin) && hit != "") w = hit
+      if (!(w in path) && !(w in builtin) && (("sch_" w) in path)) w = "sch_" w
+      if (w in builtin) { print "builtin"; exit 0 }
+      if (!(w in path)) exit 1
+      emit(path[w])
+    }' "$D/modules.builtin" "$D/modules.dep" "$D/modules.alias")
+  if [ $? -ne 0 ] || [ -z "$list" ]; then
+    [ $q = 1 ] || echo "modprobe: module $a not found in $D" >&2
+    rc=1
+    continue
+  fi
+  for p in $list; do
+    [ "$p" = builtin ] && { [ $n = 1 ] && echo "builtin $a"; continue; }
+    [ $n = 1 ] && { echo "insmod $D/$p"; continue; }
+    perl -e ${shellQuote(PERL_INSMOD)} "$D/$p" || { rc=1; break; }
+  done
+done
+exit $rc
+`;
+}
+
+/** What the UML init scripts need: the job, and where the package's module tree is. */
+export type GuestScriptInput = Omit<GuestJob, 'memMb' | 'id'> & { modulesDir: string; version: string };
+
+/** Stage 1: PID 1 on the read-only hostfs root. Builds the writable overlay root and pivots into it. */
+export function buildInitScript(i: GuestScriptInput): string {
+  const modprobe = join(i.dir, 'modprobe');
+  const stage2 = join(i.dir, 'stage2');
+  return `#!/bin/sh
+# Generated by cnilab (harness/backends/uml/guest.ts): UML guest init, stage 1.
+${shellPrelude(i.nonce)}
+mount -t proc proc /proc || fail "mount /proc"
+# The kernel mounted a devtmpfs on /dev (writable); the host's / is read-only hostfs.
+S=/dev/.cnilab
+mkdir -p $S && mount -t tmpfs -o mode=0755 tmpfs $S || fail "tmpfs for the overlay"
+mkdir -p $S/upper $S/work $S/root || fail "overlay dirs"
+${shellQuote(modprobe)} overlay || fail "load overlay.ko"
+mount -t overlay overlay -o lowerdir=/,upperdir=$S/upper,workdir=$S/work $S/root || fail "mount overlay root"
+mkdir -p $S/root/.oldroot || fail "mkdir .oldroot"
+cd $S/root || fail "cd new root"
+pivot_root . .oldroot || fail "pivot_root"
+exec chroot . ${shellQuote(stage2)} </dev/console >/dev/console 2>&1
+fail "exec stage2"
+`;
+}
+
+/** Stage 2: in the overlay root. Mounts, modules, shares, then the command and the exit marker. */
+export function buildStage2Script(i: GuestScriptInput): string {
+  const modprobe = join(i.dir, 'modprobe');
+  const libModules = `/lib/modules/${i.version}`;
+  const lines: string[] = [];
+  lines.push(`#!/bin/sh
+# Generated by cnilab (harness/backends/uml/guest.ts): UML guest init, stage 2.
+${shellPrelude(i.nonce)}
+mount -t proc proc /proc || fail "mount /proc"
+mount -t sysfs sysfs /sys || fail "mount /sys"
+mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+mkdir -p /dev/pts /dev/shm /dev/net
+ln -sf /proc/self/fd /dev/fd; ln -sf fd/0 /dev/stdin; ln -sf fd/1 /dev/stdout; ln -sf fd/2 /dev/stderr
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts || fail "mount /dev/pts"
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount /dev/shm"
+mount -t tmpfs -o mode=0755 tmpfs /run || fail "mount /run"
+mkdir -p /run/netns /run/lock /run/user
+umount -l /.oldroot && rmdir /.oldroot
+mkdir -p ${shellQuote(libModules)} && mount --bind ${shellQuote(i.modulesDir)} ${shellQuote(libModules)} || fail "bind /lib/modules"
+echo ${shellQuote(modprobe)} > /proc/sys/kernel/modprobe || fail "set kernel.modprobe"
+# Device nodes whose open() autoloads a module (tun: /dev/net/tun).
+grep -v '^#' ${shellQuote(i.modulesDir)}/modules.devname 2>/dev/null | while read -r mod node dev; do
+  t=\${dev%%[0-9]*}; mm=\${dev#?}
+  [ -e "/dev/$node" ] || { mkdir -p "$(dirname "/dev/$node")"; mknod "/dev/$node" "$t" "\${mm%%:*}" "\${mm#*:}"; }
+done
+echo cnilab-uml > /proc/sys/kernel/hostname
+ip link set lo up 2>/dev/null`);
+  for (const m of i.modules) {
+    lines.push(`${shellQuote(modprobe)} ${shellQuote(m)} || fail ${shellQuote(`modprobe ${m}`)}`);
+  }
+  for (const s of i.share) {
+    lines.push(
+      `mkdir -p ${shellQuote(s.guestPath)} && mount -t hostfs none ${shellQuote(s.guestPath)} -o ${shellQuote(s.hostPath)} || fail ${shellQuote(`share ${s.hostPath} at ${s.guestPath}`)}`,
+    );
+  }
+  lines.push(`cd ${shellQuote(i.cwd)} || fail ${shellQuote(`cd ${i.cwd}`)}`);
+  const env = Object.entries(i.env).map(([k, v]) => shellQuote(`${k}=${v}`));
+  lines.push(`env -i ${env.join(' ')} ${i.command.map(shellQuote).join(' ')} </dev/null`);
+  lines.push(shellEpilogue('$?'));
+  return lines.join('\n');
+}
+
+/** The UML panic seen on hosts whose CPUs have a large XSAVE area, in one line (guests.md). */
+export function explainUml(lines: readonly string[]): string | undefined {
+  if (lines.some((l) => /ptrace set fp regs failed/.test(l))) {
+    return 'uml guest panicked before init: ptrace set fp regs failed (host CPU XSAVE area too large for UML 6.1)';
+  }
+  const panic = lines.find((l) => /Kernel panic/.test(l));
+  return panic?.trim();
+}
+
+export const umlGuest: GuestKind = {
+  name: 'uml',
+  tempPrefix: 'cnilab-uml-',
+  tagOf: (id) => `umid=${id}`,
+  async find() {
+    const u = await findUml();
+    return 'missing' in u ? u : { ok: true };
+  },
+  async prepare(job: GuestJob) {
+    const found = await findUml();
+    if ('missing' in found) throw new Error(found.missing);
+    const input: GuestScriptInput = { ...job, modulesDir: found.modulesDir, version: found.version };
+    await writeExec(join(job.dir, 'modprobe'), buildModprobeScript(found.modulesDir));
+    await writeExec(join(job.dir, 'stage2'), buildStage2Script(input));
+    await writeExec(join(job.dir, 'init'), buildInitScript(input));
+    return [
+      found.kernel,
+      ...buildKernelArgs({ memMb: job.memMb, initPath: join(job.dir, 'init'), umlDir: join(job.dir, 'uml'), umid: job.id }),
+    ];
+  },
+  explain: explainUml,
+};
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  return access(p, fsc.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function whichSbin(tool: string): Promise<string | undefined> {
+  for (const d of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (await isExecutable(join(d, tool))) return join(d, tool);
+  }
+  return undefined;
+}

@@ -1,0 +1,100 @@
+// The wire check of one mode: capture every underlay segment, probe every ordered pod pair at
+// once (each probe marks its packets), then judge each pair against what the mode must do.
+// Works on any LabView: the nodes are reached through their executors.
+import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
+import pLimit from 'p-limit';
+import type { CheckRequest, LabView } from '../backends/backend.ts';
+import { decode, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
+import { forEachPacket } from '../capture/pcap-reader.ts';
+import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
+import { ProbeError } from '../errors.ts';
+import type { ModeDef } from '../modes/mode.ts';
+import { vxlanPortsOf } from '../modes/registry.ts';
+import { WireTally } from '../oracle/classify.ts';
+import { pairResult, type ProbeOutcome } from '../oracle/verdict.ts';
+import { probeMarker } from '../probe/marker.ts';
+import { ping } from '../probe/ping.ts';
+import type { PairResult, RunResult } from '../results/schema.ts';
+import { pathBetween } from '../topology/types.ts';
+
+export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest): Promise<RunResult> {
+  const progress = opts.progress ?? (() => {});
+  const t = lab.topology;
+  const pcapDir = `${opts.outDir}/pcaps/${mode.name}`;
+  mkdirSync(pcapDir, { recursive: true });
+  const runTag = Math.floor(Math.random() * 256);
+
+  const pods = lab.pods;
+  const nodeOf = new Map(t.nodes.map((n) => [n.name, n]));
+  const pairs = pods.flatMap((src) => pods.filter((dst) => dst.id !== src.id).map((dst) => ({ src, dst })));
+  const fileOf = (segment: string) => `${pcapDir}/underlay-${segment}.pcap`;
+
+  const captures: RunningCapture[] = [];
+  let results: PairResult[];
+  let dropped = 0;
+  try {
+    for (const c of lab.capturePoints) captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }));
+    const limit = pLimit(opts.concurrency ?? 16);
+    let done = 0;
+    const outcomes = await Promise.all(
+      pairs.map((p, i) =>
+        limit(async (): Promise<ProbeOutcome> => {
+          let outcome: ProbeOutcome;
+          try {
+            const r = await ping(lab.executor(p.src.netns), p.dst.ip, probeMarker(runTag, i), { count: opts.count ?? 3 });
+            outcome = { reachable: r.received > 0, ...(r.rttMs !== undefined ? { rttMs: r.rttMs } : {}) };
+          } catch (e) {
+            // A probe that did not run is an error for its pair, never "unreachable".
+            if (!(e instanceof ProbeError)) throw e;
+            outcome = { error: e.message };
+          }
+          done++;
+          if (done % 10 === 0 || done === pairs.length) progress(`${mode.name}: probed ${done}/${pairs.length} pairs`);
+          return outcome;
+        }),
+      ),
+    );
+    const files = await Promise.all(captures.splice(0).map((c) => c.stop()));
+    dropped = files.reduce((a, f) => a + (f.dropped ?? 0), 0);
+    const tally = new WireTally(runTag);
+    const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
+    for (const f of files) {
+      await forEachPacket(f.file, (raw) => {
+        const d = decode(raw, { vxlanPorts });
+        if (d) tally.add(d);
+      });
+    }
+    results = pairs.map((p, i) => {
+      const a = nodeOf.get(p.src.node)!;
+      const b = nodeOf.get(p.dst.node)!;
+      const path = pathBetween(a, b);
+      return pairResult(
+        p.src.id,
+        p.dst.id,
+        path,
+        mode.expect(a, b, path, { topology: t, settings: lab.settings }),
+        outcomes[i]!,
+        tally.get(i),
+      );
+    });
+  } finally {
+    await Promise.all(captures.map((c) => c.stop().catch(() => undefined)));
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  const errors = results.filter((r) => r.error);
+  const why = [
+    failed - errors.length ? `${failed - errors.length} of ${results.length} pairs did not behave as ${mode.name} must` : '',
+    errors.length ? `${errors.length} probes did not run (${errors[0]!.error})` : '',
+  ].filter(Boolean);
+  return {
+    mode: mode.name,
+    family: mode.family,
+    backend: lab.backend,
+    status: failed === 0 ? 'passed' : 'failed',
+    // A capture that dropped packets cannot prove an absence: say so next to any failure it may explain.
+    ...(failed ? { reason: `${why.join('; ')}${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
+    pairs: results,
+    captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
+  };
+}

@@ -1,0 +1,67 @@
+// The CLI's input contract, without root: bad input is refused with one message naming the field
+// and the fix, exit 2, before anything is built.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const MAIN = new URL('./main.ts', import.meta.url).pathname;
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (d) => (stdout += d));
+  p.stderr.on('data', (d) => (stderr += d));
+  return new Promise((res) => p.on('exit', (code) => res({ code, stdout, stderr })));
+}
+
+describe('cli input errors', () => {
+  const dir = mkdtempSync(`${tmpdir()}/cnilab-cli-`);
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('an unknown flag names the flag and lists the known ones; exit 2', async () => {
+    const r = await runCli(['run', '--frobnicate']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--frobnicate/);
+    assert.match(r.stderr, /--topology/);
+  });
+
+  test('unknown modes are all named, with the valid list', async () => {
+    const r = await runCli(['run', '--modes', 'flannel-vxlan,calico-gre,weave']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /"calico-gre", "weave"/);
+    assert.match(r.stderr, /calico-vxlan-crosssubnet/);
+  });
+
+  test('a bad topology gives file:line errors and creates nothing', async () => {
+    const f = `${dir}/bad.yaml`;
+    writeFileSync(f, 'name: bad\nsubnets:\n  - { name: a, cidr: 10.0.0.1/24 }\nnodes:\n  - { name: n1, subnet: z }\n');
+    const r = await runCli(['run', '--topology', f]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`${f}:3:\\d+: subnets\\[0\\]\\.cidr: .*host bits are set; the network is 10.0.0.0/24`));
+    assert.doesNotMatch(r.stderr, /underlay:|namespaces/, 'nothing was built');
+  });
+
+  test('an unknown command lists the commands', async () => {
+    const r = await runCli(['frob']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /run, up, switch/);
+  });
+
+  test('--backend accepts netns, uml or auto only', async () => {
+    const r = await runCli(['run', '--backend', 'docker']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--backend "docker".*\n.*netns, uml or auto/);
+  });
+});
+
+describe('cli error lines', () => {
+  test('a prefix appears once, and no stack trace is printed', async () => {
+    const r = await runCli(['run', '--count', 'x']);
+    assert.equal(r.code, 2);
+    assert.equal((r.stderr.match(/cnilab run:/g) ?? []).length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});

@@ -1,0 +1,50 @@
+// The layers, bottom to top. A module may import its own layer or a lower one, never a higher one:
+// topology -> plan (pure) -> node executor -> backend -> check -> report. (Import cycles are the
+// linter's: biome's noImportCycles.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+const LAYERS: string[][] = [
+  ['errors.ts', 'net', 'results', 'stats'],
+  ['topology'],
+  ['plan', 'modes'],
+  ['kernel', 'node', 'host'],
+  ['capture', 'probe', 'oracle'],
+  ['backends'],
+  ['check'],
+  ['run', 'report'],
+  ['cli', 'index.ts'],
+];
+
+const rankOf = (file: string): number => {
+  const top = relative(HERE, file).split('/')[0]!;
+  const r = LAYERS.findIndex((l) => l.includes(top));
+  if (r < 0) throw new Error(`${relative(HERE, file)}: its folder is in no layer; add it to LAYERS in harness/layers.test.ts`);
+  return r;
+};
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) return sources(p);
+    return p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+test('no module imports a layer above its own', () => {
+  const wrong: string[] = [];
+  for (const file of sources(HERE)) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?from '(\.[^']+)'/gms)) {
+      const target = resolve(dirname(file), m[1]!);
+      if (!target.startsWith(HERE)) continue;
+      if (rankOf(target) > rankOf(file)) wrong.push(`${relative(HERE, file)} imports ${relative(HERE, target)}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

@@ -1,0 +1,137 @@
+// Applies a plan: one process per node per phase, nodes in parallel. Inside each node the ops keep
+// their order; consecutive ops for the same tool share one batch (`ip -batch`, `bridge -batch`).
+import pLimit from 'p-limit';
+import { CancelledError, KernelError } from '../errors.ts';
+import { isCancelled } from '../kernel/exec.ts';
+import { shellQuote } from '../net/shell.ts';
+import { phaseOf, renderOp, toolOf, type KernelOp } from '../plan/ops.ts';
+import type { ExecutorOf, NodeExecutor } from './executor.ts';
+
+export interface ApplyOptions {
+  /** Keep going past "No such ..." / "File exists" answers: used for teardown, never for setup. */
+  force?: boolean;
+  concurrency?: number;
+  /** Checked between batches so a cancelled run stops creating things. */
+  aborted?: () => boolean;
+}
+
+interface Chunk {
+  tool: 'ip' | 'bridge' | 'sysctl';
+  ops: KernelOp[];
+}
+
+const isRemoval = (op: KernelOp) => op.kind === 'link-del' || ('del' in op && op.del === true);
+const TOOL_ORDER = { sysctl: 0, ip: 1, bridge: 2, 'root-ip': 3 } as const;
+
+/**
+ * Setup ops of one node regrouped so each tool runs once: sysctls, then every ip line, then
+ * every FDB line. That order is always valid for setup (FDB entries need their vxlan device, nothing
+ * needs an FDB entry) and turns ~3 processes per peer into 3 per node. Removals keep their order.
+ */
+export function groupByTool(ops: readonly KernelOp[]): KernelOp[] {
+  if (ops.some(isRemoval)) return [...ops];
+  return ops
+    .map((op, i) => ({ op, i }))
+    .sort((a, b) => TOOL_ORDER[toolOf(a.op)] - TOOL_ORDER[toolOf(b.op)] || a.i - b.i)
+    .map((x) => x.op);
+}
+
+function chunksOf(ops: readonly KernelOp[]): Chunk[] {
+  const chunks: Chunk[] = [];
+  for (const op of groupByTool(ops)) {
+    const tool = toolOf(op);
+    if (tool === 'root-ip') throw new Error('netns-add is applied by the backend, not in a node');
+    const last = chunks.at(-1);
+    if (last && last.tool === tool) last.ops.push(op);
+    else chunks.push({ tool, ops: [op] });
+  }
+  return chunks;
+}
+
+/** A shell script running every chunk in order; markers on stderr say which chunk failed. */
+export function scriptFor(ops: readonly KernelOp[], force: boolean): { script: string; chunks: Chunk[] } {
+  const chunks = chunksOf(ops);
+  const lines: string[] = [force ? 'set +e' : 'set -e'];
+  chunks.forEach((c, i) => {
+    lines.push(`echo '@@chunk ${i}' >&2`);
+    if (c.tool === 'sysctl') {
+      for (const op of c.ops) {
+        if (op.kind !== 'sysctl') continue;
+        lines.push(`echo ${shellQuote(op.value)} > ${shellQuote(`/proc/sys/${op.key.replaceAll('.', '/')}`)}`);
+      }
+    } else {
+      const body = c.ops.map(renderOp).join('\n');
+      lines.push(`${c.tool}${force ? ' -force' : ''} -batch - <<'CNILAB_EOF'\n${body}\nCNILAB_EOF`);
+    }
+  });
+  return { script: lines.join('\n') + '\n', chunks };
+}
+
+function explain(where: string, chunks: Chunk[], stderr: string, exitCode: number, script: string): KernelError {
+  const markers = [...stderr.matchAll(/@@chunk (\d+)/g)];
+  const idx = Number(markers.at(-1)?.[1] ?? 0);
+  const chunk = chunks[idx];
+  const lineNo = Number(/Command failed -:(\d+)/.exec(stderr)?.[1] ?? 0);
+  const failing =
+    chunk && lineNo > 0 ? renderOp(chunk.ops[lineNo - 1]!) : chunk?.tool === 'sysctl' ? chunk.ops.map(renderOp).join(', ') : undefined;
+  const said = stderr.replace(/@@chunk \d+\n?/g, '').trim();
+  return new KernelError({
+    op: `${chunk?.tool ?? 'apply'} batch`,
+    where,
+    command: `sh -s (${script.split('\n').length} lines)`,
+    exitCode,
+    stderr: said,
+    ...(failing ? { line: failing } : {}),
+  });
+}
+
+/** Runs a node's ops as one script through its executor; the error names the failing line. */
+export async function applyOps(exec: Pick<NodeExecutor, 'id' | 'run'>, ops: readonly KernelOp[], force = false): Promise<void> {
+  if (ops.length === 0) return;
+  const { script, chunks } = scriptFor(ops, force);
+  const r = await exec.run(['sh', '-s'], { input: script, reject: false, op: 'apply' });
+  if (r.exitCode !== 0 && !force) throw explain(exec.id, chunks, r.stderr, r.exitCode, script);
+}
+
+/**
+ * Applies ops in phases (veth ends need both namespaces; everything else after them); within a
+ * phase, one process per node, in parallel. Phase 0 (namespace creation) is the backend's:
+ * `createNodes` makes them all at once.
+ */
+export async function applyPlan(
+  ops: readonly KernelOp[],
+  executorOf: ExecutorOf,
+  opts: ApplyOptions & { createNodes?: (names: string[]) => Promise<void> } = {},
+): Promise<void> {
+  const limit = pLimit(opts.concurrency ?? 8);
+  const stop = () => opts.aborted?.() || isCancelled();
+  const phases = new Map<number, KernelOp[]>();
+  for (const op of ops) {
+    const p = phaseOf(op);
+    if (!phases.has(p)) phases.set(p, []);
+    phases.get(p)!.push(op);
+  }
+  for (const phase of [...phases.keys()].sort((a, b) => a - b)) {
+    if (stop()) throw new CancelledError('applying the plan');
+    const list = phases.get(phase)!;
+    if (phase === 0) {
+      if (!opts.createNodes) throw new Error('applyPlan: a plan that creates namespaces needs createNodes');
+      await opts.createNodes(list.map((o) => o.netns));
+      continue;
+    }
+    const byNode = new Map<string, KernelOp[]>();
+    for (const op of list) {
+      if (!byNode.has(op.netns)) byNode.set(op.netns, []);
+      byNode.get(op.netns)!.push(op);
+    }
+    const results = await Promise.allSettled(
+      [...byNode].map(([ns, nodeOps]) =>
+        limit(() =>
+          stop() ? Promise.reject(new CancelledError('applying the plan')) : executorOf(ns).apply(nodeOps, { force: opts.force ?? false }),
+        ),
+      ),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw failed.reason;
+  }
+}

@@ -1,0 +1,69 @@
+// The node executor for a local network namespace: commands enter it with nsenter (no /sys remount,
+// cheaper than `ip netns exec`), and the namespace itself is a file under /run/netns.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { run, spawn, type SpawnOptions } from '../kernel/exec.ts';
+import type { KernelOp } from '../plan/ops.ts';
+import { applyOps } from './apply.ts';
+import type { ExecOptions, NodeExecutor } from './executor.ts';
+
+export const NETNS_DIR = '/run/netns';
+export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
+
+export class NetnsExecutor implements NodeExecutor {
+  readonly netnsPath: string;
+  private readonly prefix: string[];
+
+  constructor(readonly id: string) {
+    this.netnsPath = netnsPath(id);
+    this.prefix = ['nsenter', `--net=${this.netnsPath}`, '--'];
+  }
+
+  run(argv: readonly string[], opts: ExecOptions = {}) {
+    return run([...this.prefix, ...argv], { ...opts, op: opts.op ?? argv[0]!, where: `netns ${this.id}` });
+  }
+
+  spawn(argv: readonly string[], opts: SpawnOptions = {}) {
+    return spawn([...this.prefix, ...argv], opts);
+  }
+
+  apply(ops: readonly KernelOp[], opts: { force?: boolean } = {}) {
+    return applyOps(this, ops, opts.force ?? false);
+  }
+
+  /** Files are the host's: a namespace shares the mount namespace with us. */
+  readFile(path: string) {
+    return readFile(path, 'utf8');
+  }
+
+  exists() {
+    return existsSync(this.netnsPath);
+  }
+}
+
+const cache = new Map<string, NetnsExecutor>();
+/** The executor of a namespace by name (one object per name: cheap to ask for again). */
+export function netnsExecutor(name: string): NetnsExecutor {
+  let e = cache.get(name);
+  if (!e) {
+    e = new NetnsExecutor(name);
+    cache.set(name, e);
+  }
+  return e;
+}
+
+/** Creates namespaces in one `ip -batch` process. */
+export async function createNetns(names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  await run(['ip', '-batch', '-'], { input: names.map((n) => `netns add ${n}`).join('\n') + '\n', op: 'netns add' });
+}
+
+/** Deletes namespaces in one process; names already gone are fine. */
+export async function deleteNetns(names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  await run(['ip', '-force', '-batch', '-'], {
+    input: names.map((n) => `netns del ${n}`).join('\n') + '\n',
+    op: 'netns del',
+    reject: false,
+  });
+}

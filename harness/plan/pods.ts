@@ -1,0 +1,95 @@
+// Pods as data: what a pod is once attached, and the pure parts of attaching one. Calico-style pods
+// are planned here completely (a routed veth per pod, no bridge: the pod's /32 comes from its node's
+// block, its default route points at 169.254.1.1, which the host side answers by proxy ARP);
+// flannel-style pods come from the real CNI plugins, with the config written here.
+import { createHash } from 'node:crypto';
+import { formatCidr, formatIpv4, nth } from '../net/ipv4.ts';
+import type { ResolvedNode, Topology } from '../topology/types.ts';
+import { IF, type LabNames } from './names.ts';
+import type { KernelOp } from './ops.ts';
+
+/** A pod as it exists after its network was set up (addresses come from IPAM, not from the plan). */
+export interface PodRuntime {
+  node: string;
+  name: string;
+  id: string;
+  netns: string;
+  ip: string;
+  /** The host side of the pod's veth, in the node namespace. */
+  hostIf: string;
+}
+
+/** The pod families: how each CNI attaches pods. Switching within a family keeps the pods. */
+export type Family = 'flannel' | 'calico';
+
+/** The bridge plugin config the flannel CNI plugin generates for a node's lease (it delegates to bridge + host-local). */
+export function flannelBridgeConfig(t: Topology, node: Topology['nodes'][number], mtu: number, ipamDir: string): object {
+  return {
+    cniVersion: '1.0.0',
+    name: 'cbr0',
+    type: 'bridge',
+    bridge: IF.cni0,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: false,
+    hairpinMode: true,
+    mtu,
+    ipam: {
+      type: 'host-local',
+      dataDir: `${ipamDir}/${node.name}`,
+      ranges: [[{ subnet: formatCidr(node.podSubnet) }]],
+      routes: [{ dst: formatCidr(t.podCidr) }],
+    },
+  };
+}
+
+export const CALICO_GATEWAY = '169.254.1.1';
+export const CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee';
+
+/** Calico names the host side cali + 11 hex digits of a hash of the workload endpoint. */
+export function caliName(podNetns: string): string {
+  return `cali${createHash('sha1').update(podNetns).digest('hex').slice(0, 11)}`;
+}
+
+/** Block ordinal 0 is the node's tunnel address (tunl0 / vxlan.calico); pods take 1, 2, ... */
+export const tunnelAddress = (n: ResolvedNode) => formatIpv4(nth(n.podBlock, 0));
+
+export function calicoPods(t: Topology, names: LabNames): PodRuntime[] {
+  return t.nodes.flatMap((n) =>
+    n.pods.map((p, k) => {
+      const netns = names.pod(n.name, p.name);
+      return { node: n.name, name: p.name, id: p.id, netns, ip: formatIpv4(nth(n.podBlock, k + 1)), hostIf: caliName(netns) };
+    }),
+  );
+}
+
+export function planCalicoPods(t: Topology, names: LabNames, pods: readonly PodRuntime[], mtu: number): KernelOp[] {
+  const ops: KernelOp[] = [];
+  for (const n of t.nodes) {
+    // Felix programs a blackhole for the node's own block so unallocated addresses do not leak to the default route.
+    if (n.pods.length > 0) ops.push({ kind: 'route', netns: names.node(n), type: 'blackhole', dst: formatCidr(n.podBlock) });
+  }
+  for (const p of pods) {
+    const node = names.node(p.node);
+    ops.push(
+      { kind: 'veth', netns: node, name: p.hostIf, peer: { netns: p.netns, name: IF.podEth }, mtu },
+      { kind: 'link-set', netns: node, name: p.hostIf, mac: CALICO_HOST_MAC, up: true },
+      { kind: 'sysctl', netns: node, key: `net.ipv4.conf.${p.hostIf}.proxy_arp`, value: '1' },
+      { kind: 'sysctl', netns: node, key: `net.ipv4.neigh.${p.hostIf}.proxy_delay`, value: '0' },
+      { kind: 'route', netns: node, dst: `${p.ip}/32`, dev: p.hostIf, scope: 'link' },
+      { kind: 'addr', netns: p.netns, dev: IF.podEth, cidr: `${p.ip}/32` },
+      { kind: 'link-set', netns: p.netns, name: IF.podEth, up: true },
+      { kind: 'route', netns: p.netns, dst: CALICO_GATEWAY, dev: IF.podEth, scope: 'link' },
+      { kind: 'route', netns: p.netns, dst: 'default', via: CALICO_GATEWAY, dev: IF.podEth },
+    );
+  }
+  return ops;
+}
+
+/** Pod MTU changes within the family (IPIP -> VXLAN) without recreating pods, as a rolling restart would. */
+export function calicoPodMtuOps(names: LabNames, pods: readonly PodRuntime[], mtu: number): KernelOp[] {
+  return pods.flatMap((p): KernelOp[] => [
+    { kind: 'link-set', netns: names.node(p.node), name: p.hostIf, mtu },
+    { kind: 'link-set', netns: p.netns, name: IF.podEth, mtu },
+  ]);
+}

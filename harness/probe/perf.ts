@@ -1,0 +1,102 @@
+// The measuring tools, run in a node through its executor: ping for RTT samples and the largest DF
+// packet, iperf3 for TCP throughput and CPU. Parsing is pure and tested on real outputs.
+import { TimeoutError } from '../errors.ts';
+import type { NodeExecutor } from '../node/executor.ts';
+import type { IperfResult } from '../results/samples.ts';
+
+/** Per-packet RTTs in microseconds from ping's non-quiet output. */
+export function parseRttSamples(out: string): number[] {
+  return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+}
+
+export async function rttSamples(exec: NodeExecutor, dst: string, count: number): Promise<number[]> {
+  const r = await exec.run(['ping', '-n', '-c', String(count), '-i', '0.005', '-W', '1', dst], {
+    reject: false,
+    op: 'ping',
+    timeoutMs: 10_000 + count * 20,
+  });
+  return parseRttSamples(r.stdout);
+}
+
+/** Does a DF packet with `payload` ICMP bytes get through and back? */
+export async function dfPasses(exec: NodeExecutor, dst: string, payload: number): Promise<boolean> {
+  const r = await exec.run(['ping', '-n', '-q', '-M', 'do', '-s', String(payload), '-c', '1', '-W', '1', dst], {
+    reject: false,
+    op: 'ping -M do',
+  });
+  return / 1 received/.test(r.stdout);
+}
+
+/** Largest ICMP payload that crosses with DF set: binary search in [lo, hi]. */
+export async function maxDfPayload(exec: NodeExecutor, dst: string, lo: number, hi: number): Promise<number> {
+  if (!(await dfPasses(exec, dst, lo))) return 0;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (await dfPasses(exec, dst, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+interface IperfJson {
+  error?: string;
+  end?: {
+    sum_received?: { bits_per_second: number; bytes: number; seconds: number };
+    cpu_utilization_percent?: { host_total: number; remote_total: number };
+  };
+}
+
+export function parseIperf(json: string): IperfResult {
+  const j = JSON.parse(json) as IperfJson;
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  const s = j.end?.sum_received;
+  if (!s) throw new Error('iperf3 printed no sum_received');
+  const cpu = j.end?.cpu_utilization_percent;
+  return {
+    gbps: s.bits_per_second / 1e9,
+    bytes: s.bytes,
+    seconds: s.seconds,
+    cpuSeconds: cpu ? ((cpu.host_total + cpu.remote_total) / 100) * s.seconds : NaN,
+  };
+}
+
+let nextPort = 5201 + (process.pid % 1000);
+
+/** One iperf3 TCP test: a one-off server in the destination node, the client in the source. */
+export async function iperf(
+  src: NodeExecutor,
+  dst: NodeExecutor,
+  dstIp: string,
+  opts: { seconds: number; streams: number },
+): Promise<IperfResult> {
+  const port = nextPort++;
+  if (nextPort > 65000) nextPort = 5201;
+  const server = dst.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(port)]);
+  try {
+    let seen = '';
+    // iperf3 -s prints "Server listening" once bound; only then may the client connect.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`iperf3 server to listen in ${dst.id}`, seen, 5000)), 5000);
+      server.stdout?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (/listening/i.test(seen)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void server.wait().then(() => {
+        clearTimeout(timer);
+        reject(new Error(`iperf3 server in ${dst.id} exited before listening: ${seen.trim()}`));
+      });
+    });
+    const r = await src.run(['iperf3', '-c', dstIp, '-p', String(port), '-t', String(opts.seconds), '-P', String(opts.streams), '-J'], {
+      reject: false,
+      timeoutMs: (opts.seconds + 15) * 1000,
+      op: 'iperf3',
+    });
+    return parseIperf(r.stdout);
+  } finally {
+    server.kill('SIGTERM');
+    await server.wait();
+  }
+}

@@ -1,0 +1,91 @@
+// The rows every report shows, computed once from results.json: Markdown, HTML, JUnit and compare
+// render these; none of them reads another's text.
+import { findMode } from '../modes/registry.ts';
+import type { CitedCost } from '../modes/mode.ts';
+import type { Perf, ResultsFile, RunResult } from '../results/schema.ts';
+import { fin } from './format.ts';
+
+export interface RunRow {
+  mode: string;
+  backend: string;
+  family: string | undefined;
+  status: RunResult['status'];
+  pairsOk: number;
+  pairsTotal: number;
+  reason?: string;
+  perf?: Perf;
+  /** Timings inside a guest cannot be set against the host's. */
+  comparable: boolean;
+}
+
+export interface FailureRow {
+  mode: string;
+  text: string;
+}
+
+export interface CitedRow {
+  mode: string;
+  /** 1 - throughput ratio, with its 95% interval when there was more than one round. */
+  cost: number;
+  lo?: number;
+  hi?: number;
+  cited: CitedCost;
+  verdict: 'too few samples' | 'cheaper than cited' | 'costlier than cited' | 'within the cited range';
+}
+
+export interface ReportData {
+  title: string;
+  meta?: ResultsFile['meta'];
+  perf: boolean;
+  underlay?: ResultsFile['underlay'];
+  runs: RunRow[];
+  skipped: { mode: string; reason: string }[];
+  failures: FailureRow[];
+  cited: CitedRow[];
+  /** Modes measured in a guest, shown apart from the ratios. */
+  guestModes: string[];
+}
+
+/** The family of a run: recorded in it, else known from the registry (older results files). */
+const familyOf = (r: RunResult) => r.family ?? findMode(r.mode)?.family;
+
+export function citedRow(run: RunResult): CitedRow | undefined {
+  const q = run.perf?.ratioToUnderlay;
+  const cited = findMode(run.mode)?.cited;
+  if (!q || !cited || run.perf?.comparable === false) return undefined;
+  const cost = 1 - q.mean;
+  if (!fin(q.ci95)) return { mode: run.mode, cost, cited, verdict: 'too few samples' };
+  const lo = cost - q.ci95;
+  const hi = cost + q.ci95;
+  const verdict = hi < cited.lo ? 'cheaper than cited' : lo > cited.hi ? 'costlier than cited' : 'within the cited range';
+  return { mode: run.mode, cost, lo, hi, cited, verdict };
+}
+
+export function reportData(r: ResultsFile): ReportData {
+  const runs: RunRow[] = r.runs.map((run) => ({
+    mode: run.mode,
+    backend: run.backend,
+    family: familyOf(run),
+    status: run.status,
+    pairsOk: run.pairs.filter((p) => p.ok).length,
+    pairsTotal: run.pairs.length,
+    ...(run.reason ? { reason: run.reason } : {}),
+    ...(run.perf ? { perf: run.perf } : {}),
+    comparable: run.perf?.comparable !== false,
+  }));
+  const failures = r.runs.flatMap((run) => [
+    ...(run.status === 'failed' && run.reason ? [{ mode: run.mode, text: run.reason }] : []),
+    ...run.pairs.filter((p) => !p.ok).map((p) => ({ mode: run.mode, text: `${p.src} → ${p.dst} (${p.path}): ${p.mismatch ?? ''}` })),
+  ]);
+  return {
+    title: r.topology.name ?? 'lab',
+    ...(r.meta ? { meta: r.meta } : {}),
+    perf: r.runs.some((x) => x.perf),
+    ...(r.underlay ? { underlay: r.underlay } : {}),
+    runs,
+    skipped: r.runs.filter((x) => x.status === 'skipped').map((x) => ({ mode: x.mode, reason: x.reason ?? '' })),
+    failures,
+    cited: r.runs.flatMap((run) => citedRow(run) ?? []),
+    guestModes: runs.filter((x) => x.perf && !x.comparable).map((x) => x.mode),
+  };
+}

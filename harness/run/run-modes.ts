@@ -1,0 +1,145 @@
+// Runs modes wherever they can run: placement over every backend, one session per backend used,
+// each mode programmed, checked for stale state and on the wire, optionally measured. Backends with
+// their own kernel (guests) work alongside the host, except when measuring, where a guest's CPU
+// load would skew the host's numbers. The CLI's `run` and a library user's test call this alike.
+import type { Backend, Progress } from '../backends/backend.ts';
+import { placeMode, type Placement } from '../backends/placement.ts';
+import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
+import { localChecker } from '../check/index.ts';
+import { attachPerf, underlayPerf } from '../check/summarize.ts';
+import { CancelledError, errorLine } from '../errors.ts';
+import { doctor, type HostReport } from '../host/doctor.ts';
+import { isCancelled } from '../kernel/exec.ts';
+import type { ModeDef, ModeSettings } from '../modes/mode.ts';
+import { randomLabName } from '../plan/names.ts';
+import type { ResultsFile, RunResult } from '../results/schema.ts';
+import type { PerfOptions } from '../results/samples.ts';
+import type { Topology } from '../topology/types.ts';
+
+export interface RunModesOptions {
+  topology: Topology;
+  modes: readonly ModeDef[];
+  /** auto (default): this kernel when it can, a guest when it lacks a feature. */
+  backend?: BackendChoice;
+  outDir: string;
+  name?: string;
+  settings?: ModeSettings;
+  /** Pings per pair. */
+  count?: number;
+  perf?: Omit<PerfOptions, 'progress'>;
+  progress?: Progress;
+  /** Each finished run, as it finishes. */
+  onRun?: (r: RunResult) => void;
+  /** A guest's console lines. */
+  onConsole?: (backend: string, line: string) => void;
+  /** doctor()'s answers, when the caller already has them. */
+  host?: HostReport;
+}
+
+export interface RunModesResult {
+  /** In the order asked for, skipped modes included. */
+  runs: RunResult[];
+  underlay?: ResultsFile['underlay'];
+  placements: Placement[];
+}
+
+/** Where each mode would run here, and why not where it cannot. */
+export async function placeModes(modes: readonly ModeDef[], choice: BackendChoice = 'auto', host?: HostReport): Promise<Placement[]> {
+  const report = host ?? (await doctor());
+  const backends = await Promise.all(BACKENDS.map(async (backend) => ({ backend, available: await backend.available() })));
+  return modes.map((m) => placeMode(m, choice, report, backends));
+}
+
+/** The one line that says why a backend failed: its first line (the rest goes to logs). */
+const firstLine = (e: unknown) => errorLine(e).text.split('\n')[0]!;
+
+async function runOnBackend(
+  backend: Backend,
+  modes: readonly ModeDef[],
+  o: RunModesOptions & { name: string },
+): Promise<{ runs: RunResult[]; underlay?: ResultsFile['underlay'] }> {
+  const progress = o.progress ?? (() => {});
+  const session = await backend.start(o.topology, {
+    name: o.name,
+    checker: localChecker,
+    outDir: o.outDir,
+    progress,
+    modes,
+    ...(o.settings ? { settings: o.settings } : {}),
+    ...(o.onConsole ? { onConsole: (l: string) => o.onConsole!(backend.name, l) } : {}),
+  });
+  let runs: RunResult[] = [];
+  let underlay: ResultsFile['underlay'];
+  try {
+    for (const [i, m] of modes.entries()) {
+      const from = i > 0 ? modes[i - 1]!.name : undefined;
+      if (i === 0) await session.up(m);
+      else await session.program(m);
+      const stale = await session.staleState();
+      let r: RunResult = {
+        ...(await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) })),
+        family: m.family,
+        backend: backend.name,
+      };
+      if (from) r = { ...r, switchedFrom: from, stale };
+      if (stale.length)
+        r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
+      progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
+      o.onRun?.(r);
+      runs.push(r);
+    }
+    if (o.perf) {
+      // Each mode once, even when a transition sequence visited it twice.
+      const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
+      const samples = await session.measure(unique, { ...o.perf, progress });
+      runs = attachPerf(runs, samples, backend.comparable);
+      if (backend.comparable) underlay = underlayPerf(samples);
+    }
+  } catch (e) {
+    if (e instanceof CancelledError || isCancelled()) throw e;
+    // The modes this backend did not get to are failed with the reason; what it finished is kept.
+    const why = `${backend.name} backend failed: ${firstLine(e)}`;
+    progress(why);
+    for (const m of modes.slice(runs.length)) {
+      const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: why, pairs: [] };
+      o.onRun?.(r);
+      runs.push(r);
+    }
+  } finally {
+    await session.down();
+  }
+  return { runs, ...(underlay ? { underlay } : {}) };
+}
+
+export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
+  const o = { ...opts, name: opts.name ?? randomLabName() };
+  const placements = await placeModes(o.modes, o.backend ?? 'auto', o.host);
+  const groups = new Map<Backend, ModeDef[]>();
+  for (const p of placements) if ('backend' in p) groups.set(p.backend, [...(groups.get(p.backend) ?? []), p.mode]);
+  const ordered = [...groups].sort(([a], [b]) => BACKENDS.indexOf(a) - BACKENDS.indexOf(b));
+  const results = new Map<Backend, Awaited<ReturnType<typeof runOnBackend>>>();
+  if (o.perf) {
+    for (const [b, modes] of ordered) results.set(b, await runOnBackend(b, modes, o));
+  } else {
+    // Each guest is its own kernel, so every backend works at once. A cancelled one cancels the rest through the one runner.
+    const settled = await Promise.allSettled(ordered.map(async ([b, modes]) => results.set(b, await runOnBackend(b, modes, o))));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw failed.reason;
+  }
+  const queues = new Map([...results].map(([b, r]) => [b, [...r.runs]]));
+  const runs = placements.map(
+    (p): RunResult =>
+      'skip' in p
+        ? {
+            mode: p.mode.name,
+            family: p.mode.family,
+            backend: o.backend && o.backend !== 'auto' ? o.backend : 'netns',
+            status: 'skipped',
+            reason: p.skip,
+            pairs: [],
+          }
+        : queues.get(p.backend)!.shift()!,
+  );
+  const underlay = [...results.values()].find((r) => r.underlay)?.underlay;
+  return { runs, placements, ...(underlay ? { underlay } : {}) };
+}
