@@ -7,7 +7,10 @@ function describe(p: PairResult): string {
   if (p.error) return `${p.src} -> ${p.dst} (${p.path}): the probe did not run: ${p.error}`;
   const o = p.observed;
   const enc = o.encap === 'vxlan' ? `vxlan(vni ${o.vni}, port ${o.port})` : o.encap;
-  return `${p.src} -> ${p.dst} (${p.path}): ${o.reachable ? 'reachable' : 'unreachable'}, ${enc} on the wire${o.wirePackets !== undefined ? `, ${o.wirePackets} packets captured` : ''}`;
+  return (
+    `${p.src} -> ${p.dst} (${p.path}): ${o.reachable ? 'reachable' : 'unreachable'}, ${enc} on the ` +
+    `wire${o.wirePackets !== undefined ? `, ${o.wirePackets} packets captured` : ''}`
+  );
 }
 
 export function findPair(run: RunResult, src: string, dst: string): PairResult {
@@ -28,7 +31,9 @@ export function assertRunPassed(run: RunResult): void {
   const bad = run.pairs.filter((p) => !p.ok);
   if (bad.length || run.status !== 'passed') {
     throw new AssertionError({
-      message: `${run.mode} on ${run.backend}: ${bad.length} of ${run.pairs.length} pairs wrong${run.reason ? ` (${run.reason})` : ''}\n${bad.map((p) => `  ${describe(p)}: ${p.mismatch}`).join('\n')}`,
+      message:
+        `${run.mode} on ${run.backend}: ${bad.length} of ${run.pairs.length} pairs ` +
+        `wrong${run.reason ? ` (${run.reason})` : ''}\n${bad.map((p) => `  ${describe(p)}: ${p.mismatch}`).join('\n')}`,
     });
   }
 }

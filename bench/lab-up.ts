@@ -19,7 +19,10 @@ const mode = getMode(values.mode);
 
 function topologyYaml(n: number): string {
   const nodes = Array.from({ length: n }, (_, i) => `  - { name: n${i + 1}, subnet: ${i < Math.ceil(n / 2) ? 'a' : 'b'}, pods: 2 }`);
-  return `name: bench${n}\nsubnets:\n  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }\nrouter: { name: r1 }\nnodes:\n${nodes.join('\n')}\n`;
+  return (
+    `name: bench${n}\nsubnets:\n  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }\nrouter: { name: ` +
+    `r1 }\nnodes:\n${nodes.join('\n')}\n`
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

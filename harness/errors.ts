@@ -60,7 +60,8 @@ export class KernelError extends CnilabError {
     const where = detail.where ? ` in ${detail.where}` : '';
     const line = detail.line ? `\n    failing line: ${detail.line}` : '';
     super(
-      `${detail.op}${where} failed (exit ${detail.exitCode ?? '?'}): ${detail.stderr.trim() || '(no output)'}${line}\n    command: ${detail.command}`,
+      `${detail.op}${where} failed (exit ${detail.exitCode ?? '?'}): ${detail.stderr.trim() || '(no output)'}${line}\n    command: ` +
+        `${detail.command}`,
     );
     this.name = 'KernelError';
   }

@@ -48,3 +48,23 @@ test('no module imports a layer above its own', () => {
   }
   assert.deepEqual(wrong, []);
 });
+
+test('no source line is over 140 characters', () => {
+  const root = dirname(HERE);
+  const files = [...sources(HERE), ...sources(join(root, 'test')), ...sources(join(root, 'assertions')), ...sources(join(root, 'bench'))];
+  const tests = [HERE, join(root, 'test')].flatMap((d) => allTests(d));
+  const long = [...files, ...tests].flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .flatMap((l, i) => (l.length > 140 ? [`${relative(root, f)}:${i + 1} (${l.length})`] : [])),
+  );
+  assert.deepEqual(long, []);
+});
+
+function allTests(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) return allTests(p);
+    return p.endsWith('.test.ts') ? [p] : [];
+  });
+}

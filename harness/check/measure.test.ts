@@ -6,7 +6,9 @@ import { parseTopology } from '../topology/load.ts';
 
 test('RTT samples from ping output, in microseconds', () => {
   const out =
-    'PING 10.244.2.2 (10.244.2.2) 56(84) bytes of data.\n64 bytes from 10.244.2.2: icmp_seq=1 ttl=62 time=0.073 ms\n64 bytes from 10.244.2.2: icmp_seq=2 ttl=62 time=0.185 ms\n\n--- 10.244.2.2 ping statistics ---\n2 packets transmitted, 2 received, 0% packet loss, time 1020ms\nrtt min/avg/max/mdev = 0.073/0.129/0.185/0.056 ms\n';
+    'PING 10.244.2.2 (10.244.2.2) 56(84) bytes of data.\n64 bytes from 10.244.2.2: icmp_seq=1 ttl=62 time=0.073 ms\n64 bytes from ' +
+    '10.244.2.2: icmp_seq=2 ttl=62 time=0.185 ms\n\n--- 10.244.2.2 ping statistics ---\n2 packets transmitted, 2 received, 0% ' +
+    'packet loss, time 1020ms\nrtt min/avg/max/mdev = 0.073/0.129/0.185/0.056 ms\n';
   assert.deepEqual(
     parseRttSamples(out).map((x) => Math.round(x)),
     [73, 185],
@@ -38,7 +40,8 @@ test('seeded shuffles are reproducible and permutations', () => {
 
 test('perf pairs: one same-subnet and one cross-subnet pair, nodes with pods only', () => {
   const t = parseTopology(
-    'name: t\nsubnets:\n  - {name: a, cidr: 192.168.1.0/24}\n  - {name: b, cidr: 192.168.2.0/24}\nrouter: {name: r}\nnodes:\n  - {name: n1, subnet: a, pods: 0}\n  - {name: n2, subnet: a}\n  - {name: n3, subnet: a}\n  - {name: n4, subnet: b}\n',
+    'name: t\nsubnets:\n  - {name: a, cidr: 192.168.1.0/24}\n  - {name: b, cidr: 192.168.2.0/24}\nrouter: {name: r}\nnodes:\n  - ' +
+      '{name: n1, subnet: a, pods: 0}\n  - {name: n2, subnet: a}\n  - {name: n3, subnet: a}\n  - {name: n4, subnet: b}\n',
   );
   assert.deepEqual(
     perfNodePairs(t.nodes).map((p) => [p.path, p.a.name, p.b.name]),

@@ -116,7 +116,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   const show = (r: RunResult) =>
     console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
   progress(
-    `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ${modes.length} modes`,
+    `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ` +
+      `${modes.length} modes`,
   );
   const done = await runModes({
     topology,

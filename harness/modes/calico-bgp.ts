@@ -7,7 +7,10 @@ export const calicoBgp: ModeDef = {
   family: 'calico',
   summary: 'Calico BGP, no encapsulation: blocks distributed by BIRD, routed veth pods',
   programs:
-    'Routed veth pods (/32, default via 169.254.1.1, proxy ARP, cali* host side); a blackhole for the node block; one BIRD per node in an AS 64512 node-to-node mesh exporting only that block, writing `PEER_BLOCK via PEER_NODE_IP proto bird`. With `router.bgpPeer`, nodes peer with a route reflector in the router instead, which also installs the blocks. Wire: plain everywhere; cross-subnet pairs fail unless the router is a BGP peer.',
+    'Routed veth pods (/32, default via 169.254.1.1, proxy ARP, cali* host side); a blackhole for the node block; one BIRD per node ' +
+    'in an AS 64512 node-to-node mesh exporting only that block, writing `PEER_BLOCK via PEER_NODE_IP proto bird`. With ' +
+    '`router.bgpPeer`, nodes peer with a route reflector in the router instead, which also installs the blocks. Wire: plain ' +
+    'everywhere; cross-subnet pairs fail unless the router is a BGP peer.',
   needs: { kernel: ['veth'], tools: ['bird'] },
   podMtu: (t) => t.mtu,
   expect(_s, _d, path, { topology }) {

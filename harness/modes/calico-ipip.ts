@@ -11,8 +11,11 @@ function ipip(cross: boolean): ModeDef {
       ? 'Calico IPIP CrossSubnet: IP-in-IP only to nodes on other subnets'
       : 'Calico IPIP Always: every node-to-node pod packet in IP-in-IP (tunl0)',
     programs: cross
-      ? 'tunl0 up with MTU ext-20 and the node tunnel address; BIRD mesh as calico-bgp; peers on the same subnet get `BLOCK via NODE_IP proto bird` from BIRD, peers elsewhere `BLOCK via NODE_IP dev tunl0 onlink`. Wire: plain on one subnet, IPIP (protocol 4, outer = node IPs) across.'
-      : 'tunl0 up with MTU ext-20 and the node tunnel address; BIRD mesh as calico-bgp but writing no block routes; every peer block `via PEER_NODE_IP dev tunl0 onlink`. Wire: IPIP (protocol 4, outer = node IPs) between any two nodes.',
+      ? 'tunl0 up with MTU ext-20 and the node tunnel address; BIRD mesh as calico-bgp; peers on the same subnet get `BLOCK via ' +
+        'NODE_IP proto bird` from BIRD, peers elsewhere `BLOCK via NODE_IP dev tunl0 onlink`. Wire: plain on one subnet, IPIP ' +
+        '(protocol 4, outer = node IPs) across.'
+      : 'tunl0 up with MTU ext-20 and the node tunnel address; BIRD mesh as calico-bgp but writing no block routes; every peer block ' +
+        '`via PEER_NODE_IP dev tunl0 onlink`. Wire: IPIP (protocol 4, outer = node IPs) between any two nodes.',
     needs: { kernel: ['veth', 'ipip'], tools: ['bird'] },
     podMtu: (t) => t.mtu - IPIP_OVERHEAD,
     expect(_s, _d, path) {

@@ -7,7 +7,9 @@ export const flannelHostGw: ModeDef = {
   family: 'flannel',
   summary: 'flannel host-gw: pod subnets routed via peer node IPs, no encapsulation',
   programs:
-    'cni0 bridge per node (CNI bridge + host-local); per peer `ROUTE via PEER_NODE_IP dev eth0`. A peer behind a router has no on-link next hop: flanneld fails to add that route ("Nexthop has invalid gateway"), so no route is programmed. Wire: plain IPv4 between pods on one subnet; cross-subnet pairs must fail.',
+    'cni0 bridge per node (CNI bridge + host-local); per peer `ROUTE via PEER_NODE_IP dev eth0`. A peer behind a router has no ' +
+    'on-link next hop: flanneld fails to add that route ("Nexthop has invalid gateway"), so no route is programmed. Wire: plain ' +
+    'IPv4 between pods on one subnet; cross-subnet pairs must fail.',
   needs: { kernel: ['veth', 'bridge'], tools: ['cni-plugins'] },
   podMtu: (t) => t.mtu,
   expect(_src, _dst, path) {

@@ -12,8 +12,12 @@ function vxlan(directRouting: boolean): ModeDef {
       ? 'flannel vxlan + DirectRouting: plain routes to on-link peers, VXLAN to the rest'
       : 'flannel vxlan: every node-to-node pod packet in VXLAN (flannel.1, VNI 1, UDP 8472)',
     programs: directRouting
-      ? 'As flannel-vxlan, but a peer whose node IP is on-link (same underlay subnet) gets the host-gw route `PEER_LEASE via PEER_NODE_IP dev eth0` instead of the VXLAN route, neighbour and FDB entry. Pods keep MTU ext-50. Wire: plain on one subnet, VXLAN across the router.'
-      : 'flannel.<VNI> (vxlan, local NODE_IP dev eth0, dstport PORT, nolearning, MTU ext-50) with address LEASE.0/32; per peer: `PEER_LEASE via PEER_LEASE.0 dev flannel.1 onlink`, permanent neighbour PEER_LEASE.0 -> peer VTEP MAC, FDB `PEER_MAC dst PEER_NODE_IP`. Pods get MTU ext-50. Wire: VXLAN with the VNI and port between any two nodes, plain on one node.',
+      ? 'As flannel-vxlan, but a peer whose node IP is on-link (same underlay subnet) gets the host-gw route `PEER_LEASE via ' +
+        'PEER_NODE_IP dev eth0` instead of the VXLAN route, neighbour and FDB entry. Pods keep MTU ext-50. Wire: plain on one subnet, ' +
+        'VXLAN across the router.'
+      : 'flannel.<VNI> (vxlan, local NODE_IP dev eth0, dstport PORT, nolearning, MTU ext-50) with address LEASE.0/32; per peer: ' +
+        '`PEER_LEASE via PEER_LEASE.0 dev flannel.1 onlink`, permanent neighbour PEER_LEASE.0 -> peer VTEP MAC, FDB `PEER_MAC dst ' +
+        'PEER_NODE_IP`. Pods get MTU ext-50. Wire: VXLAN with the VNI and port between any two nodes, plain on one node.',
     needs: { kernel: ['veth', 'bridge', 'vxlan'], tools: ['cni-plugins'] },
     podMtu: (t) => t.mtu - VXLAN_OVERHEAD,
     expect(_src, _dst, path, { settings }) {

@@ -69,10 +69,28 @@ test('leftovers of another mode are each named', () => {
 });
 
 test('snapshots parse real ip -json / bridge -json output', () => {
-  const addr =
-    '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},{"ifindex":6,"ifname":"flannel.1","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1450,"linkinfo":{"info_kind":"vxlan","info_data":{"id":1}},"addr_info":[{"family":"inet","local":"10.244.1.0","prefixlen":32}]}]';
+  const addr = JSON.stringify([
+    {
+      ifindex: 1,
+      ifname: 'lo',
+      flags: ['LOOPBACK', 'UP', 'LOWER_UP'],
+      mtu: 65536,
+      addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }],
+    },
+    {
+      ifindex: 6,
+      ifname: 'flannel.1',
+      flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+      mtu: 1450,
+      linkinfo: { info_kind: 'vxlan', info_data: { id: 1 } },
+      addr_info: [{ family: 'inet', local: '10.244.1.0', prefixlen: 32 }],
+    },
+  ]);
   const route =
-    '[{"dst":"default","gateway":"192.168.10.1","dev":"eth0","flags":[]},{"dst":"10.244.2.0/24","gateway":"10.244.2.0","dev":"flannel.1","flags":["onlink"]},{"type":"blackhole","dst":"10.244.0.64/26","flags":[]},{"dst":"10.244.0.128/26","gateway":"192.168.10.12","dev":"eth0","protocol":"bird","metric":32,"flags":[]}]';
+    '[{"dst":"default","gateway":"192.168.10.1","dev":"eth0","flags":[]},{' +
+    '"dst":"10.244.2.0/24","gateway":"10.244.2.0","dev":"flannel.1","flags":["onlink"]},{' +
+    '"type":"blackhole","dst":"10.244.0.64/26","flags":[]},{' +
+    '"dst":"10.244.0.128/26","gateway":"192.168.10.12","dev":"eth0","protocol":"bird","metric":32,"flags":[]}]';
   const neigh = '[{"dst":"10.244.2.0","dev":"flannel.1","lladdr":"0e:00:c0:a8:0a:0c","state":["PERMANENT"]}]';
   const fdb = '[{"mac":"0e:00:c0:a8:0a:0c","ifname":"flannel.1","dst":"192.168.10.12","flags":["self"],"state":"permanent"}]';
   const s = parseSnapshot('n1', [addr, route, neigh, fdb].join('@@cnilab@@'));

@@ -4,7 +4,8 @@ import type { NodeKernelState } from '../plan/kernel-state.ts';
 import type { NodeExecutor } from './executor.ts';
 
 const SEP = '@@cnilab@@';
-const SCRIPT = `ip -d -json addr show; echo ${SEP}; ip -json route show; echo ${SEP}; ip -json neigh show; echo ${SEP}; bridge -json fdb show`;
+const SCRIPT =
+  `ip -d -json addr show; echo ${SEP}; ip -json route show; echo ${SEP}; ip -json neigh show; echo ${SEP}; bridge -json ` + `fdb show`;
 
 export function parseSnapshot(node: string, out: string): NodeKernelState {
   const [addr, route, neigh, fdb] = out.split(SEP).map((s) => (s.trim() ? JSON.parse(s.trim()) : []));

@@ -16,7 +16,8 @@ export function observe(path: PathKind, probe: RanProbe, wire: WireSeen): { obse
   };
   if (wire.encaps.length > 1) {
     problems.push(
-      `mixed encapsulation on the wire: ${wire.encaps.map((e) => e.kind + (e.vni !== undefined ? `(vni ${e.vni}, port ${e.port})` : '')).join(', ')}`,
+      `mixed encapsulation on the wire: ` +
+        `${wire.encaps.map((e) => e.kind + (e.vni !== undefined ? `(vni ${e.vni}, port ${e.port})` : '')).join(', ')}`,
     );
   }
   const e = wire.encaps[0];

@@ -66,12 +66,18 @@ export function renderOp(op: KernelOp): string {
     case 'netns-add':
       return `netns add ${op.netns}`;
     case 'veth':
-      return `link add name ${op.name}${op.mtu ? ` mtu ${op.mtu}` : ''} type veth peer name ${op.peer.name} netns ${op.peer.netns}${op.mtu ? ` mtu ${op.mtu}` : ''}`;
+      return (
+        `link add name ${op.name}${op.mtu ? ` mtu ${op.mtu}` : ''} type veth peer name ${op.peer.name} netns ` +
+        `${op.peer.netns}${op.mtu ? ` mtu ${op.mtu}` : ''}`
+      );
     case 'bridge-dev':
       return `link add name ${op.name}${op.mtu ? ` mtu ${op.mtu}` : ''} type bridge`;
     case 'vxlan-dev':
       // nolearning: the control plane writes FDB entries, the data plane must not learn them.
-      return `link add name ${op.name} address ${op.mac} mtu ${op.mtu} type vxlan id ${op.vni} local ${op.local} dev ${op.dev} dstport ${op.port} nolearning`;
+      return (
+        `link add name ${op.name} address ${op.mac} mtu ${op.mtu} type vxlan id ${op.vni} local ${op.local} dev ${op.dev} ` +
+        `dstport ${op.port} nolearning`
+      );
     case 'ipip-fallback':
       return `link set tunl0 mtu ${op.mtu} up`;
     case 'link-set': {

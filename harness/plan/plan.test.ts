@@ -93,7 +93,8 @@ test('the underlay plan stays inside the lab: every op names a namespace with th
 
 test('interface names fit IFNAMSIZ even with 10-character names', () => {
   const t = parseTopology(
-    'name: x\nsubnets:\n  - { name: abcdefghij, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: nodenamexy, subnet: abcdefghij }\n',
+    'name: x\nsubnets:\n  - { name: abcdefghij, cidr: 10.0.0.0/24 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r ' +
+      '}\nnodes:\n  - { name: nodenamexy, subnet: abcdefghij }\n',
   );
   for (const op of planUnderlay(t, labNames('abcdefghijkl'))) {
     for (const name of [('name' in op && op.name) || '', op.kind === 'veth' ? op.peer.name : '']) assert.ok(name.length <= 15, name);

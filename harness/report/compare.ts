@@ -90,7 +90,9 @@ export function renderComparison(c: Comparison): string {
   for (const m of c.modes) {
     const head = `${m.mode}: ${m.status[0] === m.status[1] ? m.status[0] : `${m.status[0]} -> ${m.status[1]}`}`;
     const t = m.throughput
-      ? `; throughput ${fmt(m.throughput.a)} -> ${fmt(m.throughput.b)} Gbit/s (${m.throughput.change >= 0 ? '+' : ''}${(m.throughput.change * 100).toFixed(1)}%, p=${fmt(m.throughput.p, 3)}): ${m.throughput.verdict}`
+      ? `; throughput ${fmt(m.throughput.a)} -> ${fmt(m.throughput.b)} Gbit/s ` +
+        `(${m.throughput.change >= 0 ? '+' : ''}${(m.throughput.change * 100).toFixed(1)}%, p=${fmt(m.throughput.p, 3)}): ` +
+        `${m.throughput.verdict}`
       : '';
     const r = m.rttP50 ? `; RTT p50 ${fmt(m.rttP50.a, 0)} -> ${fmt(m.rttP50.b, 0)} µs` : '';
     const mtu = m.mtu ? `; pod MTU ${m.mtu.a} -> ${m.mtu.b}` : '';

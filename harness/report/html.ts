@@ -8,6 +8,9 @@ import { barChart, type Row } from './svg.ts';
 const FAMILY_COLOUR: Record<string, string> = { flannel: '#2a6fdb', calico: '#e66a00' };
 const colourOf = (family: string | undefined) => (family && FAMILY_COLOUR[family]) || '#555';
 
+const tr = (cells: readonly string[]) => `<tr>${cells.map((c) => `<td>${x(c)}</td>`).join('')}</tr>`;
+const more = (n: number) => (n > 0 ? `<li>and ${n} more</li>` : '');
+
 function figure(svg: string, caption: string): string {
   return `<figure>${svg}<figcaption>${x(caption)}</figcaption></figure>`;
 }
@@ -31,7 +34,8 @@ export function renderHtml(r: ResultsFile): string {
             bars: [{ series: 'ratio', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null }],
           })),
         }),
-        `Throughput relative to the bare underlay measured in the same run (${pm(u?.throughputGbps)} Gbit/s node to node). Whiskers: 95% confidence interval.`,
+        `Throughput relative to the bare underlay measured in the same run (${pm(u?.throughputGbps)} Gbit/s node to node). Whiskers: ` +
+          `95% confidence interval.`,
       ),
     );
     const rttRows: Row[] = [
@@ -137,7 +141,17 @@ export function renderHtml(r: ResultsFile): string {
     );
   }
   const rows = d.runs.map((run) => {
-    return `<tr class="${run.status}"><td><span class="dot" style="background:${colourOf(run.family)}"></span>${x(run.mode)}</td><td>${x(run.backend)}</td><td>${x(run.status)}</td><td>${run.status === 'skipped' ? '–' : `${run.pairsOk}/${run.pairsTotal}`}</td><td>${x(pm(run.perf?.throughputGbps))}</td><td>${!run.comparable ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay))}</td><td>${fmt(run.perf?.rttUs?.p50, 0)}</td><td>${run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–'}</td><td class="reason">${x(run.reason ?? '')}</td></tr>`;
+    const cells = [
+      `<span class="dot" style="background:${colourOf(run.family)}"></span>${x(run.mode)}`,
+      x(run.backend),
+      x(run.status),
+      run.status === 'skipped' ? '–' : `${run.pairsOk}/${run.pairsTotal}`,
+      x(pm(run.perf?.throughputGbps)),
+      !run.comparable ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay)),
+      fmt(run.perf?.rttUs?.p50, 0),
+      run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–',
+    ];
+    return `<tr class="${run.status}">${cells.map((c) => `<td>${c}</td>`).join('')}<td class="reason">${x(run.reason ?? '')}</td></tr>`;
   });
   const failures = d.failures.map((f) => `<li>${x(f.mode)}: ${x(f.text)}</li>`);
   const cited = d.cited.map((c) => [
@@ -151,22 +165,36 @@ export function renderHtml(r: ResultsFile): string {
 <style>
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}.meta{color:#57606a;margin-top:0}
-table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 th{background:#f6f8fa}tr.failed td{background:#fff1f0}tr.skipped td{color:#6e7781}td.reason{font-size:12px;color:#57606a;max-width:22rem}
 .dot{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;margin-right:.4rem}
 figure{margin:1.5rem 0;padding:1rem;border:1px solid #d0d7de;border-radius:6px}figcaption{color:#57606a;font-size:13px;margin-top:.4rem}
-svg{color:#2a6fdb}svg .grid{stroke:#eaeef2}svg .tick,svg .axis{font-size:11px;fill:#57606a;text-anchor:middle}svg .label{font-size:12px;text-anchor:end;fill:#1b1f24}
-svg .value,svg .note{font-size:10px;fill:#57606a}svg .whisker{stroke:#1b1f24;stroke-width:1.2;fill:none}svg .ref{stroke:#cf222e;stroke-dasharray:4 3}svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-size:11px;fill:#1b1f24}
+svg{color:#2a6fdb}svg .grid{stroke:#eaeef2}svg .tick,svg .axis{font-size:11px;fill:#57606a;text-anchor:middle}
+svg .label{font-size:12px;text-anchor:end;fill:#1b1f24}svg .value,svg .note{font-size:10px;fill:#57606a}
+svg .whisker{stroke:#1b1f24;stroke-width:1.2;fill:none}svg .ref{stroke:#cf222e;stroke-dasharray:4 3}
+svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-size:11px;fill:#1b1f24}
 .note{color:#57606a}
 </style></head><body>
 <h1>cnilab: ${x(r.topology.name ?? 'lab')}</h1>
-<p class="meta">${x(r.meta ? `${r.meta.host} · kernel ${r.meta.kernel} · ${r.meta.startedAt}${r.meta.durationMs ? ` · ${(r.meta.durationMs / 1000).toFixed(1)} s` : ''}` : '')} · <span class="dot" style="background:#2a6fdb"></span>flannel <span class="dot" style="background:#e66a00"></span>Calico</p>
-<table><thead><tr><th>mode</th><th>backend</th><th>status</th><th>pairs ok</th><th>Gbit/s</th><th>vs underlay</th><th>RTT p50 µs</th><th>MTU exp/obs</th><th>reason</th></tr></thead><tbody>
+<p class="meta">${x(
+    r.meta
+      ? `${r.meta.host} · kernel ${r.meta.kernel} · ` +
+          `${r.meta.startedAt}${r.meta.durationMs ? ` · ${(r.meta.durationMs / 1000).toFixed(1)} s` : ''}`
+      : '',
+  )} · <span class="dot" style="background:#2a6fdb"></span>flannel <span class="dot" style="background:#e66a00"></span>Calico</p>
+<table><thead><tr><th>mode</th><th>backend</th><th>status</th><th>pairs ok</th><th>Gbit/s</th><th>vs underlay</th>
+<th>RTT p50 µs</th><th>MTU exp/obs</th><th>reason</th></tr></thead><tbody>
 ${rows.join('\n')}
 </tbody></table>
-${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${failures.length > 50 ? `<li>and ${failures.length - 50} more</li>` : ''}</ul>` : ''}
+${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${more(failures.length - 50)}</ul>` : ''}
 ${charts.join('\n')}
-${cited.length ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th><th>verdict</th></tr></thead><tbody>${cited.map((cells) => `<tr>${cells.map((c) => `<td>${x(c)}</td>`).join('')}</tr>`).join('')}</tbody></table><p class="note">${x(VETH_NOTE)}</p>` : ''}
+${
+  cited.length
+    ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th>` +
+      `<th>verdict</th></tr></thead><tbody>${cited.map(tr).join('')}</tbody></table><p class="note">${x(VETH_NOTE)}</p>`
+    : ''
+}
 ${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
 </body></html>
 `;

@@ -6,20 +6,29 @@ export function renderJunit(r: ResultsFile): string {
   const suites = r.runs.map((run) => {
     const name = `${run.mode}@${run.backend}`;
     if (run.status === 'skipped')
-      return `  <testsuite name="${x(name)}" tests="1" failures="0" skipped="1">\n    <testcase classname="${x(name)}" name="mode"><skipped message="${x(run.reason ?? '')}"/></testcase>\n  </testsuite>`;
+      return (
+        `  <testsuite name="${x(name)}" tests="1" failures="0" skipped="1">\n    <testcase classname="${x(name)}" ` +
+        `name="mode"><skipped message="${x(run.reason ?? '')}"/></testcase>\n  </testsuite>`
+      );
     const cases = run.pairs.map((p) => {
       const body = p.ok
         ? ''
-        : `<failure message="${x(p.mismatch ?? 'mismatch')}">expected ${x(JSON.stringify(p.expected))}\nobserved ${x(JSON.stringify(p.observed))}</failure>`;
-      return `    <testcase classname="${x(name)}" name="${x(`${p.src} -> ${p.dst} (${p.path})`)}"${p.observed.rttMs !== undefined ? ` time="${(p.observed.rttMs / 1000).toFixed(6)}"` : ''}>${body}</testcase>`;
+        : `<failure message="${x(p.mismatch ?? 'mismatch')}">expected ${x(JSON.stringify(p.expected))}\nobserved ` +
+          `${x(JSON.stringify(p.observed))}</failure>`;
+      const time = p.observed.rttMs !== undefined ? ` time="${(p.observed.rttMs / 1000).toFixed(6)}"` : '';
+      return `    <testcase classname="${x(name)}" name="${x(`${p.src} -> ${p.dst} (${p.path})`)}"${time}>${body}</testcase>`;
     });
     const extra = run.stale?.length
       ? [
-          `    <testcase classname="${x(name)}" name="no stale state after switch"><failure message="${x(run.stale.join('; '))}"/></testcase>`,
+          `    <testcase classname="${x(name)}" name="no stale state after switch"><failure ` +
+            `message="${x(run.stale.join('; '))}"/></testcase>`,
         ]
       : [];
     const failures = run.pairs.filter((p) => !p.ok).length + extra.length;
-    return `  <testsuite name="${x(name)}" tests="${cases.length + extra.length}" failures="${failures}" skipped="0">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`;
+    return (
+      `  <testsuite name="${x(name)}" tests="${cases.length + extra.length}" failures="${failures}" ` +
+      `skipped="0">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`
+    );
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="cnilab">\n${suites.join('\n')}\n</testsuites>\n`;
 }

@@ -4,7 +4,10 @@ import { fmt, pct, pm } from './format.ts';
 import { reportData } from './rows.ts';
 
 export const VETH_NOTE =
-  'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the sender and receiver; the "underlay" is itself veth + bridge at memory speed, so per-packet costs dominate where a NIC would be the bottleneck; VXLAN devices change GSO/TSO segment sizes and add UDP checksums. Ratios here are real for this machine and this kernel, and are usually lower than the NIC-bound figures people cite.';
+  'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
+  'sender and receiver; the "underlay" is itself veth + bridge at memory speed, so per-packet costs dominate where a NIC would be ' +
+  'the bottleneck; VXLAN devices change GSO/TSO segment sizes and add UDP checksums. Ratios here are real for this machine and ' +
+  'this kernel, and are usually lower than the NIC-bound figures people cite.';
 
 const STATUS = { passed: '✅ passed', failed: '❌ failed', skipped: '⏭ skipped' } as const;
 
@@ -20,7 +23,8 @@ export function renderMarkdown(r: ResultsFile): string {
   out.push(d.perf ? '|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|');
   if (d.perf && d.underlay?.throughputGbps) {
     out.push(
-      `| **underlay** (node to node) | netns | – | – | ${pm(d.underlay.throughputGbps)} | 1.00 | ${fmt(d.underlay.rttUs?.p50, 0)} / ${fmt(d.underlay.rttUs?.p99, 0)} | – | – |`,
+      `| **underlay** (node to node) | netns | – | – | ${pm(d.underlay.throughputGbps)} | 1.00 | ${fmt(d.underlay.rttUs?.p50, 0)} / ` +
+        `${fmt(d.underlay.rttUs?.p99, 0)} | – | – |`,
     );
   }
   for (const row of d.runs) {
@@ -33,7 +37,9 @@ export function renderMarkdown(r: ResultsFile): string {
     const ratio = !row.comparable ? `n/c (${row.backend})` : p?.ratioToUnderlay ? pm(p.ratioToUnderlay) : '–';
     const mtu = p?.mtu ? `${p.mtu.expected} / ${p.mtu.observed}${p.mtu.observed !== p.mtu.expected ? ' ⚠' : ''}` : '–';
     out.push(
-      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ${pm(p?.throughputGbps)} | ${ratio} | ${fmt(p?.rttUs?.p50, 0)} / ${fmt(p?.rttUs?.p99, 0)} | ${mtu} | ${p?.mtu ? `${p.mtu.maxDfPayload}${p.mtu.podMtuExceedsPath ? ' ⚠ pod MTU exceeds path' : ''}` : '–'} |`,
+      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ${pm(p?.throughputGbps)} | ${ratio} | ` +
+        `${fmt(p?.rttUs?.p50, 0)} / ${fmt(p?.rttUs?.p99, 0)} | ${mtu} | ` +
+        `${p?.mtu ? `${p.mtu.maxDfPayload}${p.mtu.podMtuExceedsPath ? ' ⚠ pod MTU exceeds path' : ''}` : '–'} |`,
     );
   }
   if (d.skipped.length) out.push('', '**Skipped**', ...d.skipped.map((s) => `- ${s.mode}: ${s.reason}`));
@@ -48,13 +54,15 @@ export function renderMarkdown(r: ResultsFile): string {
     out.push('', '### Against the widely cited figures', '', '| mode | measured cost vs underlay | cited | verdict |', '|---|---|---|---|');
     for (const c of d.cited)
       out.push(
-        `| ${c.mode} | ${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''} | ${c.cited.text} | ${c.verdict} |`,
+        `| ${c.mode} | ${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''} | ` +
+          `${c.cited.text} | ${c.verdict} |`,
       );
     out.push('', VETH_NOTE);
     if (d.guestModes.length)
       out.push(
         '',
-        `Runs in a guest kernel (${d.guestModes.join(', ')}) are shown but kept out of the ratios: an emulated CPU makes their timings incomparable with the host's.`,
+        `Runs in a guest kernel (${d.guestModes.join(', ')}) are shown but kept out of the ratios: an emulated CPU makes their ` +
+          `timings incomparable with the host's.`,
       );
   }
   return out.join('\n') + '\n';

@@ -50,7 +50,8 @@ export function barChart(c: ChartSpec): string {
   const parts: string[] = [];
   for (const t of ticks) {
     parts.push(
-      `<line x1="${X(t)}" y1="${top - 6}" x2="${X(t)}" y2="${height - 38}" class="grid"/><text x="${X(t)}" y="${height - 24}" class="tick">${t}</text>`,
+      `<line x1="${X(t)}" y1="${top - 6}" x2="${X(t)}" y2="${height - 38}" class="grid"/><text x="${X(t)}" y="${height - 24}" ` +
+        `class="tick">${t}</text>`,
     );
   }
   c.rows.forEach((r, i) => {
@@ -62,13 +63,16 @@ export function barChart(c: ChartSpec): string {
       if (!fin(b.value) || k < 0) return;
       const y = y0 + k * barH;
       const color = c.series[k]!.color;
+      const title = `${r.label} ${b.series}: ${b.value.toFixed(d)} ${c.unit}${fin(b.ci) ? ` ± ${b.ci.toFixed(d)}` : ''}`;
       parts.push(
-        `<rect x="${labelW}" y="${y + 1}" width="${Math.max(0.5, X(b.value) - labelW)}" height="${barH - 2}" fill="${color}"><title>${x(`${r.label} ${b.series}: ${b.value.toFixed(d)} ${c.unit}${fin(b.ci) ? ` ± ${b.ci.toFixed(d)}` : ''}`)}</title></rect>`,
+        `<rect x="${labelW}" y="${y + 1}" width="${Math.max(0.5, X(b.value) - labelW)}" height="${barH - 2}" ` +
+          `fill="${color}"><title>${x(title)}</title></rect>`,
       );
       if (fin(b.ci) && b.ci > 0) {
         const cy = y + barH / 2;
         parts.push(
-          `<path d="M${X(Math.max(0, b.value - b.ci))} ${cy}H${X(b.value + b.ci)}M${X(Math.max(0, b.value - b.ci))} ${cy - 4}v8M${X(b.value + b.ci)} ${cy - 4}v8" class="whisker"/>`,
+          `<path d="M${X(Math.max(0, b.value - b.ci))} ${cy}H${X(b.value + b.ci)}M${X(Math.max(0, b.value - b.ci))} ` +
+            `${cy - 4}v8M${X(b.value + b.ci)} ${cy - 4}v8" class="whisker"/>`,
         );
       }
       parts.push(`<text x="${X(b.value + (fin(b.ci) ? b.ci : 0)) + 4}" y="${y + barH - 3}" class="value">${b.value.toFixed(d)}</text>`);
@@ -76,16 +80,22 @@ export function barChart(c: ChartSpec): string {
   });
   if (c.reference)
     parts.push(
-      `<line x1="${X(c.reference.value)}" y1="${top - 10}" x2="${X(c.reference.value)}" y2="${height - 38}" class="ref"/><text x="${X(c.reference.value)}" y="${top - 14}" class="reflabel">${x(c.reference.label)}</text>`,
+      `<line x1="${X(c.reference.value)}" y1="${top - 10}" x2="${X(c.reference.value)}" y2="${height - 38}" class="ref"/><text ` +
+        `x="${X(c.reference.value)}" y="${top - 14}" class="reflabel">${x(c.reference.label)}</text>`,
     );
   const legend =
     c.series.length > 1
       ? c.series
           .map(
             (s, i) =>
-              `<rect x="${labelW + i * 130}" y="4" width="10" height="10" fill="${s.color}"/><text x="${labelW + 14 + i * 130}" y="13" class="legend">${x(s.name)}</text>`,
+              `<rect x="${labelW + i * 130}" y="4" width="10" height="10" fill="${s.color}"/><text x="${labelW + 14 + i * 130}" ` +
+              `y="13" class="legend">${x(s.name)}</text>`,
           )
           .join('')
       : '';
-  return `<svg xmlns="http://www.w3.org/2000/svg" data-metric="${x(c.metric)}" viewBox="0 0 ${labelW + plotW + 70} ${height}" width="100%" role="img">${legend}${parts.join('')}<text x="${labelW + plotW / 2}" y="${height - 4}" class="axis">${x(c.unit)}</text></svg>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" data-metric="${x(c.metric)}" viewBox="0 0 ${labelW + plotW + 70} ${height}" ` +
+    `width="100%" role="img">${legend}${parts.join('')}<text x="${labelW + plotW / 2}" y="${height - 4}" ` +
+    `class="axis">${x(c.unit)}</text></svg>`
+  );
 }

@@ -67,7 +67,8 @@ test('cross-field rules: unknown subnet, duplicate names, overlaps, a missing ro
   );
   assert.equal(noRouter[0]!.path, 'router');
   const overlap = issues(
-    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/16 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { name: n1, subnet: a }\n',
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/16 }\n  - { name: b, cidr: 10.0.1.0/24 }\nrouter: { name: r }\nnodes:\n  - { ' +
+      'name: n1, subnet: a }\n',
   );
   assert.match(overlap[0]!.message, /overlaps subnet "a"/);
   const pods = issues('name: x\nsubnets:\n  - { name: a, cidr: 10.244.1.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n');
@@ -95,7 +96,8 @@ test('capacity and addresses: too many nodes for the pod network, explicit ips c
 
 test('pods as a count or as names; YAML syntax errors carry a line', () => {
   const t = parseTopology(
-    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a, pods: 3 }\n  - { name: n2, subnet: a, pods: [web, db] }\n',
+    'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a, pods: 3 }\n  - { name: n2, subnet: a, ' +
+      'pods: [web, db] }\n',
   );
   assert.deepEqual(
     t.nodes.map((n) => n.pods.map((p) => p.name)),

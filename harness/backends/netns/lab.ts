@@ -95,7 +95,10 @@ export class Lab implements AsyncDisposable, LabView {
   nodeExecutor(node: string): NodeExecutor {
     return netnsExecutor(this.names.node(node));
   }
-  /** Every port of each segment's switch ("any" in its namespace): a capture on the bridge device itself only sees frames it floods or delivers locally. */
+  /**
+   * Every port of each segment's switch ("any" in its namespace): a capture on the bridge device
+   * itself only sees frames it floods or delivers locally.
+   */
   get capturePoints(): CapturePoint[] {
     return this.topology.subnets.map((s) => ({ segment: s.name, exec: netnsExecutor(this.names.switch(s)), iface: 'any' }));
   }

@@ -129,7 +129,9 @@ export function buildKernelArgs(o: { memMb: number; initPath: string; umlDir: st
 }
 
 // finit_module(fd, "", 0); EEXIST (already loaded) counts as success.
-const PERL_INSMOD = `open(my $f, "<", $ARGV[0]) or die "insmod $ARGV[0]: $!\\n"; my $a = ""; syscall(313, fileno($f), $a, 0) == 0 or $!{EEXIST} or die "insmod $ARGV[0]: $!\\n"`;
+const PERL_INSMOD =
+  `open(my $f, "<", $ARGV[0]) or die "insmod $ARGV[0]: $!\\n"; my $a = ""; syscall(313, fileno($f), $a, 0) == 0 or ` +
+  `$!{EEXIST} or die "insmod $ARGV[0]: $!\\n"`;
 /**
  * A modprobe stand-in (the host may have no kmod): resolves a module name, or an alias such as
  * rtnl-link-veth / char-major-10-200 / net-pf-10, through modules.builtin, modules.dep and
@@ -270,7 +272,8 @@ ip link set lo up 2>/dev/null`);
   }
   for (const s of i.share) {
     lines.push(
-      `mkdir -p ${shellQuote(s.guestPath)} && mount -t hostfs none ${shellQuote(s.guestPath)} -o ${shellQuote(s.hostPath)} || fail ${shellQuote(`share ${s.hostPath} at ${s.guestPath}`)}`,
+      `mkdir -p ${shellQuote(s.guestPath)} && mount -t hostfs none ${shellQuote(s.guestPath)} -o ${shellQuote(s.hostPath)} || fail ` +
+        `${shellQuote(`share ${s.hostPath} at ${s.guestPath}`)}`,
     );
   }
   lines.push(`cd ${shellQuote(i.cwd)} || fail ${shellQuote(`cd ${i.cwd}`)}`);
