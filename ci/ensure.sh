@@ -24,3 +24,10 @@ done
 if [ "$need" = 1 ]; then
   node ci/install-host.mjs >&2
 fi
+
+# The qemu guest's kernel (IPIP where UML does not boot): Debian's own, fetched with apt-get
+# download and unpacked into a cache keyed by its package version; later runs reuse it.
+qcache="${CNILAB_QEMU_CACHE:-/var/cache/cnilab/qemu}"
+if [ ! -f "$qcache/current.json" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  node --import tsx harness/backends/qemu/install.ts >&2
+fi

@@ -33,8 +33,18 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   const captures: RunningCapture[] = [];
   let results: PairResult[];
   let dropped = 0;
+  const phases: NonNullable<RunResult['phases']> = {};
+  let t0 = performance.now();
+  const lap = (phase: keyof typeof phases) => {
+    const now = performance.now();
+    phases[phase] = Math.round(now - t0);
+    t0 = now;
+  };
   try {
-    for (const c of lab.capturePoints) captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }));
+    await Promise.all(
+      lab.capturePoints.map(async (c) => captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }))),
+    );
+    lap('captureStart');
     const limit = pLimit(opts.concurrency ?? 16);
     let done = 0;
     const outcomes = await Promise.all(
@@ -55,7 +65,9 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
         }),
       ),
     );
+    lap('probe');
     const files = await Promise.all(captures.splice(0).map((c) => c.stop()));
+    lap('captureStop');
     dropped = files.reduce((a, f) => a + (f.dropped ?? 0), 0);
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
@@ -65,6 +77,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
         if (d) tally.add(d);
       });
     }
+    lap('decode');
     results = pairs.map((p, i) => {
       const a = nodeOf.get(p.src.node)!;
       const b = nodeOf.get(p.dst.node)!;
@@ -96,5 +109,6 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     ...(failed ? { reason: `${why.join('; ')}${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
     pairs: results,
     captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
+    phases,
   };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gc } from '../backends/gc.ts';
 import { Lab } from '../backends/netns/lab.ts';
@@ -28,7 +28,7 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
-  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|auto] [--count N]
+  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|qemu|auto] [--count N]
                  [--perf [--rounds N] [--seconds S] [--streams P] [--rtt-count N]]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
                  --perf then measures RTT, TCP throughput and MTU per mode against the underlay
@@ -147,7 +147,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     meta: { cnilab: '0.1.0', startedAt, host: os.hostname(), kernel: os.release(), durationMs: Math.round(performance.now() - t0) },
   };
   const files = await writeReports(outDir, results);
-  console.log(`\n${runsSummary(runs)}\n\nwrote ${files.join(', ')}`);
+  console.log(`\n${runsSummary(runs)}\n\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
   return runs.some((r) => r.status === 'failed') ? 1 : 0;
 }
 

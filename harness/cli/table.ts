@@ -35,15 +35,23 @@ export function pairsTable(pairs: readonly PairResult[]): string {
   );
 }
 
+/** Cuts a cell to `max` characters with an ellipsis: the terminal shows what failed, the reports keep everything. */
+export const cut = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, Math.max(1, max - 1))}…`);
+
+export const TERMINAL_WIDTH = 100;
+
 export function runsSummary(runs: readonly RunResult[]): string {
+  const head = ['mode', 'backend', 'status', 'pairs ok'];
+  const rows = runs.map((r) => [
+    r.mode,
+    r.backend,
+    r.status.toUpperCase(),
+    r.status === 'skipped' ? '-' : `${r.pairs.filter((p) => p.ok).length}/${r.pairs.length}`,
+  ]);
+  const used = head.reduce((a, h, i) => a + Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2, 0);
+  const room = Math.max(20, TERMINAL_WIDTH - used);
   return table(
-    ['mode', 'backend', 'status', 'pairs ok', 'reason'],
-    runs.map((r) => [
-      r.mode,
-      r.backend,
-      r.status.toUpperCase(),
-      r.status === 'skipped' ? '-' : `${r.pairs.filter((p) => p.ok).length}/${r.pairs.length}`,
-      r.reason ?? '',
-    ]),
+    [...head, 'reason'],
+    rows.map((r, i) => [...r, cut(runs[i]!.reason ?? '', room)]),
   );
 }

@@ -1,6 +1,8 @@
 // What this host can do, asked of the kernel itself: each feature is tried in a throwaway namespace
 // of our own (the root namespace is never touched).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+// A static import, so a bundled build (the guest agent) carries the list with it.
+import hostTools from '../../ci/host-tools.json' with { type: 'json' };
 import { run } from '../kernel/exec.ts';
 import type { KernelFeature, ModeDef, Tool } from '../modes/mode.ts';
 import { cniBinDir } from '../node/cni.ts';
@@ -27,7 +29,7 @@ const PROBES: Record<KernelFeature | 'netem', string[]> = {
 };
 
 /** Command (or path) -> Debian package: the one list, shared with ci/install-host.mjs and ci/ensure.sh. */
-export const HOST_TOOLS: Record<string, string> = JSON.parse(readFileSync(new URL('../../ci/host-tools.json', import.meta.url), 'utf8'));
+export const HOST_TOOLS: Record<string, string> = hostTools;
 
 async function which(cmd: string): Promise<Check> {
   if (cmd.startsWith('/')) return existsSync(cmd) ? { ok: true, detail: cmd } : { ok: false, detail: `${cmd} not found` };

@@ -76,6 +76,8 @@ export interface RunResult {
   /** Pcap files written for this run, relative to the results directory. */
   captures?: string[];
   perf?: Perf;
+  /** Where the time went, in ms: programming (or switching to) the mode, the stale-state check, and the check's own phases. */
+  phases?: Partial<Record<'program' | 'stale' | 'captureStart' | 'probe' | 'captureStop' | 'decode', number>>;
 }
 
 export interface ResultsFile {

@@ -7,7 +7,7 @@ import { netnsBackend } from '../backends/netns/index.ts';
 import { localChecker } from '../check/index.ts';
 import { getMode } from '../modes/registry.ts';
 
-const log = (s: string) => process.stderr.write(`${s}\n`);
+const log = (s: string) => process.stderr.write(`[${process.uptime().toFixed(1).padStart(5)}s in the guest] ${s}\n`);
 
 async function handle(req: AgentRequest, state: { session?: BackendSession }): Promise<unknown> {
   const session = () => {
@@ -45,6 +45,7 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
 
 /** Serves requests from `dir` in order until "exit"; a failed request answers with its error and the agent goes on. */
 export async function serveAgent(dir: string): Promise<number> {
+  log(`agent ready (node ${process.version})`);
   const state: { session?: BackendSession } = {};
   for (let seq = 1; ; seq++) {
     let req = readRequest(dir, seq);
@@ -53,7 +54,9 @@ export async function serveAgent(dir: string): Promise<number> {
       req = readRequest(dir, seq);
     }
     try {
+      const t0 = performance.now();
       const value = await handle(req, state);
+      log(`${req.op} answered in ${Math.round(performance.now() - t0)} ms`);
       writeResponse(dir, seq, { ok: true, value });
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));

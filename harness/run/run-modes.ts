@@ -3,7 +3,7 @@
 // their own kernel (guests) work alongside the host, except when measuring, where a guest's CPU
 // load would skew the host's numbers. The CLI's `run` and a library user's test call this alike.
 import type { Backend, Progress } from '../backends/backend.ts';
-import { placeMode, type Placement } from '../backends/placement.ts';
+import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
 import { attachPerf, underlayPerf } from '../check/summarize.ts';
@@ -46,8 +46,10 @@ export interface RunModesResult {
 /** Where each mode would run here, and why not where it cannot. */
 export async function placeModes(modes: readonly ModeDef[], choice: BackendChoice = 'auto', host?: HostReport): Promise<Placement[]> {
   const report = host ?? (await doctor());
-  const backends = await Promise.all(BACKENDS.map(async (backend) => ({ backend, available: await backend.available() })));
-  return modes.map((m) => placeMode(m, choice, report, backends));
+  const backends = lazyAvailability(BACKENDS);
+  const out: Placement[] = [];
+  for (const m of modes) out.push(await placeMode(m, choice, report, backends));
+  return out;
 }
 
 /** The one line that says why a backend failed: its first line (the rest goes to logs). */
@@ -73,14 +75,19 @@ async function runOnBackend(
   try {
     for (const [i, m] of modes.entries()) {
       const from = i > 0 ? modes[i - 1]!.name : undefined;
+      let t = performance.now();
+      const lap = () => {
+        const ms = Math.round(performance.now() - t);
+        t = performance.now();
+        return ms;
+      };
       if (i === 0) await session.up(m);
       else await session.program(m);
+      const program = lap();
       const stale = await session.staleState();
-      let r: RunResult = {
-        ...(await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) })),
-        family: m.family,
-        backend: backend.name,
-      };
+      const staleMs = lap();
+      const checked = await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) });
+      let r: RunResult = { ...checked, family: m.family, backend: backend.name, phases: { program, stale: staleMs, ...checked.phases } };
       if (from) r = { ...r, switchedFrom: from, stale };
       if (stale.length)
         r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };

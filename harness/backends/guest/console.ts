@@ -15,8 +15,8 @@ NONCE=${nonce}
 off() {
   sync
   echo o > /proc/sysrq-trigger 2>/dev/null
-  sleep 3
-  perl -e '${PERL_POWEROFF}'
+  sleep 3 2>/dev/null
+  perl -e '${PERL_POWEROFF}' 2>/dev/null
   sleep 1000
 }
 fail() {

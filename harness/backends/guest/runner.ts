@@ -62,6 +62,8 @@ export interface GuestKind {
   tagOf(id: string): string;
   /** Where its kernel is, or what to install. */
   find(): Promise<{ ok: true } | { missing: string }>;
+  /** What identifies this install (binary, package versions): part of the boot probe's cache key. */
+  identity(): Promise<string>;
   /** Writes what the guest needs into job.dir and returns the command line to start it. */
   prepare(job: GuestJob): Promise<string[]>;
   /** The one console line that says why a guest died, when a known failure shows in its console. */

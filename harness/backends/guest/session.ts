@@ -13,6 +13,7 @@ import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { BackendSession, CheckRequest, StartOptions } from '../backend.ts';
 import { readResponse, sleep, writeRequest, type AgentReplies, type AgentRequest } from './protocol.ts';
+import { agentBundle } from './bundle.ts';
 import { runInGuest, type GuestKind, type GuestRunResult } from './runner.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -29,6 +30,7 @@ export interface GuestSessionOptions extends StartOptions {
 export class GuestSession implements BackendSession {
   private seq = 0;
   private guest: Promise<GuestRunResult> | undefined;
+  private booting: Promise<void> | undefined;
   private ended: { error: unknown } | undefined;
   private readonly release: () => void;
   private readonly out: string;
@@ -59,7 +61,7 @@ export class GuestSession implements BackendSession {
     return undefined;
   }
 
-  private boot(): void {
+  private async boot(): Promise<void> {
     rmSync(this.out, { recursive: true, force: true });
     mkdirSync(this.ctl, { recursive: true });
     writeFileSync(this.consoleLog, '');
@@ -69,7 +71,7 @@ export class GuestSession implements BackendSession {
     };
     const features = new Set<KernelFeature>([...UNDERLAY, ...(this.opts.modes ?? []).flatMap((m) => m.needs.kernel)]);
     const modules = [...new Set([...features].flatMap((f) => MODULES[f]))];
-    const command = [process.execPath, '--import', 'tsx', `${ROOT}/harness/cli/main.ts`, 'agent', '--dir', this.ctl];
+    const command = [process.execPath, await agentBundle(), 'agent', '--dir', this.ctl];
     this.opts.progress?.(`${this.backend}: booting a guest for lab ${this.lab}`);
     this.guest = runInGuest(this.kind, {
       command,
@@ -106,7 +108,10 @@ export class GuestSession implements BackendSession {
 
   /** Sends one request and waits for its answer, or for the guest to die. */
   private async call<K extends AgentRequest['op']>(req: Extract<AgentRequest, { op: K }>): Promise<AgentReplies[K]> {
-    if (!this.guest) this.boot();
+    if (!this.guest) {
+      this.booting ??= this.boot();
+      await this.booting;
+    }
     if (this.ended) throw this.ended.error;
     const seq = ++this.seq;
     writeRequest(this.ctl, seq, req);

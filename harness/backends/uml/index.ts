@@ -3,24 +3,28 @@
 // netns backend) on its own kernel. Its timings are not comparable with the host's.
 import { modeNeeds, toolsOnly } from '../../host/doctor.ts';
 import type { Backend } from '../backend.ts';
-import { GuestSession, type GuestSessionOptions } from '../guest/session.ts';
+import { GuestSession } from '../guest/session.ts';
+import { probeBoot } from '../guest/probe.ts';
 import { cleanupStaleGuests } from '../guest/supervisor.ts';
 import { findUml, umlGuest } from './guest.ts';
 
 export const umlBackend: Backend = {
   name: 'uml',
   comparable: false,
+  /** Installed, and a probe boot works on this host's CPU (cached per host). */
   async available() {
     const u = await findUml();
-    return 'missing' in u ? { ok: false, detail: u.missing } : { ok: true, detail: `${u.kernel} (${u.version})` };
+    if ('missing' in u) return { ok: false, detail: u.missing };
+    const b = await probeBoot(umlGuest);
+    return b.ok ? { ok: true, detail: `${u.kernel} (${u.version}) ${b.detail}` } : b;
   },
   supports: (mode, host) => modeNeeds(mode, toolsOnly(host)),
   async start(topology, opts) {
-    return new GuestSession(umlGuest, 'uml', topology, opts as GuestSessionOptions);
+    return new GuestSession(umlGuest, 'uml', topology, opts);
   },
   async reap() {
     // A SIGKILLed run takes its guest down with it (PDEATHSIG), but not the guest's temp directory.
-    const removed = await cleanupStaleGuests(umlGuest.tempPrefix, umlGuest.tagOf, { minAgeMs: 60_000 });
+    const removed = await cleanupStaleGuests(umlGuest.tempPrefix, umlGuest.tagOf, { minAgeMs: 10_000 });
     return removed.map((d) => `uml temp dir ${d}`);
   },
 };
