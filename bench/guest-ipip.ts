@@ -39,5 +39,6 @@ for (let i = 0; i < Number(values.reps); i++) {
 }
 const s = [...walls].sort((a, b) => a - b).map((x) => (x / 1000).toFixed(1));
 console.log(
-  `\n${values.all ? 'all eight modes' : 'IPIP Always + CrossSubnet'} (${values.all ? `IPIP in ${backend}` : backend}): min ${s[0]} / median ${s[Math.floor(s.length / 2)]} / max ${s.at(-1)} s`,
+  `\n${values.all ? 'all eight modes' : 'IPIP Always + CrossSubnet'} (${values.all ? `IPIP in ${backend}` : backend}): min ${s[0]} / ` +
+    `median ${s[Math.floor(s.length / 2)]} / max ${s.at(-1)} s`,
 );
