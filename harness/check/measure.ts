@@ -7,28 +7,10 @@ import { formatIpv4 } from '../net/ipv4.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import { iperf, maxDfPayload, rttSamples } from '../probe/perf.ts';
 import type { ModeSamples, PathSamples, PerfOptions, PerfPath, PerfSamples } from '../results/samples.ts';
+import { prng, shuffle } from '../stats/random.ts';
 import { pathBetween, type ResolvedNode } from '../topology/types.ts';
 
-/** mulberry32: a tiny seeded PRNG, enough for shuffling measurement order. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function shuffle<T>(xs: readonly T[], rand: () => number): T[] {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
+export { prng, shuffle };
 
 /** The node pairs measured: one on the same subnet and one across the router, when the topology has them. */
 export function perfNodePairs(nodes: readonly ResolvedNode[]): { path: PerfPath; a: ResolvedNode; b: ResolvedNode }[] {

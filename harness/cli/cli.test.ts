@@ -65,3 +65,43 @@ describe('cli error lines', () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 });
+
+describe('cli flags and output folders', () => {
+  test('an empty --modes is an error, not "all modes"', async () => {
+    const r = await runCli(['run', '--modes', '']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--modes is empty/);
+  });
+
+  test('a mode named twice is an error naming it', async () => {
+    const r = await runCli(['run', '--modes', 'flannel-vxlan,calico-bgp,flannel-vxlan']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--modes names "flannel-vxlan" more than once/);
+  });
+
+  test('--out inside /proc is refused at once, in one line, exit 2', async () => {
+    const t0 = Date.now();
+    const r = await runCli(['run', '--out', '/proc/1/x']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--out \/proc\/1\/x: \/proc\/1\/x is inside a kernel file system/);
+    assert.ok(Date.now() - t0 < 10_000, 'no spinning');
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  test('--out under a file is refused with the reason, exit 2', async () => {
+    const dir = mkdtempSync(`${tmpdir()}/cnilab-out-`);
+    try {
+      writeFileSync(`${dir}/file`, '');
+      const r = await runCli(['run', '--out', `${dir}/file/sub`]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /cannot write there \(a part of the path is a file\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--verbose and --quiet together are refused', async () => {
+    const r = await runCli(['run', '--verbose', '--quiet']);
+    assert.equal(r.code, 2);
+  });
+});

@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gc } from '../backends/gc.ts';
 import { Lab } from '../backends/netns/lab.ts';
+import { readState, stateProblem } from '../backends/netns/state.ts';
 import { BACKENDS, parseBackend } from '../backends/registry.ts';
 import { checkMode } from '../check/index.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import { doctor, modeNeeds, type Check, type HostReport } from '../host/doctor.ts';
-import { shutdown } from '../kernel/lifecycle.ts';
-import { allModes, getMode, parseModeList } from '../modes/registry.ts';
+import { own, shutdown } from '../kernel/lifecycle.ts';
+import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import { compareResults, hasRegression, renderComparison } from '../report/compare.ts';
@@ -18,10 +19,12 @@ import { validateResults } from '../report/validate.ts';
 import { writeReports } from '../report/write.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import { serveAgent } from '../run/agent.ts';
+import { claimOutDir } from '../run/outdir.ts';
+import { finishedRuns, writeResultsAtomic } from '../run/results-file.ts';
 import { placeModes, runModes } from '../run/run-modes.ts';
 import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
-import { pairsTable, runsSummary, table } from './table.ts';
+import { cut, pairsTable, runsSummary, table } from './table.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -81,9 +84,13 @@ async function cmdRun(argv: string[]): Promise<number> {
       seconds: { type: 'string' },
       streams: { type: 'string' },
       'rtt-count': { type: 'string' },
+      resume: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      quiet: { type: 'boolean' },
     },
     'run',
   );
+  if (values.verbose && values.quiet) throw new UsageError('--verbose and --quiet contradict each other', 'give one of them');
   const int = (flag: string, v: string | undefined, def: number, min: number, max: number) => {
     if (v === undefined) return def;
     const n = Number(v);
@@ -101,20 +108,67 @@ async function cmdRun(argv: string[]): Promise<number> {
     : undefined;
   if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count']))
     throw new UsageError('--rounds, --seconds, --streams and --rtt-count only apply with --perf', 'add --perf');
-  const modes = values.modes ? parseModeList(values.modes) : allModes();
+  const asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
   const count = values.count === undefined ? 3 : Number(values.count);
   if (!Number.isInteger(count) || count < 1 || count > 100)
     throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
-  requireRoot('run');
   const outDir = resolve(values.out ?? 'out');
-  mkdirSync(outDir, { recursive: true });
+  const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
+  // Before anything is built: a folder that cannot take the results, or that another live run writes, stops here.
+  claimOutDir(outDir);
+  requireRoot('run');
+  const modes = asked.filter((m) => !previous.has(m.name));
+  if (previous.size) progress(`--resume: ${previous.size} modes already done in ${outDir}: ${[...previous.keys()].join(', ')}`);
 
   const startedAt = new Date().toISOString();
-  const show = (r: RunResult) =>
-    console.log(`\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${r.reason})` : ''}\n${pairsTable(r.pairs)}`);
+  const os = await import('node:os');
+  const header = {
+    topology: {
+      name: topology.name,
+      nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
+    },
+  };
+  const finished: RunResult[] = [...previous.values()];
+  const ordered = () => asked.flatMap((m) => finished.filter((r) => r.mode === m.name));
+  const meta = () => ({
+    cnilab: '0.1.0',
+    startedAt,
+    host: os.hostname(),
+    kernel: os.release(),
+    durationMs: Math.round(performance.now() - t0),
+  });
+  const partial = (reason: string) =>
+    writeResultsAtomic(outDir, {
+      ...header,
+      runs: ordered(),
+      incomplete: { reason, done: finished.length, of: asked.length },
+      meta: meta(),
+    });
+  partial('running');
+  // A signal writes down where the run was; a SIGKILL leaves the last "running" file.
+  const releasePartial = own({ down: async () => partial('interrupted by a signal') });
+  const show = (r: RunResult) => {
+    finished.push(r);
+    partial('running');
+    const eta =
+      finished.length < asked.length
+        ? `; ${finished.length}/${asked.length} modes, ` +
+          `~${Math.round((((performance.now() - t0) / finished.length) * (asked.length - finished.length)) / 1000)} s to go`
+        : '';
+    progress(`${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${eta}`);
+    if (values.quiet) return;
+    const bad = r.pairs.filter((p) => !p.ok);
+    const shown = values.verbose ? r.pairs : bad.slice(0, 20);
+    const more =
+      values.verbose || bad.length <= 20
+        ? ''
+        : `\n... and ${bad.length - 20} more failing pairs (every pair is in report.md and results.json)`;
+    const head = `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`;
+    console.log(shown.length ? `${head}\n${pairsTable(shown)}${more}` : head);
+  };
   progress(
     `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ` +
       `${modes.length} modes`,
@@ -135,20 +189,18 @@ async function cmdRun(argv: string[]): Promise<number> {
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
   for (const b of BACKENDS) if (where(b.name).length) progress(`on ${b.name}: ${where(b.name).join(', ')}`);
   for (const r of runs.filter((x) => x.status === 'skipped')) show(r);
-  const os = await import('node:os');
+  releasePartial();
+  const all = asked.map((m) => previous.get(m.name) ?? runs.find((r) => r.mode === m.name)!);
   const results: ResultsFile = {
-    topology: {
-      name: topology.name,
-      nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
-    },
-    runs,
+    ...header,
+    runs: all,
     ...(done.underlay ? { underlay: done.underlay } : {}),
     ...(perf ? { perfSettings: perf } : {}),
-    meta: { cnilab: '0.1.0', startedAt, host: os.hostname(), kernel: os.release(), durationMs: Math.round(performance.now() - t0) },
+    meta: meta(),
   };
   const files = await writeReports(outDir, results);
-  console.log(`\n${runsSummary(runs)}\n\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
-  return runs.some((r) => r.status === 'failed') ? 1 : 0;
+  console.log(`\n${runsSummary(all)}\n\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
+  return all.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
 async function cmdUp(argv: string[]): Promise<number> {
@@ -186,7 +238,13 @@ async function cmdSwitch(argv: string[]): Promise<number> {
   const mode = getMode(positionals[0]!);
   requireRoot('switch');
   const lab = Lab.attach(labName(values.name), progress);
-  await lab.switchTo(mode);
+  // Interrupted half-way (Ctrl-C, SIGTERM), the lab is neither mode: say so in its state.
+  const release = own({ down: async () => lab.markBroken(`a switch to ${mode.name} was interrupted`) });
+  try {
+    await lab.switchTo(mode);
+  } finally {
+    release();
+  }
   const stale = await lab.staleState();
   if (stale.length) {
     console.log(`lab ${lab.name} is in mode ${mode.name}, but the kernel holds state it should not:\n  ${stale.join('\n  ')}`);
@@ -201,9 +259,16 @@ async function cmdCheck(argv: string[]): Promise<number> {
   requireRoot('check');
   const lab = Lab.attach(labName(values.name), progress);
   const mode = lab.mode;
+  if (lab.state.broken)
+    throw new UsageError(
+      `lab ${lab.name} is broken: ${lab.state.broken}`,
+      `switch it to a mode again, or remove it with "cnilab down --name ${lab.name}"`,
+    );
   if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
   const outDir = resolve(values.out ?? 'out');
+  const release = claimOutDir(outDir);
   const r = await checkMode(lab, mode, { outDir, progress });
+  release();
   if (r.pairs.some((p) => p.error))
     log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
   console.log(pairsTable(r.pairs));
@@ -217,7 +282,10 @@ async function cmdStatus(argv: string[]): Promise<number> {
     console.log(JSON.stringify(s, null, 2));
     return 0;
   }
-  console.log(`lab ${s.lab}: mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`);
+  console.log(
+    `lab ${s.lab}: ${s.health}, mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`,
+  );
+  for (const p of s.problems) console.log(`  ${p}`);
   console.log(
     table(
       ['node', 'netns', 'underlay', 'pod subnet', 'pods'],
@@ -241,7 +309,15 @@ async function cmdDown(argv: string[]): Promise<number> {
     console.log(r.length ? `removed: ${r.join('; ')}` : 'nothing was up');
     return 0;
   }
-  const lab = Lab.attach(labName(values.name), progress);
+  const name = labName(values.name);
+  // A lab whose state file is corrupt or gone still goes: by its namespaces' names.
+  if (name && !readState(name)) {
+    const n = await Lab.downByName(name);
+    if (n === 0 && !stateProblem(name)) throw new UsageError(`no lab named "${name}"`, 'see "cnilab status" for the labs up');
+    console.log(`lab ${name} is down (${n} namespaces removed by name)`);
+    return 0;
+  }
+  const lab = Lab.attach(name, progress);
   await lab.down();
   console.log(`lab ${lab.name} is down`);
   return 0;

@@ -7,7 +7,9 @@ import { run } from '../kernel/exec.ts';
 import type { KernelFeature, ModeDef, Tool } from '../modes/mode.ts';
 import { cniBinDir } from '../node/cni.ts';
 import { createNetns, deleteNetns, netnsExecutor } from '../node/netns.ts';
-import { NETNS_PREFIX } from '../plan/names.ts';
+import { own } from '../kernel/lifecycle.ts';
+import { processStartTime } from '../kernel/procs.ts';
+import { probeNetnsName } from '../plan/names.ts';
 
 export interface Check {
   ok: boolean;
@@ -38,9 +40,11 @@ async function which(cmd: string): Promise<Check> {
 }
 
 export async function probeKernel(): Promise<HostReport['kernel']> {
-  const ns = `${NETNS_PREFIX}d${process.pid.toString(36)}-probe`;
-  await createNetns([ns]);
+  const ns = probeNetnsName({ pid: process.pid, startTime: processStartTime(process.pid) ?? 0 });
+  // Owned before it exists: a signal at any moment removes it.
+  const release = own({ down: () => deleteNetns([ns]) });
   try {
+    await createNetns([ns]);
     const exec = netnsExecutor(ns);
     const out = {} as HostReport['kernel'];
     for (const [f, argv] of Object.entries(PROBES) as [KernelFeature | 'netem', string[]][]) {
@@ -51,8 +55,13 @@ export async function probeKernel(): Promise<HostReport['kernel']> {
     return out;
   } finally {
     await deleteNetns([ns]);
+    release();
   }
 }
+
+let kernelOnce: Promise<HostReport['kernel']> | undefined;
+/** This kernel's features, probed once per process (a switch asks before it removes anything). */
+export const kernelFeatures = () => (kernelOnce ??= probeKernel());
 
 const TOOL_COMMANDS: Record<Tool, string[]> = { 'cni-plugins': ['cni-plugins'], bird: ['bird', 'birdc'] };
 

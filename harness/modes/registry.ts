@@ -63,6 +63,22 @@ export function parseModeList(text: string): ModeDef[] {
   return parts.map(getMode);
 }
 
+/** The CLI's --modes: every mode once. A repeat would run twice and write over its own captures. */
+export function parseModeSet(text: string): ModeDef[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.every((p) => p === ''))
+    throw new UsageError(
+      '--modes is empty',
+      `leave it out for all modes, or list some of: ${allModes()
+        .map((x) => x.name)
+        .join(', ')}`,
+    );
+  const modes = parseModeList(text);
+  const twice = [...new Set(modes.map((m) => m.name).filter((n, i, all) => all.indexOf(n) !== i))];
+  if (twice.length) throw new UsageError(`--modes names ${twice.map((t) => `"${t}"`).join(', ')} more than once`, 'name each mode once');
+  return modes;
+}
+
 /** Every UDP port any mode may carry VXLAN on with these settings, for the decoder. */
 export function vxlanPortsOf(settings: Parameters<ModeDef['vxlanPorts']>[0]): number[] {
   return [...new Set(allModes().flatMap((m) => m.vxlanPorts(settings)))];

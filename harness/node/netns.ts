@@ -8,6 +8,7 @@ import { applyOps } from './apply.ts';
 import type { ExecOptions, NodeExecutor } from './executor.ts';
 
 export const NETNS_DIR = '/run/netns';
+const PDEATHSIG = ['setpriv', '--pdeathsig', 'KILL', '--'];
 export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
 
 export class NetnsExecutor implements NodeExecutor {
@@ -23,8 +24,12 @@ export class NetnsExecutor implements NodeExecutor {
     return run([...this.prefix, ...argv], { ...opts, op: opts.op ?? argv[0]!, where: `netns ${this.id}` });
   }
 
+  /**
+   * Long-running children (tcpdump, iperf3 -s) die with this process even on SIGKILL: setpriv sets
+   * PR_SET_PDEATHSIG, which survives the exec of nsenter and of the tool (neither is set-user-ID).
+   */
   spawn(argv: readonly string[], opts: SpawnOptions = {}) {
-    return spawn([...this.prefix, ...argv], opts);
+    return spawn([...PDEATHSIG, ...this.prefix, ...argv], opts);
   }
 
   apply(ops: readonly KernelOp[], opts: { force?: boolean } = {}) {

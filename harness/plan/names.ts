@@ -34,6 +34,14 @@ export function labOfNetns(netns: string): string | undefined {
   return m?.[1];
 }
 
+/** The kernel-feature probe's throwaway namespace carries its owner, so gc can spare a live run's. */
+export const probeNetnsName = (owner: { pid: number; startTime: number }) => `${NETNS_PREFIX}probe-${owner.pid}-${owner.startTime}`;
+
+export function probeNetnsOwner(netns: string): { pid: number; startTime: number } | undefined {
+  const m = /^cnilab-probe-(\d+)-(\d+)$/.exec(netns);
+  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : undefined;
+}
+
 export function allNetns(names: LabNames, t: Topology): string[] {
   return [
     ...t.subnets.map((s) => names.switch(s)),

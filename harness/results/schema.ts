@@ -94,5 +94,7 @@ export interface ResultsFile {
     order?: string[][];
   };
   perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number };
+  /** Present while a run is going, and left when it was killed or crashed: which modes are done. */
+  incomplete?: { reason: string; done: number; of: number };
   meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };
 }

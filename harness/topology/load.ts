@@ -205,6 +205,15 @@ function readSpec(r: Reader): TopologySpec | undefined {
     },
   };
 
+  // flanneld names its device flannel.<VNI>; Linux allows 15 characters, so 7 digits at most.
+  if (String(settings.flannel.vni).length > 7) {
+    r.issue(
+      ['flannel', 'vni'],
+      `${settings.flannel.vni} makes the device name flannel.${settings.flannel.vni}, over Linux's 15 characters`,
+      'use a VNI of at most 9999999',
+    );
+  }
+
   const nodes: TopologySpec['nodes'] = [];
   const nNodes = r.seq(['nodes'], 'nodes');
   if (r.value(['nodes']) === undefined) r.issue(['nodes'], 'is missing', 'add at least one node: nodes: [{name: n1, subnet: a, pods: 2}]');

@@ -1,5 +1,6 @@
 // Turns a parsed spec into a Topology: addresses, per-node pod subnets and blocks, cross-checks.
 import {
+  cidr,
   contains,
   formatCidr,
   formatIpv4,
@@ -21,6 +22,16 @@ type Report = (path: (string | number)[], message: string, fix: string) => void;
 const ROUTER_HOST = 1;
 const HOST_BASE = 11;
 
+/** Ranges a pod network or an underlay subnet must not touch: they do not route, or mean something else. */
+const RESERVED: [string, string][] = [
+  ['0.0.0.0/8', '"this network" (0.0.0.0/8)'],
+  ['127.0.0.0/8', 'loopback (127.0.0.0/8)'],
+  ['169.254.0.0/16', "link-local (169.254.0.0/16, where Calico's pod gateway 169.254.1.1 lives)"],
+  ['224.0.0.0/4', 'multicast (224.0.0.0/4)'],
+  ['240.0.0.0/4', 'reserved and broadcast (240.0.0.0/4)'],
+];
+const reservedIn = (c: Cidr): string | undefined => RESERVED.find(([r]) => overlaps(cidr(r), c))?.[1];
+
 export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topology, 'source'> | undefined {
   let ok = true;
   const bad: Report = (p, m, f) => {
@@ -31,6 +42,8 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
   const podCidr = parseCidr(spec.podCidr);
   if (typeof podCidr === 'string')
     bad(['podCidr'], `"${spec.podCidr}": ${podCidr}`, 'write the cluster pod network as a.b.c.d/len, e.g. 10.244.0.0/16');
+  else if (reservedIn(podCidr))
+    bad(['podCidr'], `${spec.podCidr} overlaps ${reservedIn(podCidr)}`, 'use a private range, e.g. 10.244.0.0/16');
 
   const subnets: ResolvedSubnet[] = [];
   const seen = new Map<string, number>();
@@ -41,6 +54,10 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     const c = parseCidr(s.cidr);
     if (typeof c === 'string') {
       bad(['subnets', i, 'cidr'], `"${s.cidr}": ${c}`, 'write the subnet as a.b.c.d/len, e.g. 192.168.10.0/24');
+      continue;
+    }
+    if (reservedIn(c)) {
+      bad(['subnets', i, 'cidr'], `${s.cidr} overlaps ${reservedIn(c)}`, 'use a private range, e.g. 192.168.10.0/24');
       continue;
     }
     if (c.prefix > 28) {
@@ -169,8 +186,14 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
           `${n.pods.length} pods do not fit a /${spec.subnetLen} node subnet`,
           'use fewer pods or a shorter subnetLen',
         );
-      if (n.pods.length > 2 ** (32 - spec.blockSize))
-        bad(['nodes', i, 'pods'], `${n.pods.length} pods do not fit a /${spec.blockSize} block`, 'use fewer pods or a shorter blockSize');
+      // Block ordinal 0 is the node's tunnel address (tunl0, vxlan.calico): pods take 1, 2, ...
+      if (n.pods.length > 2 ** (32 - spec.blockSize) - 1)
+        bad(
+          ['nodes', i, 'pods'],
+          `${n.pods.length} pods and the node's tunnel address do not fit a /${spec.blockSize} block (room for ` +
+            `${2 ** (32 - spec.blockSize) - 1} pods)`,
+          'use fewer pods or a shorter blockSize',
+        );
     }
     if (ok) {
       for (const node of nodes) {

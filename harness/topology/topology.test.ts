@@ -128,3 +128,32 @@ test('flannel: and calico: sections set VNI, port and AS like net-conf.json and 
   const bad = issues(`${base}flannel: { vni: 0, Port: 1 }\n`);
   assert.deepEqual(bad.map((i) => i.path).sort(), ['flannel.Port', 'flannel.vni']);
 });
+
+const one = (extra: string, node = '{ name: n1, subnet: a, pods: 2 }') =>
+  `name: x\n${extra}subnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - ${node}\n`;
+
+test('values that used to fail mid-build are rejected at load, with the fix', () => {
+  const block = issues(one('blockSize: 32\n', '{ name: n1, subnet: a, pods: 1 }'));
+  assert.match(block[0]!.message, /1 pods and the node's tunnel address do not fit a \/32 block \(room for 0 pods\)/);
+  assert.match(issues(one('blockSize: 30\n', '{ name: n1, subnet: a, pods: 4 }'))[0]!.message, /room for 3 pods/);
+  const vni = issues(one('flannel: { vni: 10000000 }\n'));
+  assert.deepEqual([vni[0]!.path, vni[0]!.fix], ['flannel.vni', 'use a VNI of at most 9999999']);
+  assert.match(vni[0]!.message, /flannel\.10000000, over Linux's 15 characters/);
+});
+
+test('reserved and special ranges are refused for pods and the underlay', () => {
+  for (const [pod, what] of [
+    ['127.0.0.0/16', 'loopback'],
+    ['224.1.0.0/16', 'multicast'],
+    ['0.0.0.0/8', '"this network"'],
+    ['169.254.0.0/16', 'link-local'],
+  ] as [string, string][]) {
+    const i = issues(`name: x\npodCidr: ${pod}\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n`);
+    assert.ok(
+      i.some((x) => x.path === 'podCidr' && x.message.includes(what)),
+      `${pod}: ${JSON.stringify(i)}`,
+    );
+  }
+  const u = issues('name: x\nsubnets:\n  - { name: a, cidr: 127.1.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n');
+  assert.ok(u.some((x) => x.path === 'subnets[0].cidr' && /loopback/.test(x.message)));
+});

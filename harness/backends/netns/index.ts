@@ -4,7 +4,7 @@ import { isAlive } from '../../kernel/procs.ts';
 import { modeNeeds } from '../../host/doctor.ts';
 import type { ModeDef } from '../../modes/mode.ts';
 import { run } from '../../kernel/exec.ts';
-import { labOfNetns } from '../../plan/names.ts';
+import { labOfNetns, probeNetnsOwner } from '../../plan/names.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { Backend, BackendSession, CheckRequest, StartOptions } from '../backend.ts';
@@ -59,14 +59,19 @@ class NetnsSession implements BackendSession {
   }
 }
 
-/** Labs whose owner died (a SIGKILLed run; with `all`, every lab), and cnilab namespaces no lab claims. */
+/**
+ * Labs whose owner died (a SIGKILLed run; with `all`, labs left up by `cnilab up` too), and cnilab
+ * namespaces no lab claims. Never what a live run owns: a lab or probe namespace whose owner is
+ * alive is spared, whatever was asked.
+ */
 export async function reapNetns(opts: { all?: boolean } = {}): Promise<string[]> {
   const said: string[] = [];
   for (const lab of listLabs()) {
     const s = readState(lab);
     if (!s) continue;
-    const dead = s.owner !== null && !isAlive(s.owner);
-    if (opts.all || dead) {
+    const live = s.owner !== null && isAlive(s.owner);
+    if (live) continue;
+    if (opts.all || s.owner !== null) {
       const r = await teardownLab(s);
       said.push(`lab ${lab}: ${r.netns} namespaces, ${r.processes} processes`);
     }
@@ -75,6 +80,8 @@ export async function reapNetns(opts: { all?: boolean } = {}): Promise<string[]>
   const r = await run(['ip', '-json', 'netns', 'list'], { reject: false });
   const all = r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]).map((x) => x.name) : [];
   const orphans = all.filter((n) => {
+    const prober = probeNetnsOwner(n);
+    if (prober) return !isAlive(prober);
     const lab = labOfNetns(n);
     return lab !== undefined && !known.has(lab);
   });
@@ -82,7 +89,7 @@ export async function reapNetns(opts: { all?: boolean } = {}): Promise<string[]>
     await teardownOrphans(orphans);
     said.push(`orphan namespaces: ${orphans.join(', ')}`);
   }
-  for (const lab of new Set(orphans.map((n) => labOfNetns(n)!))) removeLabDir(lab);
+  for (const lab of new Set(orphans.flatMap((n) => labOfNetns(n) ?? []))) removeLabDir(lab);
   return said;
 }
 

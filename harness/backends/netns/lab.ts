@@ -1,6 +1,8 @@
 // A lab in local network namespaces: built from a topology, programmed with one mode at a time,
 // switched live, torn down on success, failure and signals. The netns backend's engine.
-import { UsageError } from '../../errors.ts';
+import { existsSync, readdirSync } from 'node:fs';
+import { CancelledError, CnilabError, UsageError } from '../../errors.ts';
+import { kernelFeatures, modeNeeds } from '../../host/doctor.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import { commOf, killAll, pidsInNetns, processStartTime } from '../../kernel/procs.ts';
 import { findMode, allModes } from '../../modes/registry.ts';
@@ -9,23 +11,39 @@ import { findStale } from '../../modes/stale.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
-import { createNetns, netnsExecutor, netnsPath } from '../../node/netns.ts';
+import { createNetns, NETNS_DIR, netnsExecutor, netnsPath } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
-import { allNetns, IF, labNames, randomLabName, type LabNames } from '../../plan/names.ts';
+import { allNetns, IF, labNames, labOfNetns, randomLabName, type LabNames } from '../../plan/names.ts';
 import { undoOps } from '../../plan/ops.ts';
 import { planUnderlay } from '../../plan/underlay.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { CapturePoint, LabView, Progress } from '../backend.ts';
 import { startBird, type BirdEnv } from './bird.ts';
 import { podFamilies } from './pods.ts';
-import { labDir, listLabs, readState, writeState, type LabState } from './state.ts';
-import { teardownLab } from './teardown.ts';
+import { labDir, listLabs, readState, removeLabDir, stateProblem, writeState, type LabState } from './state.ts';
+import { teardownLab, teardownOrphans } from './teardown.ts';
+
+/** The namespaces in the kernel whose names say they belong to `lab`. */
+const liveNamespaces = (lab: string) => (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => labOfNetns(n) === lab) : []);
 
 export const NETNS = 'netns' as const;
 
+/** A switch that failed and was undone: the lab is back in its previous mode, verified clean. */
+export class SwitchRolledBack extends CnilabError {
+  readonly exitCode = 1;
+  constructor(target: string, previous: string | undefined, cause: unknown) {
+    super(
+      `switch to ${target} failed and was rolled back to ${previous ?? 'no mode'} (verified: nothing stale): ` +
+        `${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`,
+    );
+    this.name = 'SwitchRolledBack';
+  }
+}
+
 /**
- * Fault injection for the leak tests (as felix's FV tests do): CNILAB_FAULT=after-underlay makes the
- * build fail there, CNILAB_FAULT=hang-after-underlay makes it wait to be killed.
+ * Fault injection for the leak and rollback tests (as felix's FV tests do): CNILAB_FAULT=after-underlay
+ * makes the build fail there, CNILAB_FAULT=hang-after-underlay makes it wait to be killed, and
+ * CNILAB_FAULT=program:MODE fails programming MODE after its kernel ops were applied.
  */
 async function injectFault(point: string): Promise<void> {
   const f = process.env.CNILAB_FAULT;
@@ -42,6 +60,10 @@ export interface LabOptions {
 export interface StatusJson {
   lab: string;
   mode: string | null;
+  /** healthy, degraded (something of the lab is gone from the kernel) or broken (a switch left it so). */
+  health: 'healthy' | 'degraded' | 'broken';
+  /** What makes it degraded or broken. */
+  problems: string[];
   backend: string;
   family: string | null;
   owner: { pid: number } | null;
@@ -153,6 +175,14 @@ export class Lab implements AsyncDisposable, LabView {
     await injectFault('after-underlay');
   }
 
+  /** Removes a lab whose state file is missing or corrupt, by its namespaces' names. */
+  static async downByName(lab: string): Promise<number> {
+    const alive = liveNamespaces(lab);
+    await teardownOrphans(alive);
+    removeLabDir(lab);
+    return alive.length;
+  }
+
   /** The lab named, or the only lab up. */
   static attach(name?: string, progress?: Progress): Lab {
     const labs = listLabs();
@@ -164,7 +194,20 @@ export class Lab implements AsyncDisposable, LabView {
       );
     }
     const state = readState(lab);
-    if (!state) throw new UsageError(`no lab named "${lab}"`, `labs up: ${labs.join(', ') || '(none)'}`);
+    const corrupt = stateProblem(lab);
+    if (corrupt || !state) {
+      const alive = liveNamespaces(lab);
+      if (corrupt) {
+        throw new UsageError(
+          `lab ${lab}: ${corrupt}; ${alive.length} of its namespaces are alive`,
+          `"cnilab down --name ${lab}" removes them by name`,
+        );
+      }
+      throw new UsageError(
+        `no lab named "${lab}"${alive.length ? ` has a state file, but ${alive.length} of its namespaces are alive` : ''}`,
+        alive.length ? `"cnilab down --name ${lab}" removes them by name` : `labs up: ${labs.join(', ') || '(none)'}`,
+      );
+    }
     return new Lab(state, progress ?? (() => {}));
   }
 
@@ -210,6 +253,7 @@ export class Lab implements AsyncDisposable, LabView {
     this.state.modeOps = ops;
     this.save();
     await applyPlan(ops, this.exec, { aborted: () => this.closed });
+    await injectFault(`program:${mode.name}`);
     if (program.bird) {
       this.state.daemons = await startBird(this.birdEnv(), program.bird, (d) => {
         this.state.daemons.push(d);
@@ -220,10 +264,65 @@ export class Lab implements AsyncDisposable, LabView {
     this.progress(`mode ${mode.name}: ${ops.length} kernel operations in ${Math.round(performance.now() - t)} ms`);
   }
 
-  /** Removes every trace of the current mode, then programs the next one. */
+  /**
+   * Switches atomically: the target must be able to run on this kernel before anything is removed;
+   * if programming it fails, the lab rolls back to the previous mode and proves it with the
+   * stale-state check, or is marked broken with what is wrong (status says so, down removes it).
+   */
   async switchTo(next: ModeDef): Promise<void> {
+    const can = modeNeeds(next, {
+      kernel: await kernelFeatures(),
+      tools: Object.fromEntries(
+        next.needs.tools.flatMap((t) => (t === 'bird' ? ['bird', 'birdc'] : [t])).map((t) => [t, { ok: true, detail: '' }]),
+      ),
+    });
+    if (!can.ok) {
+      throw new UsageError(
+        `mode ${next.name} cannot run on this kernel (${can.detail}); lab ${this.name} is unchanged, still ` +
+          `${this.state.mode ?? 'without a mode'}`,
+        'run it with "cnilab run --modes ..." (auto places it in a guest)',
+      );
+    }
+    const previous = this.mode;
+    await this.unprogram();
+    try {
+      await this.program(next);
+      if (this.state.broken) {
+        delete this.state.broken;
+        this.save();
+      }
+    } catch (e) {
+      const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      if (e instanceof CancelledError) {
+        this.markBroken(`switch to ${next.name} was interrupted`);
+        throw e;
+      }
+      try {
+        await this.unprogram(true);
+        if (previous) await this.program(previous);
+        const stale = await this.staleState();
+        if (stale.length) throw new Error(`after rolling back, the kernel still holds: ${stale.slice(0, 4).join('; ')}`);
+      } catch (rb) {
+        this.markBroken(
+          `switch to ${next.name} failed (${why}); rolling back to ${previous?.name ?? 'no mode'} failed too: ` +
+            `${rb instanceof Error ? rb.message.split('\n')[0] : String(rb)}`,
+        );
+        throw e;
+      }
+      throw new SwitchRolledBack(next.name, previous?.name, e);
+    }
+  }
+
+  /** What is wrong with this lab, when a switch left it so. */
+  markBroken(reason: string): void {
+    this.state.broken = reason;
+    this.save();
+  }
+
+  /** Removes every trace of the current mode: its daemons, then its ops (forced when rolling back a half-applied one). */
+  private async unprogram(force = false): Promise<void> {
     const current = this.mode;
-    if (current) {
+    if (current || force) {
       const t = performance.now();
       // Every BIRD in the lab's namespaces, not only the recorded ones: a stray one would hold port 179.
       const birds = pidsInNetns(this.state.netns.map(netnsPath)).filter((pid) => commOf(pid) === 'bird');
@@ -231,13 +330,12 @@ export class Lab implements AsyncDisposable, LabView {
         ...new Set([...birds, ...this.state.daemons.filter((d) => processStartTime(d.pid) === d.startTime).map((d) => d.pid)]),
       ]);
       this.state.daemons = [];
-      await applyPlan(undoOps(this.state.modeOps), this.exec);
+      await applyPlan(undoOps(this.state.modeOps), this.exec, { force });
       this.state.modeOps = [];
       this.state.mode = undefined;
       this.save();
-      this.progress(`mode ${current.name}: removed in ${Math.round(performance.now() - t)} ms`);
+      this.progress(`mode ${current?.name ?? '(half-programmed)'}: removed in ${Math.round(performance.now() - t)} ms`);
     }
-    await this.program(next);
   }
 
   /** What the kernel holds that the current mode did not put there, per node; empty when clean. */
@@ -256,10 +354,21 @@ export class Lab implements AsyncDisposable, LabView {
     this.release();
   }
 
+  /** The state file set against the kernel: every namespace and recorded daemon must be there. */
+  health(): Pick<StatusJson, 'health' | 'problems'> {
+    const missing = this.state.netns.filter((n) => !existsSync(netnsPath(n))).map((n) => `namespace ${n} is gone`);
+    const dead = this.state.daemons
+      .filter((d) => processStartTime(d.pid) !== d.startTime)
+      .map((d) => `${d.what} (pid ${d.pid}) is not running`);
+    if (this.state.broken) return { health: 'broken', problems: [this.state.broken, ...missing, ...dead] };
+    return missing.length || dead.length ? { health: 'degraded', problems: [...missing, ...dead] } : { health: 'healthy', problems: [] };
+  }
+
   status(): StatusJson {
     return {
       lab: this.name,
       mode: this.state.mode ?? null,
+      ...this.health(),
       backend: NETNS,
       family: this.state.family ?? null,
       owner: this.state.owner ? { pid: this.state.owner.pid } : null,

@@ -1,6 +1,6 @@
 // A lab's state file. It is written before anything is created, so every namespace a lab may have
 // made is known even if the run is killed half-way, and `down` / `gc` work from it alone.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { ModeSettings } from '../../modes/mode.ts';
 import type { KernelOp } from '../../plan/ops.ts';
 import type { Family, PodRuntime } from '../../plan/pods.ts';
@@ -24,6 +24,8 @@ export interface LabState {
   modeOps: KernelOp[];
   /** The current pod family's ops (Calico pods are planned, flannel pods come from CNI). */
   podOps: KernelOp[];
+  /** Set when a switch failed and could not roll back, or was interrupted: what is wrong. `down` still removes it. */
+  broken?: string;
   /** Daemons started for the mode, by netns. */
   daemons: { netns: string; pid: number; startTime: number; what: string }[];
 }
@@ -42,6 +44,18 @@ export function readState(lab: string): LabState | undefined {
     return JSON.parse(readFileSync(`${labDir(lab)}/state.json`, 'utf8')) as LabState;
   } catch {
     return undefined;
+  }
+}
+
+/** Why a lab's state file cannot be read, when it exists but is not a state (truncated, edited by hand). */
+export function stateProblem(lab: string): string | undefined {
+  const file = `${labDir(lab)}/state.json`;
+  if (!existsSync(file)) return undefined;
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as Partial<LabState>;
+    return s && s.lab === lab && Array.isArray(s.netns) ? undefined : `${file} is not a lab state`;
+  } catch (e) {
+    return `${file} is corrupt (${(e as Error).message})`;
   }
 }
 
