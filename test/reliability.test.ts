@@ -192,8 +192,10 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
         p.kill(sig);
         const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => p.on('exit', (c, s) => r([c, s])));
         // Finished before the signal: 0. Handled: 130/143. Before node installed its handlers (still loading): killed by it.
-        assert.ok([0, 130, 143].includes(code ?? -1) || signal === sig, `${sig} at ${at} s: exit ${code} ` +
-          `${signal}\n${err.text.slice(-1500)}`);
+        assert.ok(
+          [0, 130, 143].includes(code ?? -1) || signal === sig,
+          `${sig} at ${at} s: exit ${code} ` + `${signal}\n${err.text.slice(-1500)}`,
+        );
         clean(name);
         assert.deepEqual(
           allNetns().filter((n) => n.startsWith('cnilab-probe-') && !before.includes(n)),

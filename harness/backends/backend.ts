@@ -9,7 +9,7 @@ import type { HostReport } from '../host/doctor.ts';
 import type { ModeDef, ModeSettings } from '../modes/mode.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import type { PodRuntime } from '../plan/pods.ts';
-import type { BackendName, RunResult } from '../results/schema.ts';
+import type { BackendName, FaultResult, RunResult } from '../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../results/samples.ts';
 import type { Topology } from '../topology/types.ts';
 
@@ -47,6 +47,8 @@ export interface CheckRequest {
 /** The check layer, handed to sessions that check locally. */
 export interface Checker {
   check(view: LabView, mode: ModeDef, req: CheckRequest): Promise<RunResult>;
+  /** The topology's declared faults, each applied, probed against `baseline` and removed. */
+  faults(view: LabView, mode: ModeDef, baseline: RunResult, req: CheckRequest): Promise<FaultResult[]>;
   /** Performance rounds; `lab` switches modes between measurements. */
   measure(lab: BackendSession, modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
 }
@@ -61,6 +63,7 @@ export interface BackendSession extends AsyncDisposable {
   /** Kernel state the current mode did not put there (or failed to put there), per node; empty when clean. */
   staleState(): Promise<string[]>;
   check(mode: ModeDef, req: CheckRequest): Promise<RunResult>;
+  faults(mode: ModeDef, baseline: RunResult, req: CheckRequest): Promise<FaultResult[]>;
   measure(modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
   /** Idempotent; safe from a signal handler while anything else is in flight. */
   down(): Promise<void>;

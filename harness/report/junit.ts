@@ -24,10 +24,21 @@ export function renderJunit(r: ResultsFile): string {
             `message="${x(run.stale.join('; '))}"/></testcase>`,
         ]
       : [];
-    const failures = run.pairs.filter((p) => !p.ok).length + extra.length;
+    for (const f of run.faults ?? []) {
+      const body =
+        f.status === 'failed'
+          ? `<failure message="${x(f.reason ?? '')}"/>`
+          : f.status === 'skipped'
+            ? `<skipped message="${x(f.reason ?? '')}"/>`
+            : '';
+      extra.push(`    <testcase classname="${x(name)}" name="${x(`fault ${f.name} (${f.kind} on ${f.link})`)}">${body}</testcase>`);
+    }
+    const failures =
+      run.pairs.filter((p) => !p.ok).length + (run.stale?.length ? 1 : 0) + (run.faults ?? []).filter((f) => f.status === 'failed').length;
+    const skipped = (run.faults ?? []).filter((f) => f.status === 'skipped').length;
     return (
       `  <testsuite name="${x(name)}" tests="${cases.length + extra.length}" failures="${failures}" ` +
-      `skipped="0">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`
+      `skipped="${skipped}">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`
     );
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="cnilab">\n${suites.join('\n')}\n</testsuites>\n`;

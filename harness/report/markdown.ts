@@ -43,6 +43,23 @@ export function renderMarkdown(r: ResultsFile): string {
     );
   }
   if (d.skipped.length) out.push('', '**Skipped**', ...d.skipped.map((s) => `- ${s.mode}: ${s.reason}`));
+  const faults = r.runs.flatMap((run) => (run.faults ?? []).map((f) => ({ run, f })));
+  if (faults.length) {
+    out.push(
+      '',
+      '**Faults**',
+      '',
+      '| mode | fault | status | pairs kept | lost | probes lost | RTT before → under (ms) |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const { run, f } of faults) {
+      const rtt = `${fmt(f.rttMs.before, 3)} → ${fmt(f.rttMs.under, 3)}`;
+      out.push(
+        `| ${run.mode} | ${f.name} (${f.kind} on ${f.link}) | ${f.status}${f.reason ? `: ${f.reason}` : ''} | ${f.kept} | ` +
+          `${f.lost.length} | ${f.lossPercent}% | ${rtt} |`,
+      );
+    }
+  }
   if (d.failures.length)
     out.push(
       '',

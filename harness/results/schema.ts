@@ -76,8 +76,27 @@ export interface RunResult {
   /** Pcap files written for this run, relative to the results directory. */
   captures?: string[];
   perf?: Perf;
+  /** Faults declared in the topology, checked after the wire check. */
+  faults?: FaultResult[];
   /** Where the time went, in ms: programming (or switching to) the mode, the stale-state check, and the check's own phases. */
   phases?: Partial<Record<'program' | 'stale' | 'captureStart' | 'probe' | 'captureStop' | 'decode', number>>;
+}
+
+/** One declared fault: what kept working, what was lost, how latency changed, against its thresholds. */
+export interface FaultResult {
+  name: string;
+  kind: string;
+  link: string;
+  status: RunStatus;
+  reason?: string;
+  /** Pairs that worked before the fault and still did under it. */
+  kept: number;
+  /** Pairs that worked before and not under it, "src -> dst". */
+  lost: string[];
+  /** Probe packets lost among the pairs that worked before. */
+  lossPercent: number;
+  /** Median RTT of the working pairs before and under the fault. */
+  rttMs: { before?: number; under?: number };
 }
 
 export interface ResultsFile {

@@ -33,6 +33,8 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
       return session().staleState();
     case 'check':
       return session().check(getMode(req.mode), { outDir: req.outDir, progress: log, ...(req.count ? { count: req.count } : {}) });
+    case 'faults':
+      return session().faults(getMode(req.mode), req.baseline, { outDir: '/', progress: log });
     case 'measure':
       return session().measure(req.modes.map(getMode), { ...req.perf, progress: log });
     case 'down':

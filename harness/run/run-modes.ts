@@ -88,6 +88,20 @@ async function runOnBackend(
       const staleMs = lap();
       const checked = await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) });
       let r: RunResult = { ...checked, family: m.family, backend: backend.name, phases: { program, stale: staleMs, ...checked.phases } };
+      if (o.topology.faults?.length) {
+        const faults = await session.faults(m, r, { outDir: o.outDir, progress });
+        const failed = faults.filter((f) => f.status === 'failed');
+        r = {
+          ...r,
+          faults,
+          ...(failed.length
+            ? {
+                status: 'failed' as const,
+                reason: [r.reason, ...failed.map((f) => `fault ${f.name}: ${f.reason}`)].filter(Boolean).join('; '),
+              }
+            : {}),
+        };
+      }
       if (from) r = { ...r, switchedFrom: from, stale };
       if (stale.length)
         r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
 import { TopologyError, type TopologyIssue } from '../errors.ts';
-import { DEFAULT_SETTINGS, type Topology, type TopologySpec } from './types.ts';
+import { DEFAULT_SETTINGS, FAULT_KINDS, type FaultKind, type FaultSpec, type Topology, type TopologySpec } from './types.ts';
 import { resolveTopology } from './resolve.ts';
 
 type Path = (string | number)[];
@@ -57,7 +57,10 @@ class Reader {
     return true;
   }
 
-  string(path: Path, opts: { required?: boolean; pattern?: RegExp; patternText?: string; def?: string }): string | undefined {
+  string(
+    path: Path,
+    opts: { required?: boolean; pattern?: RegExp; patternText?: string; def?: string; what?: string },
+  ): string | undefined {
     const v = this.value(path);
     if (v === undefined) {
       if (opts.required) this.issue(path, 'is missing', `add ${pathText(path)}`);
@@ -68,7 +71,7 @@ class Reader {
       return undefined;
     }
     if (opts.pattern && !opts.pattern.test(v)) {
-      this.issue(path, `"${v}" is not a valid name`, `use ${opts.patternText}`);
+      this.issue(path, `"${v}" is not a valid ${opts.what ?? 'name'}`, `use ${opts.patternText}`);
       return undefined;
     }
     return v;
@@ -159,7 +162,13 @@ export async function loadTopology(file: string): Promise<Topology> {
 }
 
 function readSpec(r: Reader): TopologySpec | undefined {
-  if (!r.keys([], ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes', 'flannel', 'calico'], 'the topology'))
+  if (
+    !r.keys(
+      [],
+      ['name', 'mtu', 'podCidr', 'subnetLen', 'blockSize', 'subnets', 'router', 'nodes', 'flannel', 'calico', 'faults'],
+      'the topology',
+    )
+  )
     return undefined;
   const name = r.string(['name'], {
     required: true,
@@ -225,8 +234,73 @@ function readSpec(r: Reader): TopologySpec | undefined {
     const pods = readPods(r, ['nodes', i, 'pods']);
     if (nname && nsub && pods) nodes.push({ name: nname, subnet: nsub, ...(nip ? { ip: nip } : {}), pods });
   }
+  const faults = readFaults(r);
   if (!name || mtu === undefined || !podCidr || subnetLen === undefined || blockSize === undefined) return undefined;
-  return { name, mtu, podCidr, subnetLen, blockSize, subnets, ...(router ? { router } : {}), nodes, settings };
+  return {
+    name,
+    mtu,
+    podCidr,
+    subnetLen,
+    blockSize,
+    subnets,
+    ...(router ? { router } : {}),
+    nodes,
+    settings,
+    ...(faults.length ? { faults } : {}),
+  };
+}
+
+/** faults: [{ kind: loss|down|delay|router-restart, link: NODE|router, percent?, ms?, expect? }] */
+function readFaults(r: Reader): FaultSpec[] {
+  const out: FaultSpec[] = [];
+  const n = r.value(['faults']) === undefined ? 0 : r.seq(['faults'], 'faults');
+  for (let i = 0; i < n; i++) {
+    if (!r.keys(['faults', i], ['name', 'kind', 'link', 'percent', 'ms', 'expect'], `faults[${i}]`)) continue;
+    const kind = r.string(['faults', i, 'kind'], {
+      required: true,
+      pattern: new RegExp(`^(${FAULT_KINDS.join('|')})$`),
+      patternText: `one of ${FAULT_KINDS.join(', ')}`,
+      what: 'fault kind',
+    }) as FaultKind | undefined;
+    const link = r.string(['faults', i, 'link'], { required: true });
+    const percent = kind === 'loss' ? r.int(['faults', i, 'percent'], { required: true, min: 1, max: 100 }) : undefined;
+    const ms =
+      kind === 'delay'
+        ? r.int(['faults', i, 'ms'], { required: true, min: 1, max: 10_000 })
+        : kind === 'router-restart'
+          ? r.int(['faults', i, 'ms'], { def: 2000, min: 100, max: 60_000 })
+          : undefined;
+    if (kind !== 'loss' && r.value(['faults', i, 'percent']) !== undefined)
+      r.issue(['faults', i, 'percent'], `only a loss fault has a percent`, 'remove it, or use kind: loss');
+    if ((kind === 'loss' || kind === 'down') && r.value(['faults', i, 'ms']) !== undefined)
+      r.issue(['faults', i, 'ms'], `a ${kind} fault has no ms`, 'remove it, or use kind: delay');
+    let expect: FaultSpec['expect'];
+    if (
+      r.value(['faults', i, 'expect']) !== undefined &&
+      r.keys(['faults', i, 'expect'], ['reachable', 'maxLossPercent', 'maxRttMs'], `faults[${i}].expect`)
+    ) {
+      const reachable = r.string(['faults', i, 'expect', 'reachable'], {
+        pattern: /^(kept|lost|any)$/,
+        patternText: 'kept, lost or any',
+        what: 'expectation',
+      }) as 'kept' | 'lost' | 'any' | undefined;
+      const maxLossPercent = r.int(['faults', i, 'expect', 'maxLossPercent'], { min: 0, max: 100 });
+      const maxRttMs = r.int(['faults', i, 'expect', 'maxRttMs'], { min: 1, max: 60_000 });
+      expect = {
+        ...(reachable ? { reachable } : {}),
+        ...(maxLossPercent !== undefined ? { maxLossPercent } : {}),
+        ...(maxRttMs !== undefined ? { maxRttMs } : {}),
+      };
+    }
+    const name = r.string(['faults', i, 'name'], {
+      def: `${kind}-${link}`,
+      pattern: /^[a-z0-9][a-z0-9-]{0,39}$/,
+      patternText: 'lowercase letters, digits and "-"',
+    });
+    if (kind && link && name)
+      out.push({ name, kind, link, ...(percent ? { percent } : {}), ...(ms ? { ms } : {}), ...(expect ? { expect } : {}) });
+  }
+  return out;
 }
 
 /** `pods: 2` names them p1, p2; `pods: [web, db]` names them. */

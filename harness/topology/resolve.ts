@@ -202,8 +202,20 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
       }
     }
   }
+  for (const [i, f] of (spec.faults ?? []).entries()) {
+    if (f.link === 'router' ? !spec.router : !spec.nodes.some((n) => n.name === f.link)) {
+      bad(
+        ['faults', i, 'link'],
+        `"${f.link}" is neither a node nor the router`,
+        `use a node's name (${spec.nodes.map((n) => n.name).join(', ')})${spec.router ? ' or "router"' : ''}`,
+      );
+    }
+    if (f.kind === 'router-restart' && f.link !== 'router')
+      bad(['faults', i, 'link'], 'router-restart restarts the router', 'write link: router');
+  }
   if (!ok || typeof podCidr === 'string') return undefined;
   return {
+    ...(spec.faults?.length ? { faults: spec.faults } : {}),
     name: spec.name,
     mtu: spec.mtu,
     podCidr: podCidr as Cidr,

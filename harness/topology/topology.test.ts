@@ -157,3 +157,26 @@ test('reserved and special ranges are refused for pods and the underlay', () => 
   const u = issues('name: x\nsubnets:\n  - { name: a, cidr: 127.1.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n');
   assert.ok(u.some((x) => x.path === 'subnets[0].cidr' && /loopback/.test(x.message)));
 });
+
+test('faults: the shipped example loads; each mistake is named with its fix', async () => {
+  const t = await loadTopology(`${ROOT}topologies/two-subnets-faults.yaml`);
+  assert.deepEqual(
+    t.faults?.map((f) => [f.name, f.kind, f.link]),
+    [
+      ['lossy-n1', 'loss', 'n1'],
+      ['n3-down', 'down', 'n3'],
+      ['slow-n2', 'delay', 'n2'],
+      ['router-blip', 'router-restart', 'router'],
+    ],
+  );
+  const base = 'name: x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\nfaults:\n';
+  const one = (f: string) => issues(`${base}  - ${f}\n`);
+  const flood = one('{ kind: flood, link: n1 }')[0]!;
+  assert.match(`${flood.message}; ${flood.fix}`, /"flood" is not a valid fault kind; use one of loss, down, delay, router-restart/);
+  assert.match(one('{ kind: loss, link: n9, percent: 5 }')[0]!.message, /"n9" is neither a node nor the router/);
+  assert.match(one('{ kind: loss, link: n1 }')[0]!.path, /faults\[0\]\.percent/);
+  assert.match(one('{ kind: down, link: n1, percent: 5 }')[0]!.message, /only a loss fault has a percent/);
+  assert.match(one('{ kind: router-restart, link: router }')[0]!.message, /"router" is neither a node nor the router/);
+  assert.match(one('{ kind: loss, link: n1, percent: 5, expect: { reachable: maybe } }')[0]!.fix, /kept, lost or any/);
+  assert.match(one('{ kind: loss, link: n1, percent: 5, when: now }')[0]!.message, /when/);
+});

@@ -12,6 +12,32 @@ export const DEFAULT_SETTINGS: ModeSettings = {
 };
 
 /** A topology as written by a person (after parsing, before resolution). */
+export const FAULT_KINDS = ['loss', 'down', 'delay', 'router-restart'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * A fault declared on an underlay link, checked after each mode's wire check: the run reports which
+ * pairs kept working and how the latency changed, and fails when a threshold is crossed.
+ */
+export interface FaultSpec {
+  name: string;
+  kind: FaultKind;
+  /** A node's underlay link (the node's name), or "router": every leg of the router. */
+  link: string;
+  /** loss: the share of packets dropped on the link (netem on its way out; an nftables drop both ways without netem). */
+  percent?: number;
+  /** delay: added each way (netem only); router-restart: how long the router stays down. */
+  ms?: number;
+  expect?: {
+    /** kept: every pair that worked still works; lost: every pair that worked across the link stops; any (default). */
+    reachable?: 'kept' | 'lost' | 'any';
+    /** Of the probes between pairs that worked before, at most this share lost. */
+    maxLossPercent?: number;
+    /** The median RTT of the pairs still working, at most this. */
+    maxRttMs?: number;
+  };
+}
+
 export interface TopologySpec {
   name: string;
   mtu: number;
@@ -24,6 +50,7 @@ export interface TopologySpec {
   router?: { name: string; bgpPeer: boolean };
   nodes: { name: string; subnet: string; ip?: string; pods: string[] }[];
   settings: ModeSettings;
+  faults?: FaultSpec[];
 }
 
 export interface ResolvedSubnet {
@@ -65,6 +92,7 @@ export interface Topology {
   nodes: ResolvedNode[];
   /** Mode knobs from the file's flannel: and calico: sections, defaults filled in. */
   settings: ModeSettings;
+  faults?: FaultSpec[];
 }
 
 import type { PathKind } from '../results/schema.ts';

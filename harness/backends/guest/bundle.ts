@@ -4,7 +4,7 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 let built: Promise<string> | undefined;
@@ -27,6 +27,8 @@ export function agentBundle(): Promise<string> {
       // CommonJS packages in an ES module bundle still call require() for node's builtins.
       banner: { js: "import { createRequire as __cnilabRequire } from 'node:module'; const require = __cnilabRequire(import.meta.url);" },
     });
+    // esbuild's service process would keep a library user's process alive: one build, then stop it.
+    await stop();
     // Another run may be building at the same moment: a rename replaces the file whole.
     renameSync(tmp, out);
     return out;

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModeSettings } from '../../modes/mode.ts';
-import type { RunResult } from '../../results/schema.ts';
+import type { FaultResult, RunResult } from '../../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 
@@ -13,6 +13,7 @@ export type AgentRequest =
   | { op: 'program'; mode: string }
   | { op: 'stale' }
   | { op: 'check'; mode: string; outDir: string; count?: number }
+  | { op: 'faults'; mode: string; baseline: RunResult }
   | { op: 'measure'; modes: string[]; perf: Omit<PerfOptions, 'progress'> }
   | { op: 'down' }
   | { op: 'exit' };
@@ -22,6 +23,7 @@ export interface AgentReplies {
   program: null;
   stale: string[];
   check: RunResult;
+  faults: FaultResult[];
   measure: PerfSamples;
   down: null;
   exit: null;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { CancelledError, GuestError } from '../../errors.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import type { KernelFeature, ModeDef } from '../../modes/mode.ts';
-import type { BackendName, RunResult } from '../../results/schema.ts';
+import type { BackendName, FaultResult, RunResult } from '../../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { BackendSession, CheckRequest, StartOptions } from '../backend.ts';
@@ -151,6 +151,9 @@ export class GuestSession implements BackendSession {
   async check(mode: ModeDef, req: CheckRequest): Promise<RunResult> {
     const r = await this.call({ op: 'check', mode: mode.name, outDir: this.out, ...(req.count ? { count: req.count } : {}) });
     return { ...r, backend: this.backend, captures: (r.captures ?? []).map((c) => `${this.backend}/${c}`) };
+  }
+  faults(mode: ModeDef, baseline: RunResult): Promise<FaultResult[]> {
+    return this.call({ op: 'faults', mode: mode.name, baseline });
   }
   measure(modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples> {
     const { progress: _p, ...perf } = opts;

@@ -5,6 +5,7 @@ import { modeNeeds } from '../../host/doctor.ts';
 import type { ModeDef } from '../../modes/mode.ts';
 import { run } from '../../kernel/exec.ts';
 import { labOfNetns, probeNetnsOwner } from '../../plan/names.ts';
+import type { RunResult } from '../../results/schema.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { Backend, BackendSession, CheckRequest, StartOptions } from '../backend.ts';
@@ -44,6 +45,9 @@ class NetnsSession implements BackendSession {
   }
   check(mode: ModeDef, req: CheckRequest) {
     return this.opts.checker.check(this.live, mode, req);
+  }
+  faults(mode: ModeDef, baseline: RunResult, req: CheckRequest) {
+    return this.opts.checker.faults(this.live, mode, baseline, req);
   }
   measure(modes: readonly ModeDef[], opts: PerfOptions) {
     return this.opts.checker.measure(this, modes, opts);
