@@ -181,6 +181,17 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
     clean(name);
   });
 
+  test('the terminal shows the summary and only failing pairs, within 100 columns; --verbose shows every pair', async () => {
+    const quietish = await runCli(['run', '--modes', 'flannel-host-gw,calico-bgp', '--out', tmpOut(), '--count', '1']);
+    assert.equal(quietish.code, 0, quietish.stderr.slice(-1500));
+    const lines = quietish.stdout.split('\n');
+    assert.ok(lines.length < 25, `${lines.length} lines:\n${quietish.stdout}`);
+    for (const l of lines) assert.ok(l.length <= 100, `${l.length} columns: ${l}`);
+    assert.doesNotMatch(quietish.stdout, /n1\/p1 -> n2\/p1/, 'passing pairs are not listed by default');
+    const verbose = await runCli(['run', '--modes', 'flannel-host-gw', '--out', tmpOut(), '--count', '1', '--verbose']);
+    assert.equal((verbose.stdout.match(/ ok$/gm) ?? []).length, 30, 'every pair with --verbose');
+  });
+
   test('SIGINT and SIGTERM at many moments of a run: nothing leaks at any of them', { timeout: 600_000 }, async (t) => {
     const before = allNetns().filter((n) => n.startsWith('cnilab-probe-'));
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -24,7 +24,7 @@ import { finishedRuns, writeResultsAtomic } from '../run/results-file.ts';
 import { placeModes, runModes } from '../run/run-modes.ts';
 import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
-import { cut, pairsTable, runsSummary, table } from './table.ts';
+import { cut, pairsTable, runsSummary, table, TERMINAL_WIDTH } from './table.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -32,8 +32,10 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
   cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|qemu|auto] [--count N]
-                 [--perf [--rounds N] [--seconds S] [--streams P] [--rtt-count N]]
+                 [--perf [--rounds N] [--seconds S] [--streams P] [--rtt-count N]] [--resume] [--verbose | --quiet]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
+                 The terminal shows the summary and the failing pairs (--verbose: every pair; --quiet: the summary);
+                 results.json is written after every mode, and --resume runs only the modes not done in --out.
                  --perf then measures RTT, TCP throughput and MTU per mode against the underlay
   cnilab compare A/results.json B/results.json        what changed, and whether it is more than noise
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
@@ -167,7 +169,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         ? ''
         : `\n... and ${bad.length - 20} more failing pairs (every pair is in report.md and results.json)`;
     const head = `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`;
-    console.log(shown.length ? `${head}\n${pairsTable(shown)}${more}` : head);
+    console.log(shown.length ? `${head}\n${pairsTable(shown, values.verbose ? undefined : TERMINAL_WIDTH)}${more}` : head);
   };
   progress(
     `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ` +

@@ -21,17 +21,22 @@ function encapText(w: WireExpectation): string {
   return w.encap === 'ipip' ? 'ipip' : 'plain';
 }
 
-export function pairsTable(pairs: readonly PairResult[]): string {
+/** Pairs as a table of at most `width` columns: the verdict is cut to fit (the reports keep it whole). */
+export function pairsTable(pairs: readonly PairResult[], width = Number.POSITIVE_INFINITY): string {
+  const head = ['pair', 'path', 'expected', 'observed', 'rtt'];
+  const rows = pairs.map((p) => [
+    `${p.src} -> ${p.dst}`,
+    p.path,
+    p.error ? '-' : wireText(p.expected),
+    p.error ? '-' : wireText(p.observed),
+    p.observed.rttMs !== undefined ? `${p.observed.rttMs.toFixed(3)} ms` : '-',
+  ]);
+  const used = head.reduce((a, h, i) => a + Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2, 0);
+  const room = Math.max(20, width - used);
+  const verdict = (p: PairResult) => (p.ok ? 'ok' : p.error ? `ERROR: ${p.error}` : `MISMATCH: ${p.mismatch}`);
   return table(
-    ['pair', 'path', 'expected', 'observed', 'rtt', 'verdict'],
-    pairs.map((p) => [
-      `${p.src} -> ${p.dst}`,
-      p.path,
-      wireText(p.expected),
-      wireText(p.observed),
-      p.observed.rttMs !== undefined ? `${p.observed.rttMs.toFixed(3)} ms` : '-',
-      p.ok ? 'ok' : `MISMATCH: ${p.mismatch}`,
-    ]),
+    [...head, 'verdict'],
+    rows.map((r, i) => [...r, cut(verdict(pairs[i]!), room)]),
   );
 }
 
