@@ -1,6 +1,7 @@
 // Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,4 +65,15 @@ export function tmpOut(tag = 'test'): string {
   const d = mkdtempSync(`${tmpdir()}/cnilab-${tag}-`);
   made.push(d);
   return d;
+}
+
+/** A guest's capture came back to the host and opens in tshark with IP protocol 4 (IPIP) in it. */
+export function assertIpipCaptured(pcap: string): void {
+  assert.ok(existsSync(pcap), `${pcap} did not come back from the guest`);
+  if (!existsSync('/usr/bin/tshark')) return;
+  const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  assert.ok(protos.split('\n').filter(Boolean).length > 0, `tshark finds no IPIP packet in ${pcap}`);
 }

@@ -4,13 +4,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { pidsWithTag } from '../harness/backends/guest/supervisor.ts';
 import { qemuBackend } from '../harness/backends/qemu/index.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { cli, netnsOf, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { assertIpipCaptured, cli, netnsOf, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 const qemu = await qemuBackend.available();
 const SKIP = ROOT_SKIP || (qemu.ok ? false : `qemu backend unavailable: ${qemu.detail}`);
@@ -52,15 +52,7 @@ describe('IPIP in a qemu guest', { skip: SKIP }, () => {
     assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
     assertPath(cross!, 'cross-subnet', { reachable: true, encap: 'ipip' });
     assert.deepEqual(cross!.stale, [], 'Always -> CrossSubnet left state in the guest');
-    const pcap = `${out}/${always!.captures![0]}`;
-    assert.ok(existsSync(pcap), pcap);
-    if (existsSync('/usr/bin/tshark')) {
-      const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      assert.ok(protos.split('\n').filter(Boolean).length > 0, 'tshark finds IPIP packets in the guest capture');
-    }
+    assertIpipCaptured(`${out}/${always!.captures![0]}`);
     assert.match(readFileSync(`${out}/qemu-console.log`, 'utf8'), /calico-ipip-crosssubnet: probed 30\/30 pairs/);
     assert.deepEqual(qemuLeftovers(name), []);
     assert.deepEqual(netnsOf(name), []);

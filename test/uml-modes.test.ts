@@ -3,14 +3,14 @@
 // Always -> CrossSubnet -> Never transitions, inside the guest, with the stale-state check.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed } from '../assertions/index.ts';
 import { umlBackend } from '../harness/backends/uml/index.ts';
 import { runModes } from '../harness/run/run-modes.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import { parseModeList } from '../harness/modes/registry.ts';
 import { execFileSync } from 'node:child_process';
-import { cli, netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { assertIpipCaptured, cli, netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 import { tmpdir } from 'node:os';
 
 const uml = await umlBackend.available();
@@ -47,15 +47,7 @@ describe('Calico IPIP through the uml backend', { skip: SKIP }, () => {
       assertPath(runs[3]!, 'cross-subnet', { encap: 'vxlan', vni: 4096, port: 4789 });
       assertPath(runs[4]!, 'cross-subnet', { encap: 'ipip' });
       // The guest's captures came back to the host, and tshark sees IP protocol 4 in them.
-      const pcap = `${out}/${always!.captures![0]}`;
-      assert.ok(existsSync(pcap), pcap);
-      if (existsSync('/usr/bin/tshark')) {
-        const protos = execFileSync('tshark', ['-r', pcap, '-Y', 'ip.proto == 4', '-T', 'fields', '-e', 'ip.proto'], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'ignore'],
-        });
-        assert.ok(protos.split('\n').filter(Boolean).length > 0, 'tshark finds IPIP packets');
-      }
+      assertIpipCaptured(`${out}/${always!.captures![0]}`);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

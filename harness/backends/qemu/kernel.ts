@@ -57,9 +57,15 @@ exec switch_root /newroot "$(arg cnilab.stage2)"
 fail "switch_root"
 `;
 
-/** The package linux-image-amd64 points at, and its version (apt's view). */
+/** The package linux-image-amd64 points at, and its version (apt's view; the lists are fetched once when missing). */
 async function kernelPackage(): Promise<{ pkg: string; version: string }> {
-  const deps = await run(['apt-cache', 'depends', 'linux-image-amd64'], { op: 'apt-cache depends' });
+  const ask = () => run(['apt-cache', 'depends', 'linux-image-amd64'], { op: 'apt-cache depends', reject: false });
+  let deps = await ask();
+  if (!/Depends: linux-image-/.test(deps.stdout)) {
+    // A machine whose tools were all there never ran apt-get update: its package lists may be empty.
+    await run(['apt-get', 'update', '-qq'], { op: 'apt-get update', timeoutMs: 600_000, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    deps = await ask();
+  }
   const pkg = /Depends: (linux-image-\S+-amd64)/.exec(deps.stdout)?.[1];
   if (!pkg) throw new Error(`apt-cache depends linux-image-amd64 names no kernel package:\n${deps.stdout}`);
   const show = await run(['apt-cache', 'show', pkg], { op: 'apt-cache show' });
