@@ -18,6 +18,18 @@ const clean = (lab: string) => {
   assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
   assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
 };
+/** A lab left up by `cnilab up` for the test's body; downed and checked clean whatever the body does. */
+async function withLab(tag: string, mode: string, body: (name: string) => Promise<void>): Promise<void> {
+  const name = uniqueLab(tag);
+  const up = await runCli(['up', '--mode', mode, '--name', name]);
+  assert.equal(up.code, 0, up.stderr);
+  try {
+    await body(name);
+  } finally {
+    await runCli(['down', '--name', name]);
+  }
+  clean(name);
+}
 const allNetns = () =>
   execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .split('\n')
@@ -64,10 +76,7 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
   });
 
   test('a switch that fails is rolled back and verified; status and check tell the truth', async () => {
-    const name = uniqueLab('rs');
-    const up = await runCli(['up', '--mode', 'calico-bgp', '--name', name]);
-    assert.equal(up.code, 0, up.stderr);
-    try {
+    await withLab('rs', 'calico-bgp', async (name) => {
       const sw = await runCli(['switch', 'calico-vxlan-always', '--name', name], { CNILAB_FAULT: 'program:calico-vxlan-always' });
       assert.equal(sw.code, 1, sw.stdout + sw.stderr);
       assert.match(
@@ -78,41 +87,28 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
       assert.deepEqual([st.mode, st.health, st.problems], ['calico-bgp', 'healthy', []]);
       const check = await runCli(['check', '--name', name, '--out', tmpOut()]);
       assert.equal(check.code, 0, check.stdout.slice(-2000) + check.stderr);
-    } finally {
-      await runCli(['down', '--name', name]);
-    }
-    clean(name);
+    });
   });
 
   test('a switch to a mode this kernel cannot run removes nothing', async (t) => {
     if ((await kernelFeatures()).ipip.ok) return t.skip('this kernel has ipip: every mode can run here');
-    const name = uniqueLab('rk');
-    assert.equal((await runCli(['up', '--mode', 'flannel-vxlan', '--name', name])).code, 0);
-    try {
+    await withLab('rk', 'flannel-vxlan', async (name) => {
       const sw = await runCli(['switch', 'calico-ipip-always', '--name', name]);
       assert.equal(sw.code, 2);
       assert.match(sw.stderr, /mode calico-ipip-always cannot run on this kernel .* lab \w+ is unchanged, still flannel-vxlan/);
       const st = JSON.parse((await runCli(['status', '--name', name, '--json'])).stdout);
       assert.deepEqual([st.mode, st.health], ['flannel-vxlan', 'healthy']);
       assert.equal((await runCli(['check', '--name', name, '--out', tmpOut()])).code, 0);
-    } finally {
-      await runCli(['down', '--name', name]);
-    }
-    clean(name);
+    });
   });
 
   test('status from reality: a namespace deleted by hand makes the lab degraded, naming it', async () => {
-    const name = uniqueLab('rd');
-    assert.equal((await runCli(['up', '--mode', 'flannel-host-gw', '--name', name])).code, 0);
-    try {
+    await withLab('rd', 'flannel-host-gw', async (name) => {
       execFileSync('ip', ['netns', 'del', `cnilab-${name}-pod-n1-p1`]);
       const st = JSON.parse((await runCli(['status', '--name', name, '--json'])).stdout);
       assert.equal(st.health, 'degraded');
       assert.deepEqual(st.problems, [`namespace cnilab-${name}-pod-n1-p1 is gone`]);
-    } finally {
-      await runCli(['down', '--name', name]);
-    }
-    clean(name);
+    });
   });
 
   test('a corrupt state file is reported as such, and down still removes the lab', async () => {
@@ -163,22 +159,17 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
   });
 
   test('a SIGKILLed check leaves no tcpdump behind', async () => {
-    const name = uniqueLab('rt');
-    assert.equal((await runCli(['up', '--mode', 'flannel-vxlan', '--name', name])).code, 0);
-    const tcpdumps = () =>
-      netnsOf(name)
-        .flatMap((ns) => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean))
-        .filter((pid) => existsSync(`/proc/${pid}/comm`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tcpdump');
-    try {
+    await withLab('rt', 'flannel-vxlan', async (name) => {
+      const tcpdumps = () =>
+        netnsOf(name)
+          .flatMap((ns) => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean))
+          .filter((pid) => existsSync(`/proc/${pid}/comm`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tcpdump');
       const p = cli(['check', '--name', name, '--out', tmpOut()]);
       await waitFor('tcpdump to capture', () => tcpdumps().length > 0, 30_000);
       p.kill('SIGKILL');
       await exited(p);
       await waitFor('tcpdump to die with its parent', () => tcpdumps().length === 0, 5_000);
-    } finally {
-      await runCli(['down', '--name', name]);
-    }
-    clean(name);
+    });
   });
 
   test('the terminal shows the summary and only failing pairs, within 100 columns; --verbose shows every pair', async () => {

@@ -3,28 +3,34 @@
 import { TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import type { IperfResult } from '../results/samples.ts';
+import { pingOutcome } from './ping.ts';
 
 /** Per-packet RTTs in microseconds from ping's non-quiet output. */
 export function parseRttSamples(out: string): number[] {
   return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
 }
 
+/** RTT samples; a ping that did not run (exit 2, no statistics, nothing sent) is a ProbeError, never "no samples". */
 export async function rttSamples(exec: NodeExecutor, dst: string, count: number): Promise<number[]> {
   const r = await exec.run(['ping', '-n', '-c', String(count), '-i', '0.005', '-W', '1', dst], {
     reject: false,
     op: 'ping',
     timeoutMs: 10_000 + count * 20,
   });
+  pingOutcome(r.exitCode, r.stdout, r.stderr, `RTT samples to ${dst} from ${exec.id}`);
   return parseRttSamples(r.stdout);
 }
 
-/** Does a DF packet with `payload` ICMP bytes get through and back? */
+/**
+ * Does a DF packet with `payload` ICMP bytes get through and back? Too big for the path is ping's
+ * exit 1 with "0 received": a verdict. A ping that did not run throws: it must not shrink the MTU found.
+ */
 export async function dfPasses(exec: NodeExecutor, dst: string, payload: number): Promise<boolean> {
   const r = await exec.run(['ping', '-n', '-q', '-M', 'do', '-s', String(payload), '-c', '1', '-W', '1', dst], {
     reject: false,
     op: 'ping -M do',
   });
-  return / 1 received/.test(r.stdout);
+  return pingOutcome(r.exitCode, r.stdout, r.stderr, `DF ping of ${payload} bytes to ${dst} from ${exec.id}`).received > 0;
 }
 
 /** Largest ICMP payload that crosses with DF set: binary search in [lo, hi]. */

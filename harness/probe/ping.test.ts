@@ -5,6 +5,7 @@ import { ProbeError, TimeoutError } from '../errors.ts';
 import type { CommandResult } from '../kernel/exec.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import { probeMarker } from './marker.ts';
+import { dfPasses, rttSamples } from './perf.ts';
 import { parsePing, ping, pingOutcome } from './ping.ts';
 
 /** An executor whose every command answers `r` (or throws it), for a node that may or may not exist. */
@@ -83,4 +84,24 @@ test('a timeout is an error', async () => {
 test('exit 0 with no reply counted cannot happen honestly: an error', () => {
   assert.throws(() => pingOutcome(0, STATS_NONE, '', 'x'), ProbeError);
   assert.equal(parsePing('garbage'), undefined);
+});
+
+test('perf probes: a DF packet too big is a verdict; a ping that did not run is an error, not a smaller MTU', async () => {
+  const tooBig = '1 packets transmitted, 0 received, 100% packet loss, time 0ms\n';
+  const through = '1 packets transmitted, 1 received, 0% packet loss, time 0ms\nrtt min/avg/max/mdev = 0.061/0.061/0.061/0.000 ms\n';
+  assert.equal(await dfPasses(stub({ exitCode: 0, stdout: through, stderr: '' }), '10.244.3.2', 1400), true);
+  assert.equal(await dfPasses(stub({ exitCode: 1, stdout: tooBig, stderr: '' }), '10.244.3.2', 1500), false);
+  await assert.rejects(
+    dfPasses(stub({ exitCode: 2, stdout: '', stderr: 'ping: sendmsg: Operation not permitted' }), '10.244.3.2', 1400),
+    ProbeError,
+  );
+  await assert.rejects(rttSamples(stub({ exitCode: 2, stdout: '', stderr: 'ping: unknown host' }), '10.244.3.2', 10), ProbeError);
+  assert.deepEqual(
+    await rttSamples(
+      stub({ exitCode: 0, stdout: `64 bytes from x: icmp_seq=1 ttl=64 time=0.050 ms\n${through}`, stderr: '' }),
+      '10.244.3.2',
+      1,
+    ),
+    [50],
+  );
 });

@@ -112,9 +112,17 @@ async function runOnBackend(
     if (o.perf) {
       // Each mode once, even when a transition sequence visited it twice.
       const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
-      const samples = await session.measure(unique, { ...o.perf, progress });
-      runs = attachPerf(runs, samples, backend.comparable);
-      if (backend.comparable) underlay = underlayPerf(samples);
+      try {
+        const samples = await session.measure(unique, { ...o.perf, progress });
+        runs = attachPerf(runs, samples, backend.comparable);
+        if (backend.comparable) underlay = underlayPerf(samples);
+      } catch (e) {
+        if (e instanceof CancelledError || isCancelled()) throw e;
+        // Asked to measure and could not: every run says so and fails, rather than lacking perf quietly.
+        const why = `performance not measured: ${firstLine(e)}`;
+        progress(`${backend.name}: ${why}`);
+        runs = runs.map((r) => ({ ...r, status: 'failed', reason: [r.reason, why].filter(Boolean).join('; ') }));
+      }
     }
   } catch (e) {
     if (e instanceof CancelledError || isCancelled()) throw e;
