@@ -34,6 +34,16 @@ export function cancelAll(): void {
   cancel = newController();
 }
 
+/**
+ * Resolves once every command that was in flight has exited (or after capMs). A SIGKILLed process
+ * still finishes the syscall it is in: `ip netns add` killed mid-way may create its namespace after
+ * the kill was sent, so teardown waits for this before it deletes anything.
+ */
+export async function inFlightExited(capMs = 5_000): Promise<void> {
+  const all = Promise.allSettled([...live]);
+  await Promise.race([all, new Promise((r) => setTimeout(r, capMs).unref())]);
+}
+
 /** True once cancelAll() ran: long loops check it to stop starting new work. */
 export const isCancelled = () => cancelled;
 

@@ -1,7 +1,7 @@
 // Everything a run owns that must go when it stops: labs, guests, sessions. Each registers itself
 // when it is made (before it creates anything) and unregisters once it is down. `shutdown()` is the
 // one call a signal handler makes: stop every command in flight, then take every owned thing down.
-import { cancelAll } from './exec.ts';
+import { cancelAll, inFlightExited } from './exec.ts';
 
 export interface Owned {
   down(): Promise<void>;
@@ -20,6 +20,7 @@ export const ownedCount = () => owned.size;
 /** Cancels every command and guest in flight, then downs every owned thing; resolves when all are down (or after timeoutMs). */
 export async function shutdown(timeoutMs = 20_000): Promise<void> {
   cancelAll();
+  await inFlightExited();
   const all = Promise.allSettled([...owned].map((r) => r.down()));
   await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
 }

@@ -2,7 +2,8 @@
 // cheaper than `ip netns exec`), and the namespace itself is a file under /run/netns.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { run, spawn, type SpawnOptions } from '../kernel/exec.ts';
+import { CancelledError } from '../errors.ts';
+import { isCancelled, run, spawn, type SpawnOptions } from '../kernel/exec.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import { applyOps } from './apply.ts';
 import type { ExecOptions, NodeExecutor } from './executor.ts';
@@ -60,6 +61,8 @@ export function netnsExecutor(name: string): NetnsExecutor {
 /** Creates namespaces in one `ip -batch` process. */
 export async function createNetns(names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
+  // After a cancel, teardown may already have deleted what it owns: creating now would leak.
+  if (isCancelled()) throw new CancelledError('netns add');
   await run(['ip', '-batch', '-'], { input: names.map((n) => `netns add ${n}`).join('\n') + '\n', op: 'netns add' });
 }
 
