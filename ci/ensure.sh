@@ -31,3 +31,21 @@ qcache="${CNILAB_QEMU_CACHE:-/var/cache/cnilab/qemu}"
 if [ ! -f "$qcache/current.json" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   node --import tsx harness/backends/qemu/install.ts >&2
 fi
+
+# The real daemons, built from their Go modules once per version (ci/go-tools.json) into a cache
+# that later runs and later checkouts reuse. Without Go the real-daemon modes are skipped, saying why.
+gocache="${CNILAB_GO_CACHE:-/var/cache/cnilab/go}"
+fv=$(sed -n '/"flanneld"/,/}/s/.*"version": "\([^"]*\)".*/\1/p' ci/go-tools.json)
+if [ -z "${CNILAB_FLANNELD:-}" ] && [ ! -x "$gocache/flanneld-$fv/flanneld" ]; then
+  if command -v go >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1; then
+    echo "cnilab: building flanneld $fv from its Go module (once; cached in $gocache)" >&2
+    mkdir -p "$gocache/flanneld-$fv"
+    # cgo on: the udp backend's forwarder is C on amd64 (pkg/backend/udp/proxy_amd64.c).
+    (cd ci/flanneld && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-X github.com/flannel-io/flannel/pkg/version.Version=$fv" \
+      -o "$gocache/flanneld-$fv/flanneld.tmp" github.com/flannel-io/flannel) >&2
+    mv "$gocache/flanneld-$fv/flanneld.tmp" "$gocache/flanneld-$fv/flanneld"
+  else
+    echo "cnilab: no Go (or gcc) here: the flanneld-* modes will be skipped (or set CNILAB_FLANNELD)" >&2
+  fi
+fi

@@ -21,7 +21,10 @@ export function netnsOf(lab: string): string[] {
 export function labProcesses(lab: string): string[] {
   const out = execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' });
   // Zombies are not running processes: pid 1 of some sandboxes reaps them late.
-  return out.split('\n').filter((l) => / (bird|tcpdump|iperf3|ping|linux\.uml)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab));
+  // Daemons started from a path (flanneld from the Go cache, etcd) count by their program's name.
+  return out
+    .split('\n')
+    .filter((l) => / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab));
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {

@@ -34,6 +34,8 @@ export interface LabView {
   executor(netns: string): NodeExecutor;
   nodeExecutor(node: string): NodeExecutor;
   readonly capturePoints: readonly CapturePoint[];
+  /** What a real daemon did for the current mode (its version, leases, the model comparison), when one programmed it. */
+  daemonReport?(): Pick<RunResult, 'daemon' | 'daemonFacts' | 'modelDiff'> | undefined;
 }
 
 export interface CheckRequest {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { decode, DEFAULT_VXLAN_PORTS, type DecodedPacket } from './decode.ts';
+import { decode, DEFAULT_UDP_TUNNEL_PORTS, DEFAULT_VXLAN_PORTS, type DecodedPacket } from './decode.ts';
 import { formatIpv4 as ipv4ToString } from '../net/ipv4.ts';
 import { forEachPacket, PcapFormatError, readPackets, readPacketsSync, type RawPacket } from './pcap-reader.ts';
 import { writePcap, writePcapng } from './pcap-writer.ts';
@@ -110,6 +110,27 @@ test('decode: VXLAN on 8472, 4789 and a configured port; the inner packet is wha
   assert.equal(other.udp?.dstPort, 4790);
   const custom = d(vxlanEcho({ vni: 42, port: 4790 }), 1, new Set([4790]))!;
   assert.deepEqual([custom.encap.kind, custom.encap.kind === 'vxlan' && custom.encap.vni], ['vxlan', 42]);
+});
+
+test("decode: flannel's udp backend, the bare pod packet in UDP 8285, only on its port and only when it is IPv4", () => {
+  const inner = ipv4('10.244.1.2', '10.244.2.2', 1, icmpEcho(8, 7, 3, Uint8Array.of(0xc1, 0x1a)));
+  const frame = (port: number, payload = inner) => ethernet(ipv4('192.168.10.11', '192.168.20.11', 17, udp(8285, port, payload)));
+  const raw = (data: Uint8Array) => ({
+    linktype: 1,
+    tsNs: 5n,
+    capturedLength: data.length,
+    originalLength: data.length,
+    data,
+    interfaceId: 0,
+  });
+  const opts = { vxlanPorts: DEFAULT_VXLAN_PORTS, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS };
+  const a = decode(raw(frame(8285)), opts)!;
+  assert.deepEqual(a.encap, { kind: 'udp', port: 8285, outerSrc: 0xc0a80a0b, outerDst: 0xc0a8140b });
+  assert.deepEqual([ipv4ToString(a.src), ipv4ToString(a.dst), a.icmp?.type, a.icmp?.seq], ['10.244.1.2', '10.244.2.2', 8, 3]);
+  // Without the option (or on another port) it stays plain UDP; a payload that is not IPv4 is not a tunnel.
+  assert.equal(decode(raw(frame(8285)), { vxlanPorts: DEFAULT_VXLAN_PORTS })!.encap.kind, 'none');
+  assert.equal(decode(raw(frame(8286)), opts)!.encap.kind, 'none');
+  assert.equal(decode(raw(frame(8285, new Uint8Array(40).fill(0x60))), opts)!.encap.kind, 'none');
 });
 
 test('decode: IPIP, plain ICMP, VLAN tags, SLL, SLL2 and raw framing', () => {

@@ -6,7 +6,8 @@ import type { RawPacket } from './pcap-reader.ts';
 export type Encapsulation =
   | { kind: 'none' }
   | { kind: 'vxlan'; vni: number; port: number; outerSrc: number; outerDst: number }
-  | { kind: 'ipip'; outerSrc: number; outerDst: number };
+  | { kind: 'ipip'; outerSrc: number; outerDst: number }
+  | { kind: 'udp'; port: number; outerSrc: number; outerDst: number };
 
 export interface DecodedPacket {
   tsNs: bigint;
@@ -25,9 +26,13 @@ export interface DecodedPacket {
 
 export interface DecodeOptions {
   vxlanPorts: ReadonlySet<number>;
+  /** Ports on which UDP carries a bare IPv4 packet (flannel's udp backend). */
+  udpTunnelPorts?: ReadonlySet<number>;
 }
 
 export const DEFAULT_VXLAN_PORTS: ReadonlySet<number> = new Set([4789, 8472]);
+/** flanneld's udp backend: pkg/backend/udp/udp.go, defaultPort = 8285. */
+export const DEFAULT_UDP_TUNNEL_PORTS: ReadonlySet<number> = new Set([8285]);
 const NONE: Encapsulation = Object.freeze({ kind: 'none' });
 
 const u16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
@@ -90,6 +95,12 @@ export function decode(pkt: RawPacket, opts: DecodeOptions = { vxlanPorts: DEFAU
         const port = u16(b, l4 + 2);
         encap = { kind: 'vxlan', vni: ((b[l4 + 12]! << 16) | (b[l4 + 13]! << 8) | b[l4 + 14]!) >>> 0, port, outerSrc: src, outerDst: dst };
         ip = etherToIpv4(b, l4 + 16);
+        continue;
+      }
+      // flanneld's udp backend (pkg/backend/udp/cproxy_amd64.go): the TUN packet as the UDP payload, no header.
+      if (protocol === 17 && end >= l4 + 8 + 20 && opts.udpTunnelPorts?.has(u16(b, l4 + 2)) && b[l4 + 8]! >> 4 === 4) {
+        encap = { kind: 'udp', port: u16(b, l4 + 2), outerSrc: src, outerDst: dst };
+        ip = l4 + 8;
         continue;
       }
     }

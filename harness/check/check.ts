@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import pLimit from 'p-limit';
 import type { CheckRequest, LabView } from '../backends/backend.ts';
-import { decode, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
+import { decode, DEFAULT_UDP_TUNNEL_PORTS, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
 import { forEachPacket } from '../capture/pcap-reader.ts';
 import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
 import { ProbeError } from '../errors.ts';
@@ -73,7 +73,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
     for (const f of files) {
       await forEachPacket(f.file, (raw) => {
-        const d = decode(raw, { vxlanPorts });
+        const d = decode(raw, { vxlanPorts, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS });
         if (d) tally.add(d);
       });
     }
@@ -110,5 +110,6 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     pairs: results,
     captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
     phases,
+    ...lab.daemonReport?.(),
   };
 }

@@ -24,7 +24,7 @@ import { finishedRuns, writeResultsAtomic } from '../run/results-file.ts';
 import { placeModes, runModes } from '../run/run-modes.ts';
 import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
-import { cut, pairsTable, runsSummary, table, TERMINAL_WIDTH } from './table.ts';
+import { cut, daemonLines, pairsTable, runsSummary, table, TERMINAL_WIDTH } from './table.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -39,7 +39,9 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  --perf then measures RTT, TCP throughput and MTU per mode against the underlay
   cnilab compare A/results.json B/results.json        what changed, and whether it is more than noise
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
-  cnilab switch  MODE [--name LAB]                     switch a live lab to another mode
+  cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
+                 (a real daemon is restarted with the new backend; what it leaves of the old one is
+                 reported and removed, or kept with --keep-leftovers)
   cnilab check   [--name LAB] [--out DIR]              probe + capture the live lab's current mode
   cnilab status  [--name LAB] [--json]
   cnilab down    [--name LAB | --all]
@@ -168,7 +170,10 @@ async function cmdRun(argv: string[]): Promise<number> {
       values.verbose || bad.length <= 20
         ? ''
         : `\n... and ${bad.length - 20} more failing pairs (every pair is in report.md and results.json)`;
-    const head = `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`;
+    const head = [
+      `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`,
+      ...daemonLines(r),
+    ].join('\n');
     console.log(shown.length ? `${head}\n${pairsTable(shown, values.verbose ? undefined : TERMINAL_WIDTH)}${more}` : head);
   };
   progress(
@@ -229,7 +234,7 @@ async function cmdUp(argv: string[]): Promise<number> {
 }
 
 async function cmdSwitch(argv: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { name: { type: 'string' } }, 'switch');
+  const { values, positionals } = parseFlags(argv, { name: { type: 'string' }, 'keep-leftovers': { type: 'boolean' } }, 'switch');
   if (positionals.length !== 1)
     throw new UsageError(
       'cnilab switch takes one mode',
@@ -243,16 +248,26 @@ async function cmdSwitch(argv: string[]): Promise<number> {
   // Interrupted half-way (Ctrl-C, SIGTERM), the lab is neither mode: say so in its state.
   const release = own({ down: async () => lab.markBroken(`a switch to ${mode.name} was interrupted`) });
   try {
-    await lab.switchTo(mode);
+    await lab.switchTo(mode, { keepDaemonLeftovers: values['keep-leftovers'] === true });
   } finally {
     release();
+  }
+  const left = lab.daemonReport()?.daemonFacts?.leftBehind ?? [];
+  if (left.length) {
+    console.log(
+      `${lab.daemonReport()?.daemon} left ${left.length} facts of its previous backend ` +
+        `(${values['keep-leftovers'] ? 'kept, as --keep-leftovers asked' : 'recorded, then removed'}):\n  ${left.join('\n  ')}`,
+    );
   }
   const stale = await lab.staleState();
   if (stale.length) {
     console.log(`lab ${lab.name} is in mode ${mode.name}, but the kernel holds state it should not:\n  ${stale.join('\n  ')}`);
     return 1;
   }
-  console.log(`lab ${lab.name} is now in mode ${mode.name}; no state of the previous mode is left`);
+  console.log(
+    `lab ${lab.name} is now in mode ${mode.name}; ` +
+      (left.length && values['keep-leftovers'] ? "cnilab's own check finds nothing else stale" : 'no state of the previous mode is left'),
+  );
   return 0;
 }
 
@@ -288,9 +303,10 @@ async function cmdStatus(argv: string[]): Promise<number> {
     `lab ${s.lab}: ${s.health}, mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`,
   );
   for (const p of s.problems) console.log(`  ${p}`);
+  if (s.daemon) console.log(`programmed by ${s.daemon}; leases are its own${s.datastore ? `; ${s.datastore}` : ''}`);
   console.log(
     table(
-      ['node', 'netns', 'underlay', 'pod subnet', 'pods'],
+      ['node', 'netns', 'underlay', s.daemon ? 'lease' : 'pod subnet', 'pods'],
       s.nodes.map((n) => [
         n.name,
         n.netns,

@@ -18,6 +18,7 @@ export function wireText(w: WireExpectation & { rttMs?: number }): string {
 
 function encapText(w: WireExpectation): string {
   if (w.encap === 'vxlan') return `vxlan vni=${w.vni} port=${w.port}`;
+  if (w.encap === 'udp') return `udp port=${w.port}`;
   return w.encap === 'ipip' ? 'ipip' : 'plain';
 }
 
@@ -59,4 +60,23 @@ export function runsSummary(runs: readonly RunResult[]): string {
     [...head, 'reason'],
     rows.map((r, i) => [...r, cut(runs[i]!.reason ?? '', room)]),
   );
+}
+
+/** What a real daemon did for a run, in a few lines of at most `width` columns; none for cnilab's own modes. */
+export function daemonLines(r: RunResult, width = TERMINAL_WIDTH): string[] {
+  if (!r.daemon || !r.daemonFacts) return [];
+  const out = [
+    `  ${r.daemon}: leases ${Object.entries(r.daemonFacts.leases)
+      .map(([n, l]) => `${n}=${l}`)
+      .join(' ')}`,
+  ];
+  if (r.modelDiff) {
+    const d = r.modelDiff.differences;
+    out.push(`  model ${r.modelDiff.model}: ${r.modelDiff.compared} facts planned, ${d.length} differ from the kernel`);
+    for (const x of d.slice(0, 10)) out.push(`    ${x.node} only in the ${x.only}: ${x.fact}`);
+    if (d.length > 10) out.push(`    ... ${d.length - 10} more in results.json`);
+  }
+  const left = r.daemonFacts.leftBehind ?? [];
+  if (left.length) out.push(`  left by its previous backend: ${left.length} facts (results.json daemon.leftBehind)`);
+  return out.map((l) => cut(l, width));
 }

@@ -10,6 +10,7 @@ import { createNetns, deleteNetns, netnsExecutor } from '../node/netns.ts';
 import { own } from '../kernel/lifecycle.ts';
 import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
+import { etcdBinary, flanneldBinary, goVersion } from './daemons.ts';
 
 export interface Check {
   ok: boolean;
@@ -27,6 +28,7 @@ const PROBES: Record<KernelFeature | 'netem', string[]> = {
   bridge: ['ip', 'link', 'add', 'b0', 'type', 'bridge'],
   vxlan: ['ip', 'link', 'add', 'x0', 'type', 'vxlan', 'id', '1', 'dstport', '4789'],
   ipip: ['ip', 'link', 'add', 't0', 'type', 'ipip', 'local', '10.0.0.1', 'remote', '10.0.0.2'],
+  tun: ['ip', 'tuntap', 'add', 'dev', 'u0', 'mode', 'tun'],
   netem: ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'],
 };
 
@@ -63,7 +65,12 @@ let kernelOnce: Promise<HostReport['kernel']> | undefined;
 /** This kernel's features, probed once per process (a switch asks before it removes anything). */
 export const kernelFeatures = () => (kernelOnce ??= probeKernel());
 
-const TOOL_COMMANDS: Record<Tool, string[]> = { 'cni-plugins': ['cni-plugins'], bird: ['bird', 'birdc'] };
+const TOOL_COMMANDS: Record<Tool, string[]> = {
+  'cni-plugins': ['cni-plugins'],
+  bird: ['bird', 'birdc'],
+  flanneld: ['flanneld'],
+  etcd: ['etcd'],
+};
 
 /** Whether this host's kernel and tools run `mode`, and what is missing when not. */
 export function modeNeeds(mode: ModeDef, report: Pick<HostReport, 'kernel' | 'tools'>): Check {
@@ -95,6 +102,13 @@ export async function doctor(): Promise<HostReport> {
   tools['cni-plugins'] = cni
     ? { ok: true, detail: cni }
     : { ok: false, detail: 'bridge/host-local plugins not found: apt-get install containernetworking-plugins' };
+  const daemons = await Promise.all([flanneldBinary(), etcdBinary(), goVersion()]);
+  for (const [name, b] of [
+    ['flanneld', daemons[0]],
+    ['etcd', daemons[1]],
+    ['go', daemons[2]],
+  ] as const)
+    tools[name] = b.ok ? { ok: true, detail: `${b.path} (${b.version})` } : { ok: false, detail: b.detail };
   tools['netns-dir'] = existsSync('/run/netns') || root ? { ok: true, detail: '/run/netns' } : { ok: false, detail: 'no /run/netns' };
   const kernel = root
     ? await probeKernel()

@@ -12,7 +12,7 @@ export const FLANNEL_DEV = (vni: number) => `flannel.${vni}`;
 export const FLANNEL_DEVICES: DeviceClaim[] = [{ name: 'flannel.*' }];
 
 /** flanneld picks a random VTEP MAC and publishes it in its lease; a MAC derived from the node IP is the pure equivalent. */
-export const vtepMac = (n: ResolvedNode) => macFromIpv4(0x0e, n.ip);
+export const vtepMac = (ctx: Pick<ModeContext, 'vtepMacs'>, n: ResolvedNode) => ctx.vtepMacs?.[n.name] ?? macFromIpv4(0x0e, n.ip);
 
 /** The node's own VTEP address: the lease's network address as a /32 (flannel's vxlan v2 layout). */
 export const vtepIp = (n: ResolvedNode) => formatIpv4(n.podSubnet.network);
@@ -37,7 +37,7 @@ export function flannelVxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[
     vni,
     port,
     mtu: ctx.topology.mtu - VXLAN_OVERHEAD,
-    mac: vtepMac(n),
+    mac: vtepMac(ctx, n),
     address: vtepIp(n),
   });
 }
@@ -47,7 +47,7 @@ export const flannelVxlanPeer = (ctx: ModeContext, self: ResolvedNode, peer: Res
   vxlanPeerOps(ctx, self, peer, {
     dev: FLANNEL_DEV(ctx.settings.flannel.vni),
     peerVtep: vtepIp(peer),
-    peerMac: vtepMac(peer),
+    peerMac: vtepMac(ctx, peer),
     dst: leaseOf(peer),
   });
 

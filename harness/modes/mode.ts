@@ -13,15 +13,20 @@ export { DEFAULT_SETTINGS, type ModeSettings } from '../topology/types.ts';
 
 /** Mode names are the registry's keys: a new mode is a new file and one registry line. */
 export type ModeName = string;
-export type KernelFeature = 'veth' | 'bridge' | 'vxlan' | 'ipip';
+export type KernelFeature = 'veth' | 'bridge' | 'vxlan' | 'ipip' | 'tun';
 /** Host programs a mode needs besides iproute2. */
-export type Tool = 'cni-plugins' | 'bird';
+export type Tool = 'cni-plugins' | 'bird' | 'flanneld' | 'etcd';
 
 export interface ModeContext {
   topology: Topology;
   names: LabNames;
   pods: readonly PodRuntime[];
   settings: ModeSettings;
+  /**
+   * VTEP MACs by node, when a real daemon chose them (flanneld picks random ones and publishes them
+   * in its lease); without them the model derives one from the node IP.
+   */
+  vtepMacs?: Readonly<Record<string, string>>;
 }
 
 /** A device a mode creates. A fallback device (tunl0) cannot be deleted: leaving it down and bare is clean. */
@@ -58,6 +63,22 @@ export interface KernelProgram {
   bird?: BirdPolicy;
 }
 
+/**
+ * A mode the real flanneld programs: cnilab writes net-conf.json into the lab's etcd and runs one
+ * flanneld per node; the kernel state is flanneld's own.
+ */
+export interface FlanneldProgram {
+  /** net-conf.json's Backend object, as users write it. */
+  backend(settings: ModeSettings): Record<string, unknown>;
+  /** The BackendType flanneld writes into its leases for this backend: how a restart is seen to be done. */
+  leaseType: string;
+  /** cnilab's own mode for the same backend: its plan, fed flanneld's leases, is compared with the kernel. */
+  model?: ModeDef;
+}
+
+/** How a mode is programmed: by cnilab's own plan, or by a real daemon. */
+export type ModeProgram = { kernel: KernelProgram } | { flanneld: FlanneldProgram };
+
 /** A figure people cite for a mode's cost against the bare network, as a fraction range. */
 export interface CitedCost {
   text: string;
@@ -82,5 +103,8 @@ export interface ModeDef {
   owns: { devices: readonly DeviceClaim[]; routes: readonly RouteClaim[] };
   /** The widely cited cost of its headline (same-subnet) path. */
   cited: CitedCost;
-  program: { kernel: KernelProgram };
+  program: ModeProgram;
 }
+
+/** The kernel plan of a mode cnilab programs itself, or undefined for a daemon's mode. */
+export const kernelProgram = (m: ModeDef): KernelProgram | undefined => ('kernel' in m.program ? m.program.kernel : undefined);

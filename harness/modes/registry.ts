@@ -5,6 +5,9 @@ import { calicoIpipAlways, calicoIpipCrossSubnet } from './calico-ipip.ts';
 import { calicoVxlanAlways, calicoVxlanCrossSubnet } from './calico-vxlan.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
 import { flannelVxlan, flannelVxlanDirectRouting } from './flannel-vxlan.ts';
+import { flanneldHostGw } from './flanneld-host-gw.ts';
+import { flanneldUdp } from './flanneld-udp.ts';
+import { flanneldVxlan, flanneldVxlanDirectRouting } from './flanneld-vxlan.ts';
 import type { ModeDef } from './mode.ts';
 
 const MODES: readonly ModeDef[] = [
@@ -16,6 +19,10 @@ const MODES: readonly ModeDef[] = [
   calicoIpipCrossSubnet,
   calicoVxlanAlways,
   calicoVxlanCrossSubnet,
+  flanneldHostGw,
+  flanneldVxlan,
+  flanneldVxlanDirectRouting,
+  flanneldUdp,
 ];
 
 const registry = new Map<string, ModeDef>(MODES.map((m) => [m.name, m]));

@@ -94,7 +94,16 @@ test('snapshots parse real ip -json / bridge -json output', () => {
   const neigh = '[{"dst":"10.244.2.0","dev":"flannel.1","lladdr":"0e:00:c0:a8:0a:0c","state":["PERMANENT"]}]';
   const fdb = '[{"mac":"0e:00:c0:a8:0a:0c","ifname":"flannel.1","dst":"192.168.10.12","flags":["self"],"state":"permanent"}]';
   const s = parseSnapshot('n1', [addr, route, neigh, fdb].join('@@cnilab@@'));
-  assert.deepEqual(s.links[1], { ifname: 'flannel.1', kind: 'vxlan', up: true, mtu: 1450, addrs: ['10.244.1.0/32'] });
+  assert.deepEqual(s.links[1], {
+    ifname: 'flannel.1',
+    kind: 'vxlan',
+    up: true,
+    mtu: 1450,
+    addrs: ['10.244.1.0/32'],
+    // What ip -d -json leaves out is what the kernel defaults to (learning on).
+    vxlan: { id: 1, port: 0, learning: true },
+  });
+  assert.deepEqual(s.routes[1], { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true });
   assert.deepEqual(s.routes[3], { dst: '10.244.0.128/26', gateway: '192.168.10.12', dev: 'eth0', protocol: 'bird' });
   assert.deepEqual(s.routes[2], { dst: '10.244.0.64/26', type: 'blackhole' });
   assert.deepEqual(s.neigh, [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: '0e:00:c0:a8:0a:0c', permanent: true }]);

@@ -7,6 +7,12 @@ import type { DeviceClaim, ModeDef, RouteClaim } from './mode.ts';
 
 const glob = (pattern: string) => new RegExp(`^${pattern.replaceAll('.', '\\.').replaceAll('*', '.*')}$`);
 
+/** Whether a device name is one of `claims` (names or globs such as flannel.*). */
+export function deviceMatcher(claims: readonly DeviceClaim[]): (ifname: string) => boolean {
+  const res = claims.map((c) => glob(c.name));
+  return (ifname) => res.some((r) => r.test(ifname));
+}
+
 export interface StaleContext {
   podCidr: Cidr;
   /** The mode programmed now (undefined: none). */

@@ -13,7 +13,8 @@ export function parseSnapshot(node: string, out: string): NodeKernelState {
     ifname: string;
     flags?: string[];
     mtu: number;
-    linkinfo?: { info_kind?: string };
+    address?: string;
+    linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string; link?: string; learning?: boolean } };
     addr_info?: { local: string; prefixlen: number }[];
   };
   return {
@@ -24,13 +25,26 @@ export function parseSnapshot(node: string, out: string): NodeKernelState {
       up: (l.flags ?? []).includes('UP'),
       mtu: l.mtu,
       addrs: (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
+      ...(l.address ? { mac: l.address } : {}),
+      ...(l.linkinfo?.info_kind === 'vxlan' && l.linkinfo.info_data
+        ? {
+            vxlan: {
+              id: l.linkinfo.info_data.id ?? 0,
+              port: l.linkinfo.info_data.port ?? 0,
+              ...(l.linkinfo.info_data.local ? { local: l.linkinfo.info_data.local } : {}),
+              ...(l.linkinfo.info_data.link ? { dev: l.linkinfo.info_data.link } : {}),
+              learning: l.linkinfo.info_data.learning ?? true,
+            },
+          }
+        : {}),
     })),
-    routes: (route as NodeKernelState['routes']).map((r) => ({
+    routes: (route as (NodeKernelState['routes'][number] & { flags?: string[] })[]).map((r) => ({
       dst: r.dst,
       ...(r.gateway ? { gateway: r.gateway } : {}),
       ...(r.dev ? { dev: r.dev } : {}),
       ...(r.protocol ? { protocol: String(r.protocol) } : {}),
       ...(r.type ? { type: r.type } : {}),
+      ...(r.flags?.includes('onlink') ? { onlink: true } : {}),
     })),
     neigh: (neigh as { dst: string; dev: string; lladdr?: string; state?: string[] }[]).map((n) => ({
       dst: n.dst,

@@ -44,7 +44,9 @@ export class WireTally {
         ? { kind: 'vxlan' as const, vni: e.vni, port: e.port, outerSrc: e.outerSrc, outerDst: e.outerDst }
         : e.kind === 'ipip'
           ? { kind: 'ipip' as const, outerSrc: e.outerSrc, outerDst: e.outerDst }
-          : { kind: 'none' as const };
+          : e.kind === 'udp'
+            ? { kind: 'udp' as const, port: e.port, outerSrc: e.outerSrc, outerDst: e.outerDst }
+            : { kind: 'none' as const };
     if (
       !s.encaps.some(
         (x) =>

@@ -50,6 +50,8 @@ export function judge(
     else if (expected.encap === 'vxlan') {
       if (expected.vni !== observed.vni) why.push(`expected VNI ${expected.vni}, saw ${observed.vni}`);
       if (expected.port !== observed.port) why.push(`expected UDP port ${expected.port}, saw ${observed.port}`);
+    } else if (expected.encap === 'udp' && expected.port !== observed.port) {
+      why.push(`expected UDP port ${expected.port}, saw ${observed.port}`);
     }
   }
   return why.length === 0 ? { ok: true } : { ok: false, mismatch: why.join('; ') };

@@ -10,6 +10,8 @@ export interface LabNames {
   prefix: string;
   switch(s: ResolvedSubnet | string): string;
   router(): string;
+  /** The lab's datastore (etcd for the real daemons), made only when a mode needs it. */
+  datastore(): string;
   node(n: ResolvedNode | string): string;
   pod(node: string, pod: string): string;
 }
@@ -23,6 +25,7 @@ export function labNames(lab: string): LabNames {
     prefix,
     switch: (s) => `${prefix}sw-${nm(s)}`,
     router: () => `${prefix}rtr`,
+    datastore: () => `${prefix}etcd`,
     node: (n) => `${prefix}node-${nm(n)}`,
     pod: (node, pod) => `${prefix}pod-${node}-${pod}`,
   };
@@ -30,7 +33,7 @@ export function labNames(lab: string): LabNames {
 
 /** The lab a namespace belongs to, if cnilab made it. */
 export function labOfNetns(netns: string): string | undefined {
-  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|node|pod|probe)(-|$)/.exec(netns);
+  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|etcd|node|pod|probe)(-|$)/.exec(netns);
   return m?.[1];
 }
 
@@ -58,6 +61,7 @@ export const IF = {
   switchPortToNode: (node: string) => `n-${node}`,
   switchPortToRouter: 'rtr',
   routerLeg: (subnet: string) => `eth-${subnet}`,
+  switchPortToDatastore: 'etcd',
   podEth: 'eth0',
   cni0: 'cni0',
 } as const;

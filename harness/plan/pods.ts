@@ -3,7 +3,7 @@
 // block, its default route points at 169.254.1.1, which the host side answers by proxy ARP);
 // flannel-style pods come from the real CNI plugins, with the config written here.
 import { createHash } from 'node:crypto';
-import { formatCidr, formatIpv4, nth } from '../net/ipv4.ts';
+import { type Cidr, formatCidr, formatIpv4, nth } from '../net/ipv4.ts';
 import type { ResolvedNode, Topology } from '../topology/types.ts';
 import { IF, type LabNames } from './names.ts';
 import type { KernelOp } from './ops.ts';
@@ -20,10 +20,32 @@ export interface PodRuntime {
 }
 
 /** The pod families: how each CNI attaches pods. Switching within a family keeps the pods. */
-export type Family = 'flannel' | 'calico';
+/** flanneld: pods of the real flanneld, attached from the lease it wrote to subnet.env. */
+export type Family = 'flannel' | 'calico' | 'flanneld';
 
-/** The bridge plugin config the flannel CNI plugin generates for a node's lease (it delegates to bridge + host-local). */
-export function flannelBridgeConfig(t: Topology, node: Topology['nodes'][number], mtu: number, ipamDir: string): object {
+/** What the flannel CNI plugin reads from flanneld's subnet.env (FLANNEL_SUBNET, _NETWORK, _MTU, _IPMASQ). */
+export interface FlannelLease {
+  subnet: Cidr;
+  network: Cidr;
+  mtu: number;
+  ipMasq: boolean;
+}
+
+/** cnilab's own flannel modes: the topology's lease for the node, as flanneld would have written it. */
+export const topologyLease = (t: Topology, node: Topology['nodes'][number], mtu: number): FlannelLease => ({
+  subnet: node.podSubnet,
+  network: t.podCidr,
+  mtu,
+  // kube-flannel.yml runs flanneld with --ip-masq, so the CNI plugin leaves masquerading to it.
+  ipMasq: true,
+});
+
+/**
+ * The bridge plugin config the flannel CNI plugin generates from a lease and kube-flannel.yml's
+ * delegate ({hairpinMode, isDefaultGateway}): flannel-io/cni-plugin flannel_linux.go, doCmdAdd
+ * (ipMasq = !FLANNEL_IPMASQ, isGateway, ranges = FLANNEL_SUBNET, routes = FLANNEL_NETWORK).
+ */
+export function flannelBridgeConfig(lease: FlannelLease, node: string, ipamDir: string): object {
   return {
     cniVersion: '1.0.0',
     name: 'cbr0',
@@ -31,14 +53,14 @@ export function flannelBridgeConfig(t: Topology, node: Topology['nodes'][number]
     bridge: IF.cni0,
     isGateway: true,
     isDefaultGateway: true,
-    ipMasq: false,
+    ipMasq: !lease.ipMasq,
     hairpinMode: true,
-    mtu,
+    mtu: lease.mtu,
     ipam: {
       type: 'host-local',
-      dataDir: `${ipamDir}/${node.name}`,
-      ranges: [[{ subnet: formatCidr(node.podSubnet) }]],
-      routes: [{ dst: formatCidr(t.podCidr) }],
+      dataDir: `${ipamDir}/${node}`,
+      ranges: [[{ subnet: formatCidr(lease.subnet) }]],
+      routes: [{ dst: formatCidr(lease.network) }],
     },
   };
 }

@@ -60,6 +60,27 @@ export function renderMarkdown(r: ResultsFile): string {
       );
     }
   }
+  const daemons = r.runs.filter((run) => run.daemon);
+  if (daemons.length) {
+    out.push(
+      '',
+      '**Real daemons**',
+      '',
+      '| mode | daemon | leases | model | differences | left by the previous backend |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const run of daemons) {
+      const dd = { name: run.daemon!, leases: {}, leftBehind: undefined as string[] | undefined, ...run.daemonFacts };
+      const m = run.modelDiff;
+      out.push(
+        `| ${run.mode} | ${dd.name} | ${Object.entries(dd.leases)
+          .map(([n, l]) => `${n} ${l}`)
+          .join(', ')} | ${m ? `${m.model} (${m.compared} facts)` : 'none: checked on the wire only'} | ` +
+          `${m ? m.differences.map((x) => `${x.node}, only in the ${x.only}: \`${x.fact}\``).join('<br>') || 'none' : '–'} | ` +
+          `${dd.leftBehind?.map((x) => `\`${x}\``).join('<br>') || '–'} |`,
+      );
+    }
+  }
   if (d.failures.length)
     out.push(
       '',

@@ -99,7 +99,7 @@ test('validate: accepts a real shape, rejects with the JSON path', () => {
   const v = validateResults(bad);
   assert.equal(v.ok, false);
   if (!v.ok) {
-    assert.ok(v.errors.includes('runs[1].pairs[0].expected.encap: expected one of none|vxlan|ipip, got "gre"'), v.errors.join('\n'));
+    assert.ok(v.errors.includes('runs[1].pairs[0].expected.encap: expected one of none|vxlan|ipip|udp, got "gre"'), v.errors.join('\n'));
     assert.ok(v.errors.some((e) => e.startsWith('runs[0].status:')));
   }
 });

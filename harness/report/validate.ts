@@ -40,7 +40,7 @@ export function validateResults(v: unknown): { ok: true; value: ResultsFile } | 
             continue;
           }
           if (typeof w.reachable !== 'boolean') errors.push(`${q}.${side}.reachable: expected true or false`);
-          oneOf(`${q}.${side}.encap`, w.encap, ['none', 'vxlan', 'ipip']);
+          oneOf(`${q}.${side}.encap`, w.encap, ['none', 'vxlan', 'ipip', 'udp']);
         }
         if (typeof pair.ok !== 'boolean') errors.push(`${q}.ok: expected true or false`);
       }

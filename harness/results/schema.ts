@@ -1,7 +1,8 @@
 // The results.json contract. Other tools read this file: fields may be added, never renamed or removed.
 
 export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
-export type EncapKind = 'none' | 'vxlan' | 'ipip';
+/** udp: flannel's udp backend, a bare inner IPv4 packet in a UDP datagram (port 8285), forwarded by flanneld in user space. */
+export type EncapKind = 'none' | 'vxlan' | 'ipip' | 'udp';
 export type RunStatus = 'passed' | 'failed' | 'skipped';
 export type BackendName = 'netns' | 'uml' | 'qemu' | 'kind';
 
@@ -78,8 +79,35 @@ export interface RunResult {
   perf?: Perf;
   /** Faults declared in the topology, checked after the wire check. */
   faults?: FaultResult[];
+  /** The real daemon that programmed this mode, when one did (not cnilab's model): "flanneld v0.28.9". */
+  daemon?: string;
+  /** What that daemon chose and did: its leases, how pods were attached, what it left of its previous backend. */
+  daemonFacts?: DaemonFacts;
+  /** cnilab's model of the mode against what the real daemon programmed, node by node; empty when they agree. */
+  modelDiff?: ModelDiff;
   /** Where the time went, in ms: programming (or switching to) the mode, the stale-state check, and the check's own phases. */
   phases?: Partial<Record<'program' | 'stale' | 'captureStart' | 'probe' | 'captureStop' | 'decode', number>>;
+}
+
+export interface DaemonFacts {
+  /** The leases the daemon took, node -> CIDR: the pods' addresses come from these. */
+  leases: Record<string, string>;
+  /** How pods were attached (which CNI plugin chain). */
+  cni: string;
+  /**
+   * What the real daemon left in the kernel from the backend it ran before (a switch restarts it
+   * with a new net-conf.json): an observed fact about the daemon, not cnilab's stale-state check.
+   */
+  leftBehind?: string[];
+}
+
+export interface ModelDiff {
+  /** The cnilab mode whose plan was compared, fed the daemon's own leases and VTEP MACs. */
+  model: string;
+  /** How many facts the model planned (devices, addresses, routes, neighbours, FDB entries, MTUs). */
+  compared: number;
+  /** Each fact that only one side has, per node: "model" (planned, not in the kernel) or "kernel". */
+  differences: { node: string; only: 'model' | 'kernel'; fact: string }[];
 }
 
 /** One declared fault: what kept working, what was lost, how latency changed, against its thresholds. */

@@ -73,8 +73,10 @@ async function runOnBackend(
   let runs: RunResult[] = [];
   let underlay: ResultsFile['underlay'];
   try {
+    // The mode the lab holds: a switch that rolled back leaves the one before it.
+    let holds: string | undefined;
     for (const [i, m] of modes.entries()) {
-      const from = i > 0 ? modes[i - 1]!.name : undefined;
+      const from = holds;
       let t = performance.now();
       const lap = () => {
         const ms = Math.round(performance.now() - t);
@@ -82,7 +84,20 @@ async function runOnBackend(
         return ms;
       };
       if (i === 0) await session.up(m);
-      else await session.program(m);
+      else {
+        try {
+          await session.program(m);
+        } catch (e) {
+          // Rolled back and verified: this mode failed, the lab is still the previous mode, the rest can run.
+          if (!(e instanceof Error && e.name === 'SwitchRolledBack')) throw e;
+          const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: firstLine(e), pairs: [] };
+          progress(`${m.name}: FAILED (${firstLine(e)})`);
+          o.onRun?.(r);
+          runs.push(r);
+          continue;
+        }
+      }
+      holds = m.name;
       const program = lap();
       const stale = await session.staleState();
       const staleMs = lap();
@@ -103,6 +118,15 @@ async function runOnBackend(
         };
       }
       if (from) r = { ...r, switchedFrom: from, stale };
+      const differs = r.modelDiff?.differences.length ?? 0;
+      // The wire verdict stays the daemon's; a model that disagrees with it is cnilab's to fix, said next to it.
+      if (differs)
+        r = {
+          ...r,
+          reason: [r.reason, `cnilab's model ${r.modelDiff!.model} differs from ${r.daemon} in ${differs} facts`]
+            .filter(Boolean)
+            .join('; '),
+        };
       if (stale.length)
         r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
       progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TopologyError } from '../errors.ts';
 import { nodeBirdConfig } from '../modes/bird-config.ts';
+import { kernelProgram } from '../modes/mode.ts';
 import { allModes } from '../modes/registry.ts';
 import { labNames } from '../plan/names.ts';
 import { calicoPods } from '../plan/pods.ts';
@@ -71,12 +72,12 @@ test('1000 random topologies: each loads and plans, or is refused at load', () =
           `seed ${seed}: pod ${p.id} ${p.ip} outside its block ${formatCidr(n.podBlock)}`,
         );
       }
-      for (const m of allModes()) m.program.kernel.plan({ topology: t, names, pods, settings: t.settings }).map(renderOp);
+      for (const m of allModes()) kernelProgram(m)?.plan({ topology: t, names, pods, settings: t.settings }).map(renderOp);
       for (const n of t.nodes) nodeBirdConfig(t, n, { kernelExport: 'all' }, { asn: 64512, logFile: '/x' });
       // Every generated device name fits Linux's 15 characters.
       const devices = [
         ...planUnderlay(t, names),
-        ...allModes().flatMap((m) => m.program.kernel.plan({ topology: t, names, pods, settings: t.settings })),
+        ...allModes().flatMap((m) => kernelProgram(m)?.plan({ topology: t, names, pods, settings: t.settings }) ?? []),
       ].flatMap((o) => ('name' in o ? [o.name] : []).concat(o.kind === 'veth' ? [o.peer.name] : []));
       for (const d of devices) assert.ok(d.length <= 15, `seed ${seed}: device name ${d} is ${d.length} characters`);
     } catch (e) {

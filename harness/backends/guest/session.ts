@@ -19,7 +19,7 @@ import { runInGuest, type GuestKind, type GuestRunResult } from './runner.ts';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 /** Kernel modules a guest loads for a mode's kernel features (the rest autoload). */
-const MODULES: Record<KernelFeature, string[]> = { ipip: ['ipip'], vxlan: ['vxlan'], bridge: ['bridge'], veth: ['veth'] };
+const MODULES: Record<KernelFeature, string[]> = { ipip: ['ipip'], vxlan: ['vxlan'], bridge: ['bridge'], veth: ['veth'], tun: ['tun'] };
 /** Every lab's underlay is veth pairs and bridges (bridge also pulls in ipv6, whose sysctls the underlay sets). */
 const UNDERLAY: KernelFeature[] = ['veth', 'bridge'];
 

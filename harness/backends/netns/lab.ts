@@ -6,21 +6,38 @@ import { kernelFeatures, modeNeeds } from '../../host/doctor.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import { commOf, killAll, pidsInNetns, processStartTime } from '../../kernel/procs.ts';
 import { findMode, allModes } from '../../modes/registry.ts';
-import type { ModeContext, ModeDef, ModeSettings } from '../../modes/mode.ts';
-import { findStale } from '../../modes/stale.ts';
+import { type FlanneldProgram, kernelProgram, type ModeContext, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
+import { deviceMatcher, findStale } from '../../modes/stale.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
 import { createNetns, NETNS_DIR, netnsExecutor, netnsPath } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
 import { allNetns, IF, labNames, labOfNetns, randomLabName, type LabNames } from '../../plan/names.ts';
-import { undoOps } from '../../plan/ops.ts';
+import { planDatastore } from '../../plan/datastore.ts';
+import type { NodeKernelState } from '../../plan/kernel-state.ts';
+import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../../plan/model-diff.ts';
+import { type KernelOp, undoOps } from '../../plan/ops.ts';
+import { type Family, topologyLease } from '../../plan/pods.ts';
 import { planUnderlay } from '../../plan/underlay.ts';
+import type { RunResult } from '../../results/schema.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { CapturePoint, LabView, Progress } from '../backend.ts';
 import { startBird, type BirdEnv } from './bird.ts';
-import { podFamilies } from './pods.ts';
-import { labDir, listLabs, readState, removeLabDir, stateProblem, writeState, type LabState } from './state.ts';
+import {
+  type FlanneldEnv,
+  inCidr,
+  type Lease,
+  leftBehind,
+  readSubnetEnv,
+  startEtcd,
+  startFlanneld,
+  subnetFile,
+  waitFlanneld,
+  withLeases,
+} from './flanneld.ts';
+import { type FamilyEnv, podFamilies } from './pods.ts';
+import { type Datastore, labDir, listLabs, readState, removeLabDir, stateProblem, writeState, type LabState } from './state.ts';
 import { teardownLab, teardownOrphans } from './teardown.ts';
 
 /** The namespaces in the kernel whose names say they belong to `lab`. */
@@ -51,6 +68,15 @@ async function injectFault(point: string): Promise<void> {
   if (f === `hang-${point}`) await new Promise((r) => setTimeout(r, 600_000));
 }
 
+export interface SwitchOptions {
+  /**
+   * A real daemon restarted with a new backend may leave its previous backend's state (flanneld
+   * leaves flannel.1 and its routes). It is always recorded; kept only when asked (`switch
+   * --keep-leftovers`), to see what it does to traffic.
+   */
+  keepDaemonLeftovers?: boolean;
+}
+
 export interface LabOptions {
   name?: string;
   settings?: ModeSettings;
@@ -66,6 +92,10 @@ export interface StatusJson {
   problems: string[];
   backend: string;
   family: string | null;
+  /** The real daemon programming the mode ("flanneld v0.28.9"), when one does. */
+  daemon?: string;
+  /** The lab's etcd, when a real-daemon mode started it. */
+  datastore?: string;
   owner: { pid: number } | null;
   nodes: {
     name: string;
@@ -223,28 +253,53 @@ export class Lab implements AsyncDisposable, LabView {
     writeState(this.state);
   }
 
+  /** How pods of `family` get their lease: flanneld's subnet.env for its own pods, else the topology. */
+  private familyEnv(family: Family, mtu: number): FamilyEnv {
+    const fenv = this.flanneldEnv();
+    return {
+      topology: this.topology,
+      names: this.names,
+      labDir: labDir(this.name),
+      mtu,
+      exec: this.exec,
+      lease: (node) => {
+        if (family !== 'flanneld') return topologyLease(this.topology, node, mtu);
+        const s = readSubnetEnv(fenv, node.name);
+        if (!s) throw new Error(`flanneld wrote no subnet.env for ${node.name} (${subnetFile(fenv, node.name)})`);
+        return s;
+      },
+    };
+  }
+
+  private async removePods(): Promise<void> {
+    const old = this.state.family;
+    if (!old) return;
+    const t = performance.now();
+    await podFamilies[old].remove(this.familyEnv(old, 0), { pods: this.state.pods, ops: this.state.podOps });
+    this.state.pods = [];
+    this.state.podOps = [];
+    this.state.family = undefined;
+    this.save();
+    this.progress(`pods: removed ${old} pods in ${Math.round(performance.now() - t)} ms`);
+  }
+
+  private async addPods(family: Family, mtu: number): Promise<void> {
+    const t = performance.now();
+    this.state.family = family;
+    this.save();
+    const setup = await podFamilies[family].add(this.familyEnv(family, mtu));
+    this.state.pods = setup.pods;
+    this.state.podOps = setup.ops;
+    this.save();
+    this.progress(`pods: ${setup.pods.length} ${family}-style pods in ${Math.round(performance.now() - t)} ms`);
+  }
+
   /** Pods for the mode's family (rebuilt only when the family changes), then the mode's own state. */
-  private async program(mode: ModeDef): Promise<void> {
-    const env = { topology: this.topology, names: this.names, labDir: labDir(this.name), mtu: mode.podMtu(this.topology), exec: this.exec };
+  private async program(mode: ModeDef, opts: SwitchOptions = {}): Promise<void> {
+    if ('flanneld' in mode.program) return this.programFlanneld(mode, mode.program.flanneld, opts);
     if (this.state.family !== mode.family) {
-      const old = this.state.family;
-      if (old) {
-        const t = performance.now();
-        await podFamilies[old].remove(env, { pods: this.state.pods, ops: this.state.podOps });
-        this.state.pods = [];
-        this.state.podOps = [];
-        this.state.family = undefined;
-        this.save();
-        this.progress(`pods: removed ${old} pods in ${Math.round(performance.now() - t)} ms`);
-      }
-      const t = performance.now();
-      this.state.family = mode.family;
-      this.save();
-      const setup = await podFamilies[mode.family].add(env);
-      this.state.pods = setup.pods;
-      this.state.podOps = setup.ops;
-      this.save();
-      this.progress(`pods: ${setup.pods.length} ${mode.family}-style pods in ${Math.round(performance.now() - t)} ms`);
+      await this.removePods();
+      await this.addPods(mode.family, mode.podMtu(this.topology));
     }
     const t = performance.now();
     const program = mode.program.kernel;
@@ -255,13 +310,159 @@ export class Lab implements AsyncDisposable, LabView {
     await applyPlan(ops, this.exec, { aborted: () => this.closed });
     await injectFault(`program:${mode.name}`);
     if (program.bird) {
-      this.state.daemons = await startBird(this.birdEnv(), program.bird, (d) => {
-        this.state.daemons.push(d);
-        this.save();
-      });
+      await startBird(this.birdEnv(), program.bird, (d) => this.recordDaemon(d));
       this.save();
     }
     this.progress(`mode ${mode.name}: ${ops.length} kernel operations in ${Math.round(performance.now() - t)} ms`);
+  }
+
+  private recordDaemon(d: LabState['daemons'][number]): void {
+    this.state.daemons.push(d);
+    this.save();
+  }
+
+  flanneldEnv(): FlanneldEnv {
+    return { topology: this.topology, names: this.names, settings: this.state.settings, labDir: labDir(this.name), exec: this.exec };
+  }
+
+  /** The lab's etcd: its namespace on the first subnet (recorded before it exists), then the daemon. */
+  private async ensureDatastore(): Promise<Datastore> {
+    if (this.state.datastore) return this.state.datastore;
+    const plan = planDatastore(this.topology, this.names);
+    if (!this.state.netns.includes(plan.netns)) this.state.netns.push(plan.netns);
+    this.save();
+    await applyPlan(plan.ops, this.exec, { aborted: () => this.closed, createNodes: createNetns });
+    const ds: Datastore = { netns: plan.netns, ip: plan.ip, prefix: `/cnilab/${this.name}/network` };
+    await startEtcd(this.flanneldEnv(), ds, (d) => this.recordDaemon(d));
+    this.state.datastore = ds;
+    this.save();
+    return ds;
+  }
+
+  /**
+   * A mode the real flanneld programs: net-conf.json into the lab's etcd, flanneld restarted on
+   * every node (a backend change is a restart, as with the DaemonSet), pods re-attached from the
+   * leases it wrote, then its kernel state compared with cnilab's model for the same leases.
+   */
+  private async programFlanneld(mode: ModeDef, fl: FlanneldProgram, opts: SwitchOptions): Promise<void> {
+    const t = performance.now();
+    const env = this.flanneldEnv();
+    const ds = await this.ensureDatastore();
+    const podCidr = this.topology.podCidr;
+    const anyFlanneld = deviceMatcher(allModes().flatMap((m) => ('flanneld' in m.program ? m.owns.devices : [])));
+    const factsOf = (snaps: readonly NodeKernelState[]) => new Map(snaps.map((s) => [s.node, kernelFacts(s, podCidr, anyFlanneld)]));
+    // What the previous flanneld left in the kernel, to tell its leftovers from what this backend programs.
+    const restarted = this.state.daemonRun !== undefined;
+    const before = restarted ? factsOf(await this.snapshots()) : undefined;
+    this.state.mode = mode.name;
+    this.state.modeOps = [];
+    this.save();
+    const { version } = await startFlanneld(env, ds, fl.backend(this.settings), (d) => this.recordDaemon(d));
+    await injectFault(`program:${mode.name}`);
+    const model = fl.model;
+    const leases = await waitFlanneld(env, ds, fl.leaseType, async (l) => {
+      const snaps = await this.snapshots();
+      // Settled when nothing the model plans is missing; cni0's MTU comes with the pods, after this.
+      if (model) {
+        const expected = this.modelFacts(model, l);
+        return snaps.flatMap((s) => {
+          const have = kernelFacts(s, podCidr, anyFlanneld);
+          return [...(expected.get(s.node) ?? [])].filter((f) => !f.startsWith('mtu ') && !have.has(f)).map((f) => `${s.node}: no ${f}`);
+        });
+      }
+      return snaps.flatMap((s) =>
+        mode.owns.devices
+          .filter((c) => !c.name.includes('*') && !s.links.some((x) => x.ifname === c.name && x.up))
+          .map((c) => `${s.node}: no ${c.name} yet`),
+      );
+    });
+    this.progress(`mode ${mode.name}: flanneld ${version} settled on ${leases.size} nodes in ${Math.round(performance.now() - t)} ms`);
+    // A new backend means new pod MTUs: pods are re-created, as the rollout after the change would.
+    await this.removePods();
+    await this.addPods('flanneld', 0);
+    const after = factsOf(await this.snapshots());
+    const expected = model ? this.modelFacts(model, leases) : undefined;
+    const mine = deviceMatcher(mode.owns.devices);
+    const programs = (node: string, fact: string) => {
+      if (expected) return expected.get(node)?.has(fact) ?? false;
+      const d = factDevice(fact);
+      return d === IF.cni0 || (d !== undefined && mine(d));
+    };
+    const left = before ? leftBehind(before, after, programs) : [];
+    // Recorded above as a fact about flanneld; then removed (unless asked to keep them), so the wire
+    // check judges what this backend programs, not what the last one left.
+    if (left.length && !opts.keepDaemonLeftovers) {
+      const ops = this.topology.nodes.flatMap((n) =>
+        removeFactsOps(
+          this.names.node(n),
+          left.filter((l) => l.startsWith(`${n.name}: `)).map((l) => l.slice(n.name.length + 2)),
+        ),
+      );
+      await applyPlan(ops, this.exec, { force: true });
+    }
+    this.state.daemonRun = {
+      mode: mode.name,
+      daemon: `flanneld ${version}`,
+      facts: {
+        leases: Object.fromEntries([...leases].map(([n, l]) => [n, l.subnet])),
+        cni: "flannel CNI chain: bridge + host-local from flanneld's subnet.env (the flannel plugin's delegation, reproduced)",
+        ...(restarted ? { leftBehind: left } : {}),
+      },
+      ...(model && expected
+        ? {
+            modelDiff: {
+              model: model.name,
+              compared: [...expected.values()].reduce((a, f) => a + f.size, 0),
+              // The previous backend's leftovers are reported above, not held against this backend's model.
+              differences: [...after].flatMap(([node, facts]) =>
+                diffFacts(node, expected.get(node) ?? new Set(), new Set([...facts].filter((f) => !left.includes(`${node}: ${f}`)))),
+              ),
+            },
+          }
+        : {}),
+    };
+    this.save();
+  }
+
+  private snapshots() {
+    return snapshotNodes(this.topology.nodes.map((n) => ({ name: n.name, exec: this.nodeExecutor(n.name) })));
+  }
+
+  /** cnilab's plan for `model`, fed flanneld's leases and VTEP MACs: the facts it puts in each node. */
+  private modelFacts(model: ModeDef, leases: ReadonlyMap<string, Lease>): Map<string, Set<string>> {
+    const plan = kernelProgram(model);
+    const topology = withLeases(this.topology, leases);
+    const vtepMacs = Object.fromEntries([...leases].flatMap(([n, l]) => (l.vtepMac ? [[n, l.vtepMac]] : [])));
+    const ops = plan?.plan({ topology, names: this.names, pods: this.state.pods, settings: this.state.settings, vtepMacs }) ?? [];
+    return new Map(topology.nodes.map((n) => [n.name, plannedFacts(ops, this.names.node(n), topology.podCidr)]));
+  }
+
+  /** What the real daemon did for the current mode, for its run's result. */
+  daemonReport(): Pick<RunResult, 'daemon' | 'daemonFacts' | 'modelDiff'> | undefined {
+    const d = this.state.daemonRun;
+    if (!d || d.mode !== this.state.mode) return undefined;
+    return { daemon: d.daemon, daemonFacts: d.facts, ...(d.modelDiff ? { modelDiff: d.modelDiff } : {}) };
+  }
+
+  /** Removes what flanneld programmed (its devices, its routes into the pod network): leaving for a mode of cnilab's own. */
+  private async clearFlanneld(): Promise<void> {
+    const owned = deviceMatcher(allModes().flatMap((m) => ('flanneld' in m.program ? m.owns.devices : [])));
+    const snaps = await this.snapshots();
+    const ops: KernelOp[] = snaps.flatMap((s) => {
+      const netns = this.names.node(s.node);
+      const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
+      return [
+        ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
+        ...s.routes
+          .filter(
+            (r) => r.protocol !== 'kernel' && r.dev !== IF.cni0 && !devs.includes(r.dev ?? '') && inCidr(this.topology.podCidr, r.dst),
+          )
+          .map((r): KernelOp => ({ kind: 'route', netns, dst: r.dst, del: true })),
+      ];
+    });
+    await applyPlan(ops, this.exec, { force: true });
+    delete this.state.daemonRun;
+    this.save();
   }
 
   /**
@@ -269,7 +470,7 @@ export class Lab implements AsyncDisposable, LabView {
    * if programming it fails, the lab rolls back to the previous mode and proves it with the
    * stale-state check, or is marked broken with what is wrong (status says so, down removes it).
    */
-  async switchTo(next: ModeDef): Promise<void> {
+  async switchTo(next: ModeDef, opts: SwitchOptions = {}): Promise<void> {
     const can = modeNeeds(next, {
       kernel: await kernelFeatures(),
       tools: Object.fromEntries(
@@ -284,9 +485,9 @@ export class Lab implements AsyncDisposable, LabView {
       );
     }
     const previous = this.mode;
-    await this.unprogram();
+    await this.unprogram(false, next);
     try {
-      await this.program(next);
+      await this.program(next, opts);
       if (this.state.broken) {
         delete this.state.broken;
         this.save();
@@ -319,17 +520,24 @@ export class Lab implements AsyncDisposable, LabView {
     this.save();
   }
 
-  /** Removes every trace of the current mode: its daemons, then its ops (forced when rolling back a half-applied one). */
-  private async unprogram(force = false): Promise<void> {
+  /**
+   * Removes every trace of the current mode: its daemons, then its ops (forced when rolling back a
+   * half-applied one). The lab's etcd stays. Between two flanneld modes, what flanneld programmed
+   * stays too (a restart with a new backend is what users do; what survives it is recorded as a
+   * fact about flanneld); before any other mode it is removed.
+   */
+  private async unprogram(force = false, next?: ModeDef): Promise<void> {
     const current = this.mode;
     if (current || force) {
       const t = performance.now();
-      // Every BIRD in the lab's namespaces, not only the recorded ones: a stray one would hold port 179.
-      const birds = pidsInNetns(this.state.netns.map(netnsPath)).filter((pid) => commOf(pid) === 'bird');
+      // Every BIRD and flanneld in the lab's namespaces, not only the recorded ones: a stray one would hold its port.
+      const strays = pidsInNetns(this.state.netns.map(netnsPath)).filter((pid) => ['bird', 'flanneld'].includes(commOf(pid) ?? ''));
+      const keep = (d: LabState['daemons'][number]) => d.netns === this.state.datastore?.netns;
       await killAll([
-        ...new Set([...birds, ...this.state.daemons.filter((d) => processStartTime(d.pid) === d.startTime).map((d) => d.pid)]),
+        ...new Set([...strays, ...this.state.daemons.filter((d) => !keep(d) && processStartTime(d.pid) === d.startTime).map((d) => d.pid)]),
       ]);
-      this.state.daemons = [];
+      this.state.daemons = this.state.daemons.filter(keep);
+      if (this.state.daemonRun && (force || !next || !('flanneld' in next.program))) await this.clearFlanneld();
       await applyPlan(undoOps(this.state.modeOps), this.exec, { force });
       this.state.modeOps = [];
       this.state.mode = undefined;
@@ -342,9 +550,21 @@ export class Lab implements AsyncDisposable, LabView {
   async staleState(): Promise<string[]> {
     const snaps = await snapshotNodes(this.topology.nodes.map((n) => ({ name: n.name, exec: this.nodeExecutor(n.name) })));
     const modes = allModes();
-    return snaps.flatMap((s) =>
-      findStale(s, { podCidr: this.topology.podCidr, mode: this.mode, modes, modeOps: this.state.modeOps, netns: this.names.node(s.node) }),
-    );
+    // What flanneld itself left from its previous backend is a fact about flanneld (the run's
+    // daemon.leftBehind), not cnilab's stale state: lines about those devices are left out.
+    const daemonLeft = this.daemonReport()?.daemonFacts?.leftBehind ?? [];
+    const leftDevs = (node: string) =>
+      daemonLeft.flatMap((l) => (l.startsWith(`${node}: `) ? [factDevice(l.slice(node.length + 2))] : [])).filter((d) => d !== undefined);
+    return snaps.flatMap((s) => {
+      const devs = leftDevs(s.node);
+      return findStale(s, {
+        podCidr: this.topology.podCidr,
+        mode: this.mode,
+        modes,
+        modeOps: this.state.modeOps,
+        netns: this.names.node(s.node),
+      }).filter((line) => !devs.some((dev) => line.includes(` ${dev} `) || line.endsWith(` ${dev}`)));
+    });
   }
 
   /** `cnilab up` hands the lab over: it stays up after this process exits, until `cnilab down`. */
@@ -371,6 +591,8 @@ export class Lab implements AsyncDisposable, LabView {
       ...this.health(),
       backend: NETNS,
       family: this.state.family ?? null,
+      ...(this.state.daemonRun ? { daemon: this.state.daemonRun.daemon } : {}),
+      ...(this.state.datastore ? { datastore: `etcd at ${this.state.datastore.ip} (${this.state.datastore.netns})` } : {}),
       owner: this.state.owner ? { pid: this.state.owner.pid } : null,
       nodes: this.topology.nodes.map((n) => ({
         name: n.name,
@@ -378,7 +600,8 @@ export class Lab implements AsyncDisposable, LabView {
         subnet: formatCidr(n.subnet.cidr),
         underlayIp: formatIpv4(n.ip),
         underlayIf: IF.underlay,
-        podSubnet: formatCidr(n.podSubnet),
+        // A real daemon's own lease when one chose it, else the topology's.
+        podSubnet: this.state.daemonRun?.facts.leases[n.name] ?? formatCidr(n.podSubnet),
         podBlock: formatCidr(n.podBlock),
         pods: n.pods.map((p) => {
           const rt = this.state.pods.find((x) => x.id === p.id);

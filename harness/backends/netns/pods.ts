@@ -8,7 +8,7 @@ import type { ExecutorOf } from '../../node/executor.ts';
 import { applyPlan } from '../../node/apply.ts';
 import { IF, type LabNames } from '../../plan/names.ts';
 import { undoOps, type KernelOp } from '../../plan/ops.ts';
-import { calicoPods, flannelBridgeConfig, planCalicoPods, type Family, type PodRuntime } from '../../plan/pods.ts';
+import { calicoPods, type FlannelLease, flannelBridgeConfig, planCalicoPods, type Family, type PodRuntime } from '../../plan/pods.ts';
 import type { Topology } from '../../topology/types.ts';
 import { cniBinDir, cniCall } from '../../node/cni.ts';
 
@@ -24,6 +24,8 @@ export interface FamilyEnv {
   labDir: string;
   mtu: number;
   exec: ExecutorOf;
+  /** The lease each node's pods come from: the topology's (cnilab's modes) or flanneld's subnet.env. */
+  lease(node: Topology['nodes'][number]): FlannelLease;
 }
 
 export interface PodFamily {
@@ -37,7 +39,7 @@ function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: To
     pod: env.exec(podNetns),
     containerId: podNetns,
     ifname: IF.podEth,
-    config: flannelBridgeConfig(env.topology, node, env.mtu, `${env.labDir}/ipam`),
+    config: flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
     binDir,
     plugin: 'bridge',
   });
@@ -100,4 +102,9 @@ const calico: PodFamily = {
   },
 };
 
-export const podFamilies: Record<Family, PodFamily> = { flannel, calico };
+/**
+ * The real flanneld's pods: the same CNI chain, from the lease flanneld wrote (env.lease reads its
+ * subnet.env). The flannel CNI plugin itself is not served by the module proxy here, so its
+ * delegation to bridge + host-local is reproduced (plan/pods.ts flannelBridgeConfig).
+ */
+export const podFamilies: Record<Family, PodFamily> = { flannel, calico, flanneld: flannel };

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import type { ModeSettings } from '../../modes/mode.ts';
 import type { KernelOp } from '../../plan/ops.ts';
 import type { Family, PodRuntime } from '../../plan/pods.ts';
+import type { DaemonFacts, RunResult } from '../../results/schema.ts';
 import type { Topology } from '../../topology/types.ts';
 
 export const stateRoot = () => process.env.CNILAB_STATE_DIR ?? '/run/cnilab';
@@ -26,8 +27,19 @@ export interface LabState {
   podOps: KernelOp[];
   /** Set when a switch failed and could not roll back, or was interrupted: what is wrong. `down` still removes it. */
   broken?: string;
-  /** Daemons started for the mode, by netns. */
+  /** Daemons started for the mode, by netns (and the lab's etcd, which outlives modes). */
   daemons: { netns: string; pid: number; startTime: number; what: string }[];
+  /** The lab's etcd, once a real-daemon mode asked for it. */
+  datastore?: Datastore;
+  /** What the real daemon of the current mode did: its version, leases, model comparison, leftovers. */
+  daemonRun?: { mode: string; daemon: string; facts: DaemonFacts } & Pick<RunResult, 'modelDiff'>;
+}
+
+/** Where the lab's etcd listens and under which prefix flannel keeps its network. */
+export interface Datastore {
+  netns: string;
+  ip: string;
+  prefix: string;
 }
 
 export const labDir = (lab: string) => `${stateRoot()}/${lab}`;

@@ -1,0 +1,67 @@
+// The real daemons a lab can run, and where their binaries are: a user's own (an environment
+// variable), else the one ci/ensure.sh built from its Go module into a cache keyed by version, else
+// the package's (etcd). What is missing is said with the way to get it.
+import { existsSync } from 'node:fs';
+import goTools from '../../ci/go-tools.json' with { type: 'json' };
+import { run } from '../kernel/exec.ts';
+
+export const GO_TOOLS: Record<string, { module: string; version: string; wrapper: string; versionVar: string; env: string }> = goTools;
+
+export const goCache = () => process.env.CNILAB_GO_CACHE ?? '/var/cache/cnilab/go';
+
+export type Binary = { ok: true; path: string; version: string } | { ok: false; detail: string };
+
+async function versionOf(path: string, args: string[], pick: (out: string) => string | undefined): Promise<string> {
+  const r = await run([path, ...args], { reject: false, timeoutMs: 10_000 });
+  return pick(`${r.stdout}\n${r.stderr}`) ?? 'unknown version';
+}
+
+async function onPath(cmd: string): Promise<string | undefined> {
+  const r = await run(['sh', '-c', `command -v ${cmd}`], { reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+const memo = new Map<string, Promise<Binary>>();
+const once = (key: string, f: () => Promise<Binary>) => {
+  const known = memo.get(key);
+  if (known) return known;
+  const p = f();
+  memo.set(key, p);
+  return p;
+};
+
+/** flanneld: $CNILAB_FLANNELD, else the build cached by ci/ensure.sh. */
+export function flanneldBinary(): Promise<Binary> {
+  return once('flanneld', async () => {
+    const t = GO_TOOLS.flanneld!;
+    const own = process.env[t.env];
+    const path = own ?? `${goCache()}/flanneld-${t.version}/flanneld`;
+    if (!existsSync(path)) {
+      return {
+        ok: false,
+        detail: own
+          ? `${t.env}=${own} does not exist`
+          : `flanneld ${t.version} is not built: run "bash ci/ensure.sh" (needs Go and gcc), or point ${t.env} at a flanneld binary`,
+      };
+    }
+    return { ok: true, path, version: await versionOf(path, ['--version'], (o) => o.trim().split('\n')[0]?.trim() || undefined) };
+  });
+}
+
+/** etcd: $CNILAB_ETCD, else Debian's etcd-server on PATH. */
+export function etcdBinary(): Promise<Binary> {
+  return once('etcd', async () => {
+    const own = process.env.CNILAB_ETCD;
+    const path = own ?? (await onPath('etcd'));
+    if (!path || !existsSync(path))
+      return { ok: false, detail: own ? `CNILAB_ETCD=${own} does not exist` : 'etcd not found: apt-get install etcd-server' };
+    return { ok: true, path, version: await versionOf(path, ['--version'], (o) => /etcd Version: (\S+)/.exec(o)?.[1]) };
+  });
+}
+
+/** Go, for doctor: the real-daemon modes need it once, to build their daemons. */
+export async function goVersion(): Promise<Binary> {
+  const path = await onPath('go');
+  if (!path) return { ok: false, detail: 'go not found: the real-daemon modes need it once, to build flanneld' };
+  return { ok: true, path, version: await versionOf(path, ['version'], (o) => /go version (\S+)/.exec(o)?.[1]) };
+}

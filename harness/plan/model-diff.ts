@@ -1,0 +1,112 @@
+// A mode's plan against a real daemon's kernel state, fact by fact: the devices it made (with their
+// VXLAN settings and MAC), their addresses, the routes into the pod network, permanent neighbours,
+// FDB entries and the pods' bridge MTU. Pure: both sides become sets of one-line facts.
+import { contains, parseCidr, type Cidr } from '../net/ipv4.ts';
+import type { NodeKernelState } from './kernel-state.ts';
+import { IF } from './names.ts';
+import type { KernelOp } from './ops.ts';
+
+export interface NodeDiff {
+  node: string;
+  only: 'model' | 'kernel';
+  fact: string;
+}
+
+const vxlanFact = (
+  name: string,
+  v: { id: number; port: number; local?: string; dev?: string; learning: boolean },
+  mtu: number,
+  mac?: string,
+) =>
+  `link ${name} vxlan id ${v.id} port ${v.port} local ${v.local ?? '-'} dev ${v.dev ?? '-'}${v.learning ? ' learning' : ' nolearning'} ` +
+  `mtu ${mtu} mac ${mac ?? '-'}`;
+const routeFact = (r: { dst: string; gateway?: string; dev?: string; onlink?: boolean }) =>
+  `route ${r.dst} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.onlink ? ' onlink' : ''}`;
+const neighFact = (ip: string, dev: string, mac?: string) => `neigh ${ip} dev ${dev} lladdr ${mac ?? '-'}`;
+const fdbFact = (mac: string, dev: string, dst: string) => `fdb ${mac} dev ${dev} dst ${dst}`;
+
+function inPods(podCidr: Cidr, dst: string): boolean {
+  if (dst === 'default') return false;
+  const c = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
+  return typeof c !== 'string' && contains(podCidr, c.network);
+}
+
+/** The facts a plan puts into one node namespace. */
+export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: Cidr): Set<string> {
+  const out = new Set<string>();
+  const mine = ops.filter((o) => o.netns === netns);
+  const devices = new Set<string>();
+  for (const o of mine) {
+    if (o.kind === 'vxlan-dev') {
+      devices.add(o.name);
+      out.add(vxlanFact(o.name, { id: o.vni, port: o.port, local: o.local, dev: o.dev, learning: false }, o.mtu, o.mac));
+    } else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);
+    else if (o.kind === 'route' && !o.del && o.type !== 'blackhole' && inPods(podCidr, o.dst))
+      out.add(
+        routeFact({
+          dst: o.dst,
+          ...(o.via ? { gateway: o.via } : {}),
+          ...(o.dev ? { dev: o.dev } : {}),
+          ...(o.onlink ? { onlink: true } : {}),
+        }),
+      );
+    else if (o.kind === 'neigh' && !o.del) out.add(neighFact(o.ip, o.dev, o.mac));
+    else if (o.kind === 'fdb' && !o.del) out.add(fdbFact(o.mac, o.dev, o.dst));
+    else if (o.kind === 'link-set' && o.name === IF.cni0 && o.mtu !== undefined) out.add(`mtu ${IF.cni0} ${o.mtu}`);
+  }
+  return out;
+}
+
+/**
+ * The facts a node's kernel holds in the same scope: devices the mode owns (`owned`), routes into
+ * the pod network except the connected ones (the node's own lease on cni0), permanent neighbours,
+ * FDB entries with a destination, and cni0's MTU.
+ */
+export function kernelFacts(s: NodeKernelState, podCidr: Cidr, owned: (ifname: string) => boolean): Set<string> {
+  const out = new Set<string>();
+  for (const l of s.links) {
+    if (l.ifname === IF.cni0) out.add(`mtu ${IF.cni0} ${l.mtu}`);
+    if (!owned(l.ifname)) continue;
+    out.add(l.vxlan ? vxlanFact(l.ifname, l.vxlan, l.mtu, l.mac) : `link ${l.ifname} ${l.kind ?? '?'} mtu ${l.mtu}`);
+    for (const a of l.addrs) out.add(`addr ${l.ifname} ${a}`);
+  }
+  for (const r of s.routes) {
+    if (r.protocol === 'kernel' || r.dev === IF.cni0 || r.type === 'blackhole' || !inPods(podCidr, r.dst)) continue;
+    out.add(routeFact(r));
+  }
+  for (const n of s.neigh) if (n.permanent) out.add(neighFact(n.dst, n.dev, n.lladdr));
+  for (const f of s.fdb) if (f.dst) out.add(fdbFact(f.mac, f.ifname, f.dst));
+  return out;
+}
+
+export function diffFacts(node: string, model: ReadonlySet<string>, kernel: ReadonlySet<string>): NodeDiff[] {
+  return [
+    ...[...model].filter((f) => !kernel.has(f)).map((fact) => ({ node, only: 'model' as const, fact })),
+    ...[...kernel].filter((f) => !model.has(f)).map((fact) => ({ node, only: 'kernel' as const, fact })),
+  ];
+}
+
+/** The device a fact is about: the link itself, or the device a route, neighbour or FDB entry is on. */
+export function factDevice(fact: string): string | undefined {
+  const m = /^(?:link|addr|mtu) (\S+)| dev (\S+)/.exec(fact);
+  return m?.[1] ?? m?.[2];
+}
+
+/**
+ * Ops that remove facts from a node: a device goes with everything on it; the rest one by one.
+ * Used to clear what a restarted daemon left from its previous backend, once it is recorded.
+ */
+export function removeFactsOps(netns: string, facts: readonly string[]): KernelOp[] {
+  const gone = new Set(facts.flatMap((f) => (f.startsWith('link ') ? [f.split(' ')[1]!] : [])));
+  const ops: KernelOp[] = [...gone].map((name) => ({ kind: 'link-del', netns, name }));
+  for (const f of facts) {
+    const w = f.split(' ');
+    const dev = factDevice(f);
+    if (dev === undefined || gone.has(dev)) continue;
+    if (w[0] === 'route') ops.push({ kind: 'route', netns, dst: w[1]!, dev, del: true });
+    else if (w[0] === 'neigh') ops.push({ kind: 'neigh', netns, ip: w[1]!, mac: w[5] ?? '', dev, del: true });
+    else if (w[0] === 'fdb') ops.push({ kind: 'fdb', netns, mac: w[1]!, dev, dst: w[5]!, del: true });
+    else if (w[0] === 'addr') ops.push({ kind: 'addr', netns, dev, cidr: w[2]!, del: true });
+  }
+  return ops;
+}
