@@ -24,7 +24,7 @@ import { finishedRuns, writeResultsAtomic } from '../run/results-file.ts';
 import { placeModes, runModes } from '../run/run-modes.ts';
 import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
-import { cut, daemonLines, pairsTable, runsSummary, table, TERMINAL_WIDTH } from './table.ts';
+import { cut, daemonLines, pairsTable, runsSummary, table, tableFit, TERMINAL_WIDTH } from './table.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -357,28 +357,28 @@ function printDoctor(
   console.log(`root: ${r.root ? 'yes' : 'no (kernel features not probed)'}`);
   console.log('\nkernel (tried in a throwaway namespace):');
   console.log(
-    table(
+    tableFit(
       ['feature', 'ok', 'detail'],
       Object.entries(r.kernel).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail]),
     ),
   );
   console.log('\ntools:');
   console.log(
-    table(
+    tableFit(
       ['tool', 'ok', 'detail'],
       Object.entries(r.tools).map(([k, v]) => [k, v.ok ? 'yes' : 'no', v.detail]),
     ),
   );
   console.log('\nbackends:');
   console.log(
-    table(
+    tableFit(
       ['backend', 'ok', 'detail'],
       backends.map((b) => [b.name, b.available.ok ? 'yes' : 'no', b.available.detail]),
     ),
   );
   console.log('\nmodes (--backend auto):');
   console.log(
-    table(
+    tableFit(
       ['mode', 'runs on', 'why'],
       Object.entries(placement).map(([m, p]) => [
         m,

@@ -80,3 +80,13 @@ export function daemonLines(r: RunResult, width = TERMINAL_WIDTH): string[] {
   if (left.length) out.push(`  left by its previous backend: ${left.length} facts (results.json daemon.leftBehind)`);
   return out.map((l) => cut(l, width));
 }
+
+/** A table whose last column is cut so every line fits `width` (the JSON output keeps it whole). */
+export function tableFit(head: string[], rows: string[][], width = TERMINAL_WIDTH): string {
+  const fixed = head.slice(0, -1).reduce((a, h, i) => a + Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2, 0);
+  const room = Math.max(20, width - fixed);
+  return table(
+    head,
+    rows.map((r) => [...r.slice(0, -1), cut(r[r.length - 1] ?? '', room)]),
+  );
+}

@@ -103,6 +103,14 @@ export async function doctor(): Promise<HostReport> {
     ? { ok: true, detail: cni }
     : { ok: false, detail: 'bridge/host-local plugins not found: apt-get install containernetworking-plugins' };
   const daemons = await Promise.all([flanneldBinary(), etcdBinary(), goVersion()]);
+  const ownCni = process.env.CNILAB_FLANNEL_CNI;
+  tools['flannel-cni'] =
+    ownCni && existsSync(ownCni)
+      ? { ok: true, detail: `${ownCni} (CNILAB_FLANNEL_CNI)` }
+      : {
+          ok: false,
+          detail: `${ownCni ? `CNILAB_FLANNEL_CNI=${ownCni} does not exist; ` : ''}not served by the module proxy: its delegation to bridge is reproduced`,
+        };
   for (const [name, b] of [
     ['flanneld', daemons[0]],
     ['etcd', daemons[1]],

@@ -1,6 +1,7 @@
 // Calls real CNI plugins the way kubelet does: inside the node's namespace, config on stdin,
 // parameters in CNI_* variables, the result as JSON on stdout.
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { KernelError } from '../errors.ts';
 import type { NodeExecutor } from './executor.ts';
 
@@ -20,16 +21,27 @@ export interface CniResult {
 /** Runs a plugin in the node, for the pod's namespace (its executor's netnsPath). */
 export async function cniCall(
   cmd: 'ADD' | 'DEL',
-  args: { node: NodeExecutor; pod: NodeExecutor; containerId: string; ifname: string; config: object; binDir: string; plugin: string },
+  args: {
+    node: NodeExecutor;
+    pod: NodeExecutor;
+    containerId: string;
+    ifname: string;
+    config: object;
+    /** Where the plugins it delegates to are (CNI_PATH). */
+    binDir: string;
+    /** A plugin name in binDir, or the absolute path of one elsewhere (a user's own flannel plugin). */
+    plugin: string;
+  },
 ): Promise<CniResult | undefined> {
+  const pluginPath = args.plugin.startsWith('/') ? args.plugin : `${args.binDir}/${args.plugin}`;
   const env = {
     CNI_COMMAND: cmd,
     CNI_CONTAINERID: args.containerId,
     CNI_NETNS: args.pod.netnsPath,
     CNI_IFNAME: args.ifname,
-    CNI_PATH: args.binDir,
+    CNI_PATH: args.plugin.startsWith('/') ? `${dirname(args.plugin)}:${args.binDir}` : args.binDir,
   };
-  const r = await args.node.run([`${args.binDir}/${args.plugin}`], {
+  const r = await args.node.run([pluginPath], {
     input: JSON.stringify(args.config),
     env,
     reject: false,
@@ -47,7 +59,7 @@ export async function cniCall(
     throw new KernelError({
       op: `CNI ${cmd} ${args.plugin} for ${args.pod.id}`,
       where: args.node.id,
-      command: `${args.binDir}/${args.plugin} (${Object.entries(env)
+      command: `${pluginPath} (${Object.entries(env)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')})`,
       exitCode: r.exitCode,

@@ -65,6 +65,23 @@ export function flannelBridgeConfig(lease: FlannelLease, node: string, ipamDir: 
   };
 }
 
+/**
+ * kube-flannel.yml's cni-conf.json for the real flannel plugin, with the lab's paths: its subnet file,
+ * its data dir (where it keeps each pod's delegate for DEL) and host-local's store (the plugin uses
+ * a top-level ipam as the base of the delegate's: flannel-io/cni-plugin flannel_linux.go getDelegateIPAM).
+ */
+export function flannelPluginConfig(subnetFile: string, dataDir: string, ipamDir: string): object {
+  return {
+    cniVersion: '0.3.1',
+    name: 'cbr0',
+    type: 'flannel',
+    subnetFile,
+    dataDir,
+    ipam: { type: 'host-local', dataDir: ipamDir },
+    delegate: { hairpinMode: true, isDefaultGateway: true },
+  };
+}
+
 export const CALICO_GATEWAY = '169.254.1.1';
 export const CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee';
 

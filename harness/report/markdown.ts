@@ -77,7 +77,13 @@ export function renderMarkdown(r: ResultsFile): string {
           .map(([n, l]) => `${n} ${l}`)
           .join(', ')} | ${m ? `${m.model} (${m.compared} facts)` : 'none: checked on the wire only'} | ` +
           `${m ? m.differences.map((x) => `${x.node}, only in the ${x.only}: \`${x.fact}\``).join('<br>') || 'none' : '–'} | ` +
-          `${dd.leftBehind?.map((x) => `\`${x}\``).join('<br>') || '–'} |`,
+          `${
+            (dd.leftBehind ?? [])
+              .slice(0, 6)
+              .map((x) => `\`${x}\``)
+              .concat((dd.leftBehind?.length ?? 0) > 6 ? [`and ${dd.leftBehind!.length - 6} more in results.json`] : [])
+              .join('<br>') || '–'
+          } |`,
       );
     }
   }

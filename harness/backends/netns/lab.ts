@@ -262,6 +262,9 @@ export class Lab implements AsyncDisposable, LabView {
       labDir: labDir(this.name),
       mtu,
       exec: this.exec,
+      ...(family === 'flanneld' && process.env.CNILAB_FLANNEL_CNI
+        ? { flannelCni: { plugin: process.env.CNILAB_FLANNEL_CNI, subnetFile: (node: string) => subnetFile(fenv, node) } }
+        : {}),
       lease: (node) => {
         if (family !== 'flanneld') return topologyLease(this.topology, node, mtu);
         const s = readSubnetEnv(fenv, node.name);
@@ -405,7 +408,9 @@ export class Lab implements AsyncDisposable, LabView {
       daemon: `flanneld ${version}`,
       facts: {
         leases: Object.fromEntries([...leases].map(([n, l]) => [n, l.subnet])),
-        cni: "flannel CNI chain: bridge + host-local from flanneld's subnet.env (the flannel plugin's delegation, reproduced)",
+        cni: process.env.CNILAB_FLANNEL_CNI
+          ? `flannel CNI plugin ${process.env.CNILAB_FLANNEL_CNI} -> bridge + host-local`
+          : "bridge + host-local from flanneld's subnet.env (the flannel CNI plugin's delegation, reproduced: its module is not served here)",
         ...(restarted ? { leftBehind: left } : {}),
       },
       ...(model && expected

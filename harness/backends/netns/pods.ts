@@ -8,7 +8,15 @@ import type { ExecutorOf } from '../../node/executor.ts';
 import { applyPlan } from '../../node/apply.ts';
 import { IF, type LabNames } from '../../plan/names.ts';
 import { undoOps, type KernelOp } from '../../plan/ops.ts';
-import { calicoPods, type FlannelLease, flannelBridgeConfig, planCalicoPods, type Family, type PodRuntime } from '../../plan/pods.ts';
+import {
+  calicoPods,
+  type FlannelLease,
+  flannelBridgeConfig,
+  flannelPluginConfig,
+  planCalicoPods,
+  type Family,
+  type PodRuntime,
+} from '../../plan/pods.ts';
 import type { Topology } from '../../topology/types.ts';
 import { cniBinDir, cniCall } from '../../node/cni.ts';
 
@@ -26,6 +34,8 @@ export interface FamilyEnv {
   exec: ExecutorOf;
   /** The lease each node's pods come from: the topology's (cnilab's modes) or flanneld's subnet.env. */
   lease(node: Topology['nodes'][number]): FlannelLease;
+  /** The real flannel CNI plugin, when a user gave one (CNILAB_FLANNEL_CNI): it reads subnet.env itself. */
+  flannelCni?: { plugin: string; subnetFile(node: string): string };
 }
 
 export interface PodFamily {
@@ -39,9 +49,15 @@ function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: To
     pod: env.exec(podNetns),
     containerId: podNetns,
     ifname: IF.podEth,
-    config: flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
+    config: env.flannelCni
+      ? flannelPluginConfig(
+          env.flannelCni.subnetFile(node.name),
+          `${env.labDir}/flannel-cni/${node.name}`,
+          `${env.labDir}/ipam/${node.name}`,
+        )
+      : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
     binDir,
-    plugin: 'bridge',
+    plugin: env.flannelCni?.plugin ?? 'bridge',
   });
 }
 
