@@ -107,6 +107,15 @@ describe('the real flanneld on the two-subnets lab', { skip: SKIP }, () => {
     assertPath(r, 'same-node', { reachable: true, encap: 'none' });
   });
 
+  test('the real flannel CNI plugin when CNILAB_FLANNEL_CNI names one: same leases, same wire, same model', {
+    skip: process.env.CNILAB_FLANNEL_CNI ? false : 'CNILAB_FLANNEL_CNI is not set (the module proxy here does not serve the plugin)',
+  }, async () => {
+    const r = await fresh('flanneld-vxlan');
+    assertRunPassed(r);
+    assert.match(r.daemonFacts!.cni, /^flannel CNI plugin /);
+    assertRealDaemon(r, 'flannel-vxlan');
+  });
+
   test('a backend change is a flanneld restart: what it leaves of vxlan is recorded, kept when asked, else removed', async () => {
     const name = uniqueLab('fs');
     const lab = await Lab.up(topology, getMode('flanneld-vxlan'), { name });
