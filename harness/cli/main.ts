@@ -194,7 +194,11 @@ async function cmdRun(argv: string[]): Promise<number> {
   });
   const runs = done.runs;
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
-  for (const b of BACKENDS) if (where(b.name).length) progress(`on ${b.name}: ${where(b.name).join(', ')}`);
+  for (const b of BACKENDS) {
+    // One progress line per few modes: the terminal is 100 columns wide.
+    const names = where(b.name);
+    for (let i = 0; i < names.length; i += 4) progress(`on ${b.name}: ${names.slice(i, i + 4).join(', ')}`);
+  }
   for (const r of runs.filter((x) => x.status === 'skipped')) show(r);
   releasePartial();
   const all = asked.map((m) => previous.get(m.name) ?? runs.find((r) => r.mode === m.name)!);
