@@ -109,7 +109,9 @@ export async function doctor(): Promise<HostReport> {
       ? { ok: true, detail: `${ownCni} (CNILAB_FLANNEL_CNI)` }
       : {
           ok: false,
-          detail: `${ownCni ? `CNILAB_FLANNEL_CNI=${ownCni} does not exist; ` : ''}not served by the module proxy: its delegation to bridge is reproduced`,
+          detail:
+            `${ownCni ? `CNILAB_FLANNEL_CNI=${ownCni} does not exist; ` : ''}` +
+            'not served by the module proxy: its delegation to bridge is reproduced',
         };
   for (const [name, b] of [
     ['flanneld', daemons[0]],

@@ -20,7 +20,11 @@ export const ownedCount = () => owned.size;
 /** Cancels every command and guest in flight, then downs every owned thing; resolves when all are down (or after timeoutMs). */
 export async function shutdown(timeoutMs = 20_000): Promise<void> {
   cancelAll();
+  // Taken now: while killed commands exit, a failing build may down (and unregister) itself, and
+  // this must still wait for that teardown before the process exits. down() is idempotent.
+  const targets = new Set(owned);
   await inFlightExited();
-  const all = Promise.allSettled([...owned].map((r) => r.down()));
+  for (const r of owned) targets.add(r);
+  const all = Promise.allSettled([...targets].map((r) => r.down()));
   await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
 }

@@ -410,7 +410,8 @@ export class Lab implements AsyncDisposable, LabView {
         leases: Object.fromEntries([...leases].map(([n, l]) => [n, l.subnet])),
         cni: process.env.CNILAB_FLANNEL_CNI
           ? `flannel CNI plugin ${process.env.CNILAB_FLANNEL_CNI} -> bridge + host-local`
-          : "bridge + host-local from flanneld's subnet.env (the flannel CNI plugin's delegation, reproduced: its module is not served here)",
+          : "bridge + host-local from flanneld's subnet.env " +
+            "(the flannel CNI plugin's delegation, reproduced: its module is not served here)",
         ...(restarted ? { leftBehind: left } : {}),
       },
       ...(model && expected

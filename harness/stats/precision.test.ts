@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bootstrapPercentile, citedVerdict, differenceOfMeans, relativeHalfWidth, stopDecision } from './precision.ts';
+import { prng } from './random.ts';
+import { ratioOfMeans } from './stats.ts';
+
+/** Normal samples by Box-Muller, seeded. */
+function normal(n: number, mu: number, sigma: number, seed: number): number[] {
+  const r = prng(seed);
+  return Array.from({ length: n }, () => mu + sigma * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
+}
+
+const base = { minRounds: 3, target: 0.05, elapsedMs: 10_000, budgetMs: 180_000, roundMs: 10_000 };
+
+test('the stopping rule: never before the minimum, at the target, or when the next round would not fit', () => {
+  const tight = { x: { mean: 1, ci95: 0.02 } };
+  const wide = { x: { mean: 1, ci95: 0.2 }, y: { mean: 2, ci95: 0.05 } };
+  assert.deepEqual(stopDecision({ ...base, rounds: 2, estimates: tight }), { stop: false });
+  assert.deepEqual(stopDecision({ ...base, rounds: 3, estimates: tight }), { stop: true, why: 'precision', missed: [] });
+  assert.deepEqual(stopDecision({ ...base, rounds: 3, estimates: wide }), { stop: false });
+  const out = stopDecision({ ...base, rounds: 9, estimates: wide, elapsedMs: 175_000 });
+  assert.deepEqual(out, { stop: true, why: 'budget', missed: [{ name: 'x', halfWidth: 0.2 }] });
+  // An estimate with one sample has no interval: it is never precise enough.
+  assert.equal(relativeHalfWidth({ mean: 1, ci95: Infinity }), Infinity);
+  assert.deepEqual(stopDecision({ ...base, rounds: 5, estimates: { z: { mean: 1, ci95: Infinity } } }), { stop: false });
+});
+
+test('more rounds of the same noise narrow a ratio until the rule stops: the rule is reachable', () => {
+  let stoppedAt = 0;
+  for (let n = 3; n <= 60; n++) {
+    const r = ratioOfMeans(normal(n, 9, 0.6, 1), normal(n, 10, 0.6, 2));
+    const d = stopDecision({ ...base, rounds: n, estimates: { ratio: r }, elapsedMs: 0 });
+    if (d.stop) {
+      stoppedAt = n;
+      assert.equal(d.why, 'precision');
+      break;
+    }
+  }
+  assert.ok(stoppedAt > 3 && stoppedAt < 60, `stopped at ${stoppedAt}`);
+});
+
+test('verdicts against a cited range: consistent only inside it, differs only outside, else inconclusive', () => {
+  const vxlan = { lo: 0.2, hi: 0.3 };
+  assert.equal(citedVerdict(0.22, 0.28, vxlan), 'consistent');
+  assert.equal(citedVerdict(0.31, 0.4, vxlan), 'differs');
+  assert.equal(citedVerdict(-0.1, 0.15, vxlan), 'differs');
+  // The interval from the issue: 3% (−22%…28%) against 20–30% cannot agree with it.
+  assert.equal(citedVerdict(-0.22, 0.28, vxlan), 'inconclusive');
+  assert.equal(citedVerdict(0.25, 0.35, vxlan), 'inconclusive');
+  assert.equal(citedVerdict(Number.NaN, 0.25, vxlan), 'inconclusive');
+});
+
+test('a change between runs is claimed only when the interval of the difference excludes zero', () => {
+  const a = normal(8, 10, 0.3, 3);
+  const same = differenceOfMeans(a, normal(8, 10, 0.3, 4));
+  assert.ok(same.lo < 0 && same.hi > 0, `noise: ${same.lo}..${same.hi}`);
+  const slower = differenceOfMeans(a, normal(8, 8, 0.3, 5));
+  assert.ok(slower.hi < 0, `a real drop: ${slower.lo}..${slower.hi}`);
+  assert.equal(differenceOfMeans([1], [2, 3]).ci95, Infinity);
+});
+
+test('bootstrap percentile intervals contain the percentile, shrink with more samples, and reproduce from the seed', () => {
+  const small = bootstrapPercentile(normal(30, 100, 20, 6), 50, prng(7));
+  const big = bootstrapPercentile(normal(3000, 100, 20, 6), 50, prng(7));
+  assert.ok(small.lo <= small.value && small.value <= small.hi);
+  assert.ok(big.hi - big.lo < small.hi - small.lo);
+  assert.ok(Math.abs(big.value - 100) < 2);
+  assert.deepEqual(bootstrapPercentile(normal(30, 100, 20, 6), 50, prng(7)), small);
+});
