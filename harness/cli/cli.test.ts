@@ -21,6 +21,14 @@ describe('cli input errors', () => {
   const dir = mkdtempSync(`${tmpdir()}/cnilab-cli-`);
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  test('--help lists every command and mode, within 100 columns', async () => {
+    const r = await runCli(['--help']);
+    const text = r.stdout + r.stderr;
+    for (const c of ['run', 'compare', 'up', 'switch', 'check', 'status', 'down', 'gc', 'doctor', 'modes', '--budget', 'flanneld-udp'])
+      assert.match(text, new RegExp(`${c}\\b`));
+    for (const l of text.split('\n')) assert.ok(l.length <= 100, `${l.length} columns: ${l}`);
+  });
+
   test('an unknown flag names the flag and lists the known ones; exit 2', async () => {
     const r = await runCli(['run', '--frobnicate']);
     assert.equal(r.code, 2);

@@ -31,13 +31,17 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
-  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--backend netns|uml|qemu|auto] [--count N]
-                 [--perf [--rounds N] [--seconds S] [--streams P] [--rtt-count N]] [--resume] [--verbose | --quiet]
+  cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--count N]
+                 [--backend netns|uml|qemu|auto] [--resume] [--verbose | --quiet]
+                 [--perf [--budget S] [--target PCT] [--rounds N] [--seconds S] [--streams P]
+                         [--rtt-count N]]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
-                 The terminal shows the summary and the failing pairs (--verbose: every pair; --quiet: the summary);
-                 results.json is written after every mode, and --resume runs only the modes not done in --out.
-                 --perf then measures RTT, TCP throughput and MTU per mode against the underlay
-  cnilab compare A/results.json B/results.json        what changed, and whether it is more than noise
+                 The terminal shows the summary and the failing pairs (--verbose: every pair;
+                 --quiet: the summary); results.json is written after every mode, and --resume
+                 runs only the modes not done in --out. --perf then measures RTT, TCP throughput,
+                 CPU per GB and MTU per mode against the underlay, in short interleaved rounds
+                 until every ratio is within ±PCT% (5) or S seconds (180) have passed
+  cnilab compare A/results.json B/results.json        what changed, and is it more than noise
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
@@ -49,10 +53,22 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
   cnilab modes   what each mode programs and must show on the wire
 
-Modes: ${allModes()
-  .map((m) => m.name)
-  .join(', ')}
+Modes: ${wrap(
+  allModes().map((m) => m.name),
+  93,
+).join(',\n       ')}
 Default topology: topologies/two-subnets.yaml`;
+
+/** Words joined by ", " into lines of at most `width` characters. */
+function wrap(words: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  for (const w of words) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 2 + w.length <= width) lines[lines.length - 1] = `${last}, ${w}`;
+    else lines.push(w);
+  }
+  return lines;
+}
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const t0 = performance.now();
@@ -88,6 +104,8 @@ async function cmdRun(argv: string[]): Promise<number> {
       seconds: { type: 'string' },
       streams: { type: 'string' },
       'rtt-count': { type: 'string' },
+      budget: { type: 'string' },
+      target: { type: 'string' },
       resume: { type: 'boolean' },
       verbose: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -104,14 +122,17 @@ async function cmdRun(argv: string[]): Promise<number> {
   };
   const perf = values.perf
     ? {
-        rounds: int('rounds', values.rounds, 3, 1, 50),
-        seconds: int('seconds', values.seconds, 3, 1, 60),
+        // Short rounds, as many as the budget allows: precision comes from rounds, not from long tests.
+        rounds: int('rounds', values.rounds, 3, 2, 50),
+        seconds: int('seconds', values.seconds, 1, 1, 60),
         streams: int('streams', values.streams, 4, 1, 16),
-        rttCount: int('rtt-count', values['rtt-count'], 200, 10, 10000),
+        rttCount: int('rtt-count', values['rtt-count'], 50, 10, 10000),
+        target: int('target', values.target, 5, 1, 50) / 100,
+        budgetSeconds: int('budget', values.budget, 180, 10, 3600),
       }
     : undefined;
-  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count']))
-    throw new UsageError('--rounds, --seconds, --streams and --rtt-count only apply with --perf', 'add --perf');
+  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count'] || values.budget || values.target))
+    throw new UsageError('--rounds, --seconds, --streams, --rtt-count, --budget and --target only apply with --perf', 'add --perf');
   const asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
@@ -190,7 +211,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     onRun: show,
     progress,
     onConsole: (b, l) => log(`  ${b}| ${l}`),
-    ...(perf ? { perf } : {}),
+    ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),
   });
   const runs = done.runs;
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);

@@ -73,11 +73,13 @@ export async function iperf(
   src: NodeExecutor,
   dst: NodeExecutor,
   dstIp: string,
-  opts: { seconds: number; streams: number },
+  opts: { seconds: number; streams: number; pin?: { client: number; server: number } },
 ): Promise<IperfResult> {
+  // iperf3 -A: each end on its own CPU, so a 2-core machine measures the data path, not the scheduler.
+  const aff = (cpu: number | undefined) => (cpu === undefined ? [] : ['-A', String(cpu)]);
   const port = nextPort++;
   if (nextPort > 65000) nextPort = 5201;
-  const server = dst.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(port)]);
+  const server = dst.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(port), ...aff(opts.pin?.server)]);
   try {
     let seen = '';
     // iperf3 -s prints "Server listening" once bound; only then may the client connect.
@@ -95,7 +97,8 @@ export async function iperf(
         reject(new Error(`iperf3 server in ${dst.id} exited before listening: ${seen.trim()}`));
       });
     });
-    const r = await src.run(['iperf3', '-c', dstIp, '-p', String(port), '-t', String(opts.seconds), '-P', String(opts.streams), '-J'], {
+    const argv = ['iperf3', '-c', dstIp, '-p', String(port), '-t', String(opts.seconds), '-P', String(opts.streams), '-J'];
+    const r = await src.run([...argv, ...aff(opts.pin?.client)], {
       reject: false,
       timeoutMs: (opts.seconds + 15) * 1000,
       op: 'iperf3',

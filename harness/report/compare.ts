@@ -1,6 +1,7 @@
 // Two results files side by side: what changed, and whether a performance change is larger than
 // the noise of the two runs (Welch's t-test on the per-run samples).
 import type { ResultsFile, RunResult } from '../results/schema.ts';
+import { differenceOfMeans } from '../stats/precision.ts';
 import { welch } from '../stats/stats.ts';
 import { fmt } from './format.ts';
 
@@ -31,14 +32,15 @@ export interface Comparison {
   onlyInB: string[];
 }
 
-/** A change counts when it is both statistically clear (p < 0.05) and not tiny (> 3%). */
+/** A change is claimed only when the 95% interval of the difference (Welch) excludes zero. */
 export function verdict(a: readonly number[], b: readonly number[]): { p: number; change: number; verdict: Verdict } {
   const ma = a.reduce((s, v) => s + v, 0) / a.length;
   const mb = b.reduce((s, v) => s + v, 0) / b.length;
   const change = (mb - ma) / ma;
   const { p } = welch(a, b);
-  if (!Number.isFinite(p)) return { p, change, verdict: 'not comparable' };
-  return { p, change, verdict: p < 0.05 && Math.abs(change) > 0.03 ? (change > 0 ? 'faster' : 'slower') : 'within noise' };
+  const d = differenceOfMeans(a, b);
+  if (!Number.isFinite(p) || !Number.isFinite(d.ci95)) return { p, change, verdict: 'not comparable' };
+  return { p, change, verdict: d.lo > 0 ? 'faster' : d.hi < 0 ? 'slower' : 'within noise' };
 }
 
 const key = (r: RunResult) => `${r.mode}@${r.backend}`;

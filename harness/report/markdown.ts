@@ -1,6 +1,6 @@
 // report.md: short enough for a pull-request comment.
-import type { ResultsFile } from '../results/schema.ts';
-import { fmt, pct, pm } from './format.ts';
+import type { ResultsFile, RttStats } from '../results/schema.ts';
+import { fin, fmt, pct, pm } from './format.ts';
 import { reportData } from './rows.ts';
 
 export const VETH_NOTE =
@@ -8,6 +8,41 @@ export const VETH_NOTE =
   'sender and receiver; the "underlay" is itself veth + bridge at memory speed, so per-packet costs dominate where a NIC would be ' +
   'the bottleneck; VXLAN devices change GSO/TSO segment sizes and add UDP checksums. Ratios here are real for this machine and ' +
   'this kernel, and are usually lower than the NIC-bound figures people cite.';
+
+/** p50 / p99 with their bootstrap intervals when there are any. */
+function rttText(r: RttStats | undefined): string {
+  if (!r) return '–';
+  const ci = (c?: [number, number]) => (c && fin(c[0]) && fin(c[1]) ? ` (${fmt(c[0], 0)}–${fmt(c[1], 0)})` : '');
+  return `${fmt(r.p50, 0)}${ci(r.p50ci)} / ${fmt(r.p99, 0)}${ci(r.p99ci)}`;
+}
+
+/** How the sampling ended and how precise it got: the report states its own stopping rule. */
+export function precisionText(r: ResultsFile): string[] {
+  const s = r.underlay?.stop;
+  if (!s) return [];
+  const widest = Math.max(...Object.values(s.halfWidths).filter(fin), 0);
+  const rule =
+    s.why === 'rounds'
+      ? `a fixed ${s.rounds} rounds`
+      : `short interleaved rounds until every host ratio's 95% interval is within ±${pct(s.target)} of its value, or the ` +
+        `${Math.round(s.budgetMs / 1000)} s budget runs out (at least ${r.perfSettings?.rounds ?? 3} rounds)`;
+  const out = [
+    `**Precision.** Sampling: ${rule}. It stopped after ${s.rounds} rounds in ${Math.round(s.elapsedMs / 1000)} s ` +
+      `(${s.why === 'precision' ? 'target reached' : s.why === 'budget' ? 'budget spent' : 'rounds done'}); the widest interval is ` +
+      `±${(widest * 100).toFixed(1)}%.`,
+  ];
+  if (s.missed.length)
+    out.push(
+      `Missed the target: ${s.missed.map((m) => `${m} (±${((s.halfWidths[m] ?? Number.NaN) * 100).toFixed(1)}%)`).join(', ')}: ` +
+        `${s.why === 'budget' ? 'the budget ran out first (`--budget` gives more time)' : 'too few rounds'}.`,
+    );
+  out.push(
+    r.underlay?.pinned
+      ? 'iperf3 sender and receiver were pinned to separate CPUs (-A 0 / -A 1); CPU s/GB is their own accounting, sender + receiver.'
+      : 'iperf3 sender and receiver were not pinned (one CPU); CPU s/GB is their own accounting, sender + receiver.',
+  );
+  return out;
+}
 
 const STATUS = { passed: '✅ passed', failed: '❌ failed', skipped: '⏭ skipped' } as const;
 
@@ -17,14 +52,16 @@ export function renderMarkdown(r: ResultsFile): string {
   if (d.meta) out.push(`${d.title} · kernel ${d.meta.kernel} · ${d.meta.startedAt}`, '');
   out.push(
     d.perf
-      ? '| mode | backend | status | pairs | Gbit/s (1 stream) | vs underlay | RTT p50 / p99 µs | pod MTU (exp/obs) | max DF payload |'
+      ? '| mode | backend | status | pairs | Gbit/s (1 stream) | vs underlay | CPU s/GB | CPU vs underlay | RTT p50 / p99 µs ' +
+          '| pod MTU (exp/obs) | max DF payload |'
       : '| mode | backend | status | pairs |',
   );
-  out.push(d.perf ? '|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|');
+  out.push(d.perf ? '|---|---|---|---|---|---|---|---|---|---|---|' : '|---|---|---|---|');
+  const uSame = d.underlay?.paths?.find((p) => p.path === 'same-subnet');
   if (d.perf && d.underlay?.throughputGbps) {
     out.push(
-      `| **underlay** (node to node) | netns | – | – | ${pm(d.underlay.throughputGbps)} | 1.00 | ${fmt(d.underlay.rttUs?.p50, 0)} / ` +
-        `${fmt(d.underlay.rttUs?.p99, 0)} | – | – |`,
+      `| **underlay** (node to node) | netns | – | – | ${pm(d.underlay.throughputGbps)} | 1.00 | ${pm(uSame?.cpuPerGB, 3)} | 1.00 | ` +
+        `${rttText(d.underlay.rttUs)} | – | – |`,
     );
   }
   for (const row of d.runs) {
@@ -34,11 +71,15 @@ export function renderMarkdown(r: ResultsFile): string {
       continue;
     }
     const p = row.perf;
-    const ratio = !row.comparable ? `n/c (${row.backend})` : p?.ratioToUnderlay ? pm(p.ratioToUnderlay) : '–';
+    // A guest's ratios are to the underlay measured inside that guest: marked, never mixed with the host's.
+    const inGuest = p?.ratioScope === 'guest' ? ' ᵍ' : '';
+    const ratio = p?.ratioToUnderlay ? `${pm(p.ratioToUnderlay)}${inGuest}` : '–';
+    const cpuRatio = p?.cpuRatioToUnderlay ? `${pm(p.cpuRatioToUnderlay)}${inGuest}` : '–';
+    const head = p?.paths?.find((x) => x.path === 'same-subnet') ?? p?.paths?.[0];
     const mtu = p?.mtu ? `${p.mtu.expected} / ${p.mtu.observed}${p.mtu.observed !== p.mtu.expected ? ' ⚠' : ''}` : '–';
     out.push(
-      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ${pm(p?.throughputGbps)} | ${ratio} | ` +
-        `${fmt(p?.rttUs?.p50, 0)} / ${fmt(p?.rttUs?.p99, 0)} | ${mtu} | ` +
+      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ${row.comparable ? pm(p?.throughputGbps) : '–'} | ${ratio} | ` +
+        `${row.comparable ? pm(p?.cpuPerGB, 3) : '–'} | ${cpuRatio} | ${rttText(head?.rttUs)} | ${mtu} | ` +
         `${p?.mtu ? `${p.mtu.maxDfPayload}${p.mtu.podMtuExceedsPath ? ' ⚠ pod MTU exceeds path' : ''}` : '–'} |`,
     );
   }
@@ -95,6 +136,7 @@ export function renderMarkdown(r: ResultsFile): string {
       ...(d.failures.length > 10 ? [`- and ${d.failures.length - 10} more`] : []),
     );
   if (d.perf) {
+    out.push('', ...precisionText(r));
     out.push('', '### Against the widely cited figures', '', '| mode | measured cost vs underlay | cited | verdict |', '|---|---|---|---|');
     for (const c of d.cited)
       out.push(
@@ -105,8 +147,8 @@ export function renderMarkdown(r: ResultsFile): string {
     if (d.guestModes.length)
       out.push(
         '',
-        `Runs in a guest kernel (${d.guestModes.join(', ')}) are shown but kept out of the ratios: an emulated CPU makes their ` +
-          `timings incomparable with the host's.`,
+        `ᵍ ${d.guestModes.join(', ')} ran in a guest kernel: their ratios are to the underlay measured inside the same guest, ` +
+          `and their absolute numbers are not shown next to the host's (an emulated CPU). They are kept out of the cited verdicts.`,
       );
   }
   return out.join('\n') + '\n';

@@ -3,6 +3,7 @@
 import { findMode } from '../modes/registry.ts';
 import type { CitedCost } from '../modes/mode.ts';
 import type { Perf, ResultsFile, RunResult } from '../results/schema.ts';
+import { type CitedVerdict, citedVerdict } from '../stats/precision.ts';
 import { fin } from './format.ts';
 
 export interface RunRow {
@@ -30,7 +31,8 @@ export interface CitedRow {
   lo?: number;
   hi?: number;
   cited: CitedCost;
-  verdict: 'too few samples' | 'cheaper than cited' | 'costlier than cited' | 'within the cited range';
+  /** consistent: the interval lies inside the cited range; differs: outside it; inconclusive: it crosses a bound. */
+  verdict: 'too few samples' | CitedVerdict;
 }
 
 export interface ReportData {
@@ -57,8 +59,7 @@ export function citedRow(run: RunResult): CitedRow | undefined {
   if (!fin(q.ci95)) return { mode: run.mode, cost, cited, verdict: 'too few samples' };
   const lo = cost - q.ci95;
   const hi = cost + q.ci95;
-  const verdict = hi < cited.lo ? 'cheaper than cited' : lo > cited.hi ? 'costlier than cited' : 'within the cited range';
-  return { mode: run.mode, cost, lo, hi, cited, verdict };
+  return { mode: run.mode, cost, lo, hi, cited, verdict: citedVerdict(lo, hi, cited) };
 }
 
 export function reportData(r: ResultsFile): ReportData {

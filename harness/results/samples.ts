@@ -9,7 +9,12 @@ export interface IperfResult {
 }
 
 export interface PerfOptions {
+  /** The fewest rounds: fewer never stop (a t interval needs a few degrees of freedom). */
   rounds: number;
+  /** Keep sampling until every ratio is this precise (0.05: ±5%)... */
+  target?: number;
+  /** ...or until another round would not fit this budget. */
+  budgetMs?: number;
   seconds: number;
   rttCount: number;
   streams: number;
@@ -36,8 +41,24 @@ export interface ModeSamples {
   mtu?: { expected: number; observed: number; maxDfPayload: number; path: PerfPath };
 }
 
+/** Why sampling stopped, and how precise it got. */
+export interface PerfStop {
+  why: 'precision' | 'budget' | 'rounds';
+  rounds: number;
+  elapsedMs: number;
+  target: number;
+  budgetMs: number;
+  /** Each ratio's relative 95% half-width when it stopped. */
+  halfWidths: Record<string, number>;
+  /** The ratios that did not reach the target. */
+  missed: string[];
+}
+
 export interface PerfSamples {
   seed: number;
+  stop?: PerfStop;
+  /** Sender and receiver pinned to separate CPUs (iperf3 -A), when the machine has two. */
+  pinned?: boolean;
   order: string[][];
   underlay: PathSamples[];
   modes: ModeSamples[];

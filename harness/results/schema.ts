@@ -1,4 +1,5 @@
 // The results.json contract. Other tools read this file: fields may be added, never renamed or removed.
+import type { PerfStop } from './samples.ts';
 
 export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
 /** udp: flannel's udp backend, a bare inner IPv4 packet in a UDP datagram (port 8285), forwarded by flanneld in user space. */
@@ -47,9 +48,25 @@ export interface PerfForPath {
   throughputGbps?: Stat;
   /** Several parallel streams (iperf3 -P). */
   throughputGbpsParallel?: Stat;
-  rttUs?: { p50: number; p90: number; p99: number; mean: number; jitter: number; samples: number };
+  rttUs?: RttStats;
   ratioToUnderlay?: { mean: number; ci95: number };
+  /** All tests of the path together: total CPU seconds over total GB. */
   cpuSecondsPerGB?: number;
+  /** CPU seconds per GB (sender + receiver) per single-stream test, with its interval. */
+  cpuPerGB?: Stat;
+  cpuRatioToUnderlay?: { mean: number; ci95: number };
+}
+
+export interface RttStats {
+  p50: number;
+  p90: number;
+  p99: number;
+  /** 95% bootstrap intervals of p50 and p99. */
+  p50ci?: [number, number];
+  p99ci?: [number, number];
+  mean: number;
+  jitter: number;
+  samples: number;
 }
 
 export interface Perf {
@@ -58,6 +75,11 @@ export interface Perf {
   throughputGbps?: Stat;
   rttUs?: { p50: number; p90: number; p99: number };
   ratioToUnderlay?: { mean: number; ci95: number };
+  /** CPU seconds per GB on the headline path, and its ratio to the underlay's (above 1: costlier). */
+  cpuPerGB?: Stat;
+  cpuRatioToUnderlay?: { mean: number; ci95: number };
+  /** host: against the host's underlay; guest: against the underlay measured inside the same guest. */
+  ratioScope?: 'host' | 'guest';
   mtu?: { expected: number; observed: number; maxDfPayload: number; pathMtu?: number; podMtuExceedsPath?: boolean };
   paths?: PerfForPath[];
 }
@@ -139,8 +161,12 @@ export interface ResultsFile {
     /** Seed of the shuffled measurement order, and the order itself per round. */
     seed?: number;
     order?: string[][];
+    /** Why the host's sampling stopped (precision reached, budget spent, fixed rounds) and how precise it got. */
+    stop?: PerfStop;
+    /** Sender and receiver on separate CPUs (iperf3 -A 0 / -A 1). */
+    pinned?: boolean;
   };
-  perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number };
+  perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number; target?: number; budgetSeconds?: number };
   /** Present while a run is going, and left when it was killed or crashed: which modes are done. */
   incomplete?: { reason: string; done: number; of: number };
   meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };
