@@ -1,7 +1,8 @@
 // Runs modes wherever they can run: placement over every backend, one session per backend used,
 // each mode programmed, checked for stale state and on the wire, optionally measured. Backends with
-// their own kernel (guests) work alongside the host, except when measuring, where a guest's CPU
-// load would skew the host's numbers. The CLI's `run` and a library user's test call this alike.
+// their own kernel (guests) work alongside the host, except when measuring: then every backend
+// measures alone, the host first, since a guest's CPU load would skew the host's numbers. The
+// CLI's `run` and a library user's test call this alike.
 import type { Backend, Progress } from '../backends/backend.ts';
 import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
@@ -52,13 +53,32 @@ export async function placeModes(modes: readonly ModeDef[], choice: BackendChoic
   return out;
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 /** The one line that says why a backend failed: its first line (the rest goes to logs). */
 const firstLine = (e: unknown) => errorLine(e).text.split('\n')[0]!;
+
+/** When a backend may measure: after every backend's wire checks, the host first, guests after it. */
+interface PerfGate {
+  /** This backend's checks are done (or it failed): called once, any number of times is fine. */
+  checked(): void;
+  /** Resolves when this backend may start measuring. */
+  mayMeasure(): Promise<void>;
+  /** This backend's measuring is done (or failed). */
+  measured(): void;
+}
 
 async function runOnBackend(
   backend: Backend,
   modes: readonly ModeDef[],
   o: RunModesOptions & { name: string },
+  gate?: PerfGate,
 ): Promise<{ runs: RunResult[]; underlay?: ResultsFile['underlay'] }> {
   const progress = o.progress ?? (() => {});
   const session = await backend.start(o.topology, {
@@ -133,10 +153,12 @@ async function runOnBackend(
       o.onRun?.(r);
       runs.push(r);
     }
+    gate?.checked();
     if (o.perf) {
       // Each mode once, even when a transition sequence visited it twice.
       const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
       try {
+        await gate?.mayMeasure();
         const samples = await session.measure(unique, { ...o.perf, progress });
         runs = attachPerf(runs, samples, backend.comparable);
         if (backend.comparable) underlay = underlayPerf(samples);
@@ -159,6 +181,8 @@ async function runOnBackend(
       runs.push(r);
     }
   } finally {
+    gate?.checked();
+    gate?.measured();
     await session.down();
   }
   return { runs, ...(underlay ? { underlay } : {}) };
@@ -172,18 +196,44 @@ export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
   const ordered = [...groups].sort(([a], [b]) => BACKENDS.indexOf(a) - BACKENDS.indexOf(b));
   const results = new Map<Backend, Awaited<ReturnType<typeof runOnBackend>>>();
   if (o.perf) {
-    // One after the other: on a small machine a guest's emulated CPU would take the cores the
-    // host's rounds measure. The budget covers them all: a quarter of it to the guests, if any.
+    // Every backend boots and checks at once; nobody measures until all checks are done, then the
+    // host measures alone and the guests after it, one at a time: on a small machine a guest's
+    // emulated CPU would take the cores the host's rounds measure. The budget covers them all: a
+    // quarter of it to the guests, if any.
+    const perfOpts = o.perf;
     const guests = ordered.filter(([b]) => !b.comparable).length;
-    const share = (b: Backend) => (o.perf?.budgetMs === undefined || guests === 0 ? 1 : b.comparable ? 0.75 : 0.25 / guests);
-    for (const [b, modes] of ordered) {
-      // A guest's emulated rounds are slow: two are its minimum, so it keeps to its share.
-      const perf =
-        o.perf.budgetMs === undefined
-          ? o.perf
-          : { ...o.perf, budgetMs: Math.round(o.perf.budgetMs * share(b)), ...(b.comparable ? {} : { rounds: 2 }) };
-      results.set(b, await runOnBackend(b, modes, { ...o, perf }));
-    }
+    const share = (b: Backend) => (perfOpts.budgetMs === undefined || guests === 0 ? 1 : b.comparable ? 0.75 : 0.25 / guests);
+    const checked = ordered.map(() => deferred());
+    const measured = ordered.map(() => deferred());
+    const allChecked = Promise.all(checked.map((d) => d.promise));
+    const settled = await Promise.allSettled(
+      ordered.map(async ([b, modes], i) => {
+        // Host backends come first in `ordered`; each guest waits for every backend before it.
+        const before = measured.slice(0, i).map((d) => d.promise);
+        const gate: PerfGate = {
+          checked: checked[i]!.resolve,
+          mayMeasure: async () => {
+            await allChecked;
+            await Promise.all(before);
+          },
+          measured: measured[i]!.resolve,
+        };
+        // A guest's emulated rounds are slow: two are its minimum, so it keeps to its share.
+        const perf =
+          perfOpts.budgetMs === undefined
+            ? perfOpts
+            : { ...perfOpts, budgetMs: Math.round(perfOpts.budgetMs * share(b)), ...(b.comparable ? {} : { rounds: 2 }) };
+        try {
+          results.set(b, await runOnBackend(b, modes, { ...o, perf }, gate));
+        } finally {
+          // A backend that failed to start must not hold the others at the gate.
+          gate.checked();
+          gate.measured();
+        }
+      }),
+    );
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed && failed.status === 'rejected') throw failed.reason;
   } else {
     // Each guest is its own kernel, so every backend works at once. A cancelled one cancels the rest through the one runner.
     const settled = await Promise.allSettled(ordered.map(async ([b, modes]) => results.set(b, await runOnBackend(b, modes, o))));
