@@ -272,7 +272,7 @@ export async function waitFlanneld(
       .map((n) => `${n.name}: ${tail(flanneldLog(env, n.name), 3)}`)
       .join(' | ');
   let pending: string[] = [];
-  const leases = await poll(`every flanneld to take a lease (BackendType "${leaseType}")`, timeoutMs, logs, async () => {
+  let leases = await poll(`every flanneld to take a lease (BackendType "${leaseType}")`, timeoutMs, logs, async () => {
     if (env.topology.nodes.some((n) => !readSubnetEnv(env, n.name))) return undefined;
     const l = await readLeases(env, ds);
     return env.topology.nodes.every((n) => l.get(n.name)?.backendType === leaseType) ? l : undefined;
@@ -282,6 +282,9 @@ export async function waitFlanneld(
     timeoutMs,
     () => `${pending.slice(0, 4).join('; ')} | ${logs()}`,
     async () => {
+      // Read again each time: a lease left in etcd by an earlier run of the same backend already
+      // has the right BackendType, but the VTEP MAC of a flannel.1 that is gone; flanneld renews it.
+      leases = await readLeases(env, ds);
       pending = await settled(leases);
       return pending.length === 0 ? true : undefined;
     },
