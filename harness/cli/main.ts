@@ -314,6 +314,7 @@ async function cmdCheck(argv: string[]): Promise<number> {
   if (r.pairs.some((p) => p.error))
     log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
   console.log(pairsTable(r.pairs));
+  for (const l of daemonLines(r)) console.log(l);
   return r.status === 'passed' ? 0 : 1;
 }
 
