@@ -1,6 +1,6 @@
 // The IPIP pair (Always and CrossSubnet, each checked on the wire) in a guest, end to end through
 // runModes, as `cnilab run` does it: `npx tsx bench/guest-ipip.ts [--reps 3] [--backend qemu|uml] [--all]`.
-// --all runs all eight modes instead, the host's six on this kernel while the guest works; with
+// --all runs every mode instead, the host's on this kernel while the guest works; with
 // --backend qemu it makes UML unavailable (the stand-in of test/fixtures) so IPIP goes to qemu.
 // The guest's boot probe is cached before the first repetition, as on any machine after its first run.
 import { mkdtempSync, rmSync } from 'node:fs';
