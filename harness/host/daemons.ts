@@ -16,7 +16,8 @@ async function versionOf(path: string, args: string[], pick: (out: string) => st
   return pick(`${r.stdout}\n${r.stderr}`) ?? 'unknown version';
 }
 
-async function onPath(cmd: string): Promise<string | undefined> {
+/** Where `cmd` is on PATH, if it is. */
+export async function onPath(cmd: string): Promise<string | undefined> {
   const r = await run(['sh', '-c', `command -v ${cmd}`], { reject: false });
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }

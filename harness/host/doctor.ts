@@ -3,14 +3,13 @@
 import { existsSync } from 'node:fs';
 // A static import, so a bundled build (the guest agent) carries the list with it.
 import hostTools from '../../ci/host-tools.json' with { type: 'json' };
-import { run } from '../kernel/exec.ts';
 import type { KernelFeature, ModeDef, Tool } from '../modes/mode.ts';
 import { cniBinDir } from '../node/cni.ts';
 import { createNetns, deleteNetns, netnsExecutor } from '../node/netns.ts';
 import { own } from '../kernel/lifecycle.ts';
 import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
-import { etcdBinary, flanneldBinary, goVersion } from './daemons.ts';
+import { etcdBinary, flanneldBinary, goVersion, onPath } from './daemons.ts';
 
 export interface Check {
   ok: boolean;
@@ -37,8 +36,8 @@ export const HOST_TOOLS: Record<string, string> = hostTools;
 
 async function which(cmd: string): Promise<Check> {
   if (cmd.startsWith('/')) return existsSync(cmd) ? { ok: true, detail: cmd } : { ok: false, detail: `${cmd} not found` };
-  const r = await run(['sh', '-c', `command -v ${cmd}`], { reject: false });
-  return r.exitCode === 0 ? { ok: true, detail: r.stdout.trim() } : { ok: false, detail: `${cmd} not found` };
+  const path = await onPath(cmd);
+  return path ? { ok: true, detail: path } : { ok: false, detail: `${cmd} not found` };
 }
 
 export async function probeKernel(): Promise<HostReport['kernel']> {

@@ -68,6 +68,20 @@ test('leftovers of another mode are each named', () => {
   assert.equal(stale.length, want.length);
 });
 
+test("a device a real daemon left, recorded as its fact, is not cnilab's stale state; everything else still is", () => {
+  const s = base({
+    links: [...base().links, { ifname: 'flannel.1', kind: 'vxlan', up: true, mtu: 1450, addrs: [] }],
+    neigh: [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'x', permanent: true }],
+    fdb: [{ mac: 'x', ifname: 'flannel.1', dst: '192.168.10.12' }],
+  });
+  const ctx = { podCidr, mode: getMode('flanneld-host-gw'), modeOps: [], netns: 'ns', modes: allModes() };
+  assert.equal(findStale(s, ctx).length, 3);
+  assert.deepEqual(
+    findStale(s, { ...ctx, recordedElsewhere: ['flannel.1'] }).filter((x) => /flannel\.1/.test(x)),
+    [],
+  );
+});
+
 test('snapshots parse real ip -json / bridge -json output', () => {
   const addr = JSON.stringify([
     {

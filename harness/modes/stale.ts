@@ -1,6 +1,6 @@
 // Finds what a previous mode left behind in a node's kernel, from what the modes say they own.
 // Calico has shipped exactly this bug: tunl0 routes surviving an IPIP -> VXLAN migration. Pure.
-import { contains, parseCidr, type Cidr } from '../net/ipv4.ts';
+import { type Cidr, routeIn } from '../net/ipv4.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import type { DeviceClaim, ModeDef, RouteClaim } from './mode.ts';
@@ -21,6 +21,8 @@ export interface StaleContext {
   modes: readonly ModeDef[];
   modeOps: readonly KernelOp[];
   netns: string;
+  /** Devices a real daemon left, already recorded as a fact about it: neither they nor what is on them count here. */
+  recordedElsewhere?: readonly string[];
 }
 
 /** Devices other modes own and the current one does not: they must be gone (a fallback device: down and bare). */
@@ -35,7 +37,8 @@ function foreignDevices(ctx: StaleContext): { re: RegExp; claim: DeviceClaim }[]
 export function findStale(state: NodeKernelState, ctx: StaleContext): string[] {
   const out: string[] = [];
   const foreign = foreignDevices(ctx);
-  const claimOf = (dev?: string) => (dev === undefined ? undefined : foreign.find((f) => f.re.test(dev))?.claim);
+  const elsewhere = new Set(ctx.recordedElsewhere ?? []);
+  const claimOf = (dev?: string) => (dev === undefined || elsewhere.has(dev) ? undefined : foreign.find((f) => f.re.test(dev))?.claim);
   for (const l of state.links) {
     const claim = claimOf(l.ifname);
     if (!claim) continue;
@@ -45,10 +48,7 @@ export function findStale(state: NodeKernelState, ctx: StaleContext): string[] {
         out.push(`${state.node}: ${l.ifname} still ${l.up ? 'up' : 'down'}${l.addrs.length ? ` with ${l.addrs.join(', ')}` : ''}`);
     } else out.push(`${state.node}: device ${l.ifname} (${l.kind ?? '?'}) left behind`);
   }
-  const inPods = (dst: string) => {
-    const c = dst === 'default' ? undefined : parseCidr(dst.includes('/') ? dst : `${dst}/32`);
-    return c !== undefined && typeof c !== 'string' && contains(ctx.podCidr, c.network);
-  };
+  const inPods = (dst: string) => routeIn(ctx.podCidr, dst);
   const planned = new Set(
     ctx.modeOps.filter((o): o is Extract<KernelOp, { kind: 'route' }> => o.kind === 'route' && o.netns === ctx.netns).map((o) => o.dst),
   );

@@ -95,3 +95,10 @@ export function macFromIpv4(first: number, ip: number): string {
   const bytes = [(first | 0x02) & 0xfe, 0x00, (ip >>> 24) & 255, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255];
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
+
+/** Whether a route destination ("10.244.1.0/24", "10.244.1.5", "default") lies inside `c`. */
+export function routeIn(c: Cidr, dst: string): boolean {
+  if (dst === 'default') return false;
+  const d = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
+  return typeof d !== 'string' && contains(c, d.network);
+}

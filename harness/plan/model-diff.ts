@@ -1,7 +1,7 @@
 // A mode's plan against a real daemon's kernel state, fact by fact: the devices it made (with their
 // VXLAN settings and MAC), their addresses, the routes into the pod network, permanent neighbours,
 // FDB entries and the pods' bridge MTU. Pure: both sides become sets of one-line facts.
-import { contains, parseCidr, type Cidr } from '../net/ipv4.ts';
+import { type Cidr, routeIn } from '../net/ipv4.ts';
 import type { NodeKernelState } from './kernel-state.ts';
 import { IF } from './names.ts';
 import type { KernelOp } from './ops.ts';
@@ -25,12 +25,6 @@ const routeFact = (r: { dst: string; gateway?: string; dev?: string; onlink?: bo
 const neighFact = (ip: string, dev: string, mac?: string) => `neigh ${ip} dev ${dev} lladdr ${mac ?? '-'}`;
 const fdbFact = (mac: string, dev: string, dst: string) => `fdb ${mac} dev ${dev} dst ${dst}`;
 
-function inPods(podCidr: Cidr, dst: string): boolean {
-  if (dst === 'default') return false;
-  const c = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
-  return typeof c !== 'string' && contains(podCidr, c.network);
-}
-
 /** The facts a plan puts into one node namespace. */
 export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: Cidr): Set<string> {
   const out = new Set<string>();
@@ -41,7 +35,7 @@ export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: C
       devices.add(o.name);
       out.add(vxlanFact(o.name, { id: o.vni, port: o.port, local: o.local, dev: o.dev, learning: false }, o.mtu, o.mac));
     } else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);
-    else if (o.kind === 'route' && !o.del && o.type !== 'blackhole' && inPods(podCidr, o.dst))
+    else if (o.kind === 'route' && !o.del && o.type !== 'blackhole' && routeIn(podCidr, o.dst))
       out.add(
         routeFact({
           dst: o.dst,
@@ -71,7 +65,7 @@ export function kernelFacts(s: NodeKernelState, podCidr: Cidr, owned: (ifname: s
     for (const a of l.addrs) out.add(`addr ${l.ifname} ${a}`);
   }
   for (const r of s.routes) {
-    if (r.protocol === 'kernel' || r.dev === IF.cni0 || r.type === 'blackhole' || !inPods(podCidr, r.dst)) continue;
+    if (r.protocol === 'kernel' || r.dev === IF.cni0 || r.type === 'blackhole' || !routeIn(podCidr, r.dst)) continue;
     out.add(routeFact(r));
   }
   for (const n of s.neigh) if (n.permanent) out.add(neighFact(n.dst, n.dev, n.lladdr));

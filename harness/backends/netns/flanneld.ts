@@ -9,7 +9,7 @@ import { etcdBinary, flanneldBinary, type Binary } from '../../host/daemons.ts';
 import { isCancelled } from '../../kernel/exec.ts';
 import { processStartTime } from '../../kernel/procs.ts';
 import type { ModeSettings } from '../../modes/mode.ts';
-import { contains, formatCidr, formatIpv4, maskOf, parseCidr, parseIpv4, type Cidr } from '../../net/ipv4.ts';
+import { formatCidr, formatIpv4, maskOf, parseCidr, parseIpv4, type Cidr } from '../../net/ipv4.ts';
 import { shellQuote } from '../../net/shell.ts';
 import type { ExecutorOf, NodeExecutor } from '../../node/executor.ts';
 import { IF, type LabNames } from '../../plan/names.ts';
@@ -302,13 +302,6 @@ export function withLeases(t: Topology, leases: ReadonlyMap<string, Lease>): Top
       return c && typeof c !== 'string' ? { ...n, podSubnet: c } : n;
     }),
   };
-}
-
-/** Whether a route destination lies in the pod network. */
-export function inCidr(c: Cidr, dst: string): boolean {
-  if (dst === 'default') return false;
-  const d = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
-  return typeof d !== 'string' && contains(c, d.network);
 }
 
 /**

@@ -8,7 +8,7 @@ import { commOf, killAll, pidsInNetns, processStartTime } from '../../kernel/pro
 import { findMode, allModes } from '../../modes/registry.ts';
 import { type FlanneldProgram, kernelProgram, type ModeContext, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
 import { deviceMatcher, findStale } from '../../modes/stale.ts';
-import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
+import { formatCidr, formatIpv4, routeIn } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
 import { createNetns, NETNS_DIR, netnsExecutor, netnsPath } from '../../node/netns.ts';
@@ -26,7 +26,6 @@ import type { CapturePoint, LabView, Progress } from '../backend.ts';
 import { startBird, type BirdEnv } from './bird.ts';
 import {
   type FlanneldEnv,
-  inCidr,
   type Lease,
   leftBehind,
   readSubnetEnv,
@@ -461,7 +460,7 @@ export class Lab implements AsyncDisposable, LabView {
         ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
         ...s.routes
           .filter(
-            (r) => r.protocol !== 'kernel' && r.dev !== IF.cni0 && !devs.includes(r.dev ?? '') && inCidr(this.topology.podCidr, r.dst),
+            (r) => r.protocol !== 'kernel' && r.dev !== IF.cni0 && !devs.includes(r.dev ?? '') && routeIn(this.topology.podCidr, r.dst),
           )
           .map((r): KernelOp => ({ kind: 'route', netns, dst: r.dst, del: true })),
       ];
@@ -557,20 +556,20 @@ export class Lab implements AsyncDisposable, LabView {
     const snaps = await snapshotNodes(this.topology.nodes.map((n) => ({ name: n.name, exec: this.nodeExecutor(n.name) })));
     const modes = allModes();
     // What flanneld itself left from its previous backend is a fact about flanneld (the run's
-    // daemon.leftBehind), not cnilab's stale state: lines about those devices are left out.
+    // daemon.leftBehind), not cnilab's stale state: the check leaves those devices to that record.
     const daemonLeft = this.daemonReport()?.daemonFacts?.leftBehind ?? [];
     const leftDevs = (node: string) =>
       daemonLeft.flatMap((l) => (l.startsWith(`${node}: `) ? [factDevice(l.slice(node.length + 2))] : [])).filter((d) => d !== undefined);
-    return snaps.flatMap((s) => {
-      const devs = leftDevs(s.node);
-      return findStale(s, {
+    return snaps.flatMap((s) =>
+      findStale(s, {
         podCidr: this.topology.podCidr,
         mode: this.mode,
         modes,
         modeOps: this.state.modeOps,
         netns: this.names.node(s.node),
-      }).filter((line) => !devs.some((dev) => line.includes(` ${dev} `) || line.endsWith(` ${dev}`)));
-    });
+        recordedElsewhere: leftDevs(s.node),
+      }),
+    );
   }
 
   /** `cnilab up` hands the lab over: it stays up after this process exits, until `cnilab down`. */
