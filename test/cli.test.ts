@@ -2,7 +2,10 @@
 // (Bad input needs no root: harness/cli/cli.test.ts.)
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { netnsOf, ROOT_SKIP, runCli, uniqueLab } from './helpers.ts';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { netnsOf, ROOT, ROOT_SKIP, runCli, uniqueLab } from './helpers.ts';
 
 describe('cli lab lifecycle', { skip: ROOT_SKIP }, () => {
   const name = uniqueLab('cl');
@@ -31,5 +34,33 @@ describe('cli lab lifecycle', { skip: ROOT_SKIP }, () => {
     const down = await runCli(['down', '--name', name]);
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(netnsOf(name), []);
+  });
+});
+
+describe('bin/cnilab runs its prebuilt bundle', { skip: ROOT_SKIP }, () => {
+  const name = uniqueLab('bn');
+  const bin = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((res) =>
+      execFile(`${ROOT}/bin/cnilab`, args, (e, stdout, stderr) => res({ code: e ? ((e.code as number) ?? 1) : 0, stdout, stderr })),
+    );
+  after(async () => {
+    await bin(['down', '--name', name]);
+    assert.deepEqual(netnsOf(name), []);
+  });
+
+  test('the bundle says what the sources say, and checks a lab from it (the prober found from the bundle)', async () => {
+    const [fromBundle, fromSources] = await Promise.all([bin(['modes']), runCli(['modes'])]);
+    assert.ok(existsSync(`${ROOT}/.cnilab/cli/cnilab.mjs`), 'bin/cnilab built its bundle');
+    assert.equal(fromBundle.stdout, fromSources.stdout);
+    const up = await bin(['up', '--mode', 'flannel-vxlan', '--name', name]);
+    assert.equal(up.code, 0, up.stderr);
+    const out = mkdtempSync(`${tmpdir()}/cnilab-bundle-`);
+    try {
+      const check = await bin(['check', '--name', name, '--out', out]);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.equal((check.stdout.match(/ {2}ok$/gm) ?? []).length, 30, check.stdout);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });

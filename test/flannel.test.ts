@@ -86,18 +86,18 @@ describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
     assert.deepEqual([...vnis], ['1']);
   });
 
-  test('a ping that cannot run fails every pair as an error, never as "unreachable"', async () => {
+  test('a probe that cannot run fails every pair as an error, never as "unreachable"', async () => {
     if (lab.mode?.name !== 'flannel-host-gw') await lab.switchTo(getMode('flannel-host-gw'));
-    // The same lab, seen through executors whose ping exits 2 (as a broken or missing ping would).
+    // The same lab, seen through executors whose namespace file is not there (a namespace deleted
+    // under the run, a container gone): the prober cannot open its socket in any of them.
     const broken = (e: NodeExecutor): NodeExecutor => ({
       id: e.id,
-      netnsPath: e.netnsPath,
-      run: (argv, o) =>
-        argv[0] === 'ping' ? e.run(['sh', '-c', 'echo "ping: socket: Operation not permitted" >&2; exit 2'], o) : e.run(argv, o),
+      netnsPath: `${e.netnsPath}-gone`,
+      run: (argv, o) => e.run(argv, o),
       spawn: (argv, o) => e.spawn(argv, o),
       apply: (ops, o) => e.apply(ops, o),
       readFile: (f) => e.readFile(f),
-      exists: () => e.exists(),
+      exists: () => false,
     });
     const view: LabView = {
       lab: lab.lab,
@@ -114,8 +114,9 @@ describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
     assert.equal(r.status, 'failed');
     assert.equal(r.pairs.filter((p) => p.ok).length, 0, 'not one pair passes, not even the ones that must be unreachable');
     assert.equal(r.pairs.filter((p) => p.path === 'cross-subnet' && p.error).length, 16);
-    assert.match(r.reason!, /30 probes did not run \(ping .* exited 2: ping: socket: Operation not permitted\)/);
+    assert.match(r.reason!, /30 probes did not run \(cannot open an ICMP socket in \/run\/netns\/\S+-gone: /);
     assert.throws(() => assertUnreachable(r, 'n1/p1', 'n3/p1'), /the probe did not run/);
+    assert.equal(r.probing?.warmup.answered, 0, 'the warm-up could not probe either');
   });
 
   test('a custom VNI and port are what crosses the wire', async () => {

@@ -24,7 +24,10 @@ export function labProcesses(lab: string): string[] {
   // Daemons started from a path (flanneld from the Go cache, etcd) count by their program's name.
   return out
     .split('\n')
-    .filter((l) => / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab));
+    .filter(
+      (l) =>
+        / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd|icmp-prober\.py)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab),
+    );
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {

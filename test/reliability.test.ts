@@ -190,9 +190,11 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
         const name = uniqueLab('sw');
         const p = cli(['run', '--modes', 'flannel-vxlan,calico-bgp', '--name', name, '--out', tmpOut(), '--count', '1']);
         const err = stderrOf(p);
+        // Listened for from the start: a run may finish before its signal comes.
+        const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => p.on('exit', (c, s) => r([c, s])));
         await new Promise((r) => setTimeout(r, at * 1000));
         p.kill(sig);
-        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => p.on('exit', (c, s) => r([c, s])));
+        const [code, signal] = await exited;
         // Finished before the signal: 0. Handled: 130/143. Before node installed its handlers (still loading): killed by it.
         assert.ok(
           [0, 130, 143].includes(code ?? -1) || signal === sig,

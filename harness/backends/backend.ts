@@ -42,7 +42,6 @@ export interface CheckRequest {
   outDir: string;
   /** Pings per pair. */
   count?: number;
-  concurrency?: number;
   progress?: Progress;
 }
 
@@ -53,6 +52,12 @@ export interface Checker {
   faults(view: LabView, mode: ModeDef, baseline: RunResult, req: CheckRequest): Promise<FaultResult[]>;
   /** Performance rounds; `lab` switches modes between measurements. */
   measure(lab: BackendSession, modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
+}
+
+/** What a session can tell of its own build and teardown, in ms (a guest's come from the host's clock). */
+export interface SessionTimings {
+  buildMs?: number;
+  teardownMs?: number;
 }
 
 export interface BackendSession extends AsyncDisposable {
@@ -69,6 +74,8 @@ export interface BackendSession extends AsyncDisposable {
   measure(modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
   /** Idempotent; safe from a signal handler while anything else is in flight. */
   down(): Promise<void>;
+  /** Build and teardown times, when the session measured them itself. */
+  readonly timings?: SessionTimings;
   /** The local view, when this process can reach the lab's nodes itself; undefined behind a guest. */
   view(): LabView | undefined;
 }

@@ -1,7 +1,9 @@
 // tcpdump in a node, through its executor. --immediate-mode: without it packets wait in the kernel
 // ring until a block fills or its timeout passes, and a short probe ends before tcpdump has seen any
 // of them. start() resolves once tcpdump says it is listening, so no probe is sent before the
-// capture can see it; stop() drains before signalling (tcpdump loses the last packets when killed at once).
+// capture can see it; stop() waits until the file stops growing before it signals (tcpdump loses the
+// last packets when killed at once).
+import { statSync } from 'node:fs';
 import { TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 
@@ -64,7 +66,7 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
   return {
     spec,
     async stop() {
-      await new Promise((r) => setTimeout(r, 150));
+      await settled(spec.file);
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), 3000);
       await proc.wait();
@@ -74,4 +76,33 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
       return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}), ...(d ? { dropped: Number(d[1]) } : {}) };
     },
   };
+}
+
+/**
+ * Waits until the capture file has stopped growing: -U writes each packet as it comes, so a file
+ * unchanged for SILENCE_MS holds everything that had crossed the wire (the probes are done by now:
+ * their replies came back, or their deadline passed). Never longer than MAX_DRAIN_MS, the old
+ * fixed wait; tcpdump loses the last packets when signalled while they are still in its ring.
+ */
+const SILENCE_MS = 30;
+const MAX_DRAIN_MS = 150;
+async function settled(file: string): Promise<void> {
+  const size = () => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return -1;
+    }
+  };
+  const until = performance.now() + MAX_DRAIN_MS;
+  let last = size();
+  let quietSince = performance.now();
+  while (performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = size();
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= SILENCE_MS) return;
+  }
 }

@@ -1,22 +1,23 @@
-// The wire check of one mode: capture every underlay segment, probe every ordered pod pair at
-// once (each probe marks its packets), then judge each pair against what the mode must do.
+// The wire check of one mode: warm up (neighbours resolved, the underlay's RTT sets the reply
+// deadline), capture every underlay segment, probe every ordered pod pair at once through one
+// prober process (each probe marks its packets), then judge each pair against what the mode must do.
 // Works on any LabView: the nodes are reached through their executors.
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
-import pLimit from 'p-limit';
 import type { CheckRequest, LabView } from '../backends/backend.ts';
 import { decode, DEFAULT_UDP_TUNNEL_PORTS, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
 import { forEachPacket } from '../capture/pcap-reader.ts';
 import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
-import { ProbeError } from '../errors.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { vxlanPortsOf } from '../modes/registry.ts';
 import { WireTally } from '../oracle/classify.ts';
 import { pairResult, type ProbeOutcome } from '../oracle/verdict.ts';
 import { probeMarker } from '../probe/marker.ts';
-import { ping } from '../probe/ping.ts';
-import type { PairResult, RunResult } from '../results/schema.ts';
+import { answerOutcome, markerPayload, startProber } from '../probe/prober.ts';
+import type { PairResult, Probing, RunResult } from '../results/schema.ts';
+import { labNames } from '../plan/names.ts';
 import { pathBetween } from '../topology/types.ts';
+import { warmUp } from './warmup.ts';
 
 export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest): Promise<RunResult> {
   const progress = opts.progress ?? (() => {});
@@ -40,31 +41,29 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     phases[phase] = Math.round(now - t0);
     t0 = now;
   };
+  const prober = startProber(labNames(lab.lab).prefix);
+  let probing: Probing;
   try {
-    await Promise.all(
+    // The warm-up runs while the captures start; its packets carry no marker of this run.
+    const startCaptures = Promise.all(
       lab.capturePoints.map(async (c) => captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }))),
     );
+    probing = await warmUp(lab, prober);
+    lap('warmup');
+    await startCaptures;
     lap('captureStart');
-    const limit = pLimit(opts.concurrency ?? 16);
-    let done = 0;
-    const outcomes = await Promise.all(
-      pairs.map((p, i) =>
-        limit(async (): Promise<ProbeOutcome> => {
-          let outcome: ProbeOutcome;
-          try {
-            const r = await ping(lab.executor(p.src.netns), p.dst.ip, probeMarker(runTag, i), { count: opts.count ?? 3 });
-            outcome = { reachable: r.received > 0, ...(r.rttMs !== undefined ? { rttMs: r.rttMs } : {}) };
-          } catch (e) {
-            // A probe that did not run is an error for its pair, never "unreachable".
-            if (!(e instanceof ProbeError)) throw e;
-            outcome = { error: e.message };
-          }
-          done++;
-          if (done % 10 === 0 || done === pairs.length) progress(`${mode.name}: probed ${done}/${pairs.length} pairs`);
-          return outcome;
-        }),
-      ),
+    // Every pair at once, one process: a pair that the prober could not probe is an error, never "unreachable".
+    const answers = await prober.round(
+      pairs.map((p, i) => ({
+        from: lab.executor(p.src.netns),
+        dst: p.dst.ip,
+        payload: markerPayload(probeMarker(runTag, i)),
+        count: opts.count ?? 3,
+      })),
+      { deadlineMs: probing.deadlineMs },
     );
+    const outcomes: ProbeOutcome[] = answers.map(answerOutcome);
+    progress(`${mode.name}: probed ${pairs.length} pairs (deadline ${probing.deadlineMs} ms)`);
     lap('probe');
     const files = await Promise.all(captures.splice(0).map((c) => c.stop()));
     lap('captureStop');
@@ -92,7 +91,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
       );
     });
   } finally {
-    await Promise.all(captures.map((c) => c.stop().catch(() => undefined)));
+    await Promise.all([...captures.map((c) => c.stop().catch(() => undefined)), prober.close()]);
   }
   const failed = results.filter((r) => !r.ok).length;
   const errors = results.filter((r) => r.error);
@@ -110,6 +109,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     pairs: results,
     captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
     phases,
+    probing,
     ...lab.daemonReport?.(),
   };
 }

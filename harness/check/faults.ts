@@ -3,19 +3,19 @@
 // was lost and how the latency changed, against the thresholds the topology gave. The fault is
 // removed whatever happens. Loss and delay use netem where the kernel has it; loss falls back to
 // an nftables drop (numgen random); a link goes down at its switch port, so the node keeps its routes.
-import pLimit from 'p-limit';
 import type { CheckRequest, LabView } from '../backends/backend.ts';
-import { ProbeError } from '../errors.ts';
 import { kernelFeatures } from '../host/doctor.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import { IF, labNames } from '../plan/names.ts';
 import { probeMarker } from '../probe/marker.ts';
-import { ping } from '../probe/ping.ts';
+import { answerOutcome, markerPayload, startProber } from '../probe/prober.ts';
 import type { FaultResult, RunResult } from '../results/schema.ts';
 import type { FaultSpec } from '../topology/types.ts';
+import { warmUp } from './warmup.ts';
 
 const TABLE = 'cnilab_fault';
+const FAULT_DEADLINE_MS = 3_000;
 const median = (xs: readonly number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : undefined);
 
 /** Where a fault acts: the link's interfaces, and the switch ports that carry them. */
@@ -78,7 +78,19 @@ async function apply(view: LabView, f: FaultSpec): Promise<{ undo: () => Promise
       await each(ports, (i) => ['ip', 'link', 'set', i, 'down']);
       await new Promise((r) => setTimeout(r, f.ms ?? 2000));
       await each(ports, (i) => ['ip', 'link', 'set', i, 'up']);
+      // `ip link set up` returns before the carrier is back (the kernel's link watch reports it
+      // later): probes sent meanwhile would be lost to the restart itself, not to what came back.
+      await Promise.all(ports.map((p) => carrierUp(p.exec, p.iface)));
       return { undo: async () => void (await each(ports, (i) => ['ip', 'link', 'set', i, 'up'])) };
+  }
+}
+
+async function carrierUp(exec: NodeExecutor, iface: string, capMs = 5_000): Promise<void> {
+  const until = performance.now() + capMs;
+  while (performance.now() < until) {
+    const r = await exec.run(['ip', '-o', 'link', 'show', 'dev', iface], { reject: false, op: 'carrier' });
+    if (/[<,]LOWER_UP[,>]/.test(r.stdout)) return;
+    await new Promise((res) => setTimeout(res, 10));
   }
 }
 
@@ -111,29 +123,32 @@ export async function checkFaults(view: LabView, mode: ModeDef, baseline: RunRes
       continue;
     }
     let probes: { pair: (typeof before)[number]; sent: number; received: number; rttMs?: number; error?: string }[];
+    const prober = startProber(labNames(view.lab).prefix);
     try {
-      const limit = pLimit(req.concurrency ?? 16);
       const runTag = Math.floor(Math.random() * 256);
-      probes = await Promise.all(
-        before.map((pair, i) =>
-          limit(async () => {
-            const src = pods.get(pair.src)!;
-            try {
-              const r = await ping(view.executor(src.netns), pods.get(pair.dst)!.ip, probeMarker(runTag, i), {
-                count: 10,
-                intervalS: 0.02,
-                deadlineS: 3,
-              });
-              return { pair, ...r };
-            } catch (e) {
-              if (!(e instanceof ProbeError)) throw e;
-              return { pair, sent: 0, received: 0, error: e.message };
-            }
-          }),
-        ),
+      // A router that comes back or a lossy link is slower to answer than a check: the old 3 s, plus
+      // the declared delay on both legs of a round trip through the router, both ways.
+      const deadlineMs = FAULT_DEADLINE_MS + (f.kind === 'delay' ? 4 * (f.ms ?? 0) : 0);
+      // The fault changed the links: resolve neighbours again first (a link that went down lost
+      // them), so what the probes show is the fault's doing, not first contact's.
+      await warmUp(view, prober);
+      const answers = await prober.round(
+        before.map((pair, i) => ({
+          from: view.executor(pods.get(pair.src)!.netns),
+          dst: pods.get(pair.dst)!.ip,
+          payload: markerPayload(probeMarker(runTag, i)),
+          count: 10,
+        })),
+        { intervalMs: 20, deadlineMs },
       );
+      probes = answers.map((a, i) => {
+        const pair = before[i]!;
+        if ('error' in a) return { pair, sent: 0, received: 0, error: a.error };
+        const o = answerOutcome(a);
+        return { pair, sent: a.sent, received: a.received, ...('rttMs' in o && o.rttMs !== undefined ? { rttMs: o.rttMs } : {}) };
+      });
     } finally {
-      await applied.undo();
+      await Promise.all([applied.undo(), prober.close()]);
     }
     const errors = probes.filter((p) => p.error);
     const ran = probes.filter((p) => !p.error);

@@ -3,30 +3,17 @@
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gc } from '../backends/gc.ts';
-import { Lab } from '../backends/netns/lab.ts';
-import { readState, stateProblem } from '../backends/netns/state.ts';
-import { BACKENDS, parseBackend } from '../backends/registry.ts';
-import { checkMode } from '../check/index.ts';
+import { checkoutRoot } from '../host/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
-import { doctor, modeNeeds, type Check, type HostReport } from '../host/doctor.ts';
-import { own, shutdown } from '../kernel/lifecycle.ts';
+import type { Check, HostReport } from '../host/doctor.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
-import { compareResults, hasRegression, renderComparison } from '../report/compare.ts';
-import { validateResults } from '../report/validate.ts';
-import { writeReports } from '../report/write.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
-import { serveAgent } from '../run/agent.ts';
-import { claimOutDir } from '../run/outdir.ts';
-import { finishedRuns, writeResultsAtomic } from '../run/results-file.ts';
-import { placeModes, runModes } from '../run/run-modes.ts';
-import { loadTopology } from '../topology/load.ts';
 import { parseFlags } from './args.ts';
-import { cut, daemonLines, pairsTable, runsSummary, table, tableFit, TERMINAL_WIDTH } from './table.ts';
+import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, table, tableFit, TERMINAL_WIDTH } from './table.ts';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = checkoutRoot();
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
@@ -90,6 +77,13 @@ function labName(v: unknown): string | undefined {
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
+  const { BACKENDS, parseBackend } = await import('../backends/registry.ts');
+  const { own } = await import('../kernel/lifecycle.ts');
+  const { writeReports } = await import('../report/write.ts');
+  const { claimOutDir } = await import('../run/outdir.ts');
+  const { finishedRuns, writeResultsAtomic } = await import('../run/results-file.ts');
+  const { runModes } = await import('../run/run-modes.ts');
+  const { loadTopology } = await import('../topology/load.ts');
   const { values } = parseFlags(
     argv,
     {
@@ -231,11 +225,15 @@ async function cmdRun(argv: string[]): Promise<number> {
     meta: meta(),
   };
   const files = await writeReports(outDir, results);
-  console.log(`\n${runsSummary(all)}\n\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
+  const phases = phasesSummary(all);
+  console.log(`\n${runsSummary(all)}\n${phases ? `\n${phases}\n` : ''}\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
   return all.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
 async function cmdUp(argv: string[]): Promise<number> {
+  const { Lab } = await import('../backends/netns/lab.ts');
+  const { doctor, modeNeeds } = await import('../host/doctor.ts');
+  const { loadTopology } = await import('../topology/load.ts');
   const { values } = parseFlags(argv, { topology: { type: 'string' }, mode: { type: 'string' }, name: { type: 'string' } }, 'up');
   if (!values.mode)
     throw new UsageError(
@@ -259,6 +257,8 @@ async function cmdUp(argv: string[]): Promise<number> {
 }
 
 async function cmdSwitch(argv: string[]): Promise<number> {
+  const { Lab } = await import('../backends/netns/lab.ts');
+  const { own } = await import('../kernel/lifecycle.ts');
   const { values, positionals } = parseFlags(argv, { name: { type: 'string' }, 'keep-leftovers': { type: 'boolean' } }, 'switch');
   if (positionals.length !== 1)
     throw new UsageError(
@@ -297,6 +297,9 @@ async function cmdSwitch(argv: string[]): Promise<number> {
 }
 
 async function cmdCheck(argv: string[]): Promise<number> {
+  const { Lab } = await import('../backends/netns/lab.ts');
+  const { checkMode } = await import('../check/index.ts');
+  const { claimOutDir } = await import('../run/outdir.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' } }, 'check');
   requireRoot('check');
   const lab = Lab.attach(labName(values.name), progress);
@@ -319,8 +322,10 @@ async function cmdCheck(argv: string[]): Promise<number> {
 }
 
 async function cmdStatus(argv: string[]): Promise<number> {
+  // The status module alone: no process runner, no planners to load for a read of the state file.
+  const { attachedState, labStatus } = await import('../backends/netns/status.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, json: { type: 'boolean' } }, 'status');
-  const s = Lab.attach(labName(values.name)).status();
+  const s = labStatus(attachedState(labName(values.name)));
   if (values.json) {
     console.log(JSON.stringify(s, null, 2));
     return 0;
@@ -346,6 +351,9 @@ async function cmdStatus(argv: string[]): Promise<number> {
 }
 
 async function cmdDown(argv: string[]): Promise<number> {
+  const { gc } = await import('../backends/gc.ts');
+  const { Lab } = await import('../backends/netns/lab.ts');
+  const { readState, stateProblem } = await import('../backends/netns/state.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' } }, 'down');
   requireRoot('down');
   if (values.all) {
@@ -368,6 +376,7 @@ async function cmdDown(argv: string[]): Promise<number> {
 }
 
 async function cmdGc(argv: string[]): Promise<number> {
+  const { gc } = await import('../backends/gc.ts');
   parseFlags(argv, {}, 'gc');
   requireRoot('gc');
   const r = await gc({ progress });
@@ -375,11 +384,12 @@ async function cmdGc(argv: string[]): Promise<number> {
   return 0;
 }
 
-function printDoctor(
+async function printDoctor(
   r: HostReport,
   backends: { name: string; available: Check }[],
   placement: Record<string, { backend: string | null; reason?: string }>,
-): void {
+): Promise<void> {
+  const { modeNeeds } = await import('../host/doctor.ts');
   console.log(`root: ${r.root ? 'yes' : 'no (kernel features not probed)'}`);
   console.log('\nkernel (tried in a throwaway namespace):');
   console.log(
@@ -416,6 +426,9 @@ function printDoctor(
 }
 
 async function cmdDoctor(argv: string[]): Promise<number> {
+  const { BACKENDS } = await import('../backends/registry.ts');
+  const { doctor } = await import('../host/doctor.ts');
+  const { placeModes } = await import('../run/run-modes.ts');
   const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'doctor');
   const r = await doctor();
   const backends = await Promise.all(BACKENDS.map(async (b) => ({ name: b.name, available: await b.available() })));
@@ -424,11 +437,12 @@ async function cmdDoctor(argv: string[]): Promise<number> {
     placed.map((p) => [p.mode.name, 'skip' in p ? { backend: null, reason: p.skip } : { backend: p.backend.name }]),
   );
   if (values.json) console.log(JSON.stringify({ ...r, backends, placement }, null, 2));
-  else printDoctor(r, backends, placement);
+  else await printDoctor(r, backends, placement);
   return 0;
 }
 
 async function cmdAgent(argv: string[]): Promise<number> {
+  const { serveAgent } = await import('../run/agent.ts');
   const { values } = parseFlags(argv, { dir: { type: 'string' } }, 'agent');
   if (!values.dir) throw new UsageError('--dir is required', 'cnilab agent runs inside a guest: --dir is its shared control folder');
   return serveAgent(values.dir);
@@ -440,6 +454,8 @@ async function cmdModes(): Promise<number> {
 }
 
 async function cmdCompare(argv: string[]): Promise<number> {
+  const { compareResults, hasRegression, renderComparison } = await import('../report/compare.ts');
+  const { validateResults } = await import('../report/validate.ts');
   const { positionals } = parseFlags(argv, {}, 'compare');
   if (positionals.length !== 2)
     throw new UsageError('cnilab compare takes two results.json files', 'cnilab compare before/results.json after/results.json');
@@ -483,7 +499,8 @@ function onSignal(sig: NodeJS.Signals): void {
   stopping = true;
   log(`\n${sig}: stopping; tearing down what this run made...`);
   const code = sig === 'SIGINT' ? 130 : 143;
-  void shutdown().then(() => process.exit(code));
+  // Loaded already by any command that built something; a module import cannot fail half-way here.
+  void import('../kernel/lifecycle.ts').then(({ shutdown }) => shutdown()).then(() => process.exit(code));
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,5 @@
 // Plain-text tables for the terminal.
+import { PHASE_COLUMNS, phaseCells } from '../report/rows.ts';
 import type { PairResult, RunResult, WireExpectation } from '../results/schema.ts';
 
 export function table(head: string[], rows: string[][]): string {
@@ -60,6 +61,28 @@ export function runsSummary(runs: readonly RunResult[]): string {
     [...head, 'reason'],
     rows.map((r, i) => [...r, cut(runs[i]!.reason ?? '', room)]),
   );
+}
+
+/** Where each mode's time went, in ms, a column per phase (the reports say what each means). */
+export function phasesSummary(runs: readonly RunResult[]): string | undefined {
+  const rows = runs.flatMap((r) => {
+    const cells = phaseCells(r);
+    return cells ? [[r.mode, ...cells]] : [];
+  });
+  if (!rows.length) return undefined;
+  // 11 phases do not fit 100 columns: the ones a reader acts on, the rest summed into "other".
+  const keep = new Set(['build', 'switch', 'warm-up', 'probe', 'decode', 'teardown']);
+  const heads = PHASE_COLUMNS.map(([, h]) => h);
+  const idx = heads.flatMap((h, i) => (keep.has(h) ? [i] : []));
+  const num = (c: string) => (c === '–' ? 0 : Number(c));
+  const head = ['ms', ...idx.map((i) => heads[i]!), 'other', 'total'];
+  const body = rows.map(([mode, ...cells]) => {
+    const total = num(cells.at(-1)!);
+    const shown = idx.map((i) => cells[i]!);
+    const other = total - shown.reduce((a, c) => a + num(c), 0);
+    return [mode!, ...shown, String(other), String(total)];
+  });
+  return table(head, body);
 }
 
 /** What a real daemon did for a run, in a few lines of at most `width` columns; none for cnilab's own modes. */

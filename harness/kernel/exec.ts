@@ -3,7 +3,7 @@
 // everywhere. Cancellation has one path: cancelAll() kills every command in flight and runs every
 // registered cancel hook (a guest's supervisor, for instance).
 import { setMaxListeners } from 'node:events';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { CancelledError, KernelError, TimeoutError } from '../errors.ts';
 
@@ -52,6 +52,12 @@ export function onCancel(hook: () => void): () => void {
   hooks.add(hook);
   return () => hooks.delete(hook);
 }
+
+/**
+ * A prefix that makes a command die with this process, even on SIGKILL: setpriv sets
+ * PR_SET_PDEATHSIG, which survives the exec of what follows (nsenter, the tool; none set-user-ID).
+ */
+export const PDEATHSIG = ['setpriv', '--pdeathsig', 'KILL', '--'] as const;
 
 export interface RunOptions {
   input?: string;
@@ -110,6 +116,8 @@ export interface Spawned {
   readonly pid: number | undefined;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** Set when spawned with `stdin: 'pipe'`. */
+  readonly stdin: Writable | null;
   kill(signal?: NodeJS.Signals): void;
   /** Resolves when it exits, with its code (128+n for a signal); never rejects. */
   wait(): Promise<{ exitCode: number }>;
@@ -121,6 +129,8 @@ export interface SpawnOptions {
   cleanEnv?: boolean;
   /** Its own process group: a terminal's Ctrl-C reaches us, not it. */
   detached?: boolean;
+  /** A pipe to write to (a long-lived helper that takes requests); ignored by default. */
+  stdin?: 'pipe' | 'ignore';
 }
 
 export function spawn(argv: readonly string[], opts: SpawnOptions = {}): Spawned {
@@ -128,7 +138,7 @@ export function spawn(argv: readonly string[], opts: SpawnOptions = {}): Spawned
     reject: false,
     env: opts.env,
     extendEnv: !opts.cleanEnv,
-    stdin: 'ignore',
+    stdin: opts.stdin ?? 'ignore',
     buffer: false,
     detached: opts.detached ?? false,
     cancelSignal: cancel.signal,
@@ -144,6 +154,7 @@ export function spawn(argv: readonly string[], opts: SpawnOptions = {}): Spawned
     pid: p.pid,
     stdout: p.stdout,
     stderr: p.stderr,
+    stdin: p.stdin,
     kill: (signal = 'SIGTERM') => void p.kill(signal),
     wait: () => done,
   };

@@ -11,6 +11,11 @@ export interface NodeExecutor {
   readonly id: string;
   /** The network namespace as a file, for CNI_NETNS and for finding processes inside it. */
   readonly netnsPath: string;
+  /**
+   * The namespace's name under /run/netns when the host can enter it itself (`ip -n NAME`): plans
+   * then apply many such nodes from one process. Undefined behind a transport (a guest, a container).
+   */
+  readonly hostNetns?: string;
   run(argv: readonly string[], opts?: ExecOptions): Promise<CommandResult>;
   spawn(argv: readonly string[], opts?: SpawnOptions): Spawned;
   /** Applies ops in order, batched per tool (one process for all the ip lines, one for bridge, ...). */

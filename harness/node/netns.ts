@@ -3,21 +3,23 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { CancelledError } from '../errors.ts';
-import { isCancelled, run, spawn, type SpawnOptions } from '../kernel/exec.ts';
+import { isCancelled, PDEATHSIG, run, spawn, type SpawnOptions } from '../kernel/exec.ts';
 import type { KernelOp } from '../plan/ops.ts';
+import { netnsPath } from '../plan/names.ts';
 import { applyOps } from './apply.ts';
 import type { ExecOptions, NodeExecutor } from './executor.ts';
 
-export const NETNS_DIR = '/run/netns';
-const PDEATHSIG = ['setpriv', '--pdeathsig', 'KILL', '--'];
-export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
+export { NETNS_DIR, netnsPath } from '../plan/names.ts';
 
 export class NetnsExecutor implements NodeExecutor {
   readonly netnsPath: string;
   private readonly prefix: string[];
 
+  readonly hostNetns: string;
+
   constructor(readonly id: string) {
     this.netnsPath = netnsPath(id);
+    this.hostNetns = id;
     this.prefix = ['nsenter', `--net=${this.netnsPath}`, '--'];
   }
 

@@ -3,6 +3,9 @@
 import type { ResolvedNode, ResolvedSubnet, Topology } from '../topology/types.ts';
 
 export const NETNS_PREFIX = 'cnilab-';
+/** Where `ip netns` keeps a namespace as a file. */
+export const NETNS_DIR = '/run/netns';
+export const netnsPath = (name: string) => `${NETNS_DIR}/${name}`;
 export const LAB_RE = /^[a-z0-9]{1,12}$/;
 
 export interface LabNames {
@@ -12,6 +15,8 @@ export interface LabNames {
   router(): string;
   /** The lab's datastore (etcd for the real daemons), made only when a mode needs it. */
   datastore(): string;
+  /** Made at teardown only: it sees, through a veth end, when the kernel has finished the lab's namespaces. */
+  witness(): string;
   node(n: ResolvedNode | string): string;
   pod(node: string, pod: string): string;
 }
@@ -26,6 +31,7 @@ export function labNames(lab: string): LabNames {
     switch: (s) => `${prefix}sw-${nm(s)}`,
     router: () => `${prefix}rtr`,
     datastore: () => `${prefix}etcd`,
+    witness: () => `${prefix}gone`,
     node: (n) => `${prefix}node-${nm(n)}`,
     pod: (node, pod) => `${prefix}pod-${node}-${pod}`,
   };
@@ -33,7 +39,7 @@ export function labNames(lab: string): LabNames {
 
 /** The lab a namespace belongs to, if cnilab made it. */
 export function labOfNetns(netns: string): string | undefined {
-  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|etcd|node|pod|probe)(-|$)/.exec(netns);
+  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|etcd|node|pod|probe|gone)(-|$)/.exec(netns);
   return m?.[1];
 }
 

@@ -1,7 +1,7 @@
 // report.md: short enough for a pull-request comment.
 import type { ResultsFile, RttStats } from '../results/schema.ts';
 import { fin, fmt, pct, pm } from './format.ts';
-import { reportData } from './rows.ts';
+import { PHASE_COLUMNS, phaseCells, reportData } from './rows.ts';
 
 export const VETH_NOTE =
   'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
@@ -100,6 +100,24 @@ export function renderMarkdown(r: ResultsFile): string {
           `${f.lost.length} | ${f.lossPercent}% | ${rtt} |`,
       );
     }
+  }
+  const timed = r.runs.flatMap((run) => {
+    const cells = phaseCells(run);
+    return cells ? [{ run, cells }] : [];
+  });
+  if (timed.length) {
+    out.push(
+      '',
+      "**Where the time went** (ms; build on a lab's first mode, teardown on its last, until the kernel removed its namespaces)",
+      '',
+      `| mode | ${PHASE_COLUMNS.map(([, h]) => h).join(' | ')} | total | reply deadline | first contact max |`,
+      `|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|`,
+    );
+    for (const { run, cells } of timed)
+      out.push(
+        `| ${run.mode} | ${cells.join(' | ')} | ${run.probing ? `${run.probing.deadlineMs} ms` : '–'} | ` +
+          `${run.probing?.firstContactMs ? `${run.probing.firstContactMs.max} ms` : '–'} |`,
+      );
   }
   const daemons = r.runs.filter((run) => run.daemon);
   if (daemons.length) {

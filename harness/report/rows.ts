@@ -2,7 +2,7 @@
 // render these; none of them reads another's text.
 import { findMode } from '../modes/registry.ts';
 import type { CitedCost } from '../modes/mode.ts';
-import type { Perf, ResultsFile, RunResult } from '../results/schema.ts';
+import type { Perf, Phase, ResultsFile, RunResult } from '../results/schema.ts';
 import { type CitedVerdict, citedVerdict } from '../stats/precision.ts';
 import { fin } from './format.ts';
 
@@ -89,4 +89,28 @@ export function reportData(r: ResultsFile): ReportData {
     cited: r.runs.flatMap((run) => citedRow(run) ?? []),
     guestModes: runs.filter((x) => x.perf && !x.comparable).map((x) => x.mode),
   };
+}
+
+/** The phase columns every report shows, in the order they happen; a run without one shows "–". */
+export const PHASE_COLUMNS = [
+  ['build', 'build'],
+  ['program', 'program'],
+  ['switch', 'switch'],
+  ['stale', 'stale'],
+  ['warmup', 'warm-up'],
+  ['captureStart', 'capture'],
+  ['probe', 'probe'],
+  ['captureStop', 'flush'],
+  ['decode', 'decode'],
+  ['faults', 'faults'],
+  ['teardown', 'teardown'],
+] as const satisfies readonly (readonly [Phase, string])[];
+
+/** A run's phases as cells (ms), then their sum; none when the run has no timings. */
+export function phaseCells(r: RunResult): string[] | undefined {
+  const p = r.phases;
+  if (!p || !Object.keys(p).length) return undefined;
+  const cells = PHASE_COLUMNS.map(([k]) => (p[k] === undefined ? '–' : String(p[k])));
+  const total = Object.values(p).reduce((a, b) => a + (b ?? 0), 0);
+  return [...cells, String(total)];
 }

@@ -108,7 +108,38 @@ export interface RunResult {
   /** cnilab's model of the mode against what the real daemon programmed, node by node; empty when they agree. */
   modelDiff?: ModelDiff;
   /** Where the time went, in ms: programming (or switching to) the mode, the stale-state check, and the check's own phases. */
-  phases?: Partial<Record<'program' | 'stale' | 'captureStart' | 'probe' | 'captureStop' | 'decode', number>>;
+  phases?: Partial<Record<Phase, number>>;
+  /** How the pairs were probed: the reply deadline and the warm-up that set it. */
+  probing?: Probing;
+}
+
+/**
+ * The phases of a mode's run, in ms. build: the lab's first mode only (namespaces, underlay, pods);
+ * program: programming the first mode; switch: every later mode (removing the previous one
+ * included); teardown: the last mode of a session, until the kernel has removed its namespaces.
+ */
+export type Phase =
+  | 'build'
+  | 'program'
+  | 'switch'
+  | 'stale'
+  | 'warmup'
+  | 'captureStart'
+  | 'probe'
+  | 'captureStop'
+  | 'decode'
+  | 'faults'
+  | 'teardown';
+
+export interface Probing {
+  /** How long each pair's probe waited for replies after its last request. */
+  deadlineMs: number;
+  /** Node to node, after the warm-up: the basis of the deadline. */
+  underlayRttMs?: { p50: number; max: number };
+  /** The warm-up's first round trips, neighbour resolution included: kept out of every pair's RTT. */
+  firstContactMs?: { p50: number; max: number };
+  /** Pods to their node and nodes to each other, before the pairs; answered ones are resolved. */
+  warmup: { probes: number; answered: number; error?: string };
 }
 
 export interface DaemonFacts {

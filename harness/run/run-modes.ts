@@ -81,6 +81,7 @@ async function runOnBackend(
   gate?: PerfGate,
 ): Promise<{ runs: RunResult[]; underlay?: ResultsFile['underlay'] }> {
   const progress = o.progress ?? (() => {});
+  const started = performance.now();
   const session = await backend.start(o.topology, {
     name: o.name,
     checker: localChecker,
@@ -90,6 +91,8 @@ async function runOnBackend(
     ...(o.settings ? { settings: o.settings } : {}),
     ...(o.onConsole ? { onConsole: (l: string) => o.onConsole!(backend.name, l) } : {}),
   });
+  // A guest's boot counts as building its lab.
+  const startMs = Math.round(performance.now() - started);
   let runs: RunResult[] = [];
   let underlay: ResultsFile['underlay'];
   try {
@@ -103,8 +106,14 @@ async function runOnBackend(
         t = performance.now();
         return ms;
       };
-      if (i === 0) await session.up(m);
-      else {
+      let first: RunResult['phases'] = {};
+      if (i === 0) {
+        await session.up(m);
+        // The session's own underlay time when it has one; else building and programming are one span.
+        const up = lap();
+        const build = session.timings?.buildMs;
+        first = build === undefined ? { build: startMs + up } : { build: startMs + build, program: Math.max(0, up - build) };
+      } else {
         try {
           await session.program(m);
         } catch (e) {
@@ -118,13 +127,20 @@ async function runOnBackend(
         }
       }
       holds = m.name;
-      const program = lap();
+      const programmed = i === 0 ? first : { switch: lap() };
       const stale = await session.staleState();
       const staleMs = lap();
       const checked = await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) });
-      let r: RunResult = { ...checked, family: m.family, backend: backend.name, phases: { program, stale: staleMs, ...checked.phases } };
+      lap();
+      let r: RunResult = {
+        ...checked,
+        family: m.family,
+        backend: backend.name,
+        phases: { ...programmed, stale: staleMs, ...checked.phases },
+      };
       if (o.topology.faults?.length) {
         const faults = await session.faults(m, r, { outDir: o.outDir, progress });
+        r = { ...r, phases: { ...r.phases, faults: lap() } };
         const failed = faults.filter((f) => f.status === 'failed');
         r = {
           ...r,
@@ -183,7 +199,12 @@ async function runOnBackend(
   } finally {
     gate?.checked();
     gate?.measured();
+    const t = performance.now();
     await session.down();
+    // Teardown belongs to the lab, not a mode: the last run carries it (the results file is rewritten at the end).
+    const teardown = session.timings?.teardownMs ?? Math.round(performance.now() - t);
+    const last = runs.at(-1);
+    if (last) runs[runs.length - 1] = { ...last, phases: { ...last.phases, teardown } };
   }
   return { runs, ...(underlay ? { underlay } : {}) };
 }

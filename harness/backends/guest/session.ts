@@ -4,7 +4,7 @@
 // back marked with this backend, their captures relative to the host's results folder.
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { checkoutRoot } from '../../host/root.ts';
 import { CancelledError, GuestError } from '../../errors.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import type { KernelFeature, ModeDef } from '../../modes/mode.ts';
@@ -16,7 +16,7 @@ import { readResponse, sleep, writeRequest, type AgentReplies, type AgentRequest
 import { agentBundle } from './bundle.ts';
 import { runInGuest, type GuestKind, type GuestRunResult } from './runner.ts';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+const ROOT = checkoutRoot();
 
 /** Kernel modules a guest loads for a mode's kernel features (the rest autoload). */
 const MODULES: Record<KernelFeature, string[]> = { ipip: ['ipip'], vxlan: ['vxlan'], bridge: ['bridge'], veth: ['veth'], tun: ['tun'] };

@@ -58,6 +58,9 @@ class NetnsSession implements BackendSession {
   view() {
     return this.labObj;
   }
+  get timings() {
+    return this.labObj?.timings;
+  }
   async [Symbol.asyncDispose]() {
     await this.down();
   }

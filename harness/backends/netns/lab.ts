@@ -1,6 +1,5 @@
 // A lab in local network namespaces: built from a topology, programmed with one mode at a time,
 // switched live, torn down on success, failure and signals. The netns backend's engine.
-import { existsSync, readdirSync } from 'node:fs';
 import { CancelledError, CnilabError, UsageError } from '../../errors.ts';
 import { kernelFeatures, modeNeeds } from '../../host/doctor.ts';
 import { own } from '../../kernel/lifecycle.ts';
@@ -8,12 +7,12 @@ import { commOf, killAll, pidsInNetns, processStartTime } from '../../kernel/pro
 import { findMode, allModes } from '../../modes/registry.ts';
 import { type FlanneldProgram, kernelProgram, type ModeContext, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
 import { deviceMatcher, findStale } from '../../modes/stale.ts';
-import { formatCidr, formatIpv4, routeIn } from '../../net/ipv4.ts';
+import { routeIn } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
-import { createNetns, NETNS_DIR, netnsExecutor, netnsPath } from '../../node/netns.ts';
+import { createNetns, netnsExecutor, netnsPath } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
-import { allNetns, IF, labNames, labOfNetns, randomLabName, type LabNames } from '../../plan/names.ts';
+import { allNetns, IF, labNames, randomLabName, type LabNames } from '../../plan/names.ts';
 import { planDatastore } from '../../plan/datastore.ts';
 import type { NodeKernelState } from '../../plan/kernel-state.ts';
 import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../../plan/model-diff.ts';
@@ -22,7 +21,7 @@ import { type Family, topologyLease } from '../../plan/pods.ts';
 import { planUnderlay } from '../../plan/underlay.ts';
 import type { RunResult } from '../../results/schema.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { CapturePoint, LabView, Progress } from '../backend.ts';
+import type { CapturePoint, LabView, Progress, SessionTimings } from '../backend.ts';
 import { startBird, type BirdEnv } from './bird.ts';
 import {
   type FlanneldEnv,
@@ -36,13 +35,13 @@ import {
   withLeases,
 } from './flanneld.ts';
 import { type FamilyEnv, podFamilies } from './pods.ts';
-import { type Datastore, labDir, listLabs, readState, removeLabDir, stateProblem, writeState, type LabState } from './state.ts';
+import { type Datastore, labDir, readState, removeLabDir, writeState, type LabState } from './state.ts';
+import { attachedState, labHealth, labStatus, liveNamespaces, NETNS, type StatusJson } from './status.ts';
 import { teardownLab, teardownOrphans } from './teardown.ts';
 
 /** The namespaces in the kernel whose names say they belong to `lab`. */
-const liveNamespaces = (lab: string) => (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => labOfNetns(n) === lab) : []);
 
-export const NETNS = 'netns' as const;
+export { NETNS, type StatusJson };
 
 /** A switch that failed and was undone: the lab is back in its previous mode, verified clean. */
 export class SwitchRolledBack extends CnilabError {
@@ -80,32 +79,6 @@ export interface LabOptions {
   name?: string;
   settings?: ModeSettings;
   progress?: Progress;
-}
-
-export interface StatusJson {
-  lab: string;
-  mode: string | null;
-  /** healthy, degraded (something of the lab is gone from the kernel) or broken (a switch left it so). */
-  health: 'healthy' | 'degraded' | 'broken';
-  /** What makes it degraded or broken. */
-  problems: string[];
-  backend: string;
-  family: string | null;
-  /** The real daemon programming the mode ("flanneld v0.28.9"), when one does. */
-  daemon?: string;
-  /** The lab's etcd, when a real-daemon mode started it. */
-  datastore?: string;
-  owner: { pid: number } | null;
-  nodes: {
-    name: string;
-    netns: string;
-    subnet: string;
-    underlayIp: string;
-    underlayIf: string;
-    podSubnet: string;
-    podBlock: string;
-    pods: { name: string; netns: string; ip: string | null }[];
-  }[];
 }
 
 export class Lab implements AsyncDisposable, LabView {
@@ -200,7 +173,8 @@ export class Lab implements AsyncDisposable, LabView {
   async build(): Promise<void> {
     const t0 = performance.now();
     await applyPlan(planUnderlay(this.topology, this.names), this.exec, { aborted: () => this.closed, createNodes: createNetns });
-    this.progress(`underlay: ${this.state.netns.length} namespaces in ${Math.round(performance.now() - t0)} ms`);
+    this.timings.buildMs = Math.round(performance.now() - t0);
+    this.progress(`underlay: ${this.state.netns.length} namespaces in ${this.timings.buildMs} ms`);
     await injectFault('after-underlay');
   }
 
@@ -214,30 +188,7 @@ export class Lab implements AsyncDisposable, LabView {
 
   /** The lab named, or the only lab up. */
   static attach(name?: string, progress?: Progress): Lab {
-    const labs = listLabs();
-    const lab = name ?? (labs.length === 1 ? labs[0] : undefined);
-    if (!lab) {
-      throw new UsageError(
-        labs.length === 0 ? 'no lab is up' : `${labs.length} labs are up: ${labs.join(', ')}`,
-        labs.length === 0 ? 'start one with "cnilab up --topology FILE --mode MODE"' : 'say which with --name',
-      );
-    }
-    const state = readState(lab);
-    const corrupt = stateProblem(lab);
-    if (corrupt || !state) {
-      const alive = liveNamespaces(lab);
-      if (corrupt) {
-        throw new UsageError(
-          `lab ${lab}: ${corrupt}; ${alive.length} of its namespaces are alive`,
-          `"cnilab down --name ${lab}" removes them by name`,
-        );
-      }
-      throw new UsageError(
-        `no lab named "${lab}"${alive.length ? ` has a state file, but ${alive.length} of its namespaces are alive` : ''}`,
-        alive.length ? `"cnilab down --name ${lab}" removes them by name` : `labs up: ${labs.join(', ') || '(none)'}`,
-      );
-    }
-    return new Lab(state, progress ?? (() => {}));
+    return new Lab(attachedState(name), progress ?? (() => {}));
   }
 
   ctx(): ModeContext {
@@ -581,42 +532,16 @@ export class Lab implements AsyncDisposable, LabView {
 
   /** The state file set against the kernel: every namespace and recorded daemon must be there. */
   health(): Pick<StatusJson, 'health' | 'problems'> {
-    const missing = this.state.netns.filter((n) => !existsSync(netnsPath(n))).map((n) => `namespace ${n} is gone`);
-    const dead = this.state.daemons
-      .filter((d) => processStartTime(d.pid) !== d.startTime)
-      .map((d) => `${d.what} (pid ${d.pid}) is not running`);
-    if (this.state.broken) return { health: 'broken', problems: [this.state.broken, ...missing, ...dead] };
-    return missing.length || dead.length ? { health: 'degraded', problems: [...missing, ...dead] } : { health: 'healthy', problems: [] };
+    return labHealth(this.state);
   }
 
   status(): StatusJson {
-    return {
-      lab: this.name,
-      mode: this.state.mode ?? null,
-      ...this.health(),
-      backend: NETNS,
-      family: this.state.family ?? null,
-      ...(this.state.daemonRun ? { daemon: this.state.daemonRun.daemon } : {}),
-      ...(this.state.datastore ? { datastore: `etcd at ${this.state.datastore.ip} (${this.state.datastore.netns})` } : {}),
-      owner: this.state.owner ? { pid: this.state.owner.pid } : null,
-      nodes: this.topology.nodes.map((n) => ({
-        name: n.name,
-        netns: this.names.node(n),
-        subnet: formatCidr(n.subnet.cidr),
-        underlayIp: formatIpv4(n.ip),
-        underlayIf: IF.underlay,
-        // A real daemon's own lease when one chose it, else the topology's.
-        podSubnet: this.state.daemonRun?.facts.leases[n.name] ?? formatCidr(n.podSubnet),
-        podBlock: formatCidr(n.podBlock),
-        pods: n.pods.map((p) => {
-          const rt = this.state.pods.find((x) => x.id === p.id);
-          return { name: p.name, netns: this.names.pod(n.name, p.name), ip: rt?.ip ?? null };
-        }),
-      })),
-    };
+    return labStatus(this.state);
   }
 
   private downing?: Promise<void>;
+  /** Underlay build and teardown (until the kernel finished the namespaces), in ms, once they happened. */
+  readonly timings: SessionTimings = {};
 
   /** Idempotent: a signal handler and a failing build may both ask at once. */
   down(): Promise<void> {
@@ -625,7 +550,9 @@ export class Lab implements AsyncDisposable, LabView {
     this.downing ??= (async () => {
       const t = performance.now();
       const r = await teardownLab(this.state);
-      this.progress(`down: ${r.netns} namespaces, ${r.processes} processes in ${Math.round(performance.now() - t)} ms`);
+      this.timings.teardownMs = Math.round(performance.now() - t);
+      const kernel = r.kernelDone ? ', the kernel done with them' : '';
+      this.progress(`down: ${r.netns} namespaces, ${r.processes} processes in ${this.timings.teardownMs} ms${kernel}`);
     })();
     return this.downing;
   }

@@ -3,7 +3,6 @@
 // (flannel's CNI plugin delegates to bridge + host-local with the node's lease); Calico-style pods
 // are planned (plan/pods.ts) and applied.
 import { rmSync } from 'node:fs';
-import pLimit from 'p-limit';
 import type { ExecutorOf } from '../../node/executor.ts';
 import { applyPlan } from '../../node/apply.ts';
 import { IF, type LabNames } from '../../plan/names.ts';
@@ -18,7 +17,7 @@ import {
   type PodRuntime,
 } from '../../plan/pods.ts';
 import type { Topology } from '../../topology/types.ts';
-import { cniBinDir, cniCall } from '../../node/cni.ts';
+import { cniBinDir, type CniCall, cniCalls, type CniResult } from '../../node/cni.ts';
 
 export interface PodSetup {
   pods: PodRuntime[];
@@ -43,8 +42,9 @@ export interface PodFamily {
   remove(env: FamilyEnv, setup: PodSetup): Promise<void>;
 }
 
-function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: Topology['nodes'][number], podNetns: string) {
-  return cniCall(cmd, {
+function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: Topology['nodes'][number], podNetns: string): CniCall {
+  return {
+    cmd,
     node: env.exec(env.names.node(node)),
     pod: env.exec(podNetns),
     containerId: podNetns,
@@ -58,7 +58,18 @@ function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: To
       : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
     binDir,
     plugin: env.flannelCni?.plugin ?? 'bridge',
-  });
+  };
+}
+
+/** Nodes in a few groups, each group's calls in order (one bridge and IPAM lock per node), groups at once. */
+async function callsByNode(perNode: { node: Topology['nodes'][number]; calls: CniCall[] }[]) {
+  const workers = Math.min(CNI_WORKERS, perNode.length);
+  const groups = Array.from({ length: workers }, (_, w) => perNode.filter((_, i) => i % workers === w));
+  const answers = await Promise.all(groups.map((g) => cniCalls(g.flatMap((n) => n.calls))));
+  // Each answer by its call: group g holds nodes g, g + workers, ...
+  const byCall = new Map<CniCall, CniResult | undefined>();
+  for (const [w, g] of groups.entries()) for (const [k, c] of g.flatMap((n) => n.calls).entries()) byCall.set(c, answers[w]![k]);
+  return byCall;
 }
 
 function requireCni(): string {
@@ -67,34 +78,36 @@ function requireCni(): string {
   return binDir;
 }
 
+/** Scripts of CNI calls run at once: nodes spread over them, pods of one node in order in one script. */
+const CNI_WORKERS = 4;
+
 const flannel: PodFamily = {
   /** CNI ADD for every pod: nodes in parallel, pods of one node in order (one bridge, one IPAM lock). */
   async add(env) {
     const binDir = requireCni();
-    const limit = pLimit(4);
-    const perNode = await Promise.all(
-      env.topology.nodes.map((node) =>
-        limit(async () => {
-          const out: PodRuntime[] = [];
-          for (const pod of node.pods) {
-            const podNetns = env.names.pod(node.name, pod.name);
-            const res = await bridgeCall(env, binDir, 'ADD', node, podNetns);
-            const ip = res?.ips?.[0]?.address.split('/')[0];
-            const hostIf = res?.interfaces?.find((i) => !i.sandbox && i.name !== IF.cni0)?.name;
-            if (!ip || !hostIf) throw new Error(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
-            out.push({ node: node.name, name: pod.name, id: pod.id, netns: podNetns, ip, hostIf });
-          }
-          return out;
-        }),
-      ),
+    const perNode = env.topology.nodes.map((node) => ({
+      node,
+      calls: node.pods.map((pod) => bridgeCall(env, binDir, 'ADD', node, env.names.pod(node.name, pod.name))),
+    }));
+    const answers = await callsByNode(perNode);
+    const pods = perNode.flatMap(({ node, calls }) =>
+      node.pods.map((pod, k): PodRuntime => {
+        const res = answers.get(calls[k]!);
+        const ip = res?.ips?.[0]?.address.split('/')[0];
+        const hostIf = res?.interfaces?.find((i) => !i.sandbox && i.name !== IF.cni0)?.name;
+        if (!ip || !hostIf) throw new Error(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
+        return { node: node.name, name: pod.name, id: pod.id, netns: env.names.pod(node.name, pod.name), ip, hostIf };
+      }),
     );
-    return { pods: perNode.flat(), ops: [] };
+    return { pods, ops: [] };
   },
   async remove(env, setup) {
     const binDir = requireCni();
-    const limit = pLimit(4);
-    await Promise.all(
-      setup.pods.map((p) => limit(() => bridgeCall(env, binDir, 'DEL', env.topology.nodes.find((n) => n.name === p.node)!, p.netns))),
+    await callsByNode(
+      env.topology.nodes.map((node) => ({
+        node,
+        calls: setup.pods.filter((p) => p.node === node.name).map((p) => bridgeCall(env, binDir, 'DEL', node, p.netns)),
+      })),
     );
     // The bridge plugin leaves cni0 behind on DEL (kubelet never deletes it either); a family
     // switch must, or the next family inherits a stray bridge and its connected route.

@@ -1,20 +1,60 @@
 // Removing a lab: processes in its namespaces first (bird withdraws routes, tcpdump flushes), then
 // the namespaces in one batch, then its state directory. Idempotent, and works from the state file alone.
-import { inFlightExited, isCancelled } from '../../kernel/exec.ts';
+import { inFlightExited, isCancelled, run } from '../../kernel/exec.ts';
 import { killAll, pidsInNetns } from '../../kernel/procs.ts';
-import { deleteNetns, netnsPath } from '../../node/netns.ts';
+import { labNames } from '../../plan/names.ts';
+import { createNetns, deleteNetns, netnsPath } from '../../node/netns.ts';
 import { existsSync } from 'node:fs';
 import { removeLabDir, type LabState } from './state.ts';
 
-export async function teardownLab(state: Pick<LabState, 'lab' | 'netns'>): Promise<{ netns: number; processes: number }> {
+export async function teardownLab(
+  state: Pick<LabState, 'lab' | 'netns'>,
+): Promise<{ netns: number; processes: number; kernelDone: boolean }> {
   // After a cancel, a killed `ip netns add` may still finish its namespace: wait for it to exit.
   if (isCancelled()) await inFlightExited();
   const pids = pidsInNetns(state.netns.map(netnsPath)).filter((p) => p !== process.pid);
   await killAll(pids);
   const present = state.netns.filter((n) => existsSync(netnsPath(n)));
+  const witness = isCancelled() || !present.length ? undefined : await armWitness(state.lab, present.at(-1)!);
   await deleteNetns(present);
+  const kernelDone = witness ? await witness.gone() : false;
   removeLabDir(state.lab);
-  return { netns: present.length, processes: pids.length };
+  return { netns: present.length, processes: pids.length, kernelDone };
+}
+
+/**
+ * `ip netns del` returns once the name is unmounted; the kernel tears the namespace down later, in
+ * its netns workqueue (cleanup_net: devices unregistered, then freed). To time teardown until the
+ * kernel is done, a witness namespace holds one end of a veth whose other end is in the namespace
+ * deleted last. That end vanishes when the kernel unregisters the devices of that namespace's
+ * batch; the workqueue is ordered, so every namespace deleted before it is done by then. The
+ * witness is named for the lab, so gc reaps it if this process dies in between.
+ */
+async function armWitness(lab: string, last: string): Promise<{ gone(): Promise<boolean> } | undefined> {
+  const w = labNames(lab).witness();
+  try {
+    await createNetns([w]);
+    await run(['ip', '-n', w, 'link', 'add', 'witness', 'type', 'veth', 'peer', 'name', 'witness', 'netns', last], {
+      op: 'teardown witness',
+    });
+  } catch {
+    // Without a witness, teardown is only timed until the names are gone.
+    await deleteNetns([w]);
+    return undefined;
+  }
+  return {
+    async gone() {
+      const until = performance.now() + 10_000;
+      let done = false;
+      while (!done && performance.now() < until) {
+        const r = await run(['ip', '-n', w, '-o', 'link', 'show', 'witness'], { reject: false, op: 'teardown witness' });
+        done = r.exitCode !== 0;
+        if (!done) await new Promise((res) => setTimeout(res, 2));
+      }
+      await deleteNetns([w]);
+      return done;
+    },
+  };
 }
 
 /** Namespaces without a state file (a state file removed by hand): reaped by name. */

@@ -1,0 +1,101 @@
+// A lab's status from its state file and the kernel's namespace files alone: `cnilab status` reads
+// this without loading the process runner or the planners (its start-up stays small).
+import { existsSync, readdirSync } from 'node:fs';
+import { UsageError } from '../../errors.ts';
+import { processStartTime } from '../../kernel/procs.ts';
+import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
+import { IF, labNames, labOfNetns, NETNS_DIR, netnsPath } from '../../plan/names.ts';
+import { listLabs, readState, stateProblem, type LabState } from './state.ts';
+
+export const NETNS = 'netns' as const;
+
+export interface StatusJson {
+  lab: string;
+  mode: string | null;
+  /** healthy, degraded (something of the lab is gone from the kernel) or broken (a switch left it so). */
+  health: 'healthy' | 'degraded' | 'broken';
+  /** What makes it degraded or broken. */
+  problems: string[];
+  backend: string;
+  family: string | null;
+  /** The real daemon programming the mode ("flanneld v0.28.9"), when one does. */
+  daemon?: string;
+  /** The lab's etcd, when a real-daemon mode started it. */
+  datastore?: string;
+  owner: { pid: number } | null;
+  nodes: {
+    name: string;
+    netns: string;
+    subnet: string;
+    underlayIp: string;
+    underlayIf: string;
+    podSubnet: string;
+    podBlock: string;
+    pods: { name: string; netns: string; ip: string | null }[];
+  }[];
+}
+
+export const liveNamespaces = (lab: string) => (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => labOfNetns(n) === lab) : []);
+
+/** The state of the lab named (or the only one up); a clear error when there is none or it is unreadable. */
+export function attachedState(name?: string): LabState {
+  const labs = listLabs();
+  const lab = name ?? (labs.length === 1 ? labs[0] : undefined);
+  if (!lab) {
+    throw new UsageError(
+      labs.length === 0 ? 'no lab is up' : `${labs.length} labs are up: ${labs.join(', ')}`,
+      labs.length === 0 ? 'start one with "cnilab up --topology FILE --mode MODE"' : 'say which with --name',
+    );
+  }
+  const state = readState(lab);
+  const corrupt = stateProblem(lab);
+  if (corrupt || !state) {
+    const alive = liveNamespaces(lab);
+    if (corrupt) {
+      throw new UsageError(
+        `lab ${lab}: ${corrupt}; ${alive.length} of its namespaces are alive`,
+        `"cnilab down --name ${lab}" removes them by name`,
+      );
+    }
+    throw new UsageError(
+      `no lab named "${lab}"${alive.length ? ` has a state file, but ${alive.length} of its namespaces are alive` : ''}`,
+      alive.length ? `"cnilab down --name ${lab}" removes them by name` : `labs up: ${labs.join(', ') || '(none)'}`,
+    );
+  }
+  return state;
+}
+
+export function labHealth(state: LabState): Pick<StatusJson, 'health' | 'problems'> {
+  const missing = state.netns.filter((n) => !existsSync(netnsPath(n))).map((n) => `namespace ${n} is gone`);
+  const dead = state.daemons.filter((d) => processStartTime(d.pid) !== d.startTime).map((d) => `${d.what} (pid ${d.pid}) is not running`);
+  if (state.broken) return { health: 'broken', problems: [state.broken, ...missing, ...dead] };
+  return missing.length || dead.length ? { health: 'degraded', problems: [...missing, ...dead] } : { health: 'healthy', problems: [] };
+}
+
+export function labStatus(state: LabState): StatusJson {
+  const names = labNames(state.lab);
+  return {
+    lab: state.lab,
+    mode: state.mode ?? null,
+    ...labHealth(state),
+    backend: NETNS,
+    family: state.family ?? null,
+    ...(state.daemonRun ? { daemon: state.daemonRun.daemon } : {}),
+    ...(state.datastore ? { datastore: `etcd at ${state.datastore.ip} (${state.datastore.netns})` } : {}),
+    owner: state.owner ? { pid: state.owner.pid } : null,
+    nodes: state.topology.nodes.map((n) => ({
+      name: n.name,
+      netns: names.node(n),
+      subnet: formatCidr(n.subnet.cidr),
+      underlayIp: formatIpv4(n.ip),
+      underlayIf: IF.underlay,
+      // A real daemon's own lease when one chose it, else the topology's.
+      podSubnet: state.daemonRun?.facts.leases[n.name] ?? formatCidr(n.podSubnet),
+      podBlock: formatCidr(n.podBlock),
+      pods: n.pods.map((p) => {
+        const rt = state.pods.find((x) => x.id === p.id);
+        return { name: p.name, netns: names.pod(n.name, p.name), ip: rt?.ip ?? null };
+      }),
+    })),
+  };
+}
