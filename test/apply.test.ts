@@ -49,6 +49,21 @@ describe('batched kernel work, and what its failures say', { skip: ROOT_SKIP }, 
     assert.match(err.message, /Cannot find device "nosuchdev"/);
   });
 
+  test('sysctls for every namespace come from one helper; a bad key is named with its namespace', async () => {
+    const bad = ns[2]!;
+    const err = await applyPlan(
+      ns.map((n): KernelOp => ({ kind: 'sysctl', netns: n, key: n === bad ? 'net.ipv4.no_such_knob' : 'net.ipv4.ip_forward', value: '0' })),
+      netnsExecutor,
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof KernelError, String(err));
+    assert.match(err.message, new RegExp(`sysctl in ${bad} failed`));
+    assert.match(err.message, /failing line: .*net\.ipv4\.no_such_knob/);
+    assert.match(err.message, /No such file or directory/);
+  });
+
   test('force goes past what is already gone', async () => {
     await applyPlan(
       ns.map((n): KernelOp => ({ kind: 'link-del', netns: n, name: 'nosuchdev' })),
