@@ -1,6 +1,7 @@
 // Nothing of a lab survives: a passing run, a failing run, Ctrl-C in the middle of a build, and a
 // SIGKILLed run once gc has reaped it. Two labs up at once do not collide.
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { Lab } from '../harness/backends/netns/lab.ts';
@@ -97,5 +98,17 @@ describe('leaks', { skip: ROOT_SKIP }, () => {
     }
     clean(a);
     clean(b);
+  });
+
+  test('a teardown witness left by a crashed teardown goes with the next down, and down still waits for the kernel', async () => {
+    const name = uniqueLab('lw');
+    const lab = await Lab.up(await loadTopology(`${ROOT}/topologies/one-subnet.yaml`), getMode('flannel-host-gw'), { name });
+    execFileSync('ip', ['netns', 'add', `cnilab-${name}-gone`]);
+    await lab.down();
+    clean(name);
+    const again = await Lab.up(await loadTopology(`${ROOT}/topologies/one-subnet.yaml`), getMode('flannel-host-gw'), { name });
+    await again.down();
+    assert.ok(again.timings.teardownMs !== undefined, 'teardown was timed');
+    clean(name);
   });
 });

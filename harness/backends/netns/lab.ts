@@ -10,6 +10,7 @@ import { deviceMatcher, findStale } from '../../modes/stale.ts';
 import { routeIn } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
+import { inFlightExited, isCancelled } from '../../kernel/exec.ts';
 import { createNetns, netnsExecutor, netnsPath } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
 import { allNetns, IF, labNames, randomLabName, type LabNames } from '../../plan/names.ts';
@@ -543,16 +544,30 @@ export class Lab implements AsyncDisposable, LabView {
   /** Underlay build and teardown (until the kernel finished the namespaces), in ms, once they happened. */
   readonly timings: SessionTimings = {};
 
-  /** Idempotent: a signal handler and a failing build may both ask at once. */
+  /**
+   * Idempotent: a signal handler and a failing build may both ask at once. The lab stays registered
+   * for shutdown until its teardown has finished, so a signal that comes mid-teardown waits for it
+   * rather than exiting under it; a teardown whose commands the signal killed runs once more.
+   */
   down(): Promise<void> {
     this.closed = true;
-    this.release();
     this.downing ??= (async () => {
       const t = performance.now();
-      const r = await teardownLab(this.state);
-      this.timings.teardownMs = Math.round(performance.now() - t);
-      const kernel = r.kernelDone ? ', the kernel done with them' : '';
-      this.progress(`down: ${r.netns} namespaces, ${r.processes} processes in ${this.timings.teardownMs} ms${kernel}`);
+      try {
+        let r: Awaited<ReturnType<typeof teardownLab>>;
+        try {
+          r = await teardownLab(this.state);
+        } catch (e) {
+          if (!isCancelled()) throw e;
+          await inFlightExited();
+          r = await teardownLab(this.state);
+        }
+        this.timings.teardownMs = Math.round(performance.now() - t);
+        const kernel = r.kernelDone ? ', the kernel done with them' : '';
+        this.progress(`down: ${r.netns} namespaces, ${r.processes} processes in ${this.timings.teardownMs} ms${kernel}`);
+      } finally {
+        this.release();
+      }
     })();
     return this.downing;
   }

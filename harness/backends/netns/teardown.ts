@@ -15,8 +15,10 @@ export async function teardownLab(
   const pids = pidsInNetns(state.netns.map(netnsPath)).filter((p) => p !== process.pid);
   await killAll(pids);
   const present = state.netns.filter((n) => existsSync(netnsPath(n)));
-  const witness = isCancelled() || !present.length ? undefined : await armWitness(state.lab, present.at(-1)!);
-  await deleteNetns(present);
+  // A witness a crashed teardown left is this lab's too: deleted with the rest, and no new one.
+  const leftover = existsSync(netnsPath(labNames(state.lab).witness()));
+  const witness = isCancelled() || leftover || !present.length ? undefined : await armWitness(state.lab, present.at(-1)!);
+  await deleteNetns(leftover ? [...present, labNames(state.lab).witness()] : present);
   const kernelDone = witness ? await witness.gone() : false;
   removeLabDir(state.lab);
   return { netns: present.length, processes: pids.length, kernelDone };
@@ -38,7 +40,9 @@ async function armWitness(lab: string, last: string): Promise<{ gone(): Promise<
       op: 'teardown witness',
     });
   } catch {
-    // Without a witness, teardown is only timed until the names are gone.
+    // Without a witness, teardown is only timed until the names are gone. A killed `ip netns add`
+    // may still finish its namespace: wait for it before deleting.
+    await inFlightExited();
     await deleteNetns([w]);
     return undefined;
   }
@@ -46,12 +50,18 @@ async function armWitness(lab: string, last: string): Promise<{ gone(): Promise<
     async gone() {
       const until = performance.now() + 10_000;
       let done = false;
-      while (!done && performance.now() < until) {
-        const r = await run(['ip', '-n', w, '-o', 'link', 'show', 'witness'], { reject: false, op: 'teardown witness' });
-        done = r.exitCode !== 0;
-        if (!done) await new Promise((res) => setTimeout(res, 2));
+      try {
+        // A signal mid-wait cancels the poll: stop waiting, but the witness still goes.
+        while (!done && !isCancelled() && performance.now() < until) {
+          const r = await run(['ip', '-n', w, '-o', 'link', 'show', 'witness'], { reject: false, op: 'teardown witness' });
+          done = r.exitCode !== 0;
+          if (!done) await new Promise((res) => setTimeout(res, 2));
+        }
+      } catch {
+        done = false;
+      } finally {
+        await deleteNetns([w]);
       }
-      await deleteNetns([w]);
       return done;
     },
   };
