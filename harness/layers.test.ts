@@ -12,7 +12,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const LAYERS: string[][] = [
   ['errors.ts', 'net', 'results', 'stats'],
   ['topology'],
-  ['plan', 'modes'],
+  ['plan', 'modes', 'conform'],
   ['kernel', 'node', 'host'],
   ['capture', 'probe', 'oracle'],
   ['backends'],

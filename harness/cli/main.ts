@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../host/root.ts';
@@ -29,6 +29,10 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  CPU per GB and MTU per mode against the underlay, in short interleaved rounds
                  until every ratio is within ±PCT% (5) or S seconds (180) have passed
   cnilab compare A/results.json B/results.json        what changed, and is it more than noise
+  cnilab conform FILE|DIR ... [--topology F] [--out DIR] [--lint-only] [--explain]
+                 [--expect PATH=WIRE ...] [--fail-on warning]
+                 a kube-flannel.yml, net-conf.json or Canal manifest: its data plane with sources,
+                 what is wrong, what each pod path does, and the lab that proves it on the wire
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
@@ -479,8 +483,110 @@ async function cmdCompare(argv: string[]): Promise<number> {
   return hasRegression(c) ? 1 : 0;
 }
 
+async function cmdConform(argv: string[]): Promise<number> {
+  const { readInputs } = await import('../conform/inputs.ts');
+  const { conform, conformanceResult, EXPECTATIONS, PATHS } = await import('../conform/conform.ts');
+  const { loadTopology } = await import('../topology/load.ts');
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      topology: { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      'lint-only': { type: 'boolean' },
+      explain: { type: 'boolean' },
+      expect: { type: 'string', multiple: true },
+      'fail-on': { type: 'string' },
+    },
+    'conform',
+  );
+  if (!positionals.length) throw new UsageError('cnilab conform needs a file or folder', 'e.g. cnilab conform kube-flannel.yml');
+  const failOn = values['fail-on'] ?? 'error';
+  if (failOn !== 'error' && failOn !== 'warning')
+    throw new UsageError(`--fail-on ${failOn}: not a severity`, 'use --fail-on warning (or error, the default)');
+  const expects: Partial<Record<(typeof PATHS)[number], (typeof EXPECTATIONS)[number]>> = {};
+  for (const e of values.expect ?? []) {
+    const [path, want] = e.split('=');
+    if (!PATHS.includes(path as (typeof PATHS)[number]) || !EXPECTATIONS.includes(want as (typeof EXPECTATIONS)[number]))
+      throw new UsageError(`--expect ${e}: not PATH=WIRE`, `PATH is one of ${PATHS.join(', ')}; WIRE one of ${EXPECTATIONS.join(', ')}`);
+    expects[path as (typeof PATHS)[number]] = want as (typeof EXPECTATIONS)[number];
+  }
+  // Everything the user gave is read and checked before anything is built.
+  const docs = readInputs(positionals);
+  const topology = await loadTopology(resolve(values.topology ?? DEFAULT_TOPOLOGY));
+  const lintOnly = values['lint-only'] === true;
+  const { doctor, modeNeeds } = await import('../host/doctor.ts');
+  const host = lintOnly ? undefined : await doctor();
+  const c = conform(docs, topology, { expects, lintOnly, ...(host ? { runs: (m) => modeNeeds(m, host).ok } : {}) });
+  const cc = c.conformance;
+  const shown = (v: { value: unknown; at: string; default?: true }) => [String(v.value), v.default ? `default (${v.at})` : v.at];
+  console.log(
+    `${cc.plane.canal ? 'Canal: flannel networking' : 'flannel'}, from ${cc.inputs
+      .filter((i) => i.used)
+      .map((i) => i.document)
+      .join('; ')}`,
+  );
+  console.log(
+    tableFit(
+      ['setting', 'value', 'from'],
+      Object.entries(cc.plane).flatMap(([k, v]) => (typeof v === 'object' && v && 'at' in v ? [[k, ...shown(v)]] : [])),
+    ),
+  );
+  // A finding is three lines (where, what, fix), each cut to the terminal: results.json keeps them whole.
+  const lines = cc.findings.flatMap((f) => [`${f.severity.toUpperCase()} ${f.rule} at ${f.at}`, `    ${f.message}`, `    fix: ${f.fix}`]);
+  console.log(`\n${cc.findings.length ? lines.map((l) => cut(l, TERMINAL_WIDTH)).join('\n') : 'no findings'}`);
+  const explain = cc.paths.map(
+    (p) => `  ${p.path.padEnd(12)} ${p.text}${p.intended ? ` (intended ${p.intended.want}: ${p.intended.ok ? 'yes' : 'NO'})` : ''}`,
+  );
+  if (explain.length && (values.explain || cc.paths.some((p) => p.intended))) console.log(`\nper pod path:\n${explain.join('\n')}`);
+
+  let run: RunResult | undefined;
+  if (!lintOnly && 'mode' in cc.proof && c.mode && c.topology) {
+    const { claimOutDir } = await import('../run/outdir.ts');
+    const { runModes } = await import('../run/run-modes.ts');
+    const outDir = resolve(values.out ?? 'out');
+    claimOutDir(outDir);
+    requireRoot('conform');
+    console.log(`\nproving it on the wire with ${c.mode.name} (${cc.proof.real ? 'the real flanneld' : "cnilab's model"})`);
+    const r = await runModes({
+      topology: c.topology,
+      modes: [c.mode],
+      outDir,
+      settings: c.topology.settings,
+      progress,
+      ...(values.name ? { name: labName(values.name)! } : {}),
+      ...(host ? { host } : {}),
+    });
+    run = r.runs[0];
+  } else if (!lintOnly && 'skip' in cc.proof) console.log(`\nnot proven on the wire: ${cc.proof.skip}`);
+  const result = conformanceResult(cc, run, failOn);
+  for (const p of result.paths)
+    if (p.wire)
+      console.log(
+        `  wire ${p.path.padEnd(12)} ${p.wire.ok}/${p.wire.pairs} pairs as the config says${p.wire.ok < p.wire.pairs ? '  FAILED' : ''}`,
+      );
+  if (values.out || run) {
+    const { writeReports } = await import('../report/write.ts');
+    const outDir = resolve(values.out ?? 'out');
+    mkdirSync(outDir, { recursive: true });
+    const files = await writeReports(outDir, {
+      topology: {
+        name: topology.name,
+        nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
+      },
+      runs: run ? [run] : [],
+      conformance: result,
+    });
+    console.log(`\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
+  }
+  const warned = failOn === 'warning' && result.findings.some((f) => f.severity === 'warning');
+  console.log(`\n${result.verdict.toUpperCase()}${warned ? ' (--fail-on warning: warnings count)' : ''}`);
+  return result.verdict === 'conformant' ? 0 : 1;
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   compare: cmdCompare,
+  conform: cmdConform,
   run: cmdRun,
   up: cmdUp,
   switch: cmdSwitch,

@@ -41,5 +41,35 @@ export function renderJunit(r: ResultsFile): string {
       `skipped="${skipped}">\n${[...cases, ...extra].join('\n')}\n  </testsuite>`
     );
   });
+  const c = r.conformance;
+  if (c) {
+    // A case per finding and per path: CI shows each as its own line.
+    const cases = [
+      ...c.findings.map(
+        (f) =>
+          `    <testcase classname="conformance" name="${x(`${f.rule} at ${f.at}`)}">` +
+          (f.severity === 'error'
+            ? `<failure message="${x(f.message)}">${x(f.fix)}</failure>`
+            : `<system-out>${x(`warning: ${f.message}; ${f.fix}`)}</system-out>`) +
+          '</testcase>',
+      ),
+      ...c.paths.map((p) => {
+        const wrong = [
+          p.intended && !p.intended.ok ? `intended ${p.intended.want}` : '',
+          p.wire && p.wire.ok < p.wire.pairs ? `${p.wire.pairs - p.wire.ok} of ${p.wire.pairs} pairs did not behave so on the wire` : '',
+        ].filter(Boolean);
+        return (
+          `    <testcase classname="conformance" name="${x(`${p.path}: ${p.does}`)}">` +
+          `${wrong.length ? `<failure message="${x(wrong.join('; '))}"/>` : ''}</testcase>`
+        );
+      }),
+    ];
+    const failures =
+      c.findings.filter((f) => f.severity === 'error').length +
+      c.paths.filter((p) => (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs)).length;
+    suites.unshift(
+      `  <testsuite name="conformance" tests="${cases.length}" failures="${failures}" skipped="0">\n${cases.join('\n')}\n  </testsuite>`,
+    );
+  }
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="cnilab">\n${suites.join('\n')}\n</testsuites>\n`;
 }

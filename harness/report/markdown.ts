@@ -50,6 +50,7 @@ export function renderMarkdown(r: ResultsFile): string {
   const d = reportData(r);
   const out: string[] = ['## cnilab results', ''];
   if (d.meta) out.push(`${d.title} · kernel ${d.meta.kernel} · ${d.meta.startedAt}`, '');
+  if (r.conformance) out.push(...conformanceMarkdown(r.conformance), '');
   out.push(
     d.perf
       ? '| mode | backend | status | pairs | Gbit/s (1 stream) | vs underlay | CPU s/GB | CPU vs underlay | RTT p50 / p99 µs ' +
@@ -170,4 +171,29 @@ export function renderMarkdown(r: ResultsFile): string {
       );
   }
   return out.join('\n') + '\n';
+}
+
+/** The conformance section: verdict, data plane with sources, findings with fixes, paths. */
+export function conformanceMarkdown(c: NonNullable<ResultsFile['conformance']>): string[] {
+  const out = [`### Conformance: ${c.cni}, ${c.verdict}`, ''];
+  out.push(
+    'mode' in c.proof
+      ? `Proven on the wire with \`${c.proof.mode}\` (${c.proof.real ? 'the real daemon' : "cnilab's model"}).`
+      : `Not proven on the wire: ${'skip' in c.proof ? c.proof.skip : ''}.`,
+    '',
+    '| setting | value | from |',
+    '|---|---|---|',
+  );
+  for (const [k, v] of Object.entries(c.dataPlane)) out.push(`| ${k} | ${v.value} | ${v.default ? `default (${v.at})` : v.at} |`);
+  if (c.findings.length) {
+    out.push('', '| severity | rule | where | finding | fix |', '|---|---|---|---|---|');
+    for (const f of c.findings) out.push(`| ${f.severity} | ${f.rule} | ${f.at} | ${f.message} | ${f.fix} |`);
+  }
+  out.push('', '| path | does | intended | on the wire |', '|---|---|---|---|');
+  for (const p of c.paths)
+    out.push(
+      `| ${p.path} | ${p.does} | ${p.intended ? `${p.intended.want} ${p.intended.ok ? '✓' : '✗'}` : '–'} | ` +
+        `${p.wire ? `${p.wire.ok}/${p.wire.pairs} pairs` : 'not run'} |`,
+    );
+  return out;
 }

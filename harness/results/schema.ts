@@ -180,6 +180,28 @@ export interface FaultResult {
   rttMs: { before?: number; under?: number };
 }
 
+/** `cnilab conform`: the user's CNI config, what it resolves to, what is wrong with it, and what the wire showed. */
+export interface ConformanceResult {
+  cni: string;
+  /** Every document read, and whether it configured the data plane. */
+  inputs: { document: string; used: boolean }[];
+  /** Every resolved value with its source ("file:line"); default: the CNI's own, nothing set it. */
+  dataPlane: Record<string, { value: string | number | boolean; at: string; default?: boolean }>;
+  /** The mode that programmed it here, and whether that was the real daemon; or why nothing could. */
+  proof: { mode: string; real: boolean } | { skip: string };
+  findings: { rule: string; severity: 'error' | 'warning'; at: string; message: string; fix: string }[];
+  paths: {
+    path: PathKind;
+    /** What the config does on this path, in words, and as the oracle's expectation. */
+    does: string;
+    expected: WireExpectation;
+    intended?: { want: string; ok: boolean };
+    /** What the wire check showed for the pairs on this path; absent with --lint-only. */
+    wire?: { pairs: number; ok: number };
+  }[];
+  verdict: 'conformant' | 'not conformant';
+}
+
 export interface ResultsFile {
   topology: { name?: string; nodes: { name: string; subnet: string; underlayIp: string }[] };
   runs: RunResult[];
@@ -201,4 +223,5 @@ export interface ResultsFile {
   /** Present while a run is going, and left when it was killed or crashed: which modes are done. */
   incomplete?: { reason: string; done: number; of: number };
   meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };
+  conformance?: ConformanceResult;
 }
