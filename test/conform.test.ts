@@ -41,6 +41,7 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     // The lab used the config's network: every pod address is in 10.50.0.0/16.
     assert.ok(results(out).runs[0]!.pairs.length === 30);
     assert.match(readFileSync(`${out}/report.md`, 'utf8'), /### Conformance: flannel, conformant/);
+    assert.match(readFileSync(`${out}/report.html`, 'utf8'), /<h2>Conformance: flannel, conformant<\/h2>/);
     assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<testsuite name="conformance" tests="3" failures="0"/);
     assert.deepEqual(netnsOf(name), []);
   });

@@ -193,6 +193,7 @@ svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-si
           `${r.meta.startedAt}${r.meta.durationMs ? ` · ${(r.meta.durationMs / 1000).toFixed(1)} s` : ''}`
       : '',
   )} · <span class="dot" style="background:#2a6fdb"></span>flannel <span class="dot" style="background:#e66a00"></span>Calico</p>
+${r.conformance ? conformanceHtml(r.conformance) : ''}
 <table><thead><tr><th>mode</th><th>backend</th><th>status</th><th>pairs ok</th><th>Gbit/s</th><th>vs underlay</th>
 <th>RTT p50 µs</th><th>MTU exp/obs</th><th>reason</th></tr></thead><tbody>
 ${rows.join('\n')}
@@ -208,4 +209,39 @@ ${
 ${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
 </body></html>
 `;
+}
+
+/** cnilab conform's verdict, data plane with sources, findings with fixes and paths, as tables. */
+function conformanceHtml(c: NonNullable<ResultsFile['conformance']>): string {
+  const td = (v: unknown) => `<td>${x(String(v))}</td>`;
+  const proof =
+    'mode' in c.proof
+      ? `Proven on the wire with ${c.proof.mode} (${c.proof.real ? 'the real daemon' : "cnilab's model"}).`
+      : `Not proven on the wire: ${c.proof.skip}.`;
+  const plane = Object.entries(c.dataPlane)
+    .map(([k, v]) => `<tr>${td(k)}${td(v.value)}${td(v.default ? `default (${v.at})` : v.at)}</tr>`)
+    .join('');
+  const findings = c.findings
+    .map(
+      (f) =>
+        `<tr class="${f.severity === 'error' ? 'failed' : ''}">${td(f.severity)}${td(f.rule)}${td(f.at)}${td(f.message)}${td(f.fix)}</tr>`,
+    )
+    .join('');
+  const paths = c.paths
+    .map((p) => {
+      const bad = (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs);
+      const intended = p.intended ? `${p.intended.want} ${p.intended.ok ? '✓' : '✗'}` : '–';
+      const wire = p.wire ? `${p.wire.ok}/${p.wire.pairs} pairs` : 'not run';
+      return `<tr class="${bad ? 'failed' : ''}">${td(p.path)}${td(p.does)}${td(intended)}${td(wire)}</tr>`;
+    })
+    .join('');
+  return (
+    `<h2>Conformance: ${x(c.cni)}, ${x(c.verdict)}</h2><p class="note">${x(proof)}</p>` +
+    `<table><thead><tr><th>setting</th><th>value</th><th>from</th></tr></thead><tbody>${plane}</tbody></table>` +
+    (findings
+      ? '<table><thead><tr><th>severity</th><th>rule</th><th>where</th><th>finding</th><th>fix</th></tr></thead>' +
+        `<tbody>${findings}</tbody></table>`
+      : '<p>No findings.</p>') +
+    `<table><thead><tr><th>path</th><th>does</th><th>intended</th><th>on the wire</th></tr></thead><tbody>${paths}</tbody></table>`
+  );
 }
