@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
-import { parseTopology } from '../harness/topology/load.ts';
+import { median, twoSubnets } from './shape.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,18 +17,9 @@ const sizes = values.sizes.split(',').map(Number);
 const reps = Number(values.reps);
 const mode = getMode(values.mode);
 
-function topologyYaml(n: number): string {
-  const nodes = Array.from({ length: n }, (_, i) => `  - { name: n${i + 1}, subnet: ${i < Math.ceil(n / 2) ? 'a' : 'b'}, pods: 2 }`);
-  return (
-    `name: bench${n}\nsubnets:\n  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }\nrouter: { name: ` +
-    `r1 }\nnodes:\n${nodes.join('\n')}\n`
-  );
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: string[] = [];
 for (const n of sizes) {
-  const t = parseTopology(topologyYaml(n));
+  const t = twoSubnets(`bench${n}`, n);
   const ups: number[] = [];
   const downs: number[] = [];
   let namespaces = 0;

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { checkMode } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
-import { parseTopology } from '../harness/topology/load.ts';
+import { spread, twoSubnets } from './shape.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,20 +21,9 @@ const mode = getMode(values.mode);
 const reps = Number(values.reps);
 const pods = Number(values.pods);
 
-function topologyYaml(n: number): string {
-  const subnetOf = (i: number) => (i < Math.ceil(n / 2) ? 'a' : 'b');
-  const nodes = Array.from({ length: n }, (_, i) => `  - { name: n${i + 1}, subnet: ${subnetOf(i)}, pods: ${pods} }`);
-  const subnets = '  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }';
-  return `name: probe${n}\nsubnets:\n${subnets}\nrouter: { name: r1 }\nnodes:\n${nodes.join('\n')}\n`;
-}
-
-const spread = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${s[0]} / ${s[Math.floor(s.length / 2)]} / ${s.at(-1)}`;
-};
 const rows: string[] = [];
 for (const n of values.nodes.split(',').map(Number)) {
-  const lab = await Lab.up(parseTopology(topologyYaml(n)), mode, { name: `probe${n}` });
+  const lab = await Lab.up(twoSubnets(`probe${n}`, n, pods), mode, { name: `probe${n}` });
   const out = `/tmp/cnilab-bench-probe-${process.pid}`;
   const times: Record<string, number[]> = { warmup: [], probe: [], decode: [], check: [], cpu: [] };
   let pairs = 0;
@@ -54,7 +43,7 @@ for (const n of values.nodes.split(',').map(Number)) {
     await lab.down();
     rmSync(out, { recursive: true, force: true });
   }
-  const cols = [times.warmup!, times.probe!, times.decode!, times.check!, times.cpu!].map(spread);
+  const cols = [times.warmup!, times.probe!, times.decode!, times.check!, times.cpu!].map((xs) => spread(xs));
   rows.push(`| ${n * pods} | ${pairs} | ${cols.join(' | ')} |`);
   console.error(`${n} nodes: ${JSON.stringify(times)}`);
 }

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Lab } from '../../harness/backends/netns/lab.ts';
 import { checkMode } from '../../harness/check/index.ts';
 import { getMode } from '../../harness/modes/registry.ts';
-import { parseTopology } from '../../harness/topology/load.ts';
+import { median, spread, twoSubnets } from '../shape.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, sizes: { type: 'string', default: '6,60' } } });
 const rounds = Number(values.rounds);
@@ -44,17 +44,10 @@ function mininet(hosts: number): Sample {
   return { build: r.build, probe: r.probe, teardown: r.teardown };
 }
 
-function topologyYaml(pods: number): string {
-  const n = pods / 2;
-  const nodes = Array.from({ length: n }, (_, i) => `  - { name: n${i + 1}, subnet: ${i < Math.ceil(n / 2) ? 'a' : 'b'}, pods: 2 }`);
-  const subnets = '  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }';
-  return `name: peer${pods}\nsubnets:\n${subnets}\nrouter: { name: r1 }\nnodes:\n${nodes.join('\n')}\n`;
-}
-
 async function cnilab(pods: number, round: number): Promise<Sample> {
   const out = mkdtempSync(`${tmpdir()}/cnilab-peer-`);
   const t0 = performance.now();
-  const lab = await Lab.up(parseTopology(topologyYaml(pods)), mode, { name: `peer${pods}r${round}` });
+  const lab = await Lab.up(twoSubnets(`peer${pods}`, pods / 2), mode, { name: `peer${pods}r${round}` });
   const build = (performance.now() - t0) / 1000;
   let probe = 0;
   let check = 0;
@@ -84,10 +77,8 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
 const f = (x: number) => (x < 0.1 ? x.toFixed(3) : x.toFixed(2));
-const spread = (xs: number[]) => `${f(sorted(xs)[0]!)} / ${f(median(xs))} / ${f(sorted(xs).at(-1)!)}`;
+const spreadS = (xs: number[]) => spread(xs, f);
 const cpu = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], { encoding: 'utf8' }).trim();
 console.log(
   `\ncnilab vs mininet 2.3.0, ${rounds} rounds, seconds (min / median / max); ${cpu}, ${execFileSync('nproc').toString().trim()} cores\n`,
@@ -96,10 +87,10 @@ console.log('| size | tool | build | probe all pairs | check (+ captures, decode
 for (const size of sizes) {
   for (const tool of ['cnilab', 'mininet']) {
     const s = samples.get(`${size}|${tool}`)!;
-    const check = tool === 'cnilab' ? spread(s.map((x) => x.check!)) : '–';
+    const check = tool === 'cnilab' ? spreadS(s.map((x) => x.check!)) : '–';
     console.log(
-      `| ${size} ${tool === 'cnilab' ? 'pods' : 'hosts'} | ${tool} | ${spread(s.map((x) => x.build))} | ` +
-        `${spread(s.map((x) => x.probe))} | ${check} | ${spread(s.map((x) => x.teardown))} |`,
+      `| ${size} ${tool === 'cnilab' ? 'pods' : 'hosts'} | ${tool} | ${spreadS(s.map((x) => x.build))} | ` +
+        `${spreadS(s.map((x) => x.probe))} | ${check} | ${spreadS(s.map((x) => x.teardown))} |`,
     );
   }
   const c = samples.get(`${size}|cnilab`)!;

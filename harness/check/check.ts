@@ -48,8 +48,16 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     const startCaptures = Promise.all(
       lab.capturePoints.map(async (c) => captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }))),
     );
+    // Awaited below; until then a tcpdump that fails at once must not be an unhandled rejection.
+    startCaptures.catch(() => undefined);
     probing = await warmUp(lab, prober);
     lap('warmup');
+    const w = probing.warmup;
+    if (w.answered < w.probes)
+      progress(
+        `${mode.name}: warm-up: ${w.probes - w.answered} of ${w.probes} pod-to-node and node-to-node pings unanswered` +
+          `${w.error ? ` (${w.error})` : ''}; first contact may reach the measured round`,
+      );
     await startCaptures;
     lap('captureStart');
     // Every pair at once, one process: a pair that the prober could not probe is an error, never "unreachable".

@@ -9,6 +9,7 @@ import { formatIpv4 } from '../net/ipv4.ts';
 import { replyDeadlineMs } from '../probe/deadline.ts';
 import { markerPayload, type Probe, type Prober } from '../probe/prober.ts';
 import type { Probing } from '../results/schema.ts';
+import { percentile } from '../stats/stats.ts';
 
 /** Warm-up payloads carry this tag, not a run's marker: the wire tally never counts them. */
 const WARMUP_PAYLOAD = markerPayload(Uint8Array.of(0x77, 0x61, 0x72, 0x6d));
@@ -19,8 +20,7 @@ const STEADY_DEADLINE_MS = 1_000;
 const ms = (x: number) => Math.round(x * 1000) / 1000;
 function summary(xs: readonly number[]): { p50: number; max: number } | undefined {
   if (!xs.length) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50: ms(s[Math.floor(s.length / 2)]!), max: ms(s.at(-1)!) };
+  return { p50: ms(percentile(xs, 50)), max: ms(Math.max(...xs)) };
 }
 
 export async function warmUp(lab: LabView, prober: Prober): Promise<Probing> {

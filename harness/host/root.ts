@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 let root: string | undefined;
 
+/**
+ * How cnilab runs its Python helpers (the .py files under harness/): Debian's own interpreter (ci/host-tools.json
+ * installs it), isolated (-I -S: no user site, no environment), so a version manager's shim first in
+ * PATH (150 ms a start) is never used. They need only the standard library (ctypes for setns).
+ */
+export const pythonHelper = (relPath: string): string[] => ['/usr/bin/python3', '-I', '-S', `${checkoutRoot()}/${relPath}`];
+
 export function checkoutRoot(): string {
   if (root) return root;
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {

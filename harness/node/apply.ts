@@ -2,7 +2,7 @@
 // their order; consecutive ops for the same tool share one batch (`ip -batch`, `bridge -batch`).
 import pLimit from 'p-limit';
 import { CancelledError, KernelError } from '../errors.ts';
-import { checkoutRoot } from '../host/root.ts';
+import { pythonHelper } from '../host/root.ts';
 import { isCancelled, PDEATHSIG, run } from '../kernel/exec.ts';
 import { shellQuote } from '../net/shell.ts';
 import { phaseOf, renderOp, toolOf, type KernelOp } from '../plan/ops.ts';
@@ -118,7 +118,7 @@ export async function writeSysctls(nodes: readonly { exec: NodeExecutor; ops: re
       : n.ops.flatMap((op) => (op.kind === 'sysctl' ? [{ path: n.exec.netnsPath, key: op.key, value: op.value, op, exec: n.exec }] : [])),
   );
   if (!items.length) return;
-  const r = await run([...PDEATHSIG, '/usr/bin/python3', '-I', '-S', `${checkoutRoot()}/harness/node/ns-sysctl.py`], {
+  const r = await run([...PDEATHSIG, ...pythonHelper('harness/node/ns-sysctl.py')], {
     input: JSON.stringify(items.map(({ path, key, value }) => ({ path, key, value }))),
     reject: false,
     op: 'sysctl',

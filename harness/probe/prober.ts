@@ -3,24 +3,10 @@
 // so a guest's agent or any executor that has a namespace file probes the same way. A round that
 // did not run (the prober died, timed out, answered garbage) is a ProbeError for each of its probes,
 // never "unreachable".
-import { existsSync } from 'node:fs';
 import { ProbeError } from '../errors.ts';
-import { checkoutRoot } from '../host/root.ts';
+import { pythonHelper } from '../host/root.ts';
 import { spawn, type Spawned } from '../kernel/exec.ts';
 import type { NodeExecutor } from '../node/executor.ts';
-
-/** The script, in the checkout (a bundle's modules share the bundle's own import.meta.url). */
-export function proberScript(): string {
-  const f = `${checkoutRoot()}/harness/probe/icmp-prober.py`;
-  if (!existsSync(f)) throw new ProbeError(`the prober script is missing: ${f}`);
-  return f;
-}
-
-/**
- * Debian's own interpreter, isolated (-I -S: no user site, no environment): it starts in ~10 ms,
- * where a version manager's shim first in PATH took 150 ms. ctypes is in its standard library.
- */
-export const PYTHON = '/usr/bin/python3';
 
 /** ICMP payload bytes, like ping's 56: the marker repeated, so a capture finds it at offset 0. */
 export const PAYLOAD_BYTES = 56;
@@ -67,7 +53,8 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
  * `owner` (the lab's namespace prefix) goes on its command line, so `ps` and the leak tests see whose it is.
  */
 export function startProber(owner: string): Prober {
-  const proc: Spawned = spawn([PYTHON, '-I', '-S', '-u', proberScript(), owner], { stdin: 'pipe' });
+  const [python, ...args] = pythonHelper('harness/probe/icmp-prober.py');
+  const proc: Spawned = spawn([python!, '-u', ...args, owner], { stdin: 'pipe' });
   const pending: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   let buf = '';
   let stderr = '';
