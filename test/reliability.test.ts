@@ -164,7 +164,9 @@ describe('reliability', { skip: ROOT_SKIP }, () => {
         netnsOf(name)
           .flatMap((ns) => execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean))
           .filter((pid) => existsSync(`/proc/${pid}/comm`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tcpdump');
-      const p = cli(['check', '--name', name, '--out', tmpOut()]);
+      // 100 echoes a pair, 10 ms apart: the capture lives ~1 s, long enough to be seen (a default
+      // check is over in ~0.2 s now, faster than this poll of every namespace's processes).
+      const p = cli(['check', '--name', name, '--out', tmpOut(), '--count', '100']);
       await waitFor('tcpdump to capture', () => tcpdumps().length > 0, 30_000);
       p.kill('SIGKILL');
       await exited(p);

@@ -37,7 +37,7 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
                  reported and removed, or kept with --keep-leftovers)
-  cnilab check   [--name LAB] [--out DIR]              probe + capture the live lab's current mode
+  cnilab check   [--name LAB] [--out DIR] [--count N]  probe + capture the live lab's current mode
   cnilab status  [--name LAB] [--json]
   cnilab down    [--name LAB | --all]
   cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
@@ -64,6 +64,14 @@ function wrap(words: readonly string[], width: number): string[] {
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const t0 = performance.now();
 const progress = (s: string) => log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
+
+/** --count of run and check: echo requests per pair. */
+function pingCount(v: string | undefined): number {
+  const count = v === undefined ? 3 : Number(v);
+  if (!Number.isInteger(count) || count < 1 || count > 100)
+    throw new UsageError(`--count "${v}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
+  return count;
+}
 
 function requireRoot(cmd: string): void {
   if (process.getuid?.() !== 0)
@@ -134,9 +142,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
-  const count = values.count === undefined ? 3 : Number(values.count);
-  if (!Number.isInteger(count) || count < 1 || count > 100)
-    throw new UsageError(`--count "${values.count}" must be an integer from 1 to 100`, 'give the number of pings per pair, e.g. --count 3');
+  const count = pingCount(values.count);
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
   const outDir = resolve(values.out ?? 'out');
   const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
@@ -304,7 +310,8 @@ async function cmdCheck(argv: string[]): Promise<number> {
   const { Lab } = await import('../backends/netns/lab.ts');
   const { checkMode } = await import('../check/index.ts');
   const { claimOutDir } = await import('../run/outdir.ts');
-  const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' } }, 'check');
+  const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' } }, 'check');
+  const count = pingCount(values.count);
   requireRoot('check');
   const lab = Lab.attach(labName(values.name), progress);
   const mode = lab.mode;
@@ -316,7 +323,7 @@ async function cmdCheck(argv: string[]): Promise<number> {
   if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
   const outDir = resolve(values.out ?? 'out');
   const release = claimOutDir(outDir);
-  const r = await checkMode(lab, mode, { outDir, progress });
+  const r = await checkMode(lab, mode, { outDir, progress, count });
   release();
   if (r.pairs.some((p) => p.error))
     log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
