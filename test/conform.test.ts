@@ -75,7 +75,8 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.doesNotMatch(lint.stdout, /proving it on the wire/);
     for (const args of [
       ['conform', `${FIX}/not-yaml.yaml`],
-      ['conform', `${FIX}/calico-ippool.yaml`],
+      ['conform', `${FIX}/operator-ipip.yaml`, `${FIX}/operator-vxlan.yaml`],
+      ['conform', `${FIX}/flannel-vxlan.yaml`, `${FIX}/calico-ippool.yaml`],
       ['conform', `${FIX}/flannel-vxlan.yaml`, '--expect', 'same-subnet=gre'],
       ['conform', `${FIX}/nowhere.yaml`],
     ]) {
@@ -83,5 +84,58 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 2, `one line and its fix: ${r.stderr}`);
     }
+  });
+
+  test("Calico: a VXLAN IPPool with FelixConfiguration's VNI and port, /27 blocks; every DF probe passes", async () => {
+    const out = tmpOut();
+    const r = await runCli(['conform', `${FIX}/calico-ippool.yaml`, '--out', out]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Calico \(resources\), pool vxlan-pool/);
+    const res = results(out);
+    const c = res.conformance!;
+    assert.deepEqual(c.proof, { mode: 'calico-vxlan-always', real: false });
+    const run = res.runs[0]!;
+    const across = run.pairs.filter((p) => p.path !== 'same-node');
+    assert.ok(
+      across.length > 0 && across.every((p) => p.observed.encap === 'vxlan' && p.observed.vni === 5000 && p.observed.port === 4790),
+    );
+    // /27 blocks from 10.70.0.0/16: every pod address is in the pool.
+    assert.deepEqual(
+      c.paths.map((p) => [p.path, p.df?.expected, p.df?.observed, p.df?.ok]),
+      [
+        ['same-node', undefined, undefined, undefined],
+        ['same-subnet', 'passes', 'passes', true],
+        ['cross-subnet', 'passes', 'passes', true],
+      ],
+    );
+  });
+
+  test('Calico veth_mtu 1500 over VXLAN: the MTU finding, shown by a DF packet that did not pass; exit 1', async () => {
+    const out = tmpOut();
+    const r = await runCli(['conform', `${FIX}/calico-vxlan-mtu.yaml`, '--out', out]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /ERROR mtu-too-large at .*calico-vxlan-mtu\.yaml:9/);
+    assert.match(r.stdout, /DF {3}cross-subnet 1500 bytes did not pass \(path carries 1450; must not\)/);
+    const c = results(out).conformance!;
+    const f = c.findings.find((x) => x.rule === 'mtu-too-large')!;
+    assert.match(f.shown ?? '', /a 1500-byte DF packet from n\d\/p\d to n\d\/p\d \(same-subnet\) did not pass; the path carries 1450/);
+    // Small packets still cross as the config says: it is the full-size ones that are lost.
+    assert.ok(c.paths.every((p) => p.wire && p.wire.ok === p.wire.pairs));
+    assert.ok(c.paths.filter((p) => p.df).every((p) => p.df!.observed === 'dropped' && p.df!.ok));
+    assert.match(readFileSync(`${out}/report.md`, 'utf8'), /1500 B dropped \(path carries 1450\) ✓/);
+    assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<failure message="MTU 1500 for the pods .*on the wire: a 1500-byte DF packet/);
+  });
+
+  test('an operator Installation with IPIPCrossSubnet, proven where IPIP runs (a guest here)', async (t) => {
+    const out = tmpOut();
+    const r = await runCli(['conform', `${FIX}/operator-ipipcrosssubnet.yaml`, '--out', out]);
+    const c = results(out).conformance!;
+    if ('skip' in c.proof) return t.skip(`not provable here: ${c.proof.skip}`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(c.proof.mode, 'calico-ipip-crosssubnet');
+    const run = results(out).runs[0]!;
+    assert.ok(run.pairs.filter((p) => p.path === 'cross-subnet').every((p) => p.ok && p.observed.encap === 'ipip'));
+    assert.ok(run.pairs.filter((p) => p.path === 'same-subnet').every((p) => p.ok && p.observed.encap === 'none'));
+    assert.ok(c.paths.filter((p) => p.df).every((p) => p.df!.ok && p.df!.observed === 'passes'));
   });
 });

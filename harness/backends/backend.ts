@@ -42,6 +42,8 @@ export interface CheckRequest {
   outDir: string;
   /** Pings per pair. */
   count?: number;
+  /** Also send a DF packet of the pods' MTU on each underlay path (RunResult.mtuProbes). */
+  mtuProbe?: boolean;
   progress?: Progress;
 }
 

@@ -17,6 +17,7 @@ import { answerOutcome, markerPayload, startProber } from '../probe/prober.ts';
 import type { PairResult, Probing, RunResult } from '../results/schema.ts';
 import { labNames } from '../plan/names.ts';
 import { pathBetween } from '../topology/types.ts';
+import { probePodMtu } from './mtu-probe.ts';
 import { warmUp } from './warmup.ts';
 
 export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest): Promise<RunResult> {
@@ -101,23 +102,33 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   } finally {
     await Promise.all([...captures.map((c) => c.stop().catch(() => undefined)), prober.close()]);
   }
+  const mtuProbes = opts.mtuProbe ? await probePodMtu(lab, mode) : undefined;
+  if (mtuProbes) lap('mtuProbe');
+  const badMtu = mtuProbes?.filter((m) => !m.ok) ?? [];
   const failed = results.filter((r) => !r.ok).length;
   const errors = results.filter((r) => r.error);
   const why = [
     failed - errors.length ? `${failed - errors.length} of ${results.length} pairs did not behave as ${mode.name} must` : '',
     errors.length ? `${errors.length} probes did not run (${errors[0]!.error})` : '',
+    ...badMtu.map((m) =>
+      m.error
+        ? `the DF probe on ${m.path} did not run (${m.error})`
+        : `a DF packet of ${m.podMtu} bytes on ${m.path} ${m.observed === 'passes' ? 'passed' : 'was dropped'}; ` +
+          `the path carries ${m.pathMtu}`,
+    ),
   ].filter(Boolean);
   return {
     mode: mode.name,
     family: mode.family,
     backend: lab.backend,
-    status: failed === 0 ? 'passed' : 'failed',
+    status: failed === 0 && badMtu.length === 0 ? 'passed' : 'failed',
     // A capture that dropped packets cannot prove an absence: say so next to any failure it may explain.
-    ...(failed ? { reason: `${why.join('; ')}${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
+    ...(failed || badMtu.length ? { reason: `${why.join('; ')}${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
     pairs: results,
     captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
     phases,
     probing,
+    ...(mtuProbes ? { mtuProbes } : {}),
     ...lab.daemonReport?.(),
   };
 }

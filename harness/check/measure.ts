@@ -3,7 +3,7 @@
 // all modes instead of favouring whichever ran first.
 import { availableParallelism } from 'node:os';
 import type { BackendSession, LabView } from '../backends/backend.ts';
-import type { ModeDef } from '../modes/mode.ts';
+import { type ModeDef, podMtuOf } from '../modes/mode.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import { iperf, maxDfPayload, rttSamples } from '../probe/perf.ts';
@@ -153,7 +153,7 @@ async function measureMtu(lab: LabView, mode: ModeDef, pairs: ReturnType<typeof 
   const exec = lab.executor(src.netns);
   const link = JSON.parse((await exec.run(['ip', '-json', 'link', 'show', 'eth0'])).stdout) as { mtu: number }[];
   const observed = link[0]!.mtu;
-  const expected = mode.podMtu(t);
+  const expected = podMtuOf(mode, t, lab.settings);
   // Search a little past the pod MTU: a payload above it passing would mean fragmentation or a lie.
   const max = await maxDfPayload(exec, dst.ip, 500, Math.max(observed, t.mtu) - 28 + 64);
   return { expected, observed, maxDfPayload: max, path: p.path };

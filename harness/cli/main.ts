@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../host/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import type { Check, HostReport } from '../host/doctor.ts';
+import type { ModeDef } from '../modes/mode.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
@@ -492,7 +493,7 @@ async function cmdCompare(argv: string[]): Promise<number> {
 
 async function cmdConform(argv: string[]): Promise<number> {
   const { readInputs } = await import('../conform/inputs.ts');
-  const { conform, conformanceResult, EXPECTATIONS, PATHS } = await import('../conform/conform.ts');
+  const { cniLabel, conform, conformanceResult, EXPECTATIONS, PATHS, planeEntries } = await import('../conform/conform.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const { values, positionals } = parseFlags(
     argv,
@@ -522,13 +523,18 @@ async function cmdConform(argv: string[]): Promise<number> {
   const docs = readInputs(positionals);
   const topology = await loadTopology(resolve(values.topology ?? DEFAULT_TOPOLOGY));
   const lintOnly = values['lint-only'] === true;
-  const { doctor, modeNeeds } = await import('../host/doctor.ts');
+  const { doctor } = await import('../host/doctor.ts');
   const host = lintOnly ? undefined : await doctor();
-  const c = conform(docs, topology, { expects, lintOnly, ...(host ? { runs: (m) => modeNeeds(m, host).ok } : {}) });
+  // A mode runs here when some backend takes it: this kernel, or a guest for what it lacks (IPIP).
+  const { lazyAvailability, placeMode } = await import('../backends/placement.ts');
+  const { BACKENDS } = await import('../backends/registry.ts');
+  const backends = lazyAvailability(BACKENDS);
+  const runs = host ? async (m: ModeDef) => 'backend' in (await placeMode(m, 'auto', host, backends)) : undefined;
+  const c = await conform(docs, topology, { expects, lintOnly, ...(runs ? { runs } : {}) });
   const cc = c.conformance;
   const shown = (v: { value: unknown; at: string; default?: true }) => [String(v.value), v.default ? `default (${v.at})` : v.at];
   console.log(
-    `${cc.plane.canal ? 'Canal: flannel networking' : 'flannel'}, from ${cc.inputs
+    `${cniLabel(cc)}${cc.pool ? `, pool ${cc.pool}` : ''}, from ${cc.inputs
       .filter((i) => i.used)
       .map((i) => i.document)
       .join('; ')}`,
@@ -536,7 +542,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   console.log(
     tableFit(
       ['setting', 'value', 'from'],
-      Object.entries(cc.plane).flatMap(([k, v]) => (typeof v === 'object' && v && 'at' in v ? [[k, ...shown(v)]] : [])),
+      planeEntries(cc.plane).map(([k, v]) => [k, ...shown(v)]),
     ),
   );
   // A finding is three lines (where, what, fix), each cut to the terminal: results.json keeps them whole.
@@ -560,6 +566,7 @@ async function cmdConform(argv: string[]): Promise<number> {
       modes: [c.mode],
       outDir,
       settings: c.topology.settings,
+      mtuProbe: true,
       progress,
       ...(values.name ? { name: labName(values.name)! } : {}),
       ...(host ? { host } : {}),
@@ -567,11 +574,21 @@ async function cmdConform(argv: string[]): Promise<number> {
     run = r.runs[0];
   } else if (!lintOnly && 'skip' in cc.proof) console.log(`\nnot proven on the wire: ${cc.proof.skip}`);
   const result = conformanceResult(cc, run, failOn);
-  for (const p of result.paths)
+  for (const p of result.paths) {
     if (p.wire)
       console.log(
         `  wire ${p.path.padEnd(12)} ${p.wire.ok}/${p.wire.pairs} pairs as the config says${p.wire.ok < p.wire.pairs ? '  FAILED' : ''}`,
       );
+    if (p.df)
+      console.log(
+        cut(
+          `  DF   ${p.path.padEnd(12)} ${p.df.podMtu} bytes ` +
+            `${p.df.error ? `not probed: ${p.df.error}` : p.df.observed === 'passes' ? 'passed' : 'did not pass'}` +
+            ` (path carries ${p.df.pathMtu}; ${p.df.expected === 'passes' ? 'must pass' : 'must not'})${p.df.ok ? '' : '  FAILED'}`,
+          TERMINAL_WIDTH,
+        ),
+      );
+  }
   if (values.out || run) {
     const { writeReports } = await import('../report/write.ts');
     const outDir = resolve(values.out ?? 'out');

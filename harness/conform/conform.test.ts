@@ -11,6 +11,9 @@ import { conform, conformanceResult } from './conform.ts';
 import { defaultSubnetLen } from './flannel.ts';
 import { readInputs } from './inputs.ts';
 import { closest } from './plane.ts';
+import type { CalicoPlane } from './calico.ts';
+import type { FlannelPlane } from './flannel.ts';
+import { nodeLabels, parseSelector } from './selector.ts';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const FIX = `${ROOT}/test/fixtures/conform`;
@@ -24,6 +27,11 @@ const run = async (files: string[], expects = {}) =>
     await topo(),
     { expects },
   );
+/** The flannel plane of a conformance (these fixtures are flannel's). */
+const fl = (c: { plane: CalicoPlane | FlannelPlane }) => {
+  assert.equal(c.plane.cni, 'flannel');
+  return c.plane as FlannelPlane;
+};
 const values = (p: object) =>
   Object.fromEntries(Object.entries(p).flatMap(([k, v]) => (v && typeof v === 'object' && 'value' in v ? [[k, v.value]] : [])));
 
@@ -39,10 +47,10 @@ test("kube-flannel.yml: vxlan with flannel's defaults, each value from its line,
     ipMasq: true,
     kubeSubnetMgr: true,
   });
-  assert.equal(c.plane.network!.at, 'test/fixtures/conform/flannel-vxlan.yaml:24');
-  assert.equal(c.plane.backend.at, 'test/fixtures/conform/flannel-vxlan.yaml:27');
-  assert.equal(c.plane.ipMasq!.at, 'test/fixtures/conform/flannel-vxlan.yaml:44');
-  assert.equal(c.plane.vni.default, true);
+  assert.equal(fl(c).network!.at, 'test/fixtures/conform/flannel-vxlan.yaml:24');
+  assert.equal(fl(c).backend.at, 'test/fixtures/conform/flannel-vxlan.yaml:27');
+  assert.equal(fl(c).ipMasq!.at, 'test/fixtures/conform/flannel-vxlan.yaml:44');
+  assert.equal(fl(c).vni.default, true);
   assert.deepEqual(c.findings, []);
   assert.ok(mode?.name === 'flanneld-vxlan' || mode?.name === 'flannel-vxlan');
   assert.deepEqual(
@@ -58,17 +66,17 @@ test("kube-flannel.yml: vxlan with flannel's defaults, each value from its line,
 
 test('DirectRouting, a custom SubnetLen and network; a custom VNI and port; Canal', async () => {
   const dr = (await run(['flannel-directrouting.yaml'])).conformance;
-  assert.deepEqual([dr.plane.network?.value, dr.plane.subnetLen.value, dr.plane.directRouting.value], ['10.50.0.0/16', 25, true]);
+  assert.deepEqual([fl(dr).network?.value, fl(dr).subnetLen.value, fl(dr).directRouting.value], ['10.50.0.0/16', 25, true]);
   assert.deepEqual(
     dr.paths.map((p) => p.expected.encap),
     ['none', 'none', 'vxlan'],
   );
   const custom = await run(['flannel-custom-vni-port.yaml']);
-  assert.deepEqual([custom.conformance.plane.vni.value, custom.conformance.plane.port.value], [42, 4790]);
+  assert.deepEqual([fl(custom.conformance).vni.value, fl(custom.conformance).port.value], [42, 4790]);
   assert.deepEqual(custom.topology?.settings.flannel, { vni: 42, port: 4790 }, "the lab is programmed with the config's VNI and port");
   assert.equal(custom.conformance.paths[2]!.expected.port, 4790);
   const canal = (await run(['canal.yaml'])).conformance;
-  assert.equal(canal.plane.canal, true);
+  assert.equal(fl(canal).canal, true);
   assert.deepEqual(canal.findings, []);
 });
 
@@ -110,7 +118,7 @@ test('--expect turns intent into a gate, naming the setting responsible', async 
   assert.match(f.fix, /DirectRouting/);
 });
 
-test('unusable input: not YAML, no CNI, two CNIs, a Calico input; each names the file', async () => {
+test('unusable input: not YAML, no CNI, two CNIs, two Installations; each names the file', async () => {
   const usage = async (files: string[], re: RegExp) => {
     const e = await run(files).then(
       () => undefined,
@@ -120,14 +128,190 @@ test('unusable input: not YAML, no CNI, two CNIs, a Calico input; each names the
     assert.match(e.message, re);
   };
   await usage(['not-yaml.yaml'], /not-yaml\.yaml:3: not YAML or JSON/);
-  await usage(['calico-ippool.yaml'], /calico-ippool\.yaml document 1 \(IPPool default-ipv4-ippool\): Calico's inputs are not read yet/);
-  await usage(['flannel-vxlan.yaml', 'calico-ippool.yaml'], /two CNIs configured at once/);
+  await usage(
+    ['flannel-vxlan.yaml', 'calico-ippool.yaml'],
+    /two CNIs configured at once: flannel in .*flannel-vxlan\.yaml document 2.*calico-ippool\.yaml document 1 \(IPPool vxlan-pool\)/,
+  );
   await usage(['flannel-vxlan.yaml', 'flannel-host-gw.json'], /two flannel network configs/);
+  await usage(['operator-vxlan.yaml', 'operator-ipip.yaml'], /two Installations: .*operator-vxlan\.yaml document 1/);
   const ns = await (async () => {
     const docs = readInputs([`${FIX}/flannel-vxlan.yaml`], ROOT).filter((d) => d.kind === 'Namespace');
-    return conform(docs, await topo());
+    return await conform(docs, await topo());
   })().catch((e: unknown) => e);
   assert.ok(ns instanceof UsageError && /no CNI configuration/.test(ns.message));
+});
+
+/** The Calico plane of a conformance. */
+const cal = (c: { plane: CalicoPlane | FlannelPlane }) => {
+  assert.equal(c.plane.cni, 'calico');
+  return c.plane as CalicoPlane;
+};
+const poolOf = (c: { plane: CalicoPlane | FlannelPlane }) => cal(c).pools[0]!;
+const encaps = (c: { paths: { expected: { reachable: boolean; encap: string } }[] }) =>
+  c.paths.map((p) => (p.expected.reachable ? p.expected.encap : 'unreachable'));
+
+test("calico.yaml: the env's pool (IPIP Always), the backend through its configMapKeyRef, Calico's defaults", async () => {
+  const { conformance: c, topology } = await run(['calico-manifest-ipip.yaml']);
+  const p = poolOf(c);
+  assert.deepEqual(
+    [cal(c).backend.value, cal(c).backend.at, p.origin, p.cidr.value, p.cidr.at, p.ipipMode.value, p.vxlanMode.value, p.blockSize.value],
+    [
+      'bird',
+      'test/fixtures/conform/calico-manifest-ipip.yaml:9',
+      'calico-node env',
+      '10.48.0.0/16',
+      'test/fixtures/conform/calico-manifest-ipip.yaml:42',
+      'Always',
+      'Never',
+      26,
+    ],
+  );
+  assert.equal(p.blockSize.default, true);
+  assert.equal(cal(c).podMtu, undefined, 'veth_mtu "0" means: Calico detects it');
+  assert.deepEqual([cal(c).vxlanVni.value, cal(c).vxlanPort.value, cal(c).asNumber.value], [4096, 4789, 64512]);
+  assert.deepEqual(c.findings, []);
+  assert.deepEqual(c.proof, { mode: 'calico-ipip-always', real: false });
+  assert.deepEqual(encaps(c), ['none', 'ipip', 'ipip']);
+  assert.equal(topology?.blockSize, 26);
+  assert.equal(topology && `${topology.podCidr.prefix}`, '16');
+});
+
+test('calico-vxlan.yaml, IPPools (v3 and crd v1) and FelixConfiguration: each mode, VNI, port and block size', async () => {
+  const vx = (await run(['calico-manifest-vxlan.yaml'])).conformance;
+  assert.deepEqual([cal(vx).backend.value, c(vx)], ['vxlan', 'calico-vxlan-crosssubnet']);
+  assert.deepEqual(encaps(vx), ['none', 'none', 'vxlan']);
+  const pool = await run(['calico-ippool.yaml']);
+  assert.deepEqual([c(pool.conformance), poolOf(pool.conformance).blockSize.value], ['calico-vxlan-always', 27]);
+  assert.deepEqual(
+    pool.topology?.settings.calico,
+    { vxlanVni: 5000, vxlanPort: 4790, asn: 64512 },
+    "the lab gets the config's VNI and port",
+  );
+  assert.equal(pool.topology?.blockSize, 27);
+  assert.deepEqual(
+    pool.conformance.paths.map((p) => [p.expected.vni, p.expected.port]),
+    [
+      [undefined, undefined],
+      [5000, 4790],
+      [5000, 4790],
+    ],
+  );
+  const cross = (await run(['calico-ippool-crosssubnet.yaml'])).conformance;
+  assert.deepEqual([c(cross), encaps(cross)], ['calico-ipip-crosssubnet', ['none', 'none', 'ipip']]);
+  assert.deepEqual(cross.findings, [], 'kubernetes.io/os == "linux" selects every node');
+  const bgp = (await run(['calico-bgp.yaml'])).conformance;
+  assert.deepEqual([c(bgp), cal(bgp).asNumber.value, encaps(bgp)], ['calico-bgp', 64600, ['none', 'none', 'unreachable']]);
+  assert.deepEqual(
+    bgp.findings.map((f) => f.rule),
+    ['bgp-across-subnets'],
+  );
+});
+/** The mode a conformance proves with. */
+function c(x: { proof: { mode: string } | { skip: string } }): string {
+  return 'mode' in x.proof ? x.proof.mode : `skip: ${x.proof.skip}`;
+}
+
+test('an operator Installation for each encapsulation', async () => {
+  const one = await loadTopology(`${ROOT}/topologies/one-subnet.yaml`);
+  const want: Record<string, [string, string[]]> = {
+    ipip: ['calico-ipip-always', ['none', 'ipip', 'ipip']],
+    ipipcrosssubnet: ['calico-ipip-crosssubnet', ['none', 'none', 'ipip']],
+    vxlan: ['calico-vxlan-always', ['none', 'vxlan', 'vxlan']],
+    vxlancrosssubnet: ['calico-vxlan-crosssubnet', ['none', 'none', 'vxlan']],
+  };
+  for (const [f, [mode, paths]] of Object.entries(want)) {
+    const x = (await run([`operator-${f}.yaml`])).conformance;
+    assert.deepEqual([cal(x).install, c(x), encaps(x), x.findings], ['operator', mode, paths, []], f);
+    assert.equal(poolOf(x).ipipMode.at, `test/fixtures/conform/operator-${f}.yaml:12`);
+  }
+  // Unencapsulated is right on one segment, and wrong across a router (the two-subnet default).
+  const none = (await conform(readInputs([`${FIX}/operator-none.yaml`], ROOT), one)).conformance;
+  assert.deepEqual([c(none), none.findings], ['calico-bgp', []]);
+  assert.deepEqual(
+    (await run(['operator-none.yaml'])).conformance.findings.map((f) => f.rule),
+    ['bgp-across-subnets'],
+  );
+});
+
+test('every broken Calico fixture is caught by its rule, with the line and a fix', async () => {
+  const rules = (x: { findings: { rule: string; at: string }[] }) => x.findings.map((f) => `${f.rule}@${f.at.split(':')[1]}`).sort();
+  const manifest = (await run(['broken-calico-manifest.yaml'])).conformance;
+  assert.deepEqual(rules(manifest), [
+    'ipip-without-bird@27',
+    'mtu-too-large@9',
+    'pod-cidr-overlaps-nodes@22',
+    'pod-cidr-overlaps-nodes@22',
+  ]);
+  assert.match(manifest.findings.find((f) => f.rule === 'pod-cidr-overlaps-nodes')!.message, /192\.168\.0\.0\/16, Calico's default/);
+  const pools = (await run(['broken-calico-pools.yaml'])).conformance;
+  assert.deepEqual(rules(pools), [
+    'bgp-no-routes@43',
+    'blocksize-fit@19',
+    'blocksize-range@8',
+    'ipip-and-vxlan@10',
+    'pool-disabled@28',
+    'pool-selects-no-node@20',
+    'port-range@36',
+    'unknown-field@11',
+    'unknown-field@35',
+  ]);
+  assert.deepEqual(
+    pools.findings.filter((f) => f.rule === 'unknown-field').map((f) => f.fix),
+    ['did you mean "natOutgoing"?', 'did you mean "vxlanVNI"?'],
+  );
+  const op = (await run(['broken-operator.yaml'])).conformance;
+  assert.deepEqual(rules(op), ['encapsulation-invalid@12', 'no-route-distribution@12']);
+  assert.match(op.findings[0]!.fix, /did you mean "VXLANCrossSubnet"/);
+  assert.deepEqual(op.proof, { skip: 'no encapsulation and no BGP: nothing routes to other nodes' });
+  for (const x of [manifest, pools, op]) assert.equal(conformanceResult(x).verdict, 'not conformant');
+});
+
+test('Canal with a Calico VXLAN pool: the same VNI and port is an error, a shared port a warning', async () => {
+  const clash = (await run(['canal-vxlan-clash.yaml'])).conformance;
+  assert.deepEqual(
+    clash.findings.map((f) => [f.rule, f.at]),
+    [['vxlan-clash', 'test/fixtures/conform/canal-vxlan-clash.yaml:12']],
+  );
+  const docs = readInputs([`${FIX}/canal-vxlan-clash.yaml`], ROOT);
+  // The same files with Calico on VNI 4097: both devices can exist, on one port.
+  const shared = docs.map((d) =>
+    d.kind === 'ConfigMap'
+      ? {
+          ...d,
+          value: {
+            ...(d.value as object),
+            data: {
+              ...(d.value as { data: object }).data,
+              'net-conf.json': '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "VNI": 7, "Port": 4789}}',
+            },
+          },
+        }
+      : d,
+  );
+  assert.deepEqual(
+    (await conform(shared, await topo())).conformance.findings.map((f) => f.rule),
+    ['vxlan-port-shared'],
+  );
+});
+
+test("Calico's selector: what a pool's nodeSelector picks among nodes labelled as a kubelet does", () => {
+  const l = nodeLabels('n1');
+  const sel = (s: string) => {
+    const p = parseSelector(s);
+    return typeof p === 'function' ? p(l) : p.error;
+  };
+  assert.deepEqual(
+    [
+      'all()',
+      '!all()',
+      "kubernetes.io/os == 'linux'",
+      'has(zone) || kubernetes.io/hostname in {"n1", "n2"}',
+      'zone != "a" && !has(zone)',
+    ].map(sel),
+    [true, false, true, true, true],
+  );
+  assert.match(String(sel('zone ==')), /expected/);
+  assert.match(String(sel('zone = "a"')), /cannot read/);
 });
 
 test('flannel\'s defaults, as its source has them; a near word for "did you mean"', () => {
@@ -140,7 +324,7 @@ test('flannel\'s defaults, as its source has them; a near word for "did you mean
 
 test('--lint-only says nothing was proven; --fail-on warning makes a warning count', async () => {
   const docs = readInputs([`${FIX}/broken-flannel.yaml`], ROOT);
-  const lint = conform(docs, await topo(), { lintOnly: true }).conformance;
+  const lint = (await conform(docs, await topo(), { lintOnly: true })).conformance;
   assert.deepEqual(lint.proof, { skip: 'not asked (--lint-only)' });
   const canal = (await run(['canal.yaml'])).conformance;
   const warned = { ...canal, findings: [{ rule: 'unknown-field', severity: 'warning' as const, at: 'x:1', message: 'm', fix: 'f' }] };

@@ -2,15 +2,18 @@
 // is wrong with it (lint), what it does per pod path (explain, from the same mode the wire check
 // judges by), whether that is what the user intends (--expect), and the lab that proves it.
 import { UsageError } from '../errors.ts';
+import { ENCAP_OVERHEAD } from '../modes/common.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { findMode } from '../modes/registry.ts';
-import { contains, formatCidr, formatIpv4, overlaps, parseCidr } from '../net/ipv4.ts';
+import { formatCidr, formatIpv4, parseCidr } from '../net/ipv4.ts';
 import type { ConformanceResult, EncapKind, PathKind, RunResult, WireExpectation } from '../results/schema.ts';
 import { resolveTopology } from '../topology/resolve.ts';
 import { pathBetween, type Topology, type TopologySpec } from '../topology/types.ts';
 import { FLANNEL_BACKENDS, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
-import { dig, docName, type InputDoc } from './inputs.ts';
-import { closest, type Finding, type Sourced } from './plane.ts';
+import { type CalicoPlane, type CalicoPool, isCalicoDoc, resolveCalico } from './calico.ts';
+import { calicoModeName, lintCalico, provenPool } from './calico-lint.ts';
+import { docName, type InputDoc } from './inputs.ts';
+import { closest, type Finding, inRange, podCidrOverlaps, type Sourced } from './plane.ts';
 
 export type Expectation = EncapKind | 'unreachable';
 export const EXPECTATIONS: readonly Expectation[] = ['none', 'vxlan', 'ipip', 'udp', 'unreachable'];
@@ -27,26 +30,20 @@ export interface PathPlan {
 
 export interface Conformance {
   inputs: { document: string; used: boolean }[];
-  cni: 'flannel';
-  plane: FlannelPlane;
+  cni: 'flannel' | 'calico';
+  plane: FlannelPlane | CalicoPlane;
+  /** Calico: the pool the lab is built from (the first enabled IPv4 pool that selects the nodes). */
+  pool?: string;
   /** The mode that programs this data plane, and whether it is the real daemon; or why none can. */
   proof: { mode: string; real: boolean } | { skip: string };
   findings: Finding[];
   paths: PathPlan[];
 }
 
-const CALICO_KINDS = new Set(['IPPool', 'Installation', 'FelixConfiguration', 'BGPConfiguration', 'BGPPeer']);
-const isCalicoNetworking = (d: InputDoc) => {
-  if (d.kind && CALICO_KINDS.has(d.kind)) return true;
-  return (
-    d.kind === 'ConfigMap' &&
-    typeof dig(d.value, 'data', 'calico_backend') === 'string' &&
-    typeof dig(d.value, 'data', 'net-conf.json') !== 'string'
-  );
-};
+const CNI_HINT = "give a kube-flannel.yml, a net-conf.json, Canal's manifest, a calico.yaml, an IPPool or an Installation";
 
-/** Encapsulation overhead on the pods' MTU per backend: VXLAN 50, flannel's udp 28 (IP + UDP), host-gw none. */
-const OVERHEAD: Record<string, number> = { vxlan: 50, udp: 28, 'host-gw': 0 };
+/** Encapsulation overhead on the pods' MTU per flannel backend (host-gw none). */
+const FLANNEL_OVERHEAD: Record<string, number> = { vxlan: ENCAP_OVERHEAD.vxlan, udp: ENCAP_OVERHEAD.udp, 'host-gw': 0 };
 
 export function wireText(e: WireExpectation): string {
   if (!e.reachable) return 'unreachable: no route, the packet is dropped';
@@ -80,80 +77,157 @@ export interface ConformOptions {
   expects?: Partial<Record<PathKind, Expectation>>;
   /** Lint and explain only: no lab is built, and the proof says so. */
   lintOnly?: boolean;
-  /** Can this host run that mode (the real flanneld's first)? */
-  runs?: (mode: ModeDef) => boolean;
+  /** Can this host run that mode (here or in a guest)? Asked in order of preference: the real daemon first. */
+  runs?: (mode: ModeDef) => boolean | Promise<boolean>;
 }
 
-export function conform(
-  docs: readonly InputDoc[],
-  topology: Topology,
-  opts: ConformOptions = {},
-): { conformance: Conformance; topology?: Topology; mode?: ModeDef } {
-  const flannelDocs = docs.filter(isFlannelDoc);
-  const calicoDocs = docs.filter(isCalicoNetworking);
-  if (!flannelDocs.length && !calicoDocs.length) {
-    throw new UsageError(
-      `no CNI configuration in ${docs.length} documents (${[...new Set(docs.map((d) => d.file))].join(', ')})`,
-      "give a kube-flannel.yml (its kube-flannel-cfg ConfigMap), a net-conf.json, or Canal's manifest",
-    );
-  }
-  if (flannelDocs.length && calicoDocs.length) {
-    throw new UsageError(
-      `two CNIs configured at once: flannel in ${docName(flannelDocs[0]!)}, Calico networking in ${docName(calicoDocs[0]!)}`,
-      'check one CNI per run (Canal is flannel networking: give its ConfigMap without Calico pools)',
-    );
-  }
-  if (calicoDocs.length) {
-    throw new UsageError(
-      `${docName(calicoDocs[0]!)}: Calico's inputs are not read yet; this cnilab reads flannel's`,
-      "give a kube-flannel.yml, a net-conf.json or Canal's manifest",
-    );
-  }
+/** What a CNI's resolved config asks of the lab and of the modes. */
+interface Resolved {
+  cni: Conformance['cni'];
+  plane: FlannelPlane | CalicoPlane;
+  findings: Finding[];
+  used: InputDoc[];
+  /** The topology spec with the config's values, when the config names a network. */
+  spec?: TopologySpec;
+  /** Where the pod network comes from, for a lab-from-config finding. */
+  networkAt?: string;
+  /** Candidate modes, the real daemon's first, or why none. */
+  modes: ModeDef[] | { none: string };
+  pool?: string;
+  /** The settings an --expect mismatch is blamed on. */
+  responsible: string[];
+  fixFor(path: PathKind, want: Expectation): string;
+}
+
+function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: readonly InputDoc[]): Resolved {
   const { plane, findings } = resolveFlannel(docs);
-  findings.push(...lintFlannel(plane, topology));
-
-  // The lab this config describes: the topology with the config's network, lease size, VNI and port.
-  const problems: string[] = [];
-  const resolved = plane.network
-    ? resolveTopology(
-        {
-          ...specOf(topology),
-          podCidr: plane.network.value,
-          subnetLen: plane.subnetLen.value,
-          settings: { ...topology.settings, flannel: { vni: plane.vni.value, port: plane.port.value } },
-        },
-        (path, message) => problems.push(`${path.join('.')}: ${message}`),
-      )
-    : undefined;
-  const lab = resolved ? ({ ...resolved, ...(topology.source ? { source: topology.source } : {}) } as Topology) : undefined;
-  // Said only when no lint finding explains it already.
-  if (plane.network && !lab && !findings.some((f) => f.severity === 'error'))
-    findings.push({
-      rule: 'lab-from-config',
-      severity: 'error',
-      at: plane.network.at,
-      message: `this network does not fit the topology: ${problems[0] ?? 'unknown reason'}`,
-      fix: 'widen Network or shorten SubnetLen so every node gets a lease',
-    });
-
+  findings.push(...lintFlannel(plane, t));
+  if (calicoDocs.length) {
+    if (!plane.canal)
+      throw new UsageError(
+        `two CNIs configured at once: flannel in ${docName(docs.find(isFlannelDoc)!)}, Calico networking in ${docName(calicoDocs[0]!)}`,
+        "check one CNI per run (Canal is flannel networking: give Canal's ConfigMap, with calico_backend: none)",
+      );
+    findings.push(...lintCanal(plane, resolveCalico(docs).plane));
+  }
   const b = plane.backend.value;
   const base =
     b === 'vxlan' ? (plane.directRouting.value ? 'flannel-vxlan-directrouting' : 'flannel-vxlan') : b === 'host-gw' ? 'flannel-host-gw' : b;
   const real = findMode(`flanneld-${base.replace(/^flannel-/, '')}`);
   const model = findMode(base);
-  const runs = opts.runs ?? (() => true);
-  const mode = real && runs(real) ? real : model && runs(model) ? model : undefined;
+  const modes = [real, model].filter((m): m is ModeDef => m !== undefined);
+  const podMtu = plane.podMtu?.value;
+  return {
+    cni: 'flannel',
+    plane,
+    findings,
+    used: [...docs.filter(isFlannelDoc), ...calicoDocs],
+    ...(plane.network
+      ? {
+          spec: {
+            ...specOf(t),
+            podCidr: plane.network.value,
+            subnetLen: plane.subnetLen.value,
+            settings: { ...t.settings, flannel: { vni: plane.vni.value, port: plane.port.value }, ...(podMtu ? { podMtu } : {}) },
+          },
+          networkAt: plane.network.at,
+        }
+      : {}),
+    modes: modes.length ? modes : { none: `cnilab has no mode for flannel's ${b} backend` },
+    responsible: [
+      `Backend.Type "${b}" at ${plane.backend.at}`,
+      ...(b === 'vxlan' ? [`DirectRouting ${plane.directRouting.value} at ${plane.directRouting.at}`] : []),
+    ],
+    fixFor: flannelFix,
+  };
+}
+
+function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
+  const { plane, findings } = resolveCalico(docs);
+  findings.push(...lintCalico(plane, t));
+  const pool = provenPool(plane, t);
+  const which = pool ? calicoModeName(plane, pool) : { none: 'no enabled IPv4 pool selects the nodes' };
+  const mode = 'mode' in which ? findMode(which.mode) : undefined;
+  const podMtu = plane.podMtu?.value;
+  return {
+    cni: 'calico',
+    plane,
+    findings,
+    used: docs.filter(isCalicoDoc),
+    ...(pool
+      ? {
+          spec: {
+            ...specOf(t),
+            podCidr: pool.cidr.value,
+            blockSize: pool.blockSize.value,
+            settings: {
+              ...t.settings,
+              calico: { vxlanVni: plane.vxlanVni.value, vxlanPort: plane.vxlanPort.value, asn: plane.asNumber.value },
+              ...(podMtu ? { podMtu } : {}),
+            },
+          },
+          networkAt: pool.cidr.at,
+          pool: pool.name,
+        }
+      : {}),
+    modes: mode ? [mode] : { none: 'none' in which ? which.none : `cnilab has no mode ${(which as { mode: string }).mode}` },
+    responsible: pool
+      ? [`ipipMode ${pool.ipipMode.value} at ${pool.ipipMode.at}`, `vxlanMode ${pool.vxlanMode.value} at ${pool.vxlanMode.at}`]
+      : [],
+    fixFor: calicoFix,
+  };
+}
+
+export async function conform(
+  docs: readonly InputDoc[],
+  topology: Topology,
+  opts: ConformOptions = {},
+): Promise<{ conformance: Conformance; topology?: Topology; mode?: ModeDef }> {
+  const flannelDocs = docs.filter(isFlannelDoc);
+  const calicoDocs = docs.filter(isCalicoDoc);
+  if (!flannelDocs.length && !calicoDocs.length) {
+    throw new UsageError(
+      `no CNI configuration in ${docs.length} documents (${[...new Set(docs.map((d) => d.file))].join(', ')})`,
+      CNI_HINT,
+    );
+  }
+  const r = flannelDocs.length ? resolveFlannelSide(docs, topology, calicoDocs) : resolveCalicoSide(docs, topology);
+  const findings = r.findings;
+
+  // The lab this config describes: the topology with the config's network, lease or block size, VNI, port and MTU.
+  const problems: string[] = [];
+  const resolved = r.spec ? resolveTopology(r.spec, (path, message) => problems.push(`${path.join('.')}: ${message}`)) : undefined;
+  const lab = resolved ? ({ ...resolved, ...(topology.source ? { source: topology.source } : {}) } as Topology) : undefined;
+  // Said only when no lint finding explains it already.
+  if (r.spec && !lab && !findings.some((f) => f.severity === 'error'))
+    findings.push({
+      rule: 'lab-from-config',
+      severity: 'error',
+      at: r.networkAt!,
+      message: `this network does not fit the topology: ${problems[0] ?? 'unknown reason'}`,
+      fix: r.cni === 'flannel' ? 'widen Network or shorten SubnetLen so every node gets a lease' : 'widen the pool or shorten blockSize',
+    });
+
+  let mode: ModeDef | undefined;
+  if (Array.isArray(r.modes) && lab && !opts.lintOnly)
+    for (const m of r.modes)
+      if (await (opts.runs ?? (() => true))(m)) {
+        mode = m;
+        break;
+      }
   const proof: Conformance['proof'] = opts.lintOnly
     ? { skip: 'not asked (--lint-only)' }
     : !lab
       ? { skip: 'the config does not describe a lab on this topology (see the findings)' }
-      : mode
-        ? { mode: mode.name, real: mode === real }
-        : { skip: real || model ? `${(real ?? model)!.name} cannot run here` : `cnilab has no mode for flannel's ${b} backend` };
+      : !Array.isArray(r.modes)
+        ? { skip: r.modes.none }
+        : mode
+          ? { mode: mode.name, real: mode.name.startsWith('flanneld-') }
+          : { skip: `${r.modes.map((m) => m.name).join(' and ')} cannot run here` };
 
   // What each path does, from the same expectations the wire check judges by.
   const paths: PathPlan[] = [];
-  const judge = mode ?? real ?? model;
+  const judge = mode ?? (Array.isArray(r.modes) ? r.modes[0] : undefined);
   if (lab && judge) {
     for (const path of PATHS) {
       const pair = lab.nodes.flatMap((a) => lab.nodes.filter((c) => pathBetween(a, c) === path).map((c) => [a, c] as const))[0];
@@ -166,28 +240,26 @@ export function conform(
       paths.push({
         path,
         expected,
-        text: path === 'same-node' ? "plain IP on the node's bridge, never on the underlay" : wireText(expected),
+        text: path === 'same-node' ? "plain IP on the node's bridge or routes, never on the underlay" : wireText(expected),
         ...(want ? { intended: { want, ok: want === does } } : {}),
       });
-      if (want && want !== does) {
-        const responsible = [`Backend.Type "${b}" at ${plane.backend.at}`];
-        if (b === 'vxlan') responsible.push(`DirectRouting ${plane.directRouting.value} at ${plane.directRouting.at}`);
+      if (want && want !== does)
         findings.push({
           rule: 'expectation',
           severity: 'error',
-          at: plane.backend.at,
-          message: `${path}: intended ${want}, the config does ${does} (set by ${responsible.join(', ')})`,
-          fix: fixFor(path, want),
+          at: r.responsible.length ? r.responsible[0]!.split(' at ').pop()! : (r.networkAt ?? docName(r.used[0]!)),
+          message: `${path}: intended ${want}, the config does ${does} (set by ${r.responsible.join(', ')})`,
+          fix: r.fixFor(path, want),
         });
-      }
     }
   }
-  const used = new Set([...flannelDocs]);
+  const used = new Set(r.used);
   return {
     conformance: {
       inputs: docs.map((d) => ({ document: docName(d), used: used.has(d) })),
-      cni: 'flannel',
-      plane,
+      cni: r.cni,
+      plane: r.plane,
+      ...(r.pool ? { pool: r.pool } : {}),
       proof,
       findings,
       paths,
@@ -197,7 +269,48 @@ export function conform(
   };
 }
 
-function fixFor(path: PathKind, want: Expectation): string {
+/** Canal with Calico VXLAN pools: two VXLAN devices. The kernel refuses a second one with the same port and VNI. */
+function lintCanal(f: FlannelPlane, c: CalicoPlane): Finding[] {
+  const vxlanPools = c.pools.filter((p) => !p.disabled.value && p.vxlanMode.value !== 'Never');
+  if (f.backend.value !== 'vxlan' || !vxlanPools.length || f.port.value !== c.vxlanPort.value) return [];
+  const pool = vxlanPools[0]!;
+  // Measured: `ip link add ... type vxlan id 1 dstport 4789` twice says "A VXLAN device with the
+  // specified VNI already exists"; a different VNI on the same port is accepted (one shared socket).
+  if (f.vni.value === c.vxlanVni.value)
+    return [
+      {
+        rule: 'vxlan-clash',
+        severity: 'error',
+        at: c.vxlanPort.default ? f.port.at : c.vxlanPort.at,
+        message:
+          `flannel.${f.vni.value} and vxlan.calico (pool ${pool.name}) both use VNI ${f.vni.value} on UDP ${f.port.value}: ` +
+          'the kernel refuses the second device',
+        fix: `give Calico another VXLAN port (FELIX_VXLANPORT) or VNI (FELIX_VXLANVNI), or keep Canal's pools unencapsulated`,
+      },
+    ];
+  return [
+    {
+      rule: 'vxlan-port-shared',
+      severity: 'warning',
+      at: c.vxlanPort.default ? f.port.at : c.vxlanPort.at,
+      message:
+        `flannel (VNI ${f.vni.value}) and Calico pool ${pool.name} (VNI ${c.vxlanVni.value}) share UDP ${f.port.value}: ` +
+        'the kernel tells them apart by VNI, firewalls and captures by port cannot',
+      fix: 'give each its own port (FELIX_VXLANPORT, or Backend.Port in net-conf.json)',
+    },
+  ];
+}
+
+function calicoFix(path: PathKind, want: Expectation): string {
+  if (want === 'none' && path === 'same-subnet') return 'use ipipMode or vxlanMode CrossSubnet (plain on a subnet), or Never with BGP';
+  if (want === 'none') return 'plain across subnets needs the router as a BGP peer (BGPPeer), with the pool unencapsulated';
+  if (want === 'vxlan') return `set vxlanMode ${path === 'cross-subnet' ? 'CrossSubnet or Always' : 'Always'} (and ipipMode Never)`;
+  if (want === 'ipip')
+    return `set ipipMode ${path === 'cross-subnet' ? 'CrossSubnet or Always' : 'Always'} (and vxlanMode Never), with BIRD`;
+  return "change the pool's encapsulation to one that does this";
+}
+
+function flannelFix(path: PathKind, want: Expectation): string {
   if (want === 'none' && path === 'same-subnet') return 'use "host-gw", or "vxlan" with "DirectRouting": true';
   if (want === 'vxlan') return 'use "Type": "vxlan" (DirectRouting keeps same-subnet pairs plain)';
   if (want === 'none') return 'plain across subnets needs routes on the router: flannel cannot; use Calico BGP with the router as a peer';
@@ -236,9 +349,9 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
       `DirectRouting only applies to the vxlan backend; ${b} ignores it`,
       'remove it, or use "Type": "vxlan"',
     );
-  if (b === 'vxlan' && (p.vni.value < 1 || p.vni.value > 16_777_215))
+  if (b === 'vxlan' && !inRange(p.vni.value, 1, 16_777_215))
     add('vni-range', 'error', p.vni.at, `VNI ${p.vni.value} is outside 1-16777215 (24 bits)`, 'pick a VNI in 1-16777215');
-  if (p.port.value < 1 || p.port.value > 65_535)
+  if (!inRange(p.port.value, 1, 65_535))
     add('port-range', 'error', p.port.at, `Port ${p.port.value} is not a UDP port`, 'pick a port in 1-65535');
   if (!p.network) {
     add(
@@ -278,24 +391,7 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
         'widen Network or lengthen SubnetLen',
       );
   }
-  for (const s of t.subnets)
-    if (overlaps(net, s.cidr))
-      add(
-        'pod-cidr-overlaps-nodes',
-        'error',
-        p.network.at,
-        `Network ${p.network.value} overlaps the node subnet ${formatCidr(s.cidr)} (${s.name})`,
-        'pick a pod network apart from every node subnet',
-      );
-  for (const n of t.nodes)
-    if (contains(net, n.ip) && !t.subnets.some((s) => overlaps(net, s.cidr)))
-      add(
-        'pod-cidr-overlaps-nodes',
-        'error',
-        p.network.at,
-        `Network ${p.network.value} holds node ${n.name}'s address`,
-        'pick a pod network apart from the nodes',
-      );
+  out.push(...podCidrOverlaps(net, `Network ${p.network.value}`, p.network.at, t));
   const segments = new Set(t.nodes.map((n) => n.subnet.name)).size;
   if (b === 'host-gw' && segments > 1)
     add(
@@ -305,7 +401,7 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
       `host-gw needs every node on one L2 segment: this topology has ${segments} subnets, so pods across the router are unreachable`,
       'use "Type": "vxlan" with "DirectRouting": true (plain on one subnet, VXLAN across)',
     );
-  const overhead = OVERHEAD[b];
+  const overhead = FLANNEL_OVERHEAD[b];
   for (const m of [p.podMtu, p.mtu])
     if (m && overhead !== undefined && m.value > t.mtu - overhead)
       add(
@@ -318,33 +414,70 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
   return out;
 }
 
+/** Every resolved value with its source, flat: "vni", or "pool default-ipv4-ippool ipipMode" for Calico's pools. */
+export function planeEntries(plane: FlannelPlane | CalicoPlane): [string, Sourced<string | number | boolean>][] {
+  const isSourced = (v: unknown): v is Sourced<string | number | boolean> =>
+    typeof v === 'object' && v !== null && 'at' in v && 'value' in v;
+  const out: [string, Sourced<string | number | boolean>][] = [];
+  for (const [k, v] of Object.entries(plane)) {
+    if (isSourced(v)) out.push([k, v]);
+    else if (k === 'pools' && Array.isArray(v)) {
+      for (const p of v as CalicoPool[])
+        for (const [pk, pv] of Object.entries(p)) if (isSourced(pv)) out.push([`pool ${p.name} ${pk}`, pv]);
+    } else if (k === 'bgpPeers' && Array.isArray(v)) {
+      for (const [i, pv] of v.entries()) if (isSourced(pv)) out.push([`bgpPeer ${i + 1}`, pv]);
+    }
+  }
+  return out;
+}
+
+/** The CNI as a person names it: "flannel", "flannel (Canal)", "Calico (operator)". */
+export function cniLabel(c: Conformance): string {
+  if (c.plane.cni === 'flannel') return c.plane.canal ? 'flannel (Canal)' : 'flannel';
+  const how = { operator: 'operator Installation', manifest: 'manifest install', resources: 'resources' } as const;
+  return `Calico (${how[c.plane.install]})`;
+}
+
 /** The results.json shape, with what the wire check showed per path when it ran. */
 export function conformanceResult(c: Conformance, run?: RunResult, failOn: 'error' | 'warning' = 'error'): ConformanceResult {
   const plane = Object.fromEntries(
-    Object.entries(c.plane)
-      .filter((e): e is [string, Sourced<string | number | boolean>] => typeof e[1] === 'object' && e[1] !== null && 'at' in e[1])
-      .map(([k, v]) => [k, { value: v.value, at: v.at, ...(v.default ? { default: true } : {}) }]),
+    planeEntries(c.plane).map(([k, v]) => [k, { value: v.value, at: v.at, ...(v.default ? { default: true } : {}) }]),
   );
   const paths = c.paths.map((p) => {
     const pairs = run?.pairs.filter((x) => x.path === p.path) ?? [];
+    const df = run?.mtuProbes?.find((m) => m.path === p.path);
     return {
       path: p.path,
       does: p.text,
       expected: p.expected,
       ...(p.intended ? { intended: p.intended } : {}),
       ...(run && run.status !== 'skipped' ? { wire: { pairs: pairs.length, ok: pairs.filter((x) => x.ok).length } } : {}),
+      ...(df ? { df } : {}),
     };
   });
+  // An MTU finding is shown on the wire by the DF packet that did not pass.
+  const dropped = run?.mtuProbes?.filter((m) => m.observed === 'dropped') ?? [];
+  const findings = c.findings.map((f) =>
+    f.rule === 'mtu-too-large' && dropped.length
+      ? {
+          ...f,
+          shown: dropped
+            .map((m) => `a ${m.podMtu}-byte DF packet from ${m.src} to ${m.dst} (${m.path}) did not pass; the path carries ${m.pathMtu}`)
+            .join('; '),
+        }
+      : f,
+  );
   const bad =
     c.findings.some((f) => f.severity === 'error' || failOn === 'warning') ||
-    paths.some((p) => (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs)) ||
+    paths.some((p) => (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs) || (p.df && !p.df.ok)) ||
     run?.status === 'failed';
   return {
-    cni: c.plane.canal ? 'flannel (Canal)' : 'flannel',
+    cni: cniLabel(c),
     inputs: c.inputs,
     dataPlane: plane,
+    ...(c.pool ? { pool: c.pool } : {}),
     proof: c.proof,
-    findings: c.findings,
+    findings,
     paths,
     verdict: bad ? 'not conformant' : 'conformant',
   };

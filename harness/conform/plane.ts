@@ -1,4 +1,7 @@
-// What conform says, in types: a value with its source, a finding with its rule and fix.
+// What conform says, in types: a value with its source, a finding with its rule and fix; and the
+// checks both CNIs share.
+import { type Cidr, contains, formatCidr, overlaps } from '../net/ipv4.ts';
+import type { Topology } from '../topology/types.ts';
 
 export interface Sourced<T> {
   value: T;
@@ -38,4 +41,20 @@ export function closest(word: string, known: readonly string[]): string | undefi
     if (dist <= 3 && (!best || dist < best.d)) best = { w: k, d: dist };
   }
   return best?.w;
+}
+
+export const inRange = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+
+/** A pod CIDR over a node subnet or a node's address: pods would shadow the nodes. `what` names it ("Network 10.244.0.0/16"). */
+export function podCidrOverlaps(pods: Cidr, what: string, at: string, t: Topology): Finding[] {
+  const hit = t.subnets.filter((s) => overlaps(pods, s.cidr));
+  const finding = (message: string): Finding => ({
+    rule: 'pod-cidr-overlaps-nodes',
+    severity: 'error',
+    at,
+    message,
+    fix: 'pick a pod CIDR apart from every node subnet and node address',
+  });
+  if (hit.length) return hit.map((s) => finding(`${what} overlaps the node subnet ${formatCidr(s.cidr)} (${s.name})`));
+  return t.nodes.filter((n) => contains(pods, n.ip)).map((n) => finding(`${what} holds node ${n.name}'s address`));
 }

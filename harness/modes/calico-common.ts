@@ -18,7 +18,7 @@ export const CALICO_VXLAN_DEV = 'vxlan.calico';
 export const calicoVtepMac = (n: ResolvedNode) => macFromIpv4(0x66, n.ip);
 
 export function podMtu(ctx: ModeContext, mtu: number): KernelOp[] {
-  return calicoPodMtuOps(ctx.names, ctx.pods, mtu);
+  return calicoPodMtuOps(ctx.names, ctx.pods, ctx.settings.podMtu ?? mtu);
 }
 
 export function vxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {

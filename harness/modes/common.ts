@@ -3,11 +3,14 @@
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import { IF } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
+import type { EncapKind } from '../results/schema.ts';
 import type { ResolvedNode } from '../topology/types.ts';
 import type { CitedCost, ModeContext } from './mode.ts';
 
 export const VXLAN_OVERHEAD = 50;
 export const IPIP_OVERHEAD = 20;
+/** What each encapsulation adds to a pod packet: VXLAN 50 (outer IP, UDP, VXLAN, inner Ethernet), IPIP 20, flannel's udp 28. */
+export const ENCAP_OVERHEAD: Record<EncapKind, number> = { none: 0, vxlan: VXLAN_OVERHEAD, ipip: IPIP_OVERHEAD, udp: 28 };
 
 export const peersOf = (ctx: ModeContext, self: ResolvedNode) => ctx.topology.nodes.filter((p) => p.name !== self.name);
 

@@ -18,7 +18,8 @@ export const vtepMac = (ctx: Pick<ModeContext, 'vtepMacs'>, n: ResolvedNode) => 
 export const vtepIp = (n: ResolvedNode) => formatIpv4(n.podSubnet.network);
 
 /** Pods' MTU: flannel writes it to subnet.env and the CNI plugin hands it to the bridge plugin. */
-export function podMtuOps(ctx: ModeContext, mtu: number): KernelOp[] {
+export function podMtuOps(ctx: ModeContext, derived: number): KernelOp[] {
+  const mtu = ctx.settings.podMtu ?? derived;
   const ops: KernelOp[] = [];
   for (const p of ctx.pods) {
     const nodeNs = ctx.names.node(p.node);

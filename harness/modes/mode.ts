@@ -93,7 +93,7 @@ export interface ModeDef {
   /** What it programs and what it must show on the wire, for README and `cnilab modes`. */
   programs: string;
   needs: { kernel: readonly KernelFeature[]; tools: readonly Tool[] };
-  /** MTU pods get in this mode. */
+  /** MTU pods get in this mode, derived from the underlay (a config's own MTU: see podMtuOf). */
   podMtu(t: Topology): number;
   /** What a probe from `src` to `dst` must show on the wire. */
   expect(src: ResolvedNode, dst: ResolvedNode, path: PathKind, ctx: Pick<ModeContext, 'topology' | 'settings'>): WireExpectation;
@@ -108,3 +108,7 @@ export interface ModeDef {
 
 /** The kernel plan of a mode cnilab programs itself, or undefined for a daemon's mode. */
 export const kernelProgram = (m: ModeDef): KernelProgram | undefined => ('kernel' in m.program ? m.program.kernel : undefined);
+
+/** The pods' MTU a lab gets in this mode: the config's own when it sets one, else the mode's. */
+export const podMtuOf = (mode: Pick<ModeDef, 'podMtu'>, t: Topology, settings: Pick<ModeSettings, 'podMtu'>) =>
+  settings.podMtu ?? mode.podMtu(t);

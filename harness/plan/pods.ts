@@ -70,7 +70,7 @@ export function flannelBridgeConfig(lease: FlannelLease, node: string, ipamDir: 
  * its data dir (where it keeps each pod's delegate for DEL) and host-local's store (the plugin uses
  * a top-level ipam as the base of the delegate's: flannel-io/cni-plugin flannel_linux.go getDelegateIPAM).
  */
-export function flannelPluginConfig(subnetFile: string, dataDir: string, ipamDir: string): object {
+export function flannelPluginConfig(subnetFile: string, dataDir: string, ipamDir: string, mtu?: number): object {
   return {
     cniVersion: '0.3.1',
     name: 'cbr0',
@@ -78,7 +78,7 @@ export function flannelPluginConfig(subnetFile: string, dataDir: string, ipamDir
     subnetFile,
     dataDir,
     ipam: { type: 'host-local', dataDir: ipamDir },
-    delegate: { hairpinMode: true, isDefaultGateway: true },
+    delegate: { hairpinMode: true, isDefaultGateway: true, ...(mtu ? { mtu } : {}) },
   };
 }
 

@@ -2,7 +2,7 @@
 import type { ResultsFile } from '../results/schema.ts';
 import { escapeXml as x, fin, fmt, pct, pm } from './format.ts';
 import { VETH_NOTE } from './markdown.ts';
-import { reportData } from './rows.ts';
+import { dfCell, findingText, pathWrong, reportData } from './rows.ts';
 import { barChart, type Row } from './svg.ts';
 
 const FAMILY_COLOUR: Record<string, string> = { flannel: '#2a6fdb', calico: '#e66a00' };
@@ -224,15 +224,16 @@ function conformanceHtml(c: NonNullable<ResultsFile['conformance']>): string {
   const findings = c.findings
     .map(
       (f) =>
-        `<tr class="${f.severity === 'error' ? 'failed' : ''}">${td(f.severity)}${td(f.rule)}${td(f.at)}${td(f.message)}${td(f.fix)}</tr>`,
+        `<tr class="${f.severity === 'error' ? 'failed' : ''}">` +
+        `${td(f.severity)}${td(f.rule)}${td(f.at)}${td(findingText(f))}${td(f.fix)}</tr>`,
     )
     .join('');
   const paths = c.paths
     .map((p) => {
-      const bad = (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs);
+      const bad = pathWrong(p);
       const intended = p.intended ? `${p.intended.want} ${p.intended.ok ? '✓' : '✗'}` : '–';
       const wire = p.wire ? `${p.wire.ok}/${p.wire.pairs} pairs` : 'not run';
-      return `<tr class="${bad ? 'failed' : ''}">${td(p.path)}${td(p.does)}${td(intended)}${td(wire)}</tr>`;
+      return `<tr class="${bad ? 'failed' : ''}">${td(p.path)}${td(p.does)}${td(intended)}${td(wire)}${td(dfCell(p))}</tr>`;
     })
     .join('');
   return (
@@ -242,6 +243,7 @@ function conformanceHtml(c: NonNullable<ResultsFile['conformance']>): string {
       ? '<table><thead><tr><th>severity</th><th>rule</th><th>where</th><th>finding</th><th>fix</th></tr></thead>' +
         `<tbody>${findings}</tbody></table>`
       : '<p>No findings.</p>') +
-    `<table><thead><tr><th>path</th><th>does</th><th>intended</th><th>on the wire</th></tr></thead><tbody>${paths}</tbody></table>`
+    `<table><thead><tr><th>path</th><th>does</th><th>intended</th><th>on the wire</th><th>DF packet of the pods' MTU</th></tr></thead>` +
+    `<tbody>${paths}</tbody></table>`
   );
 }

@@ -1,6 +1,7 @@
 // JUnit XML: a suite per run, a case per pod pair.
 import type { ResultsFile } from '../results/schema.ts';
 import { escapeXml as x } from './format.ts';
+import { dfCell, findingText, pathWrong } from './rows.ts';
 
 export function renderJunit(r: ResultsFile): string {
   const suites = r.runs.map((run) => {
@@ -49,7 +50,7 @@ export function renderJunit(r: ResultsFile): string {
         (f) =>
           `    <testcase classname="conformance" name="${x(`${f.rule} at ${f.at}`)}">` +
           (f.severity === 'error'
-            ? `<failure message="${x(f.message)}">${x(f.fix)}</failure>`
+            ? `<failure message="${x(findingText(f))}">${x(f.fix)}</failure>`
             : `<system-out>${x(`warning: ${f.message}; ${f.fix}`)}</system-out>`) +
           '</testcase>',
       ),
@@ -57,6 +58,7 @@ export function renderJunit(r: ResultsFile): string {
         const wrong = [
           p.intended && !p.intended.ok ? `intended ${p.intended.want}` : '',
           p.wire && p.wire.ok < p.wire.pairs ? `${p.wire.pairs - p.wire.ok} of ${p.wire.pairs} pairs did not behave so on the wire` : '',
+          p.df && !p.df.ok ? `DF probe: ${dfCell(p)}` : '',
         ].filter(Boolean);
         return (
           `    <testcase classname="conformance" name="${x(`${p.path}: ${p.does}`)}">` +
@@ -64,9 +66,7 @@ export function renderJunit(r: ResultsFile): string {
         );
       }),
     ];
-    const failures =
-      c.findings.filter((f) => f.severity === 'error').length +
-      c.paths.filter((p) => (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs)).length;
+    const failures = c.findings.filter((f) => f.severity === 'error').length + c.paths.filter(pathWrong).length;
     suites.unshift(
       `  <testsuite name="conformance" tests="${cases.length}" failures="${failures}" skipped="0">\n${cases.join('\n')}\n  </testsuite>`,
     );

@@ -1,7 +1,7 @@
 // report.md: short enough for a pull-request comment.
 import type { ResultsFile, RttStats } from '../results/schema.ts';
 import { fin, fmt, pct, pm } from './format.ts';
-import { PHASE_COLUMNS, phaseCells, reportData } from './rows.ts';
+import { dfCell, findingText, PHASE_COLUMNS, phaseCells, reportData } from './rows.ts';
 
 export const VETH_NOTE =
   'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
@@ -187,13 +187,13 @@ export function conformanceMarkdown(c: NonNullable<ResultsFile['conformance']>):
   for (const [k, v] of Object.entries(c.dataPlane)) out.push(`| ${k} | ${v.value} | ${v.default ? `default (${v.at})` : v.at} |`);
   if (c.findings.length) {
     out.push('', '| severity | rule | where | finding | fix |', '|---|---|---|---|---|');
-    for (const f of c.findings) out.push(`| ${f.severity} | ${f.rule} | ${f.at} | ${f.message} | ${f.fix} |`);
+    for (const f of c.findings) out.push(`| ${f.severity} | ${f.rule} | ${f.at} | ${findingText(f)} | ${f.fix} |`);
   }
-  out.push('', '| path | does | intended | on the wire |', '|---|---|---|---|');
+  out.push('', "| path | does | intended | on the wire | DF packet of the pods' MTU |", '|---|---|---|---|---|');
   for (const p of c.paths)
     out.push(
       `| ${p.path} | ${p.does} | ${p.intended ? `${p.intended.want} ${p.intended.ok ? '✓' : '✗'}` : '–'} | ` +
-        `${p.wire ? `${p.wire.ok}/${p.wire.pairs} pairs` : 'not run'} |`,
+        `${p.wire ? `${p.wire.ok}/${p.wire.pairs} pairs` : 'not run'} | ${dfCell(p)} |`,
     );
   return out;
 }

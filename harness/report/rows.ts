@@ -102,6 +102,7 @@ export const PHASE_COLUMNS = [
   ['probe', 'probe'],
   ['captureStop', 'flush'],
   ['decode', 'decode'],
+  ['mtuProbe', 'DF probe'],
   ['faults', 'faults'],
   ['teardown', 'teardown'],
 ] as const satisfies readonly (readonly [Phase, string])[];
@@ -114,3 +115,21 @@ export function phaseCells(r: RunResult): string[] | undefined {
   const total = Object.values(p).reduce((a, b) => a + (b ?? 0), 0);
   return [...cells, String(total)];
 }
+
+type ConformancePath = NonNullable<ResultsFile['conformance']>['paths'][number];
+
+/** The DF probe of a conformance path as one cell: "1500 B dropped (path carries 1450) ✓". */
+export function dfCell(p: ConformancePath): string {
+  const d = p.df;
+  if (!d) return '–';
+  if (d.error) return `not probed: ${d.error}`;
+  return `${d.podMtu} B ${d.observed === 'passes' ? 'passed' : 'dropped'} (path carries ${d.pathMtu}) ${d.ok ? '✓' : '✗'}`;
+}
+
+/** Is this conformance path wrong: not as intended, pairs not as said, or a DF probe that disagreed? */
+export const pathWrong = (p: ConformancePath) =>
+  Boolean((p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs) || (p.df && !p.df.ok));
+
+/** A finding's message with what showed it on the wire, when something did. */
+export const findingText = (f: NonNullable<ResultsFile['conformance']>['findings'][number]) =>
+  f.shown ? `${f.message}; on the wire: ${f.shown}` : f.message;

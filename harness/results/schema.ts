@@ -84,6 +84,26 @@ export interface Perf {
   paths?: PerfForPath[];
 }
 
+/**
+ * The DF probe (conform asks for it): a packet as large as the pods' MTU, DF set, between two pods
+ * on one path. It must pass exactly when the path carries it (the pods' MTU at most the underlay's
+ * minus the encapsulation the mode uses there).
+ */
+export interface MtuProbe {
+  path: PathKind;
+  src: string;
+  dst: string;
+  /** The pods' MTU as set on the sender's eth0: the IP packet size sent. */
+  podMtu: number;
+  /** The largest pod packet this path carries. */
+  pathMtu: number;
+  expected: 'passes' | 'dropped';
+  observed?: 'passes' | 'dropped';
+  ok: boolean;
+  /** The probe did not run: not a verdict. */
+  error?: string;
+}
+
 export interface RunResult {
   mode: string;
   /** The mode's pod family (flannel, calico): reports colour by it. */
@@ -111,6 +131,8 @@ export interface RunResult {
   phases?: Partial<Record<Phase, number>>;
   /** How the pairs were probed: the reply deadline and the warm-up that set it. */
   probing?: Probing;
+  /** The DF probes, when asked for (conform): one per underlay path. */
+  mtuProbes?: MtuProbe[];
 }
 
 /**
@@ -128,6 +150,7 @@ export type Phase =
   | 'probe'
   | 'captureStop'
   | 'decode'
+  | 'mtuProbe'
   | 'faults'
   | 'teardown';
 
@@ -188,8 +211,11 @@ export interface ConformanceResult {
   /** Every resolved value with its source ("file:line"); default: the CNI's own, nothing set it. */
   dataPlane: Record<string, { value: string | number | boolean; at: string; default?: boolean }>;
   /** The mode that programmed it here, and whether that was the real daemon; or why nothing could. */
+  /** Calico: the pool the lab was built from. */
+  pool?: string;
   proof: { mode: string; real: boolean } | { skip: string };
-  findings: { rule: string; severity: 'error' | 'warning'; at: string; message: string; fix: string }[];
+  /** shown: the packet on the wire that proves it (an MTU finding's DF probe). */
+  findings: { rule: string; severity: 'error' | 'warning'; at: string; message: string; fix: string; shown?: string }[];
   paths: {
     path: PathKind;
     /** What the config does on this path, in words, and as the oracle's expectation. */
@@ -198,6 +224,8 @@ export interface ConformanceResult {
     intended?: { want: string; ok: boolean };
     /** What the wire check showed for the pairs on this path; absent with --lint-only. */
     wire?: { pairs: number; ok: number };
+    /** The DF probe of the pods' MTU on this path. */
+    df?: MtuProbe;
   }[];
   verdict: 'conformant' | 'not conformant';
 }

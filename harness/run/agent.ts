@@ -32,7 +32,12 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
     case 'stale':
       return session().staleState();
     case 'check':
-      return session().check(getMode(req.mode), { outDir: req.outDir, progress: log, ...(req.count ? { count: req.count } : {}) });
+      return session().check(getMode(req.mode), {
+        outDir: req.outDir,
+        progress: log,
+        ...(req.count ? { count: req.count } : {}),
+        ...(req.mtuProbe ? { mtuProbe: true } : {}),
+      });
     case 'faults':
       return session().faults(getMode(req.mode), req.baseline, { outDir: '/', progress: log });
     case 'measure':

@@ -27,6 +27,8 @@ export interface RunModesOptions {
   settings?: ModeSettings;
   /** Pings per pair. */
   count?: number;
+  /** A DF packet of the pods' MTU on each underlay path, in every check (conform asks for it). */
+  mtuProbe?: boolean;
   perf?: Omit<PerfOptions, 'progress'>;
   progress?: Progress;
   /** Each finished run, as it finishes. */
@@ -130,7 +132,12 @@ async function runOnBackend(
       const programmed = i === 0 ? first : { switch: lap() };
       const stale = await session.staleState();
       const staleMs = lap();
-      const checked = await session.check(m, { outDir: o.outDir, progress, ...(o.count ? { count: o.count } : {}) });
+      const checked = await session.check(m, {
+        outDir: o.outDir,
+        progress,
+        ...(o.count ? { count: o.count } : {}),
+        ...(o.mtuProbe ? { mtuProbe: true } : {}),
+      });
       lap();
       let r: RunResult = {
         ...checked,

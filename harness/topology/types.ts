@@ -4,6 +4,12 @@ import type { Cidr, Ipv4 } from '../net/ipv4.ts';
 export interface ModeSettings {
   flannel: { vni: number; port: number };
   calico: { vxlanVni: number; vxlanPort: number; asn: number };
+  /**
+   * The pods' MTU when a config sets it (Calico's veth_mtu, flannel's cni-conf.json delegate mtu):
+   * programmed as given, even past what the path carries, so conform can show such a packet fail.
+   * Unset: each mode derives it from the underlay, as the CNI's auto-detection does.
+   */
+  podMtu?: number;
 }
 
 export const DEFAULT_SETTINGS: ModeSettings = {

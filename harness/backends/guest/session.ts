@@ -149,7 +149,13 @@ export class GuestSession implements BackendSession {
     return this.call({ op: 'stale' });
   }
   async check(mode: ModeDef, req: CheckRequest): Promise<RunResult> {
-    const r = await this.call({ op: 'check', mode: mode.name, outDir: this.out, ...(req.count ? { count: req.count } : {}) });
+    const r = await this.call({
+      op: 'check',
+      mode: mode.name,
+      outDir: this.out,
+      ...(req.count ? { count: req.count } : {}),
+      ...(req.mtuProbe ? { mtuProbe: true } : {}),
+    });
     return { ...r, backend: this.backend, captures: (r.captures ?? []).map((c) => `${this.backend}/${c}`) };
   }
   faults(mode: ModeDef, baseline: RunResult): Promise<FaultResult[]> {

@@ -5,7 +5,7 @@ import { kernelFeatures, modeNeeds } from '../../host/doctor.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import { commOf, killAll, pidsInNetns, processStartTime } from '../../kernel/procs.ts';
 import { findMode, allModes } from '../../modes/registry.ts';
-import { type FlanneldProgram, kernelProgram, type ModeContext, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
+import { type FlanneldProgram, kernelProgram, type ModeContext, type ModeDef, type ModeSettings, podMtuOf } from '../../modes/mode.ts';
 import { deviceMatcher, findStale } from '../../modes/stale.ts';
 import { routeIn } from '../../net/ipv4.ts';
 import { applyPlan } from '../../node/apply.ts';
@@ -214,13 +214,20 @@ export class Lab implements AsyncDisposable, LabView {
       mtu,
       exec: this.exec,
       ...(family === 'flanneld' && process.env.CNILAB_FLANNEL_CNI
-        ? { flannelCni: { plugin: process.env.CNILAB_FLANNEL_CNI, subnetFile: (node: string) => subnetFile(fenv, node) } }
+        ? {
+            flannelCni: {
+              plugin: process.env.CNILAB_FLANNEL_CNI,
+              subnetFile: (node: string) => subnetFile(fenv, node),
+              ...(this.settings.podMtu ? { mtu: this.settings.podMtu } : {}),
+            },
+          }
         : {}),
       lease: (node) => {
         if (family !== 'flanneld') return topologyLease(this.topology, node, mtu);
         const s = readSubnetEnv(fenv, node.name);
         if (!s) throw new Error(`flanneld wrote no subnet.env for ${node.name} (${subnetFile(fenv, node.name)})`);
-        return s;
+        // A cni-conf.json delegate mtu wins over subnet.env's (flannel-io/cni-plugin flannel_linux.go doCmdAdd).
+        return this.settings.podMtu ? { ...s, mtu: this.settings.podMtu } : s;
       },
     };
   }
@@ -253,7 +260,7 @@ export class Lab implements AsyncDisposable, LabView {
     if ('flanneld' in mode.program) return this.programFlanneld(mode, mode.program.flanneld, opts);
     if (this.state.family !== mode.family) {
       await this.removePods();
-      await this.addPods(mode.family, mode.podMtu(this.topology));
+      await this.addPods(mode.family, podMtuOf(mode, this.topology, this.settings));
     }
     const t = performance.now();
     const program = mode.program.kernel;

@@ -33,8 +33,11 @@ export interface FamilyEnv {
   exec: ExecutorOf;
   /** The lease each node's pods come from: the topology's (cnilab's modes) or flanneld's subnet.env. */
   lease(node: Topology['nodes'][number]): FlannelLease;
-  /** The real flannel CNI plugin, when a user gave one (CNILAB_FLANNEL_CNI): it reads subnet.env itself. */
-  flannelCni?: { plugin: string; subnetFile(node: string): string };
+  /**
+   * The real flannel CNI plugin, when a user gave one (CNILAB_FLANNEL_CNI): it reads subnet.env itself;
+   * `mtu` goes into its delegate, as a cni-conf.json that sets one does.
+   */
+  flannelCni?: { plugin: string; subnetFile(node: string): string; mtu?: number };
 }
 
 export interface PodFamily {
@@ -54,6 +57,7 @@ function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: To
           env.flannelCni.subnetFile(node.name),
           `${env.labDir}/flannel-cni/${node.name}`,
           `${env.labDir}/ipam/${node.name}`,
+          env.flannelCni.mtu,
         )
       : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
     binDir,

@@ -1,0 +1,235 @@
+// What is wrong with a Calico config, on a given topology, and which pool a lab proves. Each rule
+// names what Calico itself does with the mistake (refuses it, ignores it, or runs and drops packets).
+import { ENCAP_OVERHEAD } from '../modes/common.ts';
+import { parseCidr } from '../net/ipv4.ts';
+import type { Topology } from '../topology/types.ts';
+import { CALICO_BACKENDS, type CalicoPlane, type CalicoPool, ENCAP_MODES } from './calico.ts';
+import { type Finding, inRange, podCidrOverlaps } from './plane.ts';
+import { nodeLabels, parseSelector } from './selector.ts';
+
+const isV6 = (p: CalicoPool) => p.cidr.value.includes(':');
+const on = (mode: string) => mode !== 'Never';
+/** Only exactly "none" and "vxlan" leave BIRD off (node/filesystem/etc/rc.local). */
+export const runsBird = (p: CalicoPlane) => p.backend.value !== 'none' && p.backend.value !== 'vxlan';
+
+/** The lab nodes a pool's nodeSelector picks, by the labels a kubelet gives them; an error when unreadable. */
+export function selectedNodes(p: CalicoPool, t: Topology): string[] | { error: string } {
+  const s = parseSelector(p.nodeSelector.value);
+  if (typeof s !== 'function') return s;
+  return t.nodes.filter((n) => s(nodeLabels(n.name))).map((n) => n.name);
+}
+
+/** The pool a lab proves: the first enabled IPv4 pool that selects every node (else some node). */
+export function provenPool(plane: CalicoPlane, t: Topology): CalicoPool | undefined {
+  const usable = plane.pools.filter((p) => !isV6(p) && !p.disabled.value && typeof parseCidr(p.cidr.value) !== 'string');
+  const count = (p: CalicoPool) => {
+    const n = selectedNodes(p, t);
+    return Array.isArray(n) ? n.length : 0;
+  };
+  return usable.find((p) => count(p) === t.nodes.length) ?? usable.find((p) => count(p) > 0);
+}
+
+/** The cnilab mode that programs this pool as felix and BIRD would; or why there is none. */
+export function calicoModeName(plane: CalicoPlane, pool: CalicoPool): { mode: string } | { none: string } {
+  const ipip = pool.ipipMode.value;
+  const vxlan = pool.vxlanMode.value;
+  if (!ENCAP_MODES.includes(ipip as never) || !ENCAP_MODES.includes(vxlan as never)) return { none: 'its encapsulation mode is not valid' };
+  if (on(ipip) && on(vxlan)) return { none: 'Calico refuses IPIP and VXLAN on one pool' };
+  if (on(ipip))
+    return runsBird(plane) ? { mode: `calico-ipip-${ipip === 'Always' ? 'always' : 'crosssubnet'}` } : { none: 'IPIP without BIRD' };
+  if (on(vxlan)) return { mode: `calico-vxlan-${vxlan === 'Always' ? 'always' : 'crosssubnet'}` };
+  return runsBird(plane) ? { mode: 'calico-bgp' } : { none: 'no encapsulation and no BGP: nothing routes to other nodes' };
+}
+
+export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
+  const out: Finding[] = [];
+  const add = (rule: string, severity: Finding['severity'], at: string, message: string, fix: string) =>
+    out.push({ rule, severity, at, message, fix });
+  const b = plane.backend;
+  if (!(CALICO_BACKENDS as readonly string[]).includes(b.value))
+    add(
+      'backend-unknown',
+      'warning',
+      b.at,
+      `calico_backend "${b.value}" is not bird, vxlan or none: calico-node starts BIRD for it (only "none" and "vxlan" turn it off)`,
+      'write bird, vxlan or none, in lower case',
+    );
+  const v4 = plane.pools.filter((p) => !isV6(p));
+  if (!v4.length)
+    add(
+      'no-usable-pool',
+      'error',
+      b.at,
+      'no IPv4 pool: pods get no addresses',
+      'add an IPPool (or CALICO_IPV4POOL_CIDR, or Installation ipPools)',
+    );
+  const enabled = v4.filter((p) => !p.disabled.value);
+  let vxlanUsed = false;
+  let ipipUsed = false;
+  for (const p of v4) {
+    const name = `pool ${p.name}`;
+    const cidr = parseCidr(p.cidr.value);
+    if (typeof cidr === 'string') {
+      add('pool-cidr-invalid', 'error', p.cidr.at, `${name}: cidr "${p.cidr.value}": ${cidr}`, 'write it as a.b.c.d/len');
+      continue;
+    }
+    for (const [k, m] of [
+      ['ipipMode', p.ipipMode],
+      ['vxlanMode', p.vxlanMode],
+    ] as const)
+      if (!ENCAP_MODES.includes(m.value as never))
+        add(
+          'encap-mode-invalid',
+          'error',
+          m.at,
+          `${name}: ${k} "${m.value}" is not Never, Always or CrossSubnet: ` +
+            `${p.origin === 'calico-node env' ? 'calico-node exits' : 'the API server refuses the pool'}`,
+          'use Never, Always or CrossSubnet',
+        );
+    const ipip = on(p.ipipMode.value);
+    const vxlan = on(p.vxlanMode.value);
+    const sel = selectedNodes(p, t);
+    // The subnets of the nodes this pool serves: an unencapsulated pool must not span a router.
+    const spans =
+      Array.isArray(sel) && !p.disabled.value ? new Set(t.nodes.filter((n) => sel.includes(n.name)).map((n) => n.subnet.name)).size : 0;
+    if (!p.disabled.value) {
+      ipipUsed ||= ipip;
+      vxlanUsed ||= vxlan;
+    }
+    if (ipip && vxlan)
+      add(
+        'ipip-and-vxlan',
+        'error',
+        p.vxlanMode.at,
+        `${name} enables IPIP (${p.ipipMode.value}) and VXLAN (${p.vxlanMode.value}) at once: Calico refuses the pool`,
+        'pick one: set ipipMode or vxlanMode to Never',
+      );
+    else if (ipip && !runsBird(plane))
+      add(
+        'ipip-without-bird',
+        'error',
+        p.ipipMode.at,
+        `${name} uses IPIP but calico_backend is "${b.value}" (set at ${b.at}): ` +
+          'no BIRD distributes the routes, pods on other nodes are unreachable',
+        'use calico_backend: bird, or VXLAN (vxlanMode) with the vxlan backend',
+      );
+    else if (!ipip && !vxlan && !runsBird(plane))
+      add(
+        'no-route-distribution',
+        'error',
+        p.ipipMode.at,
+        `${name} has no encapsulation and calico_backend is "${b.value}": nothing routes to other nodes' blocks`,
+        'enable VXLAN on the pool, or run BIRD (calico_backend: bird)',
+      );
+    else if (!ipip && !vxlan && spans > 1 && !t.router?.bgpPeer)
+      add(
+        'bgp-across-subnets',
+        'error',
+        p.ipipMode.at,
+        `${name} is unencapsulated and its nodes are on ${spans} subnets: the router between them has no route to the pod blocks`,
+        'use IPIPCrossSubnet or VXLANCrossSubnet (plain on a subnet, encapsulated across), or peer the router with BGP',
+      );
+    const bs = p.blockSize.value;
+    if (!inRange(bs, 20, 32))
+      add(
+        'blocksize-range',
+        'error',
+        p.blockSize.at,
+        `${name}: blockSize ${bs} is outside 20-32`,
+        'use 26 (the default) or another size in 20-32',
+      );
+    else if (bs < cidr.prefix)
+      add(
+        'blocksize-fit',
+        'error',
+        p.blockSize.at,
+        `${name}: a /${bs} block does not fit the /${cidr.prefix} pool`,
+        `use a blockSize of at least ${cidr.prefix}, or widen the pool`,
+      );
+    else if (2 ** (bs - cidr.prefix) < t.nodes.length && !p.disabled.value)
+      add(
+        'blocks-short',
+        'warning',
+        p.blockSize.at,
+        `${name}: ${2 ** (bs - cidr.prefix)} blocks of /${bs} for ${t.nodes.length} nodes: some nodes borrow addresses from others' blocks`,
+        'widen the pool or lengthen blockSize',
+      );
+    const shown = `${name} (${p.cidr.value}${p.cidr.default ? ", Calico's default: nothing set it" : ''})`;
+    out.push(...podCidrOverlaps(cidr, shown, p.cidr.at, t));
+    if (!Array.isArray(sel))
+      add(
+        'selector-invalid',
+        'error',
+        p.nodeSelector.at,
+        `${name}: nodeSelector ${sel.error}`,
+        'write a Calico selector, e.g. all() or kubernetes.io/os == "linux"',
+      );
+    else if (!sel.length && !p.disabled.value)
+      add(
+        'pool-selects-no-node',
+        enabled.length > 1 ? 'warning' : 'error',
+        p.nodeSelector.at,
+        `${name}: nodeSelector "${p.nodeSelector.value}" selects none of the ${t.nodes.length} nodes ` +
+          '(labelled as a kubelet does: kubernetes.io/hostname, kubernetes.io/os=linux)',
+        'use all(), or a selector the nodes match',
+      );
+    if (p.disabled.value)
+      add(
+        'pool-disabled',
+        enabled.length ? 'warning' : 'error',
+        p.disabled.at,
+        `${name} is disabled: no pod gets an address from it${enabled.length ? '' : ', and no other pool is enabled'}`,
+        'set disabled: false, or remove the pool',
+      );
+  }
+  if (vxlanUsed) {
+    if (!inRange(plane.vxlanVni.value, 1, 16_777_215))
+      add(
+        'vni-range',
+        'error',
+        plane.vxlanVni.at,
+        `VXLAN VNI ${plane.vxlanVni.value} is outside 1-16777215 (24 bits)`,
+        'pick a VNI in 1-16777215',
+      );
+    if (!inRange(plane.vxlanPort.value, 1, 65_535))
+      add('port-range', 'error', plane.vxlanPort.at, `VXLAN port ${plane.vxlanPort.value} is not a UDP port`, 'pick a port in 1-65535');
+  }
+  const overhead = vxlanUsed ? ENCAP_OVERHEAD.vxlan : ipipUsed ? ENCAP_OVERHEAD.ipip : 0;
+  const encap = vxlanUsed ? 'VXLAN' : ipipUsed ? 'IPIP' : 'no encapsulation';
+  const mtus = [
+    { m: plane.podMtu, oh: overhead, what: encap, dev: 'the pods' },
+    ...(ipipUsed ? [{ m: plane.ipipMtu, oh: ENCAP_OVERHEAD.ipip, what: 'IPIP', dev: 'tunl0' }] : []),
+    ...(vxlanUsed ? [{ m: plane.vxlanMtu, oh: ENCAP_OVERHEAD.vxlan, what: 'VXLAN', dev: 'vxlan.calico' }] : []),
+  ];
+  // One finding per place: the manifest's veth_mtu feeds the pods' and both tunnels' MTUs.
+  const said = new Set<string>();
+  for (const { m, oh, what, dev } of mtus)
+    if (m && m.value > t.mtu - oh && !said.has(m.at) && said.add(m.at))
+      add(
+        'mtu-too-large',
+        'error',
+        m.at,
+        `MTU ${m.value} for ${dev} is larger than the underlay's ${t.mtu} minus ${what}'s ${oh} bytes: full-size packets are dropped`,
+        `set it to ${t.mtu - oh} or less (or 0: Calico detects it)`,
+      );
+  if (runsBird(plane)) {
+    if (!plane.nodeToNodeMesh.value && !plane.bgpPeers.length)
+      add(
+        'bgp-no-routes',
+        'error',
+        plane.nodeToNodeMesh.at,
+        "nodeToNodeMeshEnabled is false and there is no BGPPeer: no node learns the others' blocks",
+        'enable the mesh, or add BGPPeer resources (a route reflector)',
+      );
+    const as = plane.asNumber.value;
+    if (!inRange(as, 1, 4_294_967_295))
+      add(
+        'as-number-range',
+        'error',
+        plane.asNumber.at,
+        `asNumber ${plane.asNumber.value} is not an AS number`,
+        'use a private AS, e.g. 64512',
+      );
+  }
+  return out;
+}
