@@ -79,6 +79,7 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
       ['conform', `${FIX}/flannel-vxlan.yaml`, `${FIX}/calico-ippool.yaml`],
       ['conform', `${FIX}/flannel-vxlan.yaml`, '--expect', 'same-subnet=gre'],
       ['conform', `${FIX}/nowhere.yaml`],
+      ['conform', `${FIX}/flannel-vxlan.yaml`, '--expectations', `${FIX}/broken-backend.json`],
     ]) {
       const r = await runCli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

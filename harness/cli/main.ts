@@ -31,9 +31,10 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  until every ratio is within ±PCT% (5) or S seconds (180) have passed
   cnilab compare A/results.json B/results.json        what changed, and is it more than noise
   cnilab conform FILE|DIR ... [--topology F] [--out DIR] [--lint-only] [--explain]
-                 [--expect PATH=WIRE ...] [--fail-on warning]
-                 a kube-flannel.yml, net-conf.json or Canal manifest: its data plane with sources,
-                 what is wrong, what each pod path does, and the lab that proves it on the wire
+                 [--expect PATH=WIRE ...] [--expectations F] [--fail-on warning]
+                 kube-flannel.yml, net-conf.json, Canal, calico.yaml, IPPool, Installation: its
+                 data plane with sources, what is wrong, what each pod path does, and the lab
+                 that proves it on the wire (with a DF packet of the pods' MTU per path)
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
@@ -504,6 +505,7 @@ async function cmdConform(argv: string[]): Promise<number> {
       'lint-only': { type: 'boolean' },
       explain: { type: 'boolean' },
       expect: { type: 'string', multiple: true },
+      expectations: { type: 'string' },
       'fail-on': { type: 'string' },
     },
     'conform',
@@ -513,6 +515,11 @@ async function cmdConform(argv: string[]): Promise<number> {
   if (failOn !== 'error' && failOn !== 'warning')
     throw new UsageError(`--fail-on ${failOn}: not a severity`, 'use --fail-on warning (or error, the default)');
   const expects: Partial<Record<(typeof PATHS)[number], (typeof EXPECTATIONS)[number]>> = {};
+  if (values.expectations) {
+    // A file of PATH: WIRE lines (YAML or JSON), for a gate kept next to the config; --expect wins over it.
+    const { readExpectations } = await import('../conform/expectations.ts');
+    Object.assign(expects, readExpectations(values.expectations));
+  }
   for (const e of values.expect ?? []) {
     const [path, want] = e.split('=');
     if (!PATHS.includes(path as (typeof PATHS)[number]) || !EXPECTATIONS.includes(want as (typeof EXPECTATIONS)[number]))

@@ -9,6 +9,7 @@ import { findMode } from '../modes/registry.ts';
 import { loadTopology } from '../topology/load.ts';
 import { conform, conformanceResult } from './conform.ts';
 import { defaultSubnetLen } from './flannel.ts';
+import { readExpectations } from './expectations.ts';
 import { readInputs } from './inputs.ts';
 import { closest } from './plane.ts';
 import type { CalicoPlane } from './calico.ts';
@@ -330,4 +331,23 @@ test('--lint-only says nothing was proven; --fail-on warning makes a warning cou
   const warned = { ...canal, findings: [{ rule: 'unknown-field', severity: 'warning' as const, at: 'x:1', message: 'm', fix: 'f' }] };
   assert.equal(conformanceResult(warned).verdict, 'conformant');
   assert.equal(conformanceResult(warned, undefined, 'warning').verdict, 'not conformant');
+});
+
+test('an expectations file is the same gate as --expect; a wrong key or wire is a usage error naming the file', async () => {
+  const want = readExpectations(`${FIX}/expect-directrouting.yaml`);
+  assert.deepEqual(want, { 'same-subnet': 'none', 'cross-subnet': 'vxlan' });
+  assert.deepEqual((await run(['flannel-directrouting.yaml'], want)).conformance.findings, []);
+  assert.deepEqual(
+    (await run(['flannel-vxlan.yaml'], want)).conformance.findings.map((f) => f.rule),
+    ['expectation'],
+  );
+  const bad = `${FIX}/broken-backend.json`;
+  assert.throws(
+    () => readExpectations(bad),
+    (e: unknown) => e instanceof UsageError && /broken-backend\.json: "Network" is not a path/.test(e.message),
+  );
+  assert.throws(
+    () => readExpectations(`${FIX}/nowhere.yaml`),
+    (e: unknown) => e instanceof UsageError && /no such file/.test(e.message),
+  );
 });
