@@ -50,7 +50,7 @@ const nftLoss = (iface: string, percent: number) =>
   ].join('\n');
 
 /** Applies a fault; returns how to undo it, or why it cannot be applied here. */
-async function apply(view: LabView, f: FaultSpec): Promise<{ undo: () => Promise<void> } | { skip: string }> {
+async function apply(view: LabView, f: FaultSpec): Promise<{ undo: () => Promise<void>; note?: string } | { skip: string }> {
   const { ends, ports } = targets(view, f);
   const netem = (await kernelFeatures()).netem.ok;
   const each = (list: typeof ends, argv: (iface: string) => string[]) =>
@@ -73,25 +73,33 @@ async function apply(view: LabView, f: FaultSpec): Promise<{ undo: () => Promise
     case 'down':
       await each(ports, (i) => ['ip', 'link', 'set', i, 'down']);
       return { undo: async () => void (await each(ports, (i) => ['ip', 'link', 'set', i, 'up'])) };
-    case 'router-restart':
+    case 'router-restart': {
       // Down for ms, then up again; the probes after it show whether everything came back.
       await each(ports, (i) => ['ip', 'link', 'set', i, 'down']);
       await new Promise((r) => setTimeout(r, f.ms ?? 2000));
       await each(ports, (i) => ['ip', 'link', 'set', i, 'up']);
       // `ip link set up` returns before the carrier is back (the kernel's link watch reports it
       // later): probes sent meanwhile would be lost to the restart itself, not to what came back.
-      await Promise.all(ports.map((p) => carrierUp(p.exec, p.iface)));
-      return { undo: async () => void (await each(ports, (i) => ['ip', 'link', 'set', i, 'up'])) };
+      const dark = (await Promise.all(ports.map(async (p) => ((await carrierUp(p.exec, p.iface)) ? [] : [p.iface])))).flat();
+      return {
+        undo: async () => void (await each(ports, (i) => ['ip', 'link', 'set', i, 'up'])),
+        // Probed anyway (that is the fault's verdict), but said: what they show may be the restart's own doing.
+        ...(dark.length ? { note: `no carrier on ${dark.join(', ')} ${CARRIER_CAP_MS / 1000} s after coming up` } : {}),
+      };
+    }
   }
 }
 
-async function carrierUp(exec: NodeExecutor, iface: string, capMs = 5_000): Promise<void> {
-  const until = performance.now() + capMs;
+const CARRIER_CAP_MS = 5_000;
+/** Has the link's carrier come back (LOWER_UP) within the cap? A device gone is an error, not "no carrier". */
+async function carrierUp(exec: NodeExecutor, iface: string): Promise<boolean> {
+  const until = performance.now() + CARRIER_CAP_MS;
   while (performance.now() < until) {
-    const r = await exec.run(['ip', '-o', 'link', 'show', 'dev', iface], { reject: false, op: 'carrier' });
-    if (/[<,]LOWER_UP[,>]/.test(r.stdout)) return;
+    const r = await exec.run(['ip', '-o', 'link', 'show', 'dev', iface], { op: 'carrier' });
+    if (/[<,]LOWER_UP[,>]/.test(r.stdout)) return true;
     await new Promise((res) => setTimeout(res, 10));
   }
+  return false;
 }
 
 /** Does a pair's traffic cross the faulted link? A node's link: one end on it, not both. The router: different subnets. */
@@ -177,6 +185,7 @@ export async function checkFaults(view: LabView, mode: ModeDef, baseline: RunRes
       ...head,
       status: why.length ? 'failed' : 'passed',
       ...(why.length ? { reason: why.join('; ') } : {}),
+      ...('note' in applied && applied.note ? { note: applied.note } : {}),
       kept: ran.length - lost.length,
       lost,
       lossPercent,
@@ -184,7 +193,7 @@ export async function checkFaults(view: LabView, mode: ModeDef, baseline: RunRes
     });
     req.progress?.(
       `${mode.name}: fault ${f.name}: ${why.length ? 'FAILED' : 'passed'}, ${ran.length - lost.length}/${before.length} pairs kept ` +
-        `working, ${lossPercent}% lost`,
+        `working, ${lossPercent}% lost${'note' in applied && applied.note ? ` (${applied.note})` : ''}`,
     );
   }
   return out;

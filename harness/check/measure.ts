@@ -4,9 +4,10 @@
 import { availableParallelism } from 'node:os';
 import type { BackendSession, LabView } from '../backends/backend.ts';
 import { type ModeDef, podMtuOf } from '../modes/mode.ts';
+import { IF } from '../plan/names.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import type { NodeExecutor } from '../node/executor.ts';
-import { iperf, maxDfPayload, rttSamples } from '../probe/perf.ts';
+import { iperf, linkMtu, maxDfPayload, rttSamples } from '../probe/perf.ts';
 import type { ModeSamples, PathSamples, PerfOptions, PerfPath, PerfSamples, PerfStop } from '../results/samples.ts';
 import { relativeHalfWidth, stopDecision } from '../stats/precision.ts';
 import { headlineEstimates } from './summarize.ts';
@@ -151,8 +152,7 @@ async function measureMtu(lab: LabView, mode: ModeDef, pairs: ReturnType<typeof 
   const src = lab.pods.find((x) => x.node === p.a.name)!;
   const dst = lab.pods.find((x) => x.node === p.b.name)!;
   const exec = lab.executor(src.netns);
-  const link = JSON.parse((await exec.run(['ip', '-json', 'link', 'show', 'eth0'])).stdout) as { mtu: number }[];
-  const observed = link[0]!.mtu;
+  const observed = await linkMtu(exec, IF.podEth);
   const expected = podMtuOf(mode, t, lab.settings);
   // Search a little past the pod MTU: a payload above it passing would mean fragmentation or a lie.
   const max = await maxDfPayload(exec, dst.ip, 500, Math.max(observed, t.mtu) - 28 + 64);

@@ -3,6 +3,7 @@
 import { ENCAP_OVERHEAD } from '../modes/common.ts';
 import { parseCidr } from '../net/ipv4.ts';
 import type { Topology } from '../topology/types.ts';
+import type { EncapMode, ModeConfig } from '../modes/mode.ts';
 import { CALICO_BACKENDS, type CalicoPlane, type CalicoPool, ENCAP_MODES } from './calico.ts';
 import { type Finding, inRange, podCidrOverlaps } from './plane.ts';
 import { nodeLabels, parseSelector } from './selector.ts';
@@ -29,16 +30,16 @@ export function provenPool(plane: CalicoPlane, t: Topology): CalicoPool | undefi
   return usable.find((p) => count(p) === t.nodes.length) ?? usable.find((p) => count(p) > 0);
 }
 
-/** The cnilab mode that programs this pool as felix and BIRD would; or why there is none. */
-export function calicoModeName(plane: CalicoPlane, pool: CalicoPool): { mode: string } | { none: string } {
-  const ipip = pool.ipipMode.value;
-  const vxlan = pool.vxlanMode.value;
-  if (!ENCAP_MODES.includes(ipip as never) || !ENCAP_MODES.includes(vxlan as never)) return { none: 'its encapsulation mode is not valid' };
+/** The setting a mode must program for this pool, as felix and BIRD would; or why no mode can. */
+export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConfig | { none: string } {
+  const ipip = pool.ipipMode.value as EncapMode;
+  const vxlan = pool.vxlanMode.value as EncapMode;
+  if (!ENCAP_MODES.includes(ipip) || !ENCAP_MODES.includes(vxlan)) return { none: 'its encapsulation mode is not valid' };
   if (on(ipip) && on(vxlan)) return { none: 'Calico refuses IPIP and VXLAN on one pool' };
-  if (on(ipip))
-    return runsBird(plane) ? { mode: `calico-ipip-${ipip === 'Always' ? 'always' : 'crosssubnet'}` } : { none: 'IPIP without BIRD' };
-  if (on(vxlan)) return { mode: `calico-vxlan-${vxlan === 'Always' ? 'always' : 'crosssubnet'}` };
-  return runsBird(plane) ? { mode: 'calico-bgp' } : { none: 'no encapsulation and no BGP: nothing routes to other nodes' };
+  // IPIP and unencapsulated pools need BIRD to carry the routes; VXLAN is felix's alone.
+  if (!on(vxlan) && !runsBird(plane))
+    return { none: on(ipip) ? 'IPIP without BIRD' : 'no encapsulation and no BGP: nothing routes to other nodes' };
+  return { cni: 'calico', ipipMode: ipip, vxlanMode: vxlan };
 }
 
 export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
@@ -77,7 +78,7 @@ export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
       ['ipipMode', p.ipipMode],
       ['vxlanMode', p.vxlanMode],
     ] as const)
-      if (!ENCAP_MODES.includes(m.value as never))
+      if (!ENCAP_MODES.includes(m.value as EncapMode))
         add(
           'encap-mode-invalid',
           'error',

@@ -4,10 +4,10 @@
 // alike) and the tigera-operator Installation. Every value keeps its source; defaults are Calico's
 // own, cited from projectcalico/calico (2026-08 main) and tigera/operator where they are reproduced.
 import { UsageError } from '../errors.ts';
+import type { EncapMode } from '../modes/mode.ts';
 import { dig, docName, type InputDoc, keysOf, type Path } from './inputs.ts';
 import { closest, type Finding, type Sourced } from './plane.ts';
 
-export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
 export const ENCAP_MODES: readonly EncapMode[] = ['Never', 'Always', 'CrossSubnet'];
 
 export interface CalicoPool {
@@ -151,6 +151,21 @@ export function isCalicoDoc(d: InputDoc): boolean {
   return isCalicoConfigMap(d) && typeof dig(d.value, 'data', 'net-conf.json') !== 'string';
 }
 
+/** The calico-node env this reads: one that points into a ConfigMap not given is said, not defaulted quietly. */
+const ENV_READ = [
+  'CALICO_NETWORKING_BACKEND',
+  'CALICO_IPV4POOL_CIDR',
+  'CALICO_IPV4POOL_IPIP',
+  'CALICO_IPV4POOL_VXLAN',
+  'CALICO_IPV4POOL_BLOCK_SIZE',
+  'CALICO_IPV4POOL_NAT_OUTGOING',
+  'CALICO_IPV4POOL_NODE_SELECTOR',
+  'FELIX_VXLANVNI',
+  'FELIX_VXLANPORT',
+  'FELIX_IPINIPMTU',
+  'FELIX_VXLANMTU',
+];
+
 /** An env value with its source: a literal, or the ConfigMap key it references (followed). */
 interface EnvValue {
   value: string;
@@ -168,12 +183,12 @@ function envOf(ctr: Container, ds: InputDoc, docs: readonly InputDoc[], findings
       const cm = docs.find((d) => d.kind === 'ConfigMap' && d.name === ref.name);
       const v = dig(cm?.value, 'data', ref.key);
       if (cm && typeof v === 'string') out.set(name, { value: v, at: cm.at(['data', ref.key]) });
-      else if (['CALICO_NETWORKING_BACKEND', 'FELIX_IPINIPMTU', 'FELIX_VXLANMTU'].includes(name))
+      else if (ENV_READ.includes(name))
         findings.push({
           rule: 'configmap-missing',
           severity: 'warning',
           at: here,
-          message: `${name} reads ${ref.name}/${ref.key}, which is not among the inputs: its value is unknown here`,
+          message: `${name} reads ${ref.name}/${ref.key}, which is not among the inputs: Calico's default is assumed`,
           fix: `give the ConfigMap ${ref.name} too (it is in the same manifest)`,
         });
     }

@@ -3,15 +3,15 @@
 // judges by), whether that is what the user intends (--expect), and the lab that proves it.
 import { UsageError } from '../errors.ts';
 import { ENCAP_OVERHEAD } from '../modes/common.ts';
-import type { ModeDef } from '../modes/mode.ts';
-import { findMode } from '../modes/registry.ts';
+import { isRealDaemon, type ModeDef } from '../modes/mode.ts';
+import { modesFor } from '../modes/registry.ts';
 import { formatCidr, formatIpv4, parseCidr } from '../net/ipv4.ts';
 import type { ConformanceResult, EncapKind, PathKind, RunResult, WireExpectation } from '../results/schema.ts';
 import { resolveTopology } from '../topology/resolve.ts';
 import { pathBetween, type Topology, type TopologySpec } from '../topology/types.ts';
 import { FLANNEL_BACKENDS, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
 import { type CalicoPlane, type CalicoPool, isCalicoDoc, resolveCalico } from './calico.ts';
-import { calicoModeName, lintCalico, provenPool } from './calico-lint.ts';
+import { calicoModeConfig, lintCalico, provenPool } from './calico-lint.ts';
 import { docName, type InputDoc } from './inputs.ts';
 import { closest, type Finding, inRange, podCidrOverlaps, type Sourced } from './plane.ts';
 
@@ -111,11 +111,8 @@ function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: 
     findings.push(...lintCanal(plane, resolveCalico(docs).plane));
   }
   const b = plane.backend.value;
-  const base =
-    b === 'vxlan' ? (plane.directRouting.value ? 'flannel-vxlan-directrouting' : 'flannel-vxlan') : b === 'host-gw' ? 'flannel-host-gw' : b;
-  const real = findMode(`flanneld-${base.replace(/^flannel-/, '')}`);
-  const model = findMode(base);
-  const modes = [real, model].filter((m): m is ModeDef => m !== undefined);
+  // DirectRouting only changes the vxlan backend (flanneld ignores it elsewhere: a finding says so).
+  const modes = modesFor({ cni: 'flannel', backend: b, directRouting: b === 'vxlan' && plane.directRouting.value });
   const podMtu = plane.podMtu?.value;
   return {
     cni: 'flannel',
@@ -146,8 +143,8 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
   const { plane, findings } = resolveCalico(docs);
   findings.push(...lintCalico(plane, t));
   const pool = provenPool(plane, t);
-  const which = pool ? calicoModeName(plane, pool) : { none: 'no enabled IPv4 pool selects the nodes' };
-  const mode = 'mode' in which ? findMode(which.mode) : undefined;
+  const which = pool ? calicoModeConfig(plane, pool) : { none: 'no enabled IPv4 pool selects the nodes' };
+  const modes = 'none' in which ? [] : modesFor(which);
   const podMtu = plane.podMtu?.value;
   return {
     cni: 'calico',
@@ -170,7 +167,7 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
           pool: pool.name,
         }
       : {}),
-    modes: mode ? [mode] : { none: 'none' in which ? which.none : `cnilab has no mode ${(which as { mode: string }).mode}` },
+    modes: modes.length ? modes : { none: 'none' in which ? which.none : 'cnilab has no mode for this pool' },
     responsible: pool
       ? [`ipipMode ${pool.ipipMode.value} at ${pool.ipipMode.at}`, `vxlanMode ${pool.vxlanMode.value} at ${pool.vxlanMode.at}`]
       : [],
@@ -222,7 +219,7 @@ export async function conform(
       : !Array.isArray(r.modes)
         ? { skip: r.modes.none }
         : mode
-          ? { mode: mode.name, real: mode.name.startsWith('flanneld-') }
+          ? { mode: mode.name, real: isRealDaemon(mode) }
           : { skip: `${r.modes.map((m) => m.name).join(' and ')} cannot run here` };
 
   // What each path does, from the same expectations the wire check judges by.

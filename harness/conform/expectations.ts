@@ -21,12 +21,13 @@ export function readExpectations(file: string): Partial<Record<PathKind, Expecta
   const o = raw && typeof raw === 'object' && 'expect' in raw ? (raw as { expect: unknown }).expect : raw;
   if (!o || typeof o !== 'object' || Array.isArray(o))
     throw new UsageError(`${file}: not a map of PATH: WIRE`, 'write e.g. "same-subnet: none" and "cross-subnet: vxlan", one per line');
-  const out: Partial<Record<PathKind, Expectation>> = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (!PATHS.includes(k as PathKind)) throw new UsageError(`${file}: "${k}" is not a path`, `use ${PATHS.join(', ')}`);
-    if (!EXPECTATIONS.includes(v as Expectation))
-      throw new UsageError(`${file}: ${k}: "${String(v)}" is not a wire`, `use ${EXPECTATIONS.join(', ')}`);
-    out[k as PathKind] = v as Expectation;
-  }
-  return out;
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => expectation(k, v, file)));
+}
+
+/** One intended path, from a flag or a file: a path and a wire, or one line naming `where`. */
+export function expectation(path: string, wire: unknown, where: string): [PathKind, Expectation] {
+  if (!PATHS.includes(path as PathKind)) throw new UsageError(`${where}: "${path}" is not a path`, `use ${PATHS.join(', ')} (PATH=WIRE)`);
+  if (!EXPECTATIONS.includes(wire as Expectation))
+    throw new UsageError(`${where}: ${path}: "${String(wire)}" is not a wire`, `use ${EXPECTATIONS.join(', ')}`);
+  return [path as PathKind, wire as Expectation];
 }

@@ -20,5 +20,6 @@ export const calicoBgp: ModeDef = {
   vxlanPorts: () => [],
   owns: { devices: [], routes: [BIRD_ROUTES] },
   cited: CITED.plain,
+  config: { cni: 'calico', ipipMode: 'Never', vxlanMode: 'Never' },
   program: { kernel: { plan: (ctx) => podMtu(ctx, ctx.topology.mtu), bird: { kernelExport: 'all' } } },
 };

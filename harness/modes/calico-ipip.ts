@@ -25,6 +25,7 @@ function ipip(cross: boolean): ModeDef {
     vxlanPorts: () => [],
     owns: { devices: [{ name: 'tunl0', fallback: true }], routes: [BIRD_ROUTES, FELIX_ROUTES] },
     cited: cross ? CITED.plainOnSubnet : CITED.ipip,
+    config: { cni: 'calico', ipipMode: cross ? 'CrossSubnet' : 'Always', vxlanMode: 'Never' },
     program: {
       kernel: {
         // CrossSubnet leaves on-link peers to BIRD.

@@ -26,6 +26,7 @@ function vxlan(cross: boolean): ModeDef {
     vxlanPorts: (s) => [s.calico.vxlanPort],
     owns: { devices: [{ name: CALICO_VXLAN_DEV }], routes: [FELIX_ROUTES] },
     cited: cross ? CITED.plainOnSubnet : CITED.vxlan,
+    config: { cni: 'calico', ipipMode: 'Never', vxlanMode: cross ? 'CrossSubnet' : 'Always' },
     program: {
       kernel: {
         plan: (ctx) =>

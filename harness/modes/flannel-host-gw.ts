@@ -19,6 +19,7 @@ export const flannelHostGw: ModeDef = {
   vxlanPorts: () => [],
   owns: { devices: [], routes: [] },
   cited: CITED.plain,
+  config: { cni: 'flannel', backend: 'host-gw', directRouting: false },
   program: {
     kernel: {
       plan(ctx) {

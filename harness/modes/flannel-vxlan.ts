@@ -27,6 +27,7 @@ function vxlan(directRouting: boolean): ModeDef {
     vxlanPorts: (s) => [s.flannel.port],
     owns: { devices: FLANNEL_DEVICES, routes: [] },
     cited: directRouting ? CITED.plainOnSubnet : CITED.vxlan,
+    config: { cni: 'flannel', backend: 'vxlan', directRouting },
     program: {
       kernel: {
         plan: (ctx) =>

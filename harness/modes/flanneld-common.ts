@@ -28,6 +28,7 @@ export function flanneldMode(
     vxlanPorts: def.vxlanPorts,
     owns: def.owns,
     cited: def.cited,
+    ...(def.config ? { config: def.config } : {}),
     program: { flanneld: def.flanneld },
   };
 }

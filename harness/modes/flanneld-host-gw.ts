@@ -13,6 +13,7 @@ export const flanneldHostGw = flanneldMode({
   vxlanPorts: () => [],
   owns: { devices: [], routes: [] },
   cited: CITED.plain,
+  config: { cni: 'flannel', backend: 'host-gw', directRouting: false },
   // pkg/backend/hostgw/hostgw.go: LeaseAttrs{BackendType: "host-gw"}.
   flanneld: { backend: () => ({ Type: 'host-gw' }), leaseType: 'host-gw', model: flannelHostGw },
 });

@@ -23,6 +23,7 @@ export const flanneldUdp = flanneldMode({
   vxlanPorts: () => [],
   owns: { devices: [{ name: 'flannel0' }], routes: [] },
   cited: { text: 'flannel udp, user-space forwarding: far slower than VXLAN (flannel: "debugging only")', lo: 0.5, hi: 1 },
+  config: { cni: 'flannel', backend: 'udp', directRouting: false },
   // pkg/backend/udp/udp_amd64.go RegisterNetwork: LeaseAttrs{PublicIP} only, so the lease's BackendType is empty.
   flanneld: { backend: () => ({ Type: 'udp' }), leaseType: '' },
 });

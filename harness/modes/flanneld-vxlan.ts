@@ -17,6 +17,7 @@ function vxlan(directRouting: boolean) {
     vxlanPorts: (s) => [s.flannel.port],
     owns: { devices: FLANNEL_DEVICES, routes: [] },
     cited: directRouting ? CITED.plainOnSubnet : CITED.vxlan,
+    config: { cni: 'flannel', backend: 'vxlan', directRouting },
     flanneld: {
       backend: (s) => ({ Type: 'vxlan', VNI: s.flannel.vni, Port: s.flannel.port, ...(directRouting ? { DirectRouting: true } : {}) }),
       // pkg/backend/vxlan/vxlan.go newSubnetAttrs: BackendType "vxlan", VtepMAC in BackendData.

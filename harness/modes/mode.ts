@@ -86,6 +86,17 @@ export interface CitedCost {
   hi: number;
 }
 
+/** Calico's per-pool encapsulation setting (IPPool ipipMode / vxlanMode). */
+export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
+
+/**
+ * The CNI setting a mode is: how a user's config (conform) finds the modes that program it, by what
+ * the config says rather than by a mode's name.
+ */
+export type ModeConfig =
+  | { cni: 'flannel'; backend: string; directRouting: boolean }
+  | { cni: 'calico'; ipipMode: EncapMode; vxlanMode: EncapMode };
+
 export interface ModeDef {
   name: ModeName;
   family: Family;
@@ -104,7 +115,12 @@ export interface ModeDef {
   /** The widely cited cost of its headline (same-subnet) path. */
   cited: CitedCost;
   program: ModeProgram;
+  /** The CNI setting this mode programs, when it is one a user's config can ask for. */
+  config?: ModeConfig;
 }
+
+/** Is this mode run by the real daemon (rather than cnilab's model of it)? */
+export const isRealDaemon = (m: ModeDef): boolean => 'flanneld' in m.program;
 
 /** The kernel plan of a mode cnilab programs itself, or undefined for a daemon's mode. */
 export const kernelProgram = (m: ModeDef): KernelProgram | undefined => ('kernel' in m.program ? m.program.kernel : undefined);

@@ -8,7 +8,7 @@ import { flannelVxlan, flannelVxlanDirectRouting } from './flannel-vxlan.ts';
 import { flanneldHostGw } from './flanneld-host-gw.ts';
 import { flanneldUdp } from './flanneld-udp.ts';
 import { flanneldVxlan, flanneldVxlanDirectRouting } from './flanneld-vxlan.ts';
-import type { ModeDef } from './mode.ts';
+import { isRealDaemon, type ModeConfig, type ModeDef } from './mode.ts';
 
 const MODES: readonly ModeDef[] = [
   flannelHostGw,
@@ -38,6 +38,16 @@ export function allModes(): ModeDef[] {
 }
 
 export const findMode = (name: string): ModeDef | undefined => registry.get(name);
+
+/** The modes that program this CNI setting, the real daemon's first, then cnilab's model of it. */
+export function modesFor(c: ModeConfig): ModeDef[] {
+  const same = (m: ModeDef) => {
+    const mc = m.config as Record<string, unknown> | undefined;
+    return mc !== undefined && Object.entries(c).every(([k, v]) => mc[k] === v) && Object.keys(mc).length === Object.keys(c).length;
+  };
+  const found = allModes().filter(same);
+  return [...found.filter(isRealDaemon), ...found.filter((m) => !isRealDaemon(m))];
+}
 
 export function getMode(name: string): ModeDef {
   const m = registry.get(name);

@@ -4,33 +4,23 @@
 # build sets a few in every namespace; an nsenter + sh per namespace cost ~3 ms each.
 # stdin: JSON [{"path": NETNS_FILE, "key": "net.ipv4.ip_forward", "value": "1"}, ...], written in
 # order. stdout: {"done": N}, or {"failed": INDEX, "error": TEXT} (exit 1) at the first failure.
-import ctypes
 import json
 import os
 import sys
 
-CLONE_NEWNET = 0x40000000
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def setns(fd):
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+# Run isolated (python3 -I): the script's own folder is not on the path until added.
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from netns_enter import enter, here, setns  # noqa: E402
 
 
 def main():
     items = json.load(sys.stdin)
-    home = os.open('/proc/self/ns/net', os.O_RDONLY)
+    home = here()
     current = None
     for i, it in enumerate(items):
         try:
             if it['path'] != current:
-                fd = os.open(it['path'], os.O_RDONLY)
-                try:
-                    setns(fd)
-                finally:
-                    os.close(fd)
+                enter(it['path'])
                 current = it['path']
             with open('/proc/sys/' + it['key'].replace('.', '/'), 'w') as f:
                 f.write(it['value'] + '\n')

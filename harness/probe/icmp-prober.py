@@ -14,7 +14,6 @@
 # per probe, {"sent", "received", "rttsMs"} or {"error"}: a socket that could not be opened or a
 # probe that sent nothing is an error, never "unreachable". Sockets are closed at the end of each
 # round, so a namespace deleted between rounds is never held alive here. EOF on stdin: exit.
-import ctypes
 import json
 import os
 import select
@@ -23,29 +22,21 @@ import struct
 import sys
 import time
 
-CLONE_NEWNET = 0x40000000
+# Run isolated (python3 -I): harness/node, where the shared setns lives, is added by hand.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), '..', 'node'))
+from netns_enter import enter, here, setns  # noqa: E402
+
 SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; Python 3.11's socket module does not name it
 ECHO_REQUEST, ECHO_REPLY = 8, 0
-libc = ctypes.CDLL(None, use_errno=True)
-HOME = os.open('/proc/self/ns/net', os.O_RDONLY)
-
-
-def setns(fd):
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+HOME = here()
 
 
 def open_socket(path):
-    fd = os.open(path, os.O_RDONLY)
+    enter(path)
     try:
-        setns(fd)
-        try:
-            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-        finally:
-            setns(HOME)
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     finally:
-        os.close(fd)
+        setns(HOME)
     s.setblocking(False)
     s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)

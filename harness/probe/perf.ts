@@ -24,13 +24,22 @@ export async function rttSamples(exec: NodeExecutor, dst: string, count: number)
 /**
  * Does a DF packet with `payload` ICMP bytes get through and back? Too big for the path is ping's
  * exit 1 with "0 received": a verdict. A ping that did not run throws: it must not shrink the MTU found.
+ * `tries` > 1: one lost packet does not read as "too big" (too big is answered at once: the node's
+ * "frag needed", then the sender's own "message too long").
  */
-export async function dfPasses(exec: NodeExecutor, dst: string, payload: number): Promise<boolean> {
-  const r = await exec.run(['ping', '-n', '-q', '-M', 'do', '-s', String(payload), '-c', '1', '-W', '1', dst], {
+export async function dfPasses(exec: NodeExecutor, dst: string, payload: number, tries = 1): Promise<boolean> {
+  const r = await exec.run(['ping', '-n', '-q', '-M', 'do', '-s', String(payload), '-c', String(tries), '-i', '0.2', '-W', '1', dst], {
     reject: false,
     op: 'ping -M do',
+    timeoutMs: 10_000,
   });
   return pingOutcome(r.exitCode, r.stdout, r.stderr, `DF ping of ${payload} bytes to ${dst} from ${exec.id}`).received > 0;
+}
+
+/** The MTU of a device in the executor's namespace (a pod's eth0). */
+export async function linkMtu(exec: NodeExecutor, dev: string): Promise<number> {
+  const link = JSON.parse((await exec.run(['ip', '-json', 'link', 'show', dev])).stdout) as { mtu: number }[];
+  return link[0]!.mtu;
 }
 
 /** Largest ICMP payload that crosses with DF set: binary search in [lo, hi]. */

@@ -193,6 +193,8 @@ export interface FaultResult {
   link: string;
   status: RunStatus;
   reason?: string;
+  /** What applying the fault itself showed (a link whose carrier did not come back), next to the verdict. */
+  note?: string;
   /** Pairs that worked before the fault and still did under it. */
   kept: number;
   /** Pairs that worked before and not under it, "src -> dst". */

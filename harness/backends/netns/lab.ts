@@ -570,7 +570,9 @@ export class Lab implements AsyncDisposable, LabView {
           r = await teardownLab(this.state);
         }
         this.timings.teardownMs = Math.round(performance.now() - t);
-        const kernel = r.kernelDone ? ', the kernel done with them' : '';
+        // A witness that timed out is said: the time above then stops at the witness's limit, not at the kernel.
+        const kernel =
+          r.kernelDone === true ? ', the kernel done with them' : r.kernelDone === false ? ', the kernel not done after 10 s' : '';
         this.progress(`down: ${r.netns} namespaces, ${r.processes} processes in ${this.timings.teardownMs} ms${kernel}`);
       } finally {
         this.release();

@@ -9,7 +9,7 @@ import { removeLabDir, type LabState } from './state.ts';
 
 export async function teardownLab(
   state: Pick<LabState, 'lab' | 'netns'>,
-): Promise<{ netns: number; processes: number; kernelDone: boolean }> {
+): Promise<{ netns: number; processes: number; kernelDone?: boolean }> {
   // After a cancel, a killed `ip netns add` may still finish its namespace: wait for it to exit.
   if (isCancelled()) await inFlightExited();
   const pids = pidsInNetns(state.netns.map(netnsPath)).filter((p) => p !== process.pid);
@@ -19,9 +19,10 @@ export async function teardownLab(
   const leftover = existsSync(netnsPath(labNames(state.lab).witness()));
   const witness = isCancelled() || leftover || !present.length ? undefined : await armWitness(state.lab, present.at(-1)!);
   await deleteNetns(leftover ? [...present, labNames(state.lab).witness()] : present);
-  const kernelDone = witness ? await witness.gone() : false;
+  // undefined: not watched (no witness); false: watched, and the kernel was not done in time.
+  const kernelDone = witness ? await witness.gone() : undefined;
   removeLabDir(state.lab);
-  return { netns: present.length, processes: pids.length, kernelDone };
+  return { netns: present.length, processes: pids.length, ...(kernelDone === undefined ? {} : { kernelDone }) };
 }
 
 /**
