@@ -42,20 +42,32 @@ fi
 # The real daemons, built from their Go modules once per version (ci/go-tools.json) into a cache
 # that later runs and later checkouts reuse. Without Go the real-daemon modes are skipped, saying why.
 gocache="${CNILAB_GO_CACHE:-/var/cache/cnilab/go}"
-fv=$(sed -n '/"flanneld"/,/}/s/.*"version": "\([^"]*\)".*/\1/p' ci/go-tools.json)
-if [ -z "${CNILAB_FLANNELD:-}" ] && [ ! -x "$gocache/flanneld-$fv/flanneld" ]; then
-  if command -v go >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1; then
-    echo "cnilab: building flanneld $fv from its Go module (once; cached in $gocache)" >&2
-    mkdir -p "$gocache/flanneld-$fv"
-    # cgo on: the udp backend's forwarder is C on amd64 (pkg/backend/udp/proxy_amd64.c).
-    (cd ci/flanneld && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "-X github.com/flannel-io/flannel/pkg/version.Version=$fv" \
-      -o "$gocache/flanneld-$fv/flanneld.tmp" github.com/flannel-io/flannel) >&2
-    mv "$gocache/flanneld-$fv/flanneld.tmp" "$gocache/flanneld-$fv/flanneld"
-  else
-    echo "cnilab: no Go (or gcc) here: the flanneld-* modes will be skipped (or set CNILAB_FLANNELD)" >&2
+version_of() { sed -n "/\"$1\"/,/}/s/.*\"version\": \"\([^\"]*\)\".*/\1/p" ci/go-tools.json; }
+# build NAME ENV_VAR PACKAGE CGO LDFLAGS: once per version, in its wrapper module ci/NAME (go.sum
+# pins every module), into $gocache/NAME-VERSION/NAME; a half-done build leaves no binary.
+build() {
+  local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 v
+  v=$(version_of "$name")
+  if [ -n "${!envvar:-}" ] || [ -x "$gocache/$name-$v/$name" ]; then return 0; fi
+  if ! command -v go >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+    echo "cnilab: no Go (or gcc) here: what needs $name will be skipped (or set $envvar)" >&2
+    return 0
   fi
-fi
+  echo "cnilab: building $name $v from its Go module (once; cached in $gocache)" >&2
+  mkdir -p "$gocache/$name-$v"
+  (cd "ci/$name" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
+    -o "$gocache/$name-$v/$name.tmp" "$pkg") >&2
+  mv "$gocache/$name-$v/$name.tmp" "$gocache/$name-$v/$name"
+}
+# cgo on: flanneld's udp backend forwarder is C on amd64 (pkg/backend/udp/proxy_amd64.c).
+fv=$(version_of flanneld)
+build flanneld CNILAB_FLANNELD github.com/flannel-io/flannel 1 "-X github.com/flannel-io/flannel/pkg/version.Version=$fv"
+# kube-apiserver through a wrapper module (k8s.io/kubernetes replaces its staging modules with
+# ./staging paths, which go install refuses); the version stamped as the release's own build does.
+kv=$(version_of kube-apiserver)
+km=${kv#v}; km=${km%%.*}; kn=${kv#v*.}; kn=${kn%%.*}
+build kube-apiserver CNILAB_KUBE_APISERVER k8s.io/kubernetes/cmd/kube-apiserver 0 \
+  "-s -w -X k8s.io/component-base/version.gitVersion=$kv -X k8s.io/component-base/version.gitMajor=$km -X k8s.io/component-base/version.gitMinor=$kn"
 
 # The CLI as one prebuilt bundle (harness/host/bundle.ts), rebuilt when a source, the lock file or
 # the tool lists (bundled in) changed since; a failed build leaves none, and bin/cnilab runs tsx.

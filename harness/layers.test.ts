@@ -13,7 +13,7 @@ const LAYERS: string[][] = [
   ['errors.ts', 'net', 'results', 'stats'],
   ['topology'],
   ['plan', 'modes', 'conform'],
-  ['kernel', 'node', 'host'],
+  ['kernel', 'node', 'host', 'kube'],
   ['capture', 'probe', 'oracle'],
   ['backends'],
   ['check'],

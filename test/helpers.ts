@@ -26,7 +26,9 @@ export function labProcesses(lab: string): string[] {
     .split('\n')
     .filter(
       (l) =>
-        / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd|icmp-prober\.py)( |$)/.test(l) && !/ Z/.test(l) && l.includes(lab),
+        / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd|kube-apiserver|icmp-prober\.py|ns-forward\.py)( |$)/.test(l) &&
+        !/ Z/.test(l) &&
+        l.includes(lab),
     );
 }
 

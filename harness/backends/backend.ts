@@ -5,6 +5,7 @@
 // (a guest) run the same check where the nodes are and hand back results. The check layer is
 // above this one, so it reaches a session as an injected `Checker`, never as an import.
 import type { Check } from '../host/doctor.ts';
+import type { ManifestObject } from '../kube/client.ts';
 import type { HostReport } from '../host/doctor.ts';
 import type { ModeDef, ModeSettings } from '../modes/mode.ts';
 import type { NodeExecutor } from '../node/executor.ts';
@@ -94,6 +95,14 @@ export interface StartOptions {
   timeoutMs?: number;
   /** The modes this session will program (a guest loads their kernel modules at boot). */
   modes?: readonly ModeDef[];
+  /** A manifest for the lab's own kube-apiserver (netns): its DaemonSet runs the real daemon. */
+  manifest?: LabManifest;
+}
+
+/** A user's manifest, parsed: its files (for the record) and its objects, each with where it was written. */
+export interface LabManifest {
+  files: string[];
+  objects: ManifestObject[];
 }
 
 export interface Backend {

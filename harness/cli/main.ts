@@ -7,12 +7,13 @@ import { checkoutRoot } from '../host/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import type { Check, HostReport } from '../host/doctor.ts';
 import type { ModeDef } from '../modes/mode.ts';
+import type { Topology } from '../topology/types.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import { parseFlags } from './args.ts';
-import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, table, tableFit, TERMINAL_WIDTH } from './table.ts';
+import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, tableFit, TERMINAL_WIDTH } from './table.ts';
 
 const ROOT = checkoutRoot();
 export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
@@ -36,6 +37,9 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  data plane with sources, what is wrong, what each pod path does, and the lab
                  that proves it on the wire (with a DF packet of the pods' MTU per path)
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
+  cnilab up|run  --manifest kube-flannel.yml [--mode M | --modes a,b] ...   the manifest applied to
+                 the lab's own kube-apiserver, flanneld run as its DaemonSet says; a switch patches
+                 its ConfigMap's net-conf.json
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
                  reported and removed, or kept with --keep-leftovers)
@@ -117,6 +121,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       resume: { type: 'boolean' },
       verbose: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      manifest: { type: 'string', multiple: true },
     },
     'run',
   );
@@ -141,11 +146,15 @@ async function cmdRun(argv: string[]): Promise<number> {
     : undefined;
   if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count'] || values.budget || values.target))
     throw new UsageError('--rounds, --seconds, --streams, --rtt-count, --budget and --target only apply with --perf', 'add --perf');
-  const asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
   const count = pingCount(values.count);
-  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  let topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  let asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
+  const fromManifest = values.manifest
+    ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend)
+    : undefined;
+  if (fromManifest) ({ topology, modes: asked } = fromManifest);
   const outDir = resolve(values.out ?? 'out');
   const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
   // Before anything is built: a folder that cannot take the results, or that another live run writes, stops here.
@@ -218,6 +227,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     progress,
     onConsole: (b, l) => log(`  ${b}| ${l}`),
     ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),
+    ...(fromManifest ? { manifest: fromManifest.manifest, settings: topology.settings } : {}),
   });
   const runs = done.runs;
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
@@ -242,11 +252,39 @@ async function cmdRun(argv: string[]): Promise<number> {
   return all.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
+/**
+ * run --manifest: the lab's network from the manifest, its own backend first, then the --modes asked
+ * (each a real-flanneld mode, reached by patching the manifest's ConfigMap), all on this kernel.
+ */
+async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string) {
+  const { readManifest } = await import('../run/manifest.ts');
+  const { isRealDaemon } = await import('../modes/mode.ts');
+  if (backend !== 'auto' && backend !== 'netns')
+    throw new UsageError(`--manifest runs on the netns backend, not ${backend}`, 'leave --backend out, or give --backend netns');
+  const notFlanneld = more.find((m) => !isRealDaemon(m) || m.config?.cni !== 'flannel');
+  if (notFlanneld)
+    throw new UsageError(
+      `--modes ${notFlanneld.name} cannot run from a manifest: its DaemonSet runs the real flanneld`,
+      `give flanneld-* modes (${allModes()
+        .filter((m) => isRealDaemon(m))
+        .map((m) => m.name)
+        .join(', ')}), reached by patching its net-conf.json`,
+    );
+  const ml = await readManifest(files, topology);
+  progress(`manifest: ${ml.manifest.objects.length} objects; its net-conf.json is ${ml.mode.name}`);
+  return { ...ml, modes: [ml.mode, ...more.filter((m) => m.name !== ml.mode.name)] };
+}
+
 async function cmdUp(argv: string[]): Promise<number> {
   const { Lab } = await import('../backends/netns/lab.ts');
   const { doctor, modeNeeds } = await import('../host/doctor.ts');
   const { loadTopology } = await import('../topology/load.ts');
-  const { values } = parseFlags(argv, { topology: { type: 'string' }, mode: { type: 'string' }, name: { type: 'string' } }, 'up');
+  const { values } = parseFlags(
+    argv,
+    { topology: { type: 'string' }, mode: { type: 'string' }, name: { type: 'string' }, manifest: { type: 'string', multiple: true } },
+    'up',
+  );
+  if (values.manifest) return upFromManifest(values.manifest, values);
   if (!values.mode)
     throw new UsageError(
       '--mode is required',
@@ -264,6 +302,32 @@ async function cmdUp(argv: string[]): Promise<number> {
   lab.detach();
   console.log(
     `lab ${lab.name} is up in mode ${mode.name}; "cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`,
+  );
+  return 0;
+}
+
+/** up --manifest: the lab from the manifest, flanneld as its DaemonSet runs it, left up. */
+async function upFromManifest(files: string[], values: { topology?: string; mode?: string; name?: string }): Promise<number> {
+  const { Lab } = await import('../backends/netns/lab.ts');
+  const { requireApiserver } = await import('../backends/netns/apiserver.ts');
+  const { loadTopology } = await import('../topology/load.ts');
+  const name = labName(values.name);
+  const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
+  const ml = await manifestRun(files, topology, values.mode ? [getMode(values.mode)] : [], 'netns');
+  requireRoot('up');
+  await requireApiserver();
+  const lab = await Lab.up(ml.topology, ml.mode, {
+    ...(name ? { name } : {}),
+    progress,
+    manifest: ml.manifest,
+    settings: ml.topology.settings,
+  });
+  if (values.mode && values.mode !== ml.mode.name) await lab.switchTo(getMode(values.mode));
+  lab.detach();
+  const kube = lab.state.kube!;
+  console.log(
+    `lab ${lab.name} is up in mode ${lab.mode?.name}, its manifest applied to kube-apiserver ${kube.version}; ` +
+      `kubeconfig: ${kube.kubeconfig}\n"cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`,
   );
   return 0;
 }
@@ -343,20 +407,27 @@ async function cmdStatus(argv: string[]): Promise<number> {
     console.log(JSON.stringify(s, null, 2));
     return 0;
   }
+  const say = (l: string) => console.log(cut(l, TERMINAL_WIDTH));
+  const owner = s.owner ? `owned by pid ${s.owner.pid}` : 'detached';
+  say(`lab ${s.lab}: ${s.health}, mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${owner}`);
+  for (const p of s.problems) say(`  ${p}`);
+  if (s.daemon) say(`programmed by ${s.daemon}; leases are its own${s.datastore ? `; ${s.datastore}` : ''}`);
+  if (s.kube) {
+    say(`${s.kube.apiserver} at ${s.kube.server}`);
+    say(`  kubeconfig: ${s.kube.kubeconfig}`);
+    if (s.kube.daemonSet) say(`flanneld from DaemonSet ${s.kube.daemonSet}`);
+    if (s.kube.backend) say(`  net-conf.json Backend ${s.kube.backend}`);
+  }
+  // Namespaces are in --json; the table keeps to 100 columns.
   console.log(
-    `lab ${s.lab}: ${s.health}, mode ${s.mode ?? '(none)'}, backend ${s.backend}, ${s.owner ? `owned by pid ${s.owner.pid}` : 'detached'}`,
-  );
-  for (const p of s.problems) console.log(`  ${p}`);
-  if (s.daemon) console.log(`programmed by ${s.daemon}; leases are its own${s.datastore ? `; ${s.datastore}` : ''}`);
-  console.log(
-    table(
-      ['node', 'netns', 'underlay', s.daemon ? 'lease' : 'pod subnet', 'pods'],
+    tableFit(
+      ['node', 'underlay', s.daemon ? 'lease' : 'pod subnet', 'pods', ...(s.kube ? ['flannel annotations'] : [])],
       s.nodes.map((n) => [
         n.name,
-        n.netns,
-        `${n.underlayIp} (${n.subnet})`,
+        n.underlayIp,
         s.family === 'calico' ? n.podBlock : n.podSubnet,
         n.pods.map((p) => `${p.name}=${p.ip ?? '?'}`).join(' '),
+        ...(s.kube ? [(s.kube.annotations[n.name] ?? '(none)').replace(` ${n.underlayIp}`, '')] : []),
       ]),
     ),
   );

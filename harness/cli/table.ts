@@ -99,6 +99,12 @@ export function daemonLines(r: RunResult, width = TERMINAL_WIDTH): string[] {
     for (const x of d.slice(0, 10)) out.push(`    ${x.node} only in the ${x.only}: ${x.fact}`);
     if (d.length > 10) out.push(`    ... ${d.length - 10} more in results.json`);
   }
+  const k = r.daemonFacts.kube;
+  if (k)
+    out.push(
+      `  from DaemonSet ${k.daemonSet} via ${k.apiserver}; net-conf.json Backend ` +
+        `${JSON.stringify(k.netConf.backend)}${k.netConf.patched ? ' (patched in its ConfigMap)' : ' (as applied)'}`,
+    );
   const left = r.daemonFacts.leftBehind ?? [];
   if (left.length) out.push(`  left by its previous backend: ${left.length} facts (results.json daemon.leftBehind)`);
   return out.map((l) => cut(l, width));

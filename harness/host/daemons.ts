@@ -31,23 +31,29 @@ const once = (key: string, f: () => Promise<Binary>) => {
   return p;
 };
 
-/** flanneld: $CNILAB_FLANNELD, else the build cached by ci/ensure.sh. */
-export function flanneldBinary(): Promise<Binary> {
-  return once('flanneld', async () => {
-    const t = GO_TOOLS.flanneld!;
+/** A program ci/ensure.sh builds from its Go module: its $ENV, else the build cached by version. */
+function goTool(name: string, versionArgs: string[], pick: (out: string) => string | undefined): Promise<Binary> {
+  return once(name, async () => {
+    const t = GO_TOOLS[name]!;
     const own = process.env[t.env];
-    const path = own ?? `${goCache()}/flanneld-${t.version}/flanneld`;
+    const path = own ?? `${goCache()}/${name}-${t.version}/${name}`;
     if (!existsSync(path)) {
       return {
         ok: false,
         detail: own
           ? `${t.env}=${own} does not exist`
-          : `flanneld ${t.version} is not built: run "bash ci/ensure.sh" (needs Go and gcc), or point ${t.env} at a flanneld binary`,
+          : `${name} ${t.version} is not built: run "bash ci/ensure.sh" (needs Go and gcc), or point ${t.env} at a ${name} binary`,
       };
     }
-    return { ok: true, path, version: await versionOf(path, ['--version'], (o) => o.trim().split('\n')[0]?.trim() || undefined) };
+    return { ok: true, path, version: await versionOf(path, versionArgs, pick) };
   });
 }
+
+/** flanneld: $CNILAB_FLANNELD, else the build cached by ci/ensure.sh. */
+export const flanneldBinary = () => goTool('flanneld', ['--version'], (o) => o.trim().split('\n')[0]?.trim() || undefined);
+
+/** kube-apiserver: $CNILAB_KUBE_APISERVER, else the build cached by ci/ensure.sh (a wrapper module: ci/kube-apiserver). */
+export const kubeApiserverBinary = () => goTool('kube-apiserver', ['--version'], (o) => /Kubernetes (v\S+)/.exec(o)?.[1]);
 
 /** etcd: $CNILAB_ETCD, else Debian's etcd-server on PATH. */
 export function etcdBinary(): Promise<Binary> {

@@ -9,7 +9,7 @@ import { createNetns, deleteNetns, netnsExecutor } from '../node/netns.ts';
 import { own } from '../kernel/lifecycle.ts';
 import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
-import { etcdBinary, flanneldBinary, goVersion, onPath } from './daemons.ts';
+import { etcdBinary, flanneldBinary, goVersion, kubeApiserverBinary, onPath } from './daemons.ts';
 
 export interface Check {
   ok: boolean;
@@ -101,7 +101,7 @@ export async function doctor(): Promise<HostReport> {
   tools['cni-plugins'] = cni
     ? { ok: true, detail: cni }
     : { ok: false, detail: 'bridge/host-local plugins not found: apt-get install containernetworking-plugins' };
-  const daemons = await Promise.all([flanneldBinary(), etcdBinary(), goVersion()]);
+  const daemons = await Promise.all([flanneldBinary(), etcdBinary(), goVersion(), kubeApiserverBinary()]);
   const ownCni = process.env.CNILAB_FLANNEL_CNI;
   tools['flannel-cni'] =
     ownCni && existsSync(ownCni)
@@ -116,6 +116,8 @@ export async function doctor(): Promise<HostReport> {
     ['flanneld', daemons[0]],
     ['etcd', daemons[1]],
     ['go', daemons[2]],
+    // A --manifest lab's API server (the modes are the flanneld-* ones, run from the manifest's DaemonSet).
+    ['kube-apiserver', daemons[3]],
   ] as const)
     tools[name] = b.ok ? { ok: true, detail: `${b.path} (${b.version})` } : { ok: false, detail: b.detail };
   tools['netns-dir'] = existsSync('/run/netns') || root ? { ok: true, detail: '/run/netns' } : { ok: false, detail: 'no /run/netns' };

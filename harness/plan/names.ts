@@ -15,6 +15,8 @@ export interface LabNames {
   router(): string;
   /** The lab's datastore (etcd for the real daemons), made only when a mode needs it. */
   datastore(): string;
+  /** The lab's kube-apiserver (a manifest's lab), its own host on the first subnet. */
+  apiserver(): string;
   /** Made at teardown only: it sees, through a veth end, when the kernel has finished the lab's namespaces. */
   witness(): string;
   node(n: ResolvedNode | string): string;
@@ -31,6 +33,7 @@ export function labNames(lab: string): LabNames {
     switch: (s) => `${prefix}sw-${nm(s)}`,
     router: () => `${prefix}rtr`,
     datastore: () => `${prefix}etcd`,
+    apiserver: () => `${prefix}kapi`,
     witness: () => `${prefix}gone`,
     node: (n) => `${prefix}node-${nm(n)}`,
     pod: (node, pod) => `${prefix}pod-${node}-${pod}`,
@@ -39,7 +42,7 @@ export function labNames(lab: string): LabNames {
 
 /** The lab a namespace belongs to, if cnilab made it. */
 export function labOfNetns(netns: string): string | undefined {
-  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|etcd|node|pod|probe|gone)(-|$)/.exec(netns);
+  const m = /^cnilab-([a-z0-9]{1,12})-(sw|rtr|etcd|kapi|node|pod|probe|gone)(-|$)/.exec(netns);
   return m?.[1];
 }
 
@@ -68,6 +71,7 @@ export const IF = {
   switchPortToRouter: 'rtr',
   routerLeg: (subnet: string) => `eth-${subnet}`,
   switchPortToDatastore: 'etcd',
+  switchPortToApiserver: 'kapi',
   podEth: 'eth0',
   cni0: 'cni0',
 } as const;

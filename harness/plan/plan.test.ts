@@ -103,3 +103,26 @@ test('interface names fit IFNAMSIZ even with 10-character names', () => {
   assert.equal(labOfNetns('cnilab-abc-pod-n1-p1'), 'abc');
   assert.equal(labOfNetns('other-ns'), undefined);
 });
+
+test("the flannel plugin's delegate: a cni-conf.json's fields win, subnet.env fills the rest (cni-plugin doCmdAdd)", async () => {
+  const { flannelBridgeConfig, flannelPluginConf } = await import('./pods.ts');
+  const { parseCidr } = await import('../net/ipv4.ts');
+  const lease = { subnet: parseCidr('10.244.1.0/24') as never, network: parseCidr('10.244.0.0/16') as never, mtu: 1450, ipMasq: true };
+  const conf = flannelPluginConf(
+    JSON.stringify({
+      name: 'cbr0',
+      cniVersion: '0.3.1',
+      plugins: [{ type: 'flannel', delegate: { hairpinMode: true, mtu: 1400 } }, { type: 'portmap' }],
+    }),
+  );
+  assert.ok(typeof conf !== 'string');
+  const c = flannelBridgeConfig(lease, 'n1', '/ipam', conf) as Record<string, unknown>;
+  assert.equal(c.type, 'bridge');
+  assert.equal(c.mtu, 1400, "the delegate's mtu wins over subnet.env's");
+  assert.equal(c.ipMasq, false, 'flanneld masquerades (FLANNEL_IPMASQ=true), so the bridge does not');
+  assert.equal(c.isGateway, true);
+  assert.equal(c.hairpinMode, true);
+  assert.equal(c.cniVersion, '0.3.1');
+  assert.equal(c.isDefaultGateway, undefined, 'not set by this delegate, not added');
+  assert.equal(flannelPluginConf('{"plugins":[{"type":"bridge"}]}'), 'no plugin of type "flannel" in it');
+});

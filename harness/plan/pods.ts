@@ -40,22 +40,56 @@ export const topologyLease = (t: Topology, node: Topology['nodes'][number], mtu:
   ipMasq: true,
 });
 
+/** The flannel plugin's entry of a CNI config (kube-flannel.yml's cni-conf.json): its network name and delegate. */
+export interface FlannelPluginConf {
+  name: string;
+  cniVersion?: string;
+  delegate: Record<string, unknown>;
+}
+
+/** kube-flannel.yml's own cni-conf.json, when no manifest gives one. */
+export const KUBE_FLANNEL_CNI: FlannelPluginConf = { name: 'cbr0', delegate: { hairpinMode: true, isDefaultGateway: true } };
+
 /**
- * The bridge plugin config the flannel CNI plugin generates from a lease and kube-flannel.yml's
- * delegate ({hairpinMode, isDefaultGateway}): flannel-io/cni-plugin flannel_linux.go, doCmdAdd
- * (ipMasq = !FLANNEL_IPMASQ, isGateway, ranges = FLANNEL_SUBNET, routes = FLANNEL_NETWORK).
+ * The flannel plugin's entry in a CNI config file (a .conflist's plugins, or a single .conf), or
+ * why there is none.
  */
-export function flannelBridgeConfig(lease: FlannelLease, node: string, ipamDir: string): object {
+export function flannelPluginConf(text: string): FlannelPluginConf | string {
+  let v: { name?: string; cniVersion?: string; type?: string; plugins?: { type?: string; delegate?: Record<string, unknown> }[] };
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  const entry = v.type === 'flannel' ? (v as { delegate?: Record<string, unknown> }) : v.plugins?.find((p) => p.type === 'flannel');
+  if (!entry) return 'no plugin of type "flannel" in it';
+  return { name: v.name ?? 'cbr0', ...(v.cniVersion ? { cniVersion: v.cniVersion } : {}), delegate: entry.delegate ?? {} };
+}
+
+/**
+ * The delegate config the flannel CNI plugin hands to bridge, from a lease and the config's
+ * delegate: flannel-io/cni-plugin flannel_linux.go doCmdAdd. Its defaults fill only what the
+ * delegate does not set: type bridge, ipMasq = !FLANNEL_IPMASQ, mtu = FLANNEL_MTU, isGateway for a
+ * bridge; the network's name and cniVersion are the config's; IPAM is host-local over the lease
+ * (ranges = FLANNEL_SUBNET, routes = FLANNEL_NETWORK).
+ */
+export function flannelBridgeConfig(
+  lease: FlannelLease,
+  node: string,
+  ipamDir: string,
+  conf: FlannelPluginConf = KUBE_FLANNEL_CNI,
+): object {
+  const d = conf.delegate;
+  const type = (d.type as string | undefined) ?? 'bridge';
   return {
-    cniVersion: '1.0.0',
-    name: 'cbr0',
-    type: 'bridge',
     bridge: IF.cni0,
-    isGateway: true,
-    isDefaultGateway: true,
-    ipMasq: !lease.ipMasq,
-    hairpinMode: true,
-    mtu: lease.mtu,
+    ...d,
+    name: conf.name,
+    cniVersion: conf.cniVersion ?? '1.0.0',
+    type,
+    ipMasq: d.ipMasq ?? !lease.ipMasq,
+    mtu: d.mtu ?? lease.mtu,
+    ...(type === 'bridge' ? { isGateway: d.isGateway ?? true } : {}),
     ipam: {
       type: 'host-local',
       dataDir: `${ipamDir}/${node}`,

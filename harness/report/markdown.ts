@@ -147,6 +147,32 @@ export function renderMarkdown(r: ResultsFile): string {
       );
     }
   }
+  const kube = r.runs.filter((run) => run.daemonFacts?.kube);
+  if (kube.length) {
+    out.push(
+      '',
+      '**From the manifest, through the real kube-apiserver**',
+      '',
+      '| mode | DaemonSet | net-conf.json Backend | flanneld args | Node annotations |',
+      '|---|---|---|---|---|',
+    );
+    for (const run of kube) {
+      const k = run.daemonFacts!.kube!;
+      out.push(
+        `| ${run.mode} | ${k.daemonSet} (${k.apiserver}) | \`${JSON.stringify(k.netConf.backend)}\` ` +
+          `${k.netConf.patched ? `patched in ${k.netConf.from}` : `as applied (${k.netConf.from})`} | ` +
+          `\`${k.args.join(' ')}\`<br>added: ${k.added.map((a) => `\`${a}\``).join('<br>')} | ` +
+          `${Object.entries(k.annotations)
+            .map(
+              ([n, a]) =>
+                `${n}: ${Object.entries(a)
+                  .map(([key, v]) => `\`${key.split('/').pop()}=${v}\``)
+                  .join(' ')}`,
+            )
+            .join('<br>')} |`,
+      );
+    }
+  }
   if (d.failures.length)
     out.push(
       '',

@@ -175,6 +175,23 @@ export interface DaemonFacts {
    * with a new net-conf.json): an observed fact about the daemon, not cnilab's stale-state check.
    */
   leftBehind?: string[];
+  /** When a manifest's DaemonSet ran the daemon against the lab's real kube-apiserver. */
+  kube?: KubeFacts;
+}
+
+export interface KubeFacts {
+  /** "kube-apiserver v1.37.2". */
+  apiserver: string;
+  /** "kube-flannel/kube-flannel-ds", container "kube-flannel". */
+  daemonSet: string;
+  /** Where its net-conf.json came from, and the Backend it held for this mode. */
+  netConf: { from: string; backend: Record<string, unknown>; patched: boolean };
+  /** The container's command line as the DaemonSet has it. */
+  args: string[];
+  /** What cnilab supplied in the kubelet's place, and why. */
+  added: string[];
+  /** The annotations the daemon wrote on each Node object (flannel.alpha.coreos.com/*), read back. */
+  annotations: Record<string, Record<string, string>>;
 }
 
 export interface ModelDiff {

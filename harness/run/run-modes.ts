@@ -3,12 +3,13 @@
 // their own kernel (guests) work alongside the host, except when measuring: then every backend
 // measures alone, the host first, since a guest's CPU load would skew the host's numbers. The
 // CLI's `run` and a library user's test call this alike.
-import type { Backend, Progress } from '../backends/backend.ts';
+import type { Backend, LabManifest, Progress } from '../backends/backend.ts';
 import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
 import { attachPerf, underlayPerf } from '../check/summarize.ts';
-import { CancelledError, errorLine } from '../errors.ts';
+import { CancelledError, CnilabError, errorLine } from '../errors.ts';
+import { kubeApiserverBinary } from '../host/daemons.ts';
 import { doctor, type HostReport } from '../host/doctor.ts';
 import { isCancelled } from '../kernel/exec.ts';
 import type { ModeDef, ModeSettings } from '../modes/mode.ts';
@@ -37,6 +38,8 @@ export interface RunModesOptions {
   onConsole?: (backend: string, line: string) => void;
   /** doctor()'s answers, when the caller already has them. */
   host?: HostReport;
+  /** A manifest for the lab's kube-apiserver (netns only: the caller places every mode there). */
+  manifest?: LabManifest;
 }
 
 export interface RunModesResult {
@@ -53,6 +56,16 @@ export async function placeModes(modes: readonly ModeDef[], choice: BackendChoic
   const out: Placement[] = [];
   for (const m of modes) out.push(await placeMode(m, choice, report, backends));
   return out;
+}
+
+/**
+ * A manifest's lab runs on this kernel, with the lab's own kube-apiserver: without one every mode is
+ * skipped with the reason (doctor's), as a mode whose daemon is missing is.
+ */
+async function manifestPlacements(modes: readonly ModeDef[], host?: HostReport): Promise<Placement[]> {
+  const api = await kubeApiserverBinary();
+  if (!api.ok) return modes.map((mode) => ({ mode, skip: `--manifest needs kube-apiserver: ${api.detail}` }));
+  return placeModes(modes, 'netns', host);
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -91,6 +104,7 @@ async function runOnBackend(
     progress,
     modes,
     ...(o.settings ? { settings: o.settings } : {}),
+    ...(o.manifest ? { manifest: o.manifest } : {}),
     ...(o.onConsole ? { onConsole: (l: string) => o.onConsole!(backend.name, l) } : {}),
   });
   // A guest's boot counts as building its lab.
@@ -195,6 +209,9 @@ async function runOnBackend(
     }
   } catch (e) {
     if (e instanceof CancelledError || isCancelled()) throw e;
+    // The user's input, refused where only a live lab could judge it (an object the API server
+    // refuses): said as bad input, once, after the lab is torn down, not as a failed mode.
+    if (e instanceof CnilabError && e.exitCode === 2) throw e;
     // The modes this backend did not get to are failed with the reason; what it finished is kept.
     const why = `${backend.name} backend failed: ${firstLine(e)}`;
     progress(why);
@@ -218,7 +235,7 @@ async function runOnBackend(
 
 export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
   const o = { ...opts, name: opts.name ?? randomLabName() };
-  const placements = await placeModes(o.modes, o.backend ?? 'auto', o.host);
+  const placements = o.manifest ? await manifestPlacements(o.modes, o.host) : await placeModes(o.modes, o.backend ?? 'auto', o.host);
   const groups = new Map<Backend, ModeDef[]>();
   for (const p of placements) if ('backend' in p) groups.set(p.backend, [...(groups.get(p.backend) ?? []), p.mode]);
   const ordered = [...groups].sort(([a], [b]) => BACKENDS.indexOf(a) - BACKENDS.indexOf(b));

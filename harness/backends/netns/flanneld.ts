@@ -26,6 +26,8 @@ export interface FlanneldEnv {
   settings: ModeSettings;
   labDir: string;
   exec: ExecutorOf;
+  /** Where each node's flanneld writes subnet.env, when not the lab's own place (a DaemonSet's mounts say). */
+  subnetFiles?: Readonly<Record<string, string>>;
 }
 
 export async function requireBinary(b: Promise<Binary>): Promise<{ path: string; version: string }> {
@@ -34,7 +36,7 @@ export async function requireBinary(b: Promise<Binary>): Promise<{ path: string;
   return r;
 }
 
-const tail = (file: string, lines = 8) => {
+export const tail = (file: string, lines = 8) => {
   try {
     // klog lines can carry whole lease structs: each is cut, so a timeout stays readable.
     return readFileSync(file, 'utf8')
@@ -52,14 +54,14 @@ const tail = (file: string, lines = 8) => {
  * Starts `argv` in the background of a namespace, detached from this process, so a lab left up by
  * `cnilab up` keeps its daemons (as BIRD daemonises itself). Returns it as a recorded daemon.
  */
-async function startDetached(exec: NodeExecutor, argv: readonly string[], log: string, what: string): Promise<Daemon> {
+export async function startDetached(exec: NodeExecutor, argv: readonly string[], log: string, what: string): Promise<Daemon> {
   const cmd = `setsid ${argv.map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`;
   const r = await exec.run(['sh', '-c', cmd], { op: what });
   const pid = Number(r.stdout.trim());
   return { netns: exec.id, pid, startTime: processStartTime(pid) ?? 0, what };
 }
 
-async function poll<T>(what: string, timeoutMs: number, seen: () => string, f: () => Promise<T | undefined>): Promise<T> {
+export async function poll<T>(what: string, timeoutMs: number, seen: () => string, f: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -167,7 +169,7 @@ export function netConf(t: Topology, backend: Record<string, unknown>): string {
   return JSON.stringify({ Network: formatCidr(t.podCidr), SubnetLen: t.nodes[0]?.podSubnet.prefix ?? 24, Backend: backend });
 }
 
-export const subnetFile = (env: FlanneldEnv, node: string) => `${env.labDir}/flannel/${node}/subnet.env`;
+export const subnetFile = (env: FlanneldEnv, node: string) => env.subnetFiles?.[node] ?? `${env.labDir}/flannel/${node}/subnet.env`;
 const flanneldLog = (env: FlanneldEnv, node: string) => `${env.labDir}/flanneld-${node}.log`;
 
 /** Writes net-conf.json and starts flanneld on every node, as the DaemonSet's pods would start. */
@@ -261,7 +263,7 @@ export async function readLeases(env: FlanneldEnv, ds: Datastore): Promise<Map<s
  */
 export async function waitFlanneld(
   env: FlanneldEnv,
-  ds: Datastore,
+  leasesOf: () => Promise<Map<string, Lease>>,
   leaseType: string,
   settled: (leases: Map<string, Lease>) => Promise<string[]>,
   timeoutMs = 30_000,
@@ -274,7 +276,7 @@ export async function waitFlanneld(
   let pending: string[] = [];
   let leases = await poll(`every flanneld to take a lease (BackendType "${leaseType}")`, timeoutMs, logs, async () => {
     if (env.topology.nodes.some((n) => !readSubnetEnv(env, n.name))) return undefined;
-    const l = await readLeases(env, ds);
+    const l = await leasesOf();
     return env.topology.nodes.every((n) => l.get(n.name)?.backendType === leaseType) ? l : undefined;
   });
   await poll(
@@ -284,7 +286,7 @@ export async function waitFlanneld(
     async () => {
       // Read again each time: a lease left in etcd by an earlier run of the same backend already
       // has the right BackendType, but the VTEP MAC of a flannel.1 that is gone; flanneld renews it.
-      leases = await readLeases(env, ds);
+      leases = await leasesOf();
       pending = await settled(leases);
       return pending.length === 0 ? true : undefined;
     },

@@ -35,6 +35,7 @@ class NetnsSession implements BackendSession {
       name: this.opts.name,
       ...(this.opts.settings ? { settings: this.opts.settings } : {}),
       ...(this.opts.progress ? { progress: this.opts.progress } : {}),
+      ...(this.opts.manifest ? { manifest: this.opts.manifest } : {}),
     });
   }
   program(mode: ModeDef) {

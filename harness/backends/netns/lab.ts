@@ -14,20 +14,21 @@ import { inFlightExited, isCancelled } from '../../kernel/exec.ts';
 import { createNetns, netnsExecutor, netnsPath } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
 import { allNetns, IF, labNames, randomLabName, type LabNames } from '../../plan/names.ts';
-import { planDatastore } from '../../plan/datastore.ts';
+import { planControlHost, planDatastore } from '../../plan/datastore.ts';
 import type { NodeKernelState } from '../../plan/kernel-state.ts';
 import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../../plan/model-diff.ts';
 import { type KernelOp, undoOps } from '../../plan/ops.ts';
-import { type Family, topologyLease } from '../../plan/pods.ts';
+import { type Family, flannelPluginConf, topologyLease } from '../../plan/pods.ts';
 import { planUnderlay } from '../../plan/underlay.ts';
 import type { RunResult } from '../../results/schema.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { CapturePoint, LabView, Progress, SessionTimings } from '../backend.ts';
+import type { CapturePoint, LabManifest, LabView, Progress, SessionTimings } from '../backend.ts';
 import { startBird, type BirdEnv } from './bird.ts';
 import {
   type FlanneldEnv,
   type Lease,
   leftBehind,
+  readLeases,
   readSubnetEnv,
   startEtcd,
   startFlanneld,
@@ -35,8 +36,10 @@ import {
   waitFlanneld,
   withLeases,
 } from './flanneld.ts';
+import { startApiserver } from './apiserver.ts';
+import { applyToLab, type DaemonSetRun, flannelAnnotations, readKubeLeases, startFlanneldFromDaemonSet } from './kube-flannel.ts';
 import { type FamilyEnv, podFamilies } from './pods.ts';
-import { type Datastore, labDir, readState, removeLabDir, writeState, type LabState } from './state.ts';
+import { type Datastore, type KubeState, labDir, readState, removeLabDir, writeState, type LabState } from './state.ts';
 import { attachedState, labHealth, labStatus, liveNamespaces, NETNS, type StatusJson } from './status.ts';
 import { teardownLab, teardownOrphans } from './teardown.ts';
 
@@ -80,6 +83,11 @@ export interface LabOptions {
   name?: string;
   settings?: ModeSettings;
   progress?: Progress;
+  /**
+   * A manifest to apply to the lab's own kube-apiserver: flanneld then runs as its DaemonSet says,
+   * in --kube-subnet-mgr mode, and a switch goes through its ConfigMap.
+   */
+  manifest?: LabManifest;
 }
 
 export class Lab implements AsyncDisposable, LabView {
@@ -87,6 +95,9 @@ export class Lab implements AsyncDisposable, LabView {
   readonly backend = NETNS;
   private closed = false;
   private release: () => void = () => {};
+
+  /** The manifest's objects, until applied (the state keeps only where they came from). */
+  private manifestObjects?: LabManifest['objects'];
 
   private constructor(
     public state: LabState,
@@ -163,9 +174,11 @@ export class Lab implements AsyncDisposable, LabView {
       modeOps: [],
       podOps: [],
       daemons: [],
+      ...(opts.manifest ? { manifest: opts.manifest.files } : {}),
     };
     writeState(state);
     const l = new Lab(state, opts.progress ?? (() => {}));
+    l.manifestObjects = opts.manifest?.objects;
     l.release = own(l);
     return l;
   }
@@ -207,7 +220,11 @@ export class Lab implements AsyncDisposable, LabView {
   /** How pods of `family` get their lease: flanneld's subnet.env for its own pods, else the topology. */
   private familyEnv(family: Family, mtu: number): FamilyEnv {
     const fenv = this.flanneldEnv();
+    const cni = family === 'flanneld' ? this.state.kube?.cniConf : undefined;
+    const conf = cni ? flannelPluginConf(cni.content) : undefined;
+    if (typeof conf === 'string') throw new UsageError(`${cni!.from}: ${conf}`, 'give the CNI config the flannel plugin reads');
     return {
+      ...(conf ? { flannelConf: conf } : {}),
       topology: this.topology,
       names: this.names,
       labDir: labDir(this.name),
@@ -283,7 +300,40 @@ export class Lab implements AsyncDisposable, LabView {
   }
 
   flanneldEnv(): FlanneldEnv {
-    return { topology: this.topology, names: this.names, settings: this.state.settings, labDir: labDir(this.name), exec: this.exec };
+    return {
+      topology: this.topology,
+      names: this.names,
+      settings: this.state.settings,
+      labDir: labDir(this.name),
+      exec: this.exec,
+      ...(this.state.kube?.subnetFiles ? { subnetFiles: this.state.kube.subnetFiles } : {}),
+    };
+  }
+
+  /**
+   * The lab's kube-apiserver (its namespace recorded before it exists, on the datastore's subnet),
+   * then the manifest applied to it and one Node per lab node registered: once per lab.
+   */
+  private async ensureKube(ds: Datastore): Promise<KubeState> {
+    if (!this.state.kube) {
+      const t = performance.now();
+      const plan = planControlHost(this.topology, this.names, 'apiserver', [ds.ip]);
+      if (!this.state.netns.includes(plan.netns)) this.state.netns.push(plan.netns);
+      this.save();
+      await applyPlan(plan.ops, this.exec, { aborted: () => this.closed, createNodes: createNetns });
+      this.state.kube = await startApiserver(this.flanneldEnv(), ds, plan, (d) => this.recordDaemon(d));
+      this.save();
+      this.progress(
+        `kube-apiserver ${this.state.kube.version} serving at ${this.state.kube.server} in ${Math.round(performance.now() - t)} ms`,
+      );
+    }
+    const kube = this.state.kube;
+    if (!kube.applied) {
+      if (!this.manifestObjects) throw new Error(`lab ${this.name}: its manifest was never applied, and this process does not hold it`);
+      kube.applied = await applyToLab(this.flanneldEnv(), kube, this.manifestObjects, this.progress);
+      this.save();
+    }
+    return kube;
   }
 
   /** The lab's etcd: its namespace on the first subnet (recorded before it exists), then the daemon. */
@@ -307,8 +357,9 @@ export class Lab implements AsyncDisposable, LabView {
    */
   private async programFlanneld(mode: ModeDef, fl: FlanneldProgram, opts: SwitchOptions): Promise<void> {
     const t = performance.now();
-    const env = this.flanneldEnv();
+    let env = this.flanneldEnv();
     const ds = await this.ensureDatastore();
+    const kube = this.state.manifest ? await this.ensureKube(ds) : undefined;
     const podCidr = this.topology.podCidr;
     const anyFlanneld = deviceMatcher(allModes().flatMap((m) => ('flanneld' in m.program ? m.owns.devices : [])));
     const factsOf = (snaps: readonly NodeKernelState[]) => new Map(snaps.map((s) => [s.node, kernelFacts(s, podCidr, anyFlanneld)]));
@@ -318,10 +369,26 @@ export class Lab implements AsyncDisposable, LabView {
     this.state.mode = mode.name;
     this.state.modeOps = [];
     this.save();
-    const { version } = await startFlanneld(env, ds, fl.backend(this.settings), (d) => this.recordDaemon(d));
+    let version: string;
+    let fromDs: DaemonSetRun | undefined;
+    if (kube) {
+      fromDs = await startFlanneldFromDaemonSet(env, kube, { config: mode.config, backend: fl.backend(this.settings) }, (d) =>
+        this.recordDaemon(d),
+      );
+      kube.subnetFiles = fromDs.subnetFiles;
+      kube.cniConf = fromDs.cniConf;
+      this.save();
+      env = this.flanneldEnv();
+      version = fromDs.version;
+      if (fromDs.netConf.patched)
+        this.progress(`mode ${mode.name}: ${fromDs.netConf.from} patched to Backend ${JSON.stringify(fromDs.netConf.backend)}`);
+    } else {
+      ({ version } = await startFlanneld(env, ds, fl.backend(this.settings), (d) => this.recordDaemon(d)));
+    }
     await injectFault(`program:${mode.name}`);
     const model = fl.model;
-    const leases = await waitFlanneld(env, ds, fl.leaseType, async (l) => {
+    const leasesOf = kube ? () => readKubeLeases(kube) : () => readLeases(env, ds);
+    const leases = await waitFlanneld(env, leasesOf, fl.leaseType, async (l) => {
       const snaps = await this.snapshots();
       // Settled when nothing the model plans is missing; cni0's MTU comes with the pods, after this.
       if (model) {
@@ -368,9 +435,21 @@ export class Lab implements AsyncDisposable, LabView {
         leases: Object.fromEntries([...leases].map(([n, l]) => [n, l.subnet])),
         cni: process.env.CNILAB_FLANNEL_CNI
           ? `flannel CNI plugin ${process.env.CNILAB_FLANNEL_CNI} -> bridge + host-local`
-          : "bridge + host-local from flanneld's subnet.env " +
+          : `${fromDs?.cniConf ? `${fromDs.cniConf.from}: ` : ''}bridge + host-local from flanneld's subnet.env ` +
             "(the flannel CNI plugin's delegation, reproduced: its module is not served here)",
         ...(restarted ? { leftBehind: left } : {}),
+        ...(kube && fromDs
+          ? {
+              kube: {
+                apiserver: `kube-apiserver ${kube.version}`,
+                daemonSet: fromDs.daemonSet,
+                netConf: { from: fromDs.netConf.from, backend: fromDs.netConf.backend, patched: fromDs.netConf.patched },
+                args: fromDs.args,
+                added: fromDs.added,
+                annotations: await flannelAnnotations(kube),
+              },
+            }
+          : {}),
       },
       ...(model && expected
         ? {
@@ -496,7 +575,8 @@ export class Lab implements AsyncDisposable, LabView {
       const t = performance.now();
       // Every BIRD and flanneld in the lab's namespaces, not only the recorded ones: a stray one would hold its port.
       const strays = pidsInNetns(this.state.netns.map(netnsPath)).filter((pid) => ['bird', 'flanneld'].includes(commOf(pid) ?? ''));
-      const keep = (d: LabState['daemons'][number]) => d.netns === this.state.datastore?.netns;
+      // The lab's etcd and kube-apiserver (and its door) outlive modes.
+      const keep = (d: LabState['daemons'][number]) => d.netns === this.state.datastore?.netns || d.netns === this.state.kube?.netns;
       await killAll([
         ...new Set([...strays, ...this.state.daemons.filter((d) => !keep(d) && processStartTime(d.pid) === d.startTime).map((d) => d.pid)]),
       ]);

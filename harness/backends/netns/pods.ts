@@ -11,6 +11,7 @@ import {
   calicoPods,
   type FlannelLease,
   flannelBridgeConfig,
+  type FlannelPluginConf,
   flannelPluginConfig,
   planCalicoPods,
   type Family,
@@ -38,6 +39,8 @@ export interface FamilyEnv {
    * `mtu` goes into its delegate, as a cni-conf.json that sets one does.
    */
   flannelCni?: { plugin: string; subnetFile(node: string): string; mtu?: number };
+  /** The flannel entry of the node's CNI config (a manifest's cni-conf.json); kube-flannel.yml's by default. */
+  flannelConf?: FlannelPluginConf;
 }
 
 export interface PodFamily {
@@ -59,7 +62,7 @@ function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: To
           `${env.labDir}/ipam/${node.name}`,
           env.flannelCni.mtu,
         )
-      : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`),
+      : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`, env.flannelConf),
     binDir,
     plugin: env.flannelCni?.plugin ?? 'bridge',
   };

@@ -31,6 +31,10 @@ export interface LabState {
   daemons: { netns: string; pid: number; startTime: number; what: string }[];
   /** The lab's etcd, once a real-daemon mode asked for it. */
   datastore?: Datastore;
+  /** The lab's kube-apiserver, once a manifest's lab asked for it. */
+  kube?: KubeState;
+  /** The manifest a --manifest lab applies to its API server (absolute paths of its files). */
+  manifest?: string[];
   /** What the real daemon of the current mode did: its version, leases, model comparison, leftovers. */
   daemonRun?: { mode: string; daemon: string; facts: DaemonFacts } & Pick<RunResult, 'modelDiff'>;
 }
@@ -40,6 +44,24 @@ export interface Datastore {
   netns: string;
   ip: string;
   prefix: string;
+}
+
+/** The lab's kube-apiserver: where it listens, and cnilab's own kubeconfig (through the host's door). */
+export interface KubeState {
+  netns: string;
+  ip: string;
+  version: string;
+  /** The URL the lab's nodes reach it at. */
+  server: string;
+  ca: string;
+  /** cnilab's admin kubeconfig (https://127.0.0.1:PORT, the forwarder). */
+  kubeconfig: string;
+  /** Set once the manifest was applied and the nodes registered. */
+  applied?: string[];
+  /** Where each node's flanneld writes subnet.env (the DaemonSet's mounts say). */
+  subnetFiles?: Record<string, string>;
+  /** The CNI config the DaemonSet's init container installs, as it was for the current mode. */
+  cniConf?: { from: string; content: string; path: string };
 }
 
 export const labDir = (lab: string) => `${stateRoot()}/${lab}`;

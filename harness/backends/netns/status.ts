@@ -23,6 +23,18 @@ export interface StatusJson {
   /** The lab's etcd, when a real-daemon mode started it. */
   datastore?: string;
   owner: { pid: number } | null;
+  /** A manifest's lab: its kube-apiserver, the DaemonSet that ran flanneld, what flanneld annotated each Node with. */
+  kube?: {
+    apiserver: string;
+    server: string;
+    kubeconfig: string;
+    manifest: string[];
+    daemonSet?: string;
+    backend?: string;
+    /** Per node, in short: backend-type, public-ip, VtepMAC (the full annotations: `annotationsFull`). */
+    annotations: Record<string, string>;
+    annotationsFull: Record<string, Record<string, string>>;
+  };
   nodes: {
     name: string;
     netns: string;
@@ -83,6 +95,7 @@ export function labStatus(state: LabState): StatusJson {
     ...(state.daemonRun ? { daemon: state.daemonRun.daemon } : {}),
     ...(state.datastore ? { datastore: `etcd at ${state.datastore.ip} (${state.datastore.netns})` } : {}),
     owner: state.owner ? { pid: state.owner.pid } : null,
+    ...(state.kube ? { kube: kubeStatus(state) } : {}),
     nodes: state.topology.nodes.map((n) => ({
       name: n.name,
       netns: names.node(n),
@@ -97,5 +110,31 @@ export function labStatus(state: LabState): StatusJson {
         return { name: p.name, netns: names.pod(n.name, p.name), ip: rt?.ip ?? null };
       }),
     })),
+  };
+}
+
+/** The kube part of a status: the annotations as read back from the API server once flanneld settled. */
+function kubeStatus(state: LabState): NonNullable<StatusJson['kube']> {
+  const k = state.kube!;
+  const facts = state.daemonRun?.mode === state.mode ? state.daemonRun?.facts.kube : undefined;
+  const full = facts?.annotations ?? {};
+  const short = (a: Record<string, string>) => {
+    const get = (k: string) => a[`flannel.alpha.coreos.com/${k}`];
+    let mac: string | undefined;
+    try {
+      mac = (JSON.parse(get('backend-data') ?? 'null') as { VtepMAC?: string } | null)?.VtepMAC;
+    } catch {
+      mac = undefined;
+    }
+    return [get('backend-type'), get('public-ip'), mac].filter(Boolean).join(' ') || '(none)';
+  };
+  return {
+    apiserver: `kube-apiserver ${k.version}`,
+    server: k.server,
+    kubeconfig: k.kubeconfig,
+    manifest: state.manifest ?? [],
+    ...(facts ? { daemonSet: facts.daemonSet, backend: JSON.stringify(facts.netConf.backend) } : {}),
+    annotations: Object.fromEntries(Object.entries(full).map(([n, a]) => [n, short(a)])),
+    annotationsFull: full,
   };
 }

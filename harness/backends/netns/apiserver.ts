@@ -1,0 +1,112 @@
+// The lab's real kube-apiserver: its own namespace on the underlay (one more control host, next to
+// the lab's etcd, which it stores into under the lab's prefix), a CA and certificates made for the
+// lab, and a door on the host's loopback for cnilab's own client (the namespace is reachable from
+// nowhere else). Both are lab processes: recorded, killed by teardown and gc with the namespaces.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { UsageError } from '../../errors.ts';
+import { type Binary, kubeApiserverBinary } from '../../host/daemons.ts';
+import { pythonHelper } from '../../host/root.ts';
+import { run } from '../../kernel/exec.ts';
+import { processStartTime } from '../../kernel/procs.ts';
+import { shellQuote } from '../../net/shell.ts';
+import { apiReady, kubeApi, kubeconfigText } from '../../kube/client.ts';
+import { makePki, pkiFiles } from '../../kube/pki.ts';
+import type { NodeExecutor } from '../../node/executor.ts';
+import { netnsPath } from '../../plan/names.ts';
+import { ETCD_CLIENT_PORT, type FlanneldEnv, poll, startDetached, tail } from './flanneld.ts';
+import type { Datastore, KubeState, LabState } from './state.ts';
+
+type Daemon = LabState['daemons'][number];
+
+export const APISERVER_PORT = 6443;
+/** The Service network the API server needs; nothing routes it (no kube-proxy in a lab). */
+const SERVICE_CIDR = '10.96.0.0/16';
+
+export async function requireApiserver(b: Promise<Binary> = kubeApiserverBinary()): Promise<{ path: string; version: string }> {
+  const r = await b;
+  if (!r.ok) throw new UsageError(r.detail, 'a --manifest lab needs kube-apiserver and etcd; "cnilab doctor" shows what is missing');
+  return r;
+}
+
+/**
+ * Starts `argv` on the host, detached: the forwarder must open its listening socket in the host's
+ * namespace before it moves into the lab's. It prints its port first: read from its log.
+ */
+async function startForwarder(host: { netns: string; ip: string }, log: string): Promise<{ daemon: Daemon; port: number }> {
+  const argv = [...pythonHelper('harness/node/ns-forward.py'), netnsPath(host.netns), host.ip, String(APISERVER_PORT)];
+  const r = await run(['sh', '-c', `setsid ${argv.map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`], {
+    op: 'API forwarder',
+  });
+  const pid = Number(r.stdout.trim());
+  const port = await poll(
+    'the API forwarder to listen',
+    10_000,
+    () => tail(log),
+    async () => {
+      const first = Number(readFileSync(log, 'utf8').split('\n')[0]);
+      return Number.isInteger(first) && first > 0 ? first : undefined;
+    },
+  );
+  return { daemon: { netns: host.netns, pid, startTime: processStartTime(pid) ?? 0, what: 'API forwarder' }, port };
+}
+
+/** Starts the API server on its host (namespace made) against the lab's etcd; returns once it answers. */
+export async function startApiserver(
+  env: FlanneldEnv,
+  ds: Datastore,
+  host: { netns: string; ip: string },
+  record: (d: Daemon) => void,
+): Promise<KubeState> {
+  const bin = await requireApiserver();
+  const dir = `${env.labDir}/kube`;
+  mkdirSync(dir, { recursive: true });
+  const pki = await makePki(`${dir}/pki`, [host.ip, '127.0.0.1', '10.96.0.1']);
+  const exec: NodeExecutor = env.exec(host.netns);
+  const log = `${env.labDir}/kube-apiserver.log`;
+  const d = await startDetached(
+    exec,
+    [
+      bin.path,
+      `--etcd-servers=http://${ds.ip}:${ETCD_CLIENT_PORT}`,
+      // Under the lab's own prefix: two labs never share an etcd, but the prefix keeps it obvious.
+      `--etcd-prefix=/cnilab/${env.names.lab}/registry`,
+      `--bind-address=${host.ip}`,
+      `--advertise-address=${host.ip}`,
+      `--secure-port=${APISERVER_PORT}`,
+      `--cert-dir=${dir}/certs`,
+      `--tls-cert-file=${pki.serverCert}`,
+      `--tls-private-key-file=${pki.serverKey}`,
+      `--client-ca-file=${pki.ca}`,
+      `--service-account-issuer=https://kubernetes.default.svc`,
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--authorization-mode=RBAC',
+      // Nothing in a lab uses them, and on 2 cores they cost start-up time.
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
+    ],
+    log,
+    `kube-apiserver ${bin.version}`,
+  );
+  record(d);
+  const fwd = await startForwarder(host, `${env.labDir}/kube-forward.log`);
+  record(fwd.daemon);
+  const kubeconfig = `${dir}/admin.kubeconfig`;
+  writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${fwd.port}`, pki.ca, { certFile: pki.adminCert, keyFile: pki.adminKey }));
+  const api = kubeApi(kubeconfig);
+  const version = await poll(
+    'kube-apiserver to answer',
+    90_000,
+    () => tail(log, 4),
+    () => apiReady(api),
+  );
+  return {
+    netns: host.netns,
+    ip: host.ip,
+    version,
+    server: `https://${host.ip}:${APISERVER_PORT}`,
+    ca: pkiFiles(`${dir}/pki`).ca,
+    kubeconfig,
+  };
+}

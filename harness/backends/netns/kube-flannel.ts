@@ -1,0 +1,204 @@
+// The real flanneld as a manifest's DaemonSet runs it: the DaemonSet and its ConfigMaps read from
+// the lab's kube-apiserver, one flanneld per node namespace with the container's own arguments and
+// environment (plus what the missing kubelet would supply), in --kube-subnet-mgr mode: leases are
+// the Node objects' podCIDRs, and what flanneld publishes goes into the Nodes' annotations.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pLimit from 'p-limit';
+import { UsageError } from '../../errors.ts';
+import { flanneldBinary } from '../../host/daemons.ts';
+import {
+  applyManifest,
+  type KubeApi,
+  kubeApi,
+  kubeconfigText,
+  type ManifestObject,
+  patchConfigMapKey,
+  readConfigMap,
+  readDaemonSets,
+  readNodes,
+  registerNodes,
+  serviceAccountToken,
+} from '../../kube/client.ts';
+import { configMapsOf, flannelDaemonSet, type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
+import type { ModeConfig } from '../../modes/mode.ts';
+import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
+import type { FlanneldEnv, Lease } from './flanneld.ts';
+import { requireBinary, startDetached } from './flanneld.ts';
+import type { KubeState, LabState } from './state.ts';
+
+type Daemon = LabState['daemons'][number];
+
+/** flanneld's default annotation prefix (main.go --kube-annotation-prefix). */
+export const FLANNEL_ANNOTATIONS = 'flannel.alpha.coreos.com';
+
+/** Applies the manifest and registers one Node per lab node (podCIDR from the topology, its InternalIP). */
+export async function applyToLab(
+  env: FlanneldEnv,
+  kube: KubeState,
+  objs: readonly ManifestObject[],
+  progress: (m: string) => void,
+): Promise<string[]> {
+  const api = kubeApi(kube.kubeconfig);
+  const applied = await applyManifest(api, objs, progress);
+  await registerNodes(
+    api,
+    env.topology.nodes.map((n) => ({ name: n.name, ip: formatIpv4(n.ip), podCidr: formatCidr(n.podSubnet) })),
+  );
+  return applied;
+}
+
+export interface DaemonSetRun {
+  version: string;
+  daemonSet: string;
+  args: string[];
+  added: string[];
+  netConf: PodFile & { backend: Record<string, unknown>; patched: boolean };
+  subnetFiles: Record<string, string>;
+  /** The CNI config its init container installs (cni-conf.json), as installed on the first node. */
+  cniConf?: { from: string; content: string; path: string };
+}
+
+const backendOf = (netConf: string): Record<string, unknown> => {
+  try {
+    return ((JSON.parse(netConf) as { Backend?: Record<string, unknown> }).Backend ?? {}) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+};
+
+/** Does a net-conf.json Backend already ask for this mode's setting? (no Type means udp: flannel's default) */
+export function backendIs(backend: Record<string, unknown>, want: ModeConfig | undefined): boolean {
+  if (want?.cni !== 'flannel') return false;
+  const type = String(backend.Type ?? 'udp').toLowerCase();
+  const dr = backend.DirectRouting === true;
+  return type === want.backend && (type !== 'vxlan' || dr === want.directRouting);
+}
+
+async function flannelPodSpecs(api: KubeApi) {
+  const found = flannelDaemonSet(await readDaemonSets(api));
+  if (!found)
+    throw new UsageError(
+      'the manifest has no DaemonSet whose container runs flanneld',
+      'give the kube-flannel.yml that deploys flannel (its DaemonSet runs /opt/bin/flanneld --kube-subnet-mgr)',
+    );
+  const ns = found.ds.metadata?.namespace ?? 'default';
+  const maps = new Map(
+    (await Promise.all(configMapsOf(found.ds).map(async (name) => [name, await readConfigMap(api, ns, name)] as const))).flatMap(
+      ([n, cm]) => (cm ? [[n, cm] as const] : []),
+    ),
+  );
+  return { ...found, ns, maps };
+}
+
+/**
+ * Reads the DaemonSet from the API server, switches its net-conf.json to `backend` when it asks for
+ * another setting (a merge patch of the ConfigMap, as `kubectl edit` would), and starts its flanneld
+ * on every node: the rollout the change would cause.
+ */
+export async function startFlanneldFromDaemonSet(
+  env: FlanneldEnv,
+  kube: KubeState,
+  want: { config?: ModeConfig; backend: Record<string, unknown> },
+  record: (d: Daemon) => void,
+): Promise<DaemonSetRun> {
+  const bin = await requireBinary(flanneldBinary());
+  const api = kubeApi(kube.kubeconfig);
+  let spec = await flannelPodSpecs(api);
+  const rootOf = (node: string) => `${env.labDir}/nodes/${node}`;
+  const podOf = (n: (typeof env.topology.nodes)[number]) =>
+    nodePod(spec.ds, spec.container, spec.maps, { name: n.name, ip: formatIpv4(n.ip), root: rootOf(n.name) });
+  const first = env.topology.nodes[0]!;
+  const probe = flanneldLaunch(podOf(first), { binary: bin.path, root: rootOf(first.name), kubeconfig: '', hasDefaultRoute: true });
+  const netConfFile = probe.files.find((f) => f.path === probe.netConf);
+  if (!netConfFile?.configMap)
+    throw new UsageError(
+      `the DaemonSet ${spec.ns}/${spec.ds.metadata?.name}'s flanneld reads ${probe.netConf}, which no ConfigMap volume provides`,
+      'mount the ConfigMap holding net-conf.json at /etc/kube-flannel/ (as kube-flannel.yml does)',
+    );
+  let patched = false;
+  if (!backendIs(backendOf(netConfFile.content), want.config)) {
+    const conf = { ...(JSON.parse(netConfFile.content) as Record<string, unknown>), Backend: want.backend };
+    const { namespace, name, key } = netConfFile.configMap;
+    await patchConfigMapKey(api, namespace, name, key, `${JSON.stringify(conf, null, 2)}\n`);
+    patched = true;
+    spec = await flannelPodSpecs(api);
+  }
+  const token = await serviceAccountToken(api, spec.ns, spec.ds.spec?.template.spec?.serviceAccountName ?? 'default');
+  const limit = pLimit(8);
+  const launches = await Promise.all(
+    env.topology.nodes.map((n) =>
+      limit(async (): Promise<[string, FlanneldLaunch]> => {
+        const root = rootOf(n.name);
+        const kubeconfig = `${root}/kubeconfig`;
+        mkdirSync(root, { recursive: true });
+        writeFileSync(kubeconfig, kubeconfigText(kube.server, kube.ca, { token }, spec.ns));
+        const pod = podOf(n);
+        // The init container's job: the CNI config into the node's /etc/cni/net.d.
+        if (pod.cniConf) {
+          mkdirSync(dirname(`${root}${pod.cniConf.path}`), { recursive: true });
+          writeFileSync(`${root}${pod.cniConf.path}`, pod.cniConf.content);
+        }
+        const l = flanneldLaunch(pod, { binary: bin.path, root, kubeconfig, hasDefaultRoute: n.subnet.routerIp !== undefined });
+        for (const f of l.files) {
+          mkdirSync(dirname(f.path), { recursive: true });
+          writeFileSync(f.path, f.content);
+        }
+        mkdirSync(dirname(l.subnetFile), { recursive: true });
+        const envArgs = Object.entries(l.env).map(([k, v]) => `${k}=${v}`);
+        record(
+          await startDetached(
+            env.exec(env.names.node(n)),
+            ['env', ...envArgs, ...l.argv],
+            `${env.labDir}/flanneld-${n.name}.log`,
+            `flanneld ${n.name}`,
+          ),
+        );
+        return [n.name, l];
+      }),
+    ),
+  );
+  const l0 = launches[0]![1];
+  const cni = podOf(first).cniConf;
+  const nc = l0.files.find((f) => f.path === l0.netConf)!;
+  return {
+    version: bin.version,
+    daemonSet: `${spec.ns}/${spec.ds.metadata?.name}, container ${spec.container.name}`,
+    args: [...(spec.container.command ?? []), ...(spec.container.args ?? [])],
+    added: l0.added.map((a) => a.replaceAll(first.name, '<node>')),
+    netConf: { ...nc, backend: backendOf(nc.content), patched },
+    subnetFiles: Object.fromEntries(launches.map(([node, l]) => [node, l.subnetFile])),
+    ...(cni ? { cniConf: { from: cni.from, content: cni.content, path: `${rootOf(first.name)}${cni.path}` } } : {}),
+  };
+}
+
+/** The Nodes' flannel annotations, by node. */
+export async function flannelAnnotations(kube: KubeState): Promise<Record<string, Record<string, string>>> {
+  const nodes = await readNodes(kubeApi(kube.kubeconfig));
+  return Object.fromEntries(
+    nodes.map((n) => [
+      n.metadata?.name ?? '?',
+      Object.fromEntries(Object.entries(n.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${FLANNEL_ANNOTATIONS}/`))),
+    ]),
+  );
+}
+
+/** The leases in --kube-subnet-mgr mode: each Node's podCIDR, with what flanneld annotated it with. */
+export async function readKubeLeases(kube: KubeState): Promise<Map<string, Lease>> {
+  const nodes = await readNodes(kubeApi(kube.kubeconfig));
+  const out = new Map<string, Lease>();
+  for (const n of nodes) {
+    const a = n.metadata?.annotations ?? {};
+    const type = a[`${FLANNEL_ANNOTATIONS}/backend-type`];
+    const ip = a[`${FLANNEL_ANNOTATIONS}/public-ip`];
+    if (!type || !ip || !n.spec?.podCIDR) continue;
+    let mac: string | undefined;
+    try {
+      mac = (JSON.parse(a[`${FLANNEL_ANNOTATIONS}/backend-data`] ?? 'null') as { VtepMAC?: string } | null)?.VtepMAC;
+    } catch {
+      mac = undefined;
+    }
+    out.set(n.metadata!.name!, { subnet: n.spec.podCIDR, publicIp: ip, backendType: type, ...(mac ? { vtepMac: mac } : {}) });
+  }
+  return out;
+}

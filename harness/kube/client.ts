@@ -1,0 +1,248 @@
+// The lab's Kubernetes API, through @kubernetes/client-node 1.x (2.x throws at import on Node 20):
+// a manifest applied the way `kubectl apply --server-side` applies it, the Node objects a kubelet
+// would register, and the reads and patches a CNI's DaemonSet needs. Every call names what it did
+// when the API server refuses it, with the server's own message.
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type V1ConfigMap,
+  type V1DaemonSet,
+  type V1Node,
+  VersionApi,
+} from '@kubernetes/client-node';
+import { CnilabError } from '../errors.ts';
+
+/** The field manager cnilab's writes carry, as kubectl's carry "kubectl". */
+export const FIELD_MANAGER = 'cnilab';
+
+/** An object of a manifest the API server refused: which document, which object, and why. */
+export class ManifestRejected extends CnilabError {
+  /** Bad input, though only the API server could tell. */
+  readonly exitCode = 2;
+  constructor(where: string, message: string) {
+    super(`${where}: the API server refused it: ${message}`);
+    this.name = 'ManifestRejected';
+  }
+}
+
+/** The message of a refused call: the Status object's own, else the HTTP code. */
+export function apiMessage(e: unknown): string {
+  const x = e as { code?: number; body?: unknown; message?: string };
+  if (typeof x?.code === 'number') {
+    const body = typeof x.body === 'string' ? safeJson(x.body) : x.body;
+    const m = (body as { message?: string } | undefined)?.message;
+    return m ? `${m} (HTTP ${x.code})` : `HTTP ${x.code}`;
+  }
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}
+
+const safeJson = (s: string): unknown => {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return { message: s.slice(0, 300) };
+  }
+};
+
+export const notFound = (e: unknown) => (e as { code?: number })?.code === 404;
+
+export interface KubeApi {
+  config: KubeConfig;
+  objects: KubernetesObjectApi;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  crds: ApiextensionsV1Api;
+  version: VersionApi;
+}
+
+export function kubeApi(kubeconfigFile: string): KubeApi {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfigFile);
+  return {
+    config,
+    objects: KubernetesObjectApi.makeApiClient(config),
+    core: config.makeApiClient(CoreV1Api),
+    apps: config.makeApiClient(AppsV1Api),
+    crds: config.makeApiClient(ApiextensionsV1Api),
+    version: config.makeApiClient(VersionApi),
+  };
+}
+
+/** A manifest's object, with where it came from (file and document), for messages. */
+export interface ManifestObject {
+  where: string;
+  object: KubernetesObject;
+}
+
+export const objectName = (o: KubernetesObject) =>
+  `${o.kind ?? '?'} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name ?? '?'}`;
+
+/**
+ * Namespaces first, then CustomResourceDefinitions (each waited for until Established, so the
+ * objects of its kind can follow), then everything else in the order written: kubectl's order.
+ */
+export function applyOrder(objs: readonly ManifestObject[]): ManifestObject[] {
+  const rank = (o: ManifestObject) => (o.object.kind === 'Namespace' ? 0 : o.object.kind === 'CustomResourceDefinition' ? 1 : 2);
+  return [...objs].sort((a, b) => rank(a) - rank(b));
+}
+
+async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Server-side apply of every object, in applyOrder; returns what was applied, by name. */
+export async function applyManifest(
+  api: KubeApi,
+  objs: readonly ManifestObject[],
+  progress: (m: string) => void = () => {},
+): Promise<string[]> {
+  const done: string[] = [];
+  for (const o of applyOrder(objs)) {
+    try {
+      await api.objects.patch(o.object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (e) {
+      throw new ManifestRejected(o.where, apiMessage(e));
+    }
+    if (o.object.kind === 'CustomResourceDefinition') {
+      const name = o.object.metadata!.name!;
+      await poll(`CustomResourceDefinition ${name} to be Established`, 30_000, async () => {
+        const crd = await api.crds.readCustomResourceDefinition({ name });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      });
+    }
+    done.push(objectName(o.object));
+  }
+  progress(`manifest: ${done.length} objects applied (server-side)`);
+  return done;
+}
+
+export interface NodeSpec {
+  name: string;
+  ip: string;
+  podCidr: string;
+  labels?: Record<string, string>;
+}
+
+/** The Node objects a kubelet would register: name, the labels it sets, spec.podCIDR, its InternalIP. */
+export async function registerNodes(api: KubeApi, nodes: readonly NodeSpec[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      const body: V1Node = {
+        metadata: {
+          name: n.name,
+          labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', ...n.labels },
+          // Every kubelet registers its Node with this annotation (pkg/kubelet/kubelet_node_status.go
+          // initialNode). flanneld 0.28.9 relies on a Node having some: on a Node without annotations its
+          // AcquireLease writes into a nil map and panics (pkg/subnet/kube/kube.go), measured here.
+          annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+        },
+        spec: { podCIDR: n.podCidr, podCIDRs: [n.podCidr] },
+      };
+      try {
+        await api.core.createNode({ body });
+      } catch (e) {
+        if ((e as { code?: number }).code !== 409) throw new Error(`registering Node ${n.name}: ${apiMessage(e)}`);
+      }
+      // status is a subresource: a JSON Patch on it (client-node's default patch type).
+      await api.core.patchNodeStatus({
+        name: n.name,
+        body: [{ op: 'add', path: '/status/addresses', value: [{ type: 'InternalIP', address: n.ip }] }],
+      });
+    }),
+  );
+}
+
+export async function readDaemonSets(api: KubeApi): Promise<V1DaemonSet[]> {
+  return (await api.apps.listDaemonSetForAllNamespaces()).items;
+}
+
+export async function readConfigMap(api: KubeApi, namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+  try {
+    return await api.core.readNamespacedConfigMap({ namespace, name });
+  } catch (e) {
+    if (notFound(e)) return undefined;
+    throw new Error(`reading ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
+  }
+}
+
+/** One key of a ConfigMap's data, changed by a merge patch (what `kubectl edit` would leave). */
+export async function patchConfigMapKey(api: KubeApi, namespace: string, name: string, key: string, value: string): Promise<void> {
+  const cm: KubernetesObject & { data: Record<string, string> } = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace },
+    data: { [key]: value },
+  };
+  try {
+    await api.objects.patch(cm, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+  } catch (e) {
+    throw new Error(`patching ${key} in ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
+  }
+}
+
+export async function readNodes(api: KubeApi): Promise<V1Node[]> {
+  return (await api.core.listNode()).items;
+}
+
+/** A token for a ServiceAccount (TokenRequest), as the kubelet projects one into a pod. */
+export async function serviceAccountToken(api: KubeApi, namespace: string, name: string): Promise<string> {
+  try {
+    const r = await api.core.createNamespacedServiceAccountToken({
+      namespace,
+      name,
+      body: { spec: { audiences: [], expirationSeconds: 86_400 } },
+    });
+    return r.status!.token;
+  } catch (e) {
+    throw new Error(`a token for ServiceAccount ${namespace}/${name}: ${apiMessage(e)}`);
+  }
+}
+
+/** The API server's version once it serves (its bootstrap done), or undefined while it does not. */
+export async function apiReady(api: KubeApi): Promise<string | undefined> {
+  try {
+    const v = (await api.version.getCode()).gitVersion;
+    // The "default" namespace comes from the bootstrap controller, after the post-start hooks: ready.
+    await api.core.readNamespace({ name: 'default' });
+    return v;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A kubeconfig for one user: a client certificate, or a bearer token (a ServiceAccount's). */
+export function kubeconfigText(
+  server: string,
+  caFile: string,
+  user: { certFile: string; keyFile: string } | { token: string },
+  namespace = 'default',
+): string {
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'cnilab', cluster: { server, 'certificate-authority': caFile } }],
+      users: [
+        {
+          name: 'cnilab',
+          user: 'token' in user ? { token: user.token } : { 'client-certificate': user.certFile, 'client-key': user.keyFile },
+        },
+      ],
+      contexts: [{ name: 'cnilab', context: { cluster: 'cnilab', user: 'cnilab', namespace } }],
+      'current-context': 'cnilab',
+    },
+    null,
+    1,
+  );
+}
