@@ -9,6 +9,15 @@ import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { labDir, readState } from '../harness/backends/netns/state.ts';
 import { etcdBinary, flanneldBinary, GO_TOOLS, kubeApiserverBinary } from '../harness/host/daemons.ts';
 import { kubeApi, readNodes } from '../harness/kube/client.ts';
+import {
+  createProbePods,
+  deleteProbePods,
+  PROBE_NAMESPACE,
+  rolloutPending,
+  rolloutRestart,
+  waitProbePods,
+  waitRollout,
+} from '../harness/kube/cluster.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
 import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
@@ -126,6 +135,46 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     } finally {
       const down = await runCli(['down', '--name', name]);
       assert.equal(down.code, 0, down.stderr);
+    }
+    clean(name);
+  });
+
+  test("the kind provider's cluster steps on the real API server: rollout wait and restart, probe pods pinned to nodes", async () => {
+    const name = uniqueLab('kc');
+    try {
+      const up = await runCli(['up', '--manifest', MANIFEST, '--name', name]);
+      assert.equal(up.code, 0, up.stderr.slice(-2000));
+      const api = kubeApi(readState(name)!.kube!.kubeconfig);
+      // No DaemonSet controller runs here: the rollout is not observed, and the wait says so.
+      await assert.rejects(
+        waitRollout(api, 'kube-flannel', 'kube-flannel-ds', 1500),
+        /did not roll out in 1500 ms: generation 1 not yet observed/,
+      );
+      // The controller's part, written into the status subresource as it would: then the wait is done.
+      const status = { observedGeneration: 1, desiredNumberScheduled: 3, currentNumberScheduled: 3, numberMisscheduled: 0, numberReady: 3 };
+      const ok = { ...status, updatedNumberScheduled: 3, numberAvailable: 3 };
+      await api.apps.patchNamespacedDaemonSetStatus({
+        namespace: 'kube-flannel',
+        name: 'kube-flannel-ds',
+        body: [{ op: 'add', path: '/status', value: ok }],
+      });
+      await waitRollout(api, 'kube-flannel', 'kube-flannel-ds', 5000);
+      // A restart is a new pod template: a new generation, not observed yet.
+      await rolloutRestart(api, 'kube-flannel', 'kube-flannel-ds');
+      const ds = await api.apps.readNamespacedDaemonSet({ namespace: 'kube-flannel', name: 'kube-flannel-ds' });
+      assert.ok(ds.spec!.template.metadata!.annotations!['kubectl.kubernetes.io/restartedAt'], 'the restart annotation is on the template');
+      assert.match(rolloutPending(ds) ?? '', /generation 2 not yet observed/);
+      // Probe pods: accepted by the API server's validation, each pinned to its node; no kubelet here runs them.
+      await createProbePods(api, ['n1', 'n2', 'n3']);
+      const pods = (await api.core.listNamespacedPod({ namespace: PROBE_NAMESPACE })).items;
+      assert.deepEqual(pods.map((p) => p.spec!.nodeName).sort(), ['n1', 'n2', 'n3']);
+      await assert.rejects(
+        waitProbePods(api, ['n1', 'n2', 'n3'], 1000),
+        /probe pods not running after 1000 ms: n1 \(Pending\), n2 \(Pending\), n3 \(Pending\)/,
+      );
+      await deleteProbePods(api);
+    } finally {
+      assert.equal((await runCli(['down', '--name', name])).code, 0);
     }
     clean(name);
   });

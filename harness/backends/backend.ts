@@ -95,8 +95,10 @@ export interface StartOptions {
   timeoutMs?: number;
   /** The modes this session will program (a guest loads their kernel modules at boot). */
   modes?: readonly ModeDef[];
-  /** A manifest for the lab's own kube-apiserver (netns): its DaemonSet runs the real daemon. */
+  /** A manifest for the lab's own kube-apiserver (netns) or a cluster (kind): its DaemonSet runs the real daemon. */
   manifest?: LabManifest;
+  /** kind: a cluster of the user's instead of one made for the lab. */
+  kubeconfig?: string;
 }
 
 /** A user's manifest, parsed: its files (for the record) and its objects, each with where it was written. */
@@ -109,6 +111,8 @@ export interface Backend {
   readonly name: BackendName;
   /** Whether timings here can be set against the host's (false inside an emulated guest). */
   readonly comparable: boolean;
+  /** Never chosen by --backend auto, only when named (a cluster is made only when asked for). */
+  readonly onlyWhenAsked?: boolean;
   /** Can this backend run at all here? (installed, and for guests: does one boot) */
   available(): Promise<Check>;
   /** Can it run this mode, given what the host has? Only asked when available. */

@@ -22,7 +22,7 @@ export async function placeMode(
   host: Pick<HostReport, 'kernel' | 'tools'>,
   backends: readonly { backend: Backend; available: () => Promise<Check> }[],
 ): Promise<Placement> {
-  const tried = choice === 'auto' ? backends : backends.filter((b) => b.backend.name === choice);
+  const tried = choice === 'auto' ? backends.filter((b) => !b.backend.onlyWhenAsked) : backends.filter((b) => b.backend.name === choice);
   const why: string[] = [];
   for (const { backend, available } of tried) {
     // What the mode needs first: no guest is booted for a mode this kernel runs anyway.

@@ -3,12 +3,13 @@
 import { UsageError } from '../errors.ts';
 import type { BackendName } from '../results/schema.ts';
 import type { Backend } from './backend.ts';
+import { kindBackend } from './kind/index.ts';
 import { netnsBackend } from './netns/index.ts';
 import { qemuBackend } from './qemu/index.ts';
 import { umlBackend } from './uml/index.ts';
 
-/** uml before qemu: where UML boots it is several times faster. */
-export const BACKENDS: readonly Backend[] = [netnsBackend, umlBackend, qemuBackend];
+/** uml before qemu: where UML boots it is several times faster. kind only when asked for. */
+export const BACKENDS: readonly Backend[] = [netnsBackend, umlBackend, qemuBackend, kindBackend];
 
 export type BackendChoice = BackendName | 'auto';
 

@@ -58,10 +58,10 @@ describe('cli input errors', () => {
     assert.match(r.stderr, /run, up, switch/);
   });
 
-  test('--backend accepts netns, uml, qemu or auto only', async () => {
+  test('--backend accepts netns, uml, qemu, kind or auto only', async () => {
     const r = await runCli(['run', '--backend', 'docker']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--backend "docker".*\n.*netns, uml, qemu or auto/);
+    assert.match(r.stderr, /--backend "docker".*\n.*netns, uml, qemu, kind or auto/);
   });
 });
 

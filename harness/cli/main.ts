@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../host/root.ts';
@@ -21,7 +21,7 @@ export const DEFAULT_TOPOLOGY = `${ROOT}/topologies/two-subnets.yaml`;
 const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked on the wire
 
   cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--count N]
-                 [--backend netns|uml|qemu|auto] [--resume] [--verbose | --quiet]
+                 [--backend netns|uml|qemu|kind|auto] [--resume] [--verbose | --quiet]
                  [--perf [--budget S] [--target PCT] [--rounds N] [--seconds S] [--streams P]
                          [--rtt-count N]]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
@@ -39,7 +39,8 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
   cnilab up|run  --manifest kube-flannel.yml [--mode M | --modes a,b] ...   the manifest applied to
                  the lab's own kube-apiserver, flanneld run as its DaemonSet says; a switch patches
-                 its ConfigMap's net-conf.json
+                 its ConfigMap's net-conf.json. run --backend kind [--kubeconfig F]: in a kind
+                 cluster (where Docker runs)
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
                  reported and removed, or kept with --keep-leftovers)
@@ -122,6 +123,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       verbose: { type: 'boolean' },
       quiet: { type: 'boolean' },
       manifest: { type: 'string', multiple: true },
+      kubeconfig: { type: 'string' },
     },
     'run',
   );
@@ -155,6 +157,12 @@ async function cmdRun(argv: string[]): Promise<number> {
     ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend)
     : undefined;
   if (fromManifest) ({ topology, modes: asked } = fromManifest);
+  if (values.kubeconfig !== undefined) {
+    if (backend !== 'kind') throw new UsageError('--kubeconfig names a kind cluster of yours', 'add --backend kind --manifest FILE');
+    if (!existsSync(values.kubeconfig))
+      throw new UsageError(`--kubeconfig ${values.kubeconfig}: no such file`, 'give the kubeconfig kind wrote');
+  }
+  if (backend === 'kind' && !fromManifest) throw new UsageError('--backend kind runs a manifest', 'add --manifest kube-flannel.yml');
   const outDir = resolve(values.out ?? 'out');
   const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
   // Before anything is built: a folder that cannot take the results, or that another live run writes, stops here.
@@ -228,6 +236,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     onConsole: (b, l) => log(`  ${b}| ${l}`),
     ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),
     ...(fromManifest ? { manifest: fromManifest.manifest, settings: topology.settings } : {}),
+    ...(values.kubeconfig ? { kubeconfig: resolve(values.kubeconfig) } : {}),
   });
   const runs = done.runs;
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
@@ -259,8 +268,11 @@ async function cmdRun(argv: string[]): Promise<number> {
 async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string) {
   const { readManifest } = await import('../run/manifest.ts');
   const { isRealDaemon } = await import('../modes/mode.ts');
-  if (backend !== 'auto' && backend !== 'netns')
-    throw new UsageError(`--manifest runs on the netns backend, not ${backend}`, 'leave --backend out, or give --backend netns');
+  if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
+    throw new UsageError(
+      `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
+      'leave --backend out, or give --backend netns or kind',
+    );
   const notFlanneld = more.find((m) => !isRealDaemon(m) || m.config?.cni !== 'flannel');
   if (notFlanneld)
     throw new UsageError(
@@ -446,6 +458,11 @@ async function cmdDown(argv: string[]): Promise<number> {
     return 0;
   }
   const name = labName(values.name);
+  const { downKind } = await import('../backends/kind/index.ts');
+  if (name && (await downKind(name))) {
+    console.log(`lab ${name} is down (its kind cluster deleted)`);
+    return 0;
+  }
   // A lab whose state file is corrupt or gone still goes: by its namespaces' names.
   if (name && !readState(name)) {
     const n = await Lab.downByName(name);

@@ -11,15 +11,18 @@ import type { ExecOptions, NodeExecutor } from './executor.ts';
 
 export { NETNS_DIR, netnsPath } from '../plan/names.ts';
 
-export class NetnsExecutor implements NodeExecutor {
-  readonly netnsPath: string;
+/**
+ * Any network namespace the host can name by a file: a lab's under /run/netns, or one inside a
+ * container (a kind node's /proc/PID/ns/net, a pod's netns file under that node's /proc/PID/root).
+ */
+export class NsenterExecutor implements NodeExecutor {
   private readonly prefix: string[];
+  readonly hostNetns?: string;
 
-  readonly hostNetns: string;
-
-  constructor(readonly id: string) {
-    this.netnsPath = netnsPath(id);
-    this.hostNetns = id;
+  constructor(
+    readonly id: string,
+    readonly netnsPath: string,
+  ) {
     this.prefix = ['nsenter', `--net=${this.netnsPath}`, '--'];
   }
 
@@ -46,6 +49,15 @@ export class NetnsExecutor implements NodeExecutor {
 
   exists() {
     return existsSync(this.netnsPath);
+  }
+}
+
+/** A lab's own namespace, by its name under /run/netns: the host enters it by name too (`ip -n`). */
+export class NetnsExecutor extends NsenterExecutor {
+  override readonly hostNetns: string;
+  constructor(id: string) {
+    super(id, netnsPath(id));
+    this.hostNetns = id;
   }
 }
 

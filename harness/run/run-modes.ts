@@ -38,8 +38,10 @@ export interface RunModesOptions {
   onConsole?: (backend: string, line: string) => void;
   /** doctor()'s answers, when the caller already has them. */
   host?: HostReport;
-  /** A manifest for the lab's kube-apiserver (netns only: the caller places every mode there). */
+  /** A manifest for the lab's kube-apiserver (netns), or for a kind cluster (--backend kind). */
   manifest?: LabManifest;
+  /** kind: the user's cluster instead of a new one. */
+  kubeconfig?: string;
 }
 
 export interface RunModesResult {
@@ -62,7 +64,9 @@ export async function placeModes(modes: readonly ModeDef[], choice: BackendChoic
  * A manifest's lab runs on this kernel, with the lab's own kube-apiserver: without one every mode is
  * skipped with the reason (doctor's), as a mode whose daemon is missing is.
  */
-async function manifestPlacements(modes: readonly ModeDef[], host?: HostReport): Promise<Placement[]> {
+async function manifestPlacements(modes: readonly ModeDef[], on: 'netns' | 'kind', host?: HostReport): Promise<Placement[]> {
+  // A kind cluster brings its own API server and flannel's images.
+  if (on === 'kind') return placeModes(modes, 'kind', host);
   const api = await kubeApiserverBinary();
   if (!api.ok) return modes.map((mode) => ({ mode, skip: `--manifest needs kube-apiserver: ${api.detail}` }));
   return placeModes(modes, 'netns', host);
@@ -105,6 +109,7 @@ async function runOnBackend(
     modes,
     ...(o.settings ? { settings: o.settings } : {}),
     ...(o.manifest ? { manifest: o.manifest } : {}),
+    ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
     ...(o.onConsole ? { onConsole: (l: string) => o.onConsole!(backend.name, l) } : {}),
   });
   // A guest's boot counts as building its lab.
@@ -235,7 +240,9 @@ async function runOnBackend(
 
 export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
   const o = { ...opts, name: opts.name ?? randomLabName() };
-  const placements = o.manifest ? await manifestPlacements(o.modes, o.host) : await placeModes(o.modes, o.backend ?? 'auto', o.host);
+  const placements = o.manifest
+    ? await manifestPlacements(o.modes, o.backend === 'kind' ? 'kind' : 'netns', o.host)
+    : await placeModes(o.modes, o.backend ?? 'auto', o.host);
   const groups = new Map<Backend, ModeDef[]>();
   for (const p of placements) if ('backend' in p) groups.set(p.backend, [...(groups.get(p.backend) ?? []), p.mode]);
   const ordered = [...groups].sort(([a], [b]) => BACKENDS.indexOf(a) - BACKENDS.indexOf(b));

@@ -5,22 +5,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
-import { UsageError } from '../../errors.ts';
 import { flanneldBinary } from '../../host/daemons.ts';
 import {
   applyManifest,
-  type KubeApi,
   kubeApi,
   kubeconfigText,
   type ManifestObject,
-  patchConfigMapKey,
-  readConfigMap,
-  readDaemonSets,
   readNodes,
   registerNodes,
   serviceAccountToken,
 } from '../../kube/client.ts';
-import { configMapsOf, flannelDaemonSet, type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
+import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
+import { switchNetConf } from '../../kube/flannel-config.ts';
 import type { ModeConfig } from '../../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import type { FlanneldEnv, Lease } from './flanneld.ts';
@@ -59,38 +55,6 @@ export interface DaemonSetRun {
   cniConf?: { from: string; content: string; path: string };
 }
 
-const backendOf = (netConf: string): Record<string, unknown> => {
-  try {
-    return ((JSON.parse(netConf) as { Backend?: Record<string, unknown> }).Backend ?? {}) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-};
-
-/** Does a net-conf.json Backend already ask for this mode's setting? (no Type means udp: flannel's default) */
-export function backendIs(backend: Record<string, unknown>, want: ModeConfig | undefined): boolean {
-  if (want?.cni !== 'flannel') return false;
-  const type = String(backend.Type ?? 'udp').toLowerCase();
-  const dr = backend.DirectRouting === true;
-  return type === want.backend && (type !== 'vxlan' || dr === want.directRouting);
-}
-
-async function flannelPodSpecs(api: KubeApi) {
-  const found = flannelDaemonSet(await readDaemonSets(api));
-  if (!found)
-    throw new UsageError(
-      'the manifest has no DaemonSet whose container runs flanneld',
-      'give the kube-flannel.yml that deploys flannel (its DaemonSet runs /opt/bin/flanneld --kube-subnet-mgr)',
-    );
-  const ns = found.ds.metadata?.namespace ?? 'default';
-  const maps = new Map(
-    (await Promise.all(configMapsOf(found.ds).map(async (name) => [name, await readConfigMap(api, ns, name)] as const))).flatMap(
-      ([n, cm]) => (cm ? [[n, cm] as const] : []),
-    ),
-  );
-  return { ...found, ns, maps };
-}
-
 /**
  * Reads the DaemonSet from the API server, switches its net-conf.json to `backend` when it asks for
  * another setting (a merge patch of the ConfigMap, as `kubectl edit` would), and starts its flanneld
@@ -104,26 +68,11 @@ export async function startFlanneldFromDaemonSet(
 ): Promise<DaemonSetRun> {
   const bin = await requireBinary(flanneldBinary());
   const api = kubeApi(kube.kubeconfig);
-  let spec = await flannelPodSpecs(api);
+  const { spec, netConf } = await switchNetConf(api, want);
   const rootOf = (node: string) => `${env.labDir}/nodes/${node}`;
   const podOf = (n: (typeof env.topology.nodes)[number]) =>
     nodePod(spec.ds, spec.container, spec.maps, { name: n.name, ip: formatIpv4(n.ip), root: rootOf(n.name) });
   const first = env.topology.nodes[0]!;
-  const probe = flanneldLaunch(podOf(first), { binary: bin.path, root: rootOf(first.name), kubeconfig: '', hasDefaultRoute: true });
-  const netConfFile = probe.files.find((f) => f.path === probe.netConf);
-  if (!netConfFile?.configMap)
-    throw new UsageError(
-      `the DaemonSet ${spec.ns}/${spec.ds.metadata?.name}'s flanneld reads ${probe.netConf}, which no ConfigMap volume provides`,
-      'mount the ConfigMap holding net-conf.json at /etc/kube-flannel/ (as kube-flannel.yml does)',
-    );
-  let patched = false;
-  if (!backendIs(backendOf(netConfFile.content), want.config)) {
-    const conf = { ...(JSON.parse(netConfFile.content) as Record<string, unknown>), Backend: want.backend };
-    const { namespace, name, key } = netConfFile.configMap;
-    await patchConfigMapKey(api, namespace, name, key, `${JSON.stringify(conf, null, 2)}\n`);
-    patched = true;
-    spec = await flannelPodSpecs(api);
-  }
   const token = await serviceAccountToken(api, spec.ns, spec.ds.spec?.template.spec?.serviceAccountName ?? 'default');
   const limit = pLimit(8);
   const launches = await Promise.all(
@@ -160,13 +109,12 @@ export async function startFlanneldFromDaemonSet(
   );
   const l0 = launches[0]![1];
   const cni = podOf(first).cniConf;
-  const nc = l0.files.find((f) => f.path === l0.netConf)!;
   return {
     version: bin.version,
     daemonSet: `${spec.ns}/${spec.ds.metadata?.name}, container ${spec.container.name}`,
     args: [...(spec.container.command ?? []), ...(spec.container.args ?? [])],
     added: l0.added.map((a) => a.replaceAll(first.name, '<node>')),
-    netConf: { ...nc, backend: backendOf(nc.content), patched },
+    netConf,
     subnetFiles: Object.fromEntries(launches.map(([node, l]) => [node, l.subnetFile])),
     ...(cni ? { cniConf: { from: cni.from, content: cni.content, path: `${rootOf(first.name)}${cni.path}` } } : {}),
   };

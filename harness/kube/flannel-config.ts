@@ -1,0 +1,84 @@
+// The flannel DaemonSet and its net-conf.json as the API server holds them, and a backend switch
+// made the way an operator makes it: a merge patch of net-conf.json in its ConfigMap. Shared by every
+// place a manifest runs (the lab's own kube-apiserver, a kind cluster).
+import type { V1ConfigMap, V1Container, V1DaemonSet } from '@kubernetes/client-node';
+import { UsageError } from '../errors.ts';
+import type { ModeConfig } from '../modes/mode.ts';
+import { type KubeApi, patchConfigMapKey, readConfigMap, readDaemonSets } from './client.ts';
+import { configMapsOf, FLANNELD_PATH_FLAGS, fileAt, flannelDaemonSet, nodePod, type PodFile } from './daemonset.ts';
+
+export interface FlannelSpec {
+  ds: V1DaemonSet;
+  container: V1Container;
+  ns: string;
+  maps: Map<string, V1ConfigMap>;
+}
+
+export const backendOf = (netConf: string): Record<string, unknown> => {
+  try {
+    return ((JSON.parse(netConf) as { Backend?: Record<string, unknown> }).Backend ?? {}) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+};
+
+/** Does a net-conf.json Backend already ask for this mode's setting? (no Type means udp: flannel's default) */
+export function backendIs(backend: Record<string, unknown>, want: ModeConfig | undefined): boolean {
+  if (want?.cni !== 'flannel') return false;
+  const type = String(backend.Type ?? 'udp').toLowerCase();
+  const dr = backend.DirectRouting === true;
+  return type === want.backend && (type !== 'vxlan' || dr === want.directRouting);
+}
+
+/** The DaemonSet running flanneld, with the ConfigMaps its pods read, from the API server. */
+export async function flannelSpec(api: KubeApi): Promise<FlannelSpec> {
+  const found = flannelDaemonSet(await readDaemonSets(api));
+  if (!found)
+    throw new UsageError(
+      'the manifest has no DaemonSet whose container runs flanneld',
+      'give the kube-flannel.yml that deploys flannel (its DaemonSet runs /opt/bin/flanneld --kube-subnet-mgr)',
+    );
+  const ns = found.ds.metadata?.namespace ?? 'default';
+  const read = await Promise.all(configMapsOf(found.ds).map(async (name) => [name, await readConfigMap(api, ns, name)] as const));
+  return { ...found, ns, maps: new Map(read.flatMap(([n, cm]) => (cm ? [[n, cm] as const] : []))) };
+}
+
+/** The net-conf.json flanneld reads (--net-config-path, else its default), as its ConfigMap volume provides it. */
+export function netConfOf(spec: FlannelSpec): PodFile & { configMap: NonNullable<PodFile['configMap']> } {
+  const pod = nodePod(spec.ds, spec.container, spec.maps, { name: 'node', ip: '0.0.0.0', root: '' });
+  const args = pod.argv;
+  const flag = '--net-config-path';
+  const i = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+  const path = i < 0 ? FLANNELD_PATH_FLAGS[flag] : args[i]!.includes('=') ? args[i]!.slice(flag.length + 1) : args[i + 1]!;
+  const f = fileAt(pod, path);
+  if (!f?.configMap)
+    throw new UsageError(
+      `the DaemonSet ${pod.daemonSet}'s flanneld reads ${path}, which no ConfigMap volume provides`,
+      'mount the ConfigMap holding net-conf.json at /etc/kube-flannel/ (as kube-flannel.yml does)',
+    );
+  return { ...f, configMap: f.configMap };
+}
+
+export interface NetConfSwitch {
+  spec: FlannelSpec;
+  netConf: PodFile & { backend: Record<string, unknown>; patched: boolean };
+}
+
+/**
+ * Makes net-conf.json ask for `want`: unchanged when it already does, else its Backend replaced by
+ * `backend` (the rest of the file kept) with a merge patch of the ConfigMap, as `kubectl edit` would.
+ */
+export async function switchNetConf(api: KubeApi, want: { config?: ModeConfig; backend: Record<string, unknown> }): Promise<NetConfSwitch> {
+  let spec = await flannelSpec(api);
+  let file = netConfOf(spec);
+  let patched = false;
+  if (!backendIs(backendOf(file.content), want.config)) {
+    const conf = { ...(JSON.parse(file.content) as Record<string, unknown>), Backend: want.backend };
+    const { namespace, name, key } = file.configMap;
+    await patchConfigMapKey(api, namespace, name, key, `${JSON.stringify(conf, null, 2)}\n`);
+    patched = true;
+    spec = await flannelSpec(api);
+    file = netConfOf(spec);
+  }
+  return { spec, netConf: { ...file, backend: backendOf(file.content), patched } };
+}
