@@ -68,8 +68,8 @@ kv=$(version_of kube-apiserver)
 km=${kv#v}; km=${km%%.*}; kn=${kv#v*.}; kn=${kn%%.*}
 build kube-apiserver CNILAB_KUBE_APISERVER k8s.io/kubernetes/cmd/kube-apiserver 0 \
   "-s -w -X k8s.io/component-base/version.gitVersion=$kv -X k8s.io/component-base/version.gitMajor=$km -X k8s.io/component-base/version.gitMinor=$kn"
-# kind, for the kind backend: only where a Docker engine could run it and no kind is on PATH.
-if command -v docker >/dev/null 2>&1 && ! command -v kind >/dev/null 2>&1; then
+# kind, for the kind backend: only where a Docker engine answers and no kind is on PATH.
+if ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   build kind CNILAB_KIND sigs.k8s.io/kind 0 "-s -w"
 fi
 

@@ -214,6 +214,16 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     clean(name);
   });
 
+  test('Ctrl-C with the API server up: the run tears down kube-apiserver, its door, etcd and flanneld, exit 130', async () => {
+    const name = uniqueLab('ki');
+    const p = cli(['run', '--manifest', MANIFEST, '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-vxlan' });
+    await waitFor('flanneld to run', () => labProcesses(name).some((l) => /flanneld/.test(l)), 60_000);
+    assert.ok(labProcesses(name).some((l) => /kube-apiserver/.test(l)), 'kube-apiserver runs');
+    p.kill('SIGINT');
+    assert.equal(await new Promise((r) => p.on('exit', (c) => r(c))), 130);
+    clean(name);
+  });
+
   test('SIGKILL with the API server up, then gc: kube-apiserver, its door, etcd and flanneld all go', async () => {
     const name = uniqueLab('kk');
     const k = cli(['run', '--manifest', MANIFEST, '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-vxlan' });
