@@ -4,6 +4,7 @@
 // the API server's words, and nothing left behind (Ctrl-C, SIGKILL + gc).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { labDir, readState } from '../harness/backends/netns/state.ts';
@@ -122,6 +123,12 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       assert.match(sw.stderr, /ConfigMap kube-flannel\/kube-flannel-cfg key net-conf\.json patched to Backend \{"Type":"host-gw"\}/);
       // What the API server holds now, read with cnilab's own kubeconfig, not from the lab's state.
       const api = kubeApi(readState(name)!.kube!.kubeconfig);
+      // The door on the host's loopback lets in only the lab's certificates and tokens.
+      const server = api.config.getCurrentCluster()!.server;
+      const anon = execFileSync('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `${server}/api/v1/namespaces`], {
+        encoding: 'utf8',
+      });
+      assert.equal(anon, '401', 'an anonymous request is refused');
       const cm = await api.core.readNamespacedConfigMap({ namespace: 'kube-flannel', name: 'kube-flannel-cfg' });
       const conf = JSON.parse(cm.data!['net-conf.json']!) as { Network: string; Backend: { Type: string } };
       assert.equal(conf.Backend.Type, 'host-gw');
@@ -218,7 +225,10 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     const name = uniqueLab('ki');
     const p = cli(['run', '--manifest', MANIFEST, '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-vxlan' });
     await waitFor('flanneld to run', () => labProcesses(name).some((l) => /flanneld/.test(l)), 60_000);
-    assert.ok(labProcesses(name).some((l) => /kube-apiserver/.test(l)), 'kube-apiserver runs');
+    assert.ok(
+      labProcesses(name).some((l) => /kube-apiserver/.test(l)),
+      'kube-apiserver runs',
+    );
     p.kill('SIGINT');
     assert.equal(await new Promise((r) => p.on('exit', (c) => r(c))), 130);
     clean(name);
