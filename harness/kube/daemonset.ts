@@ -98,6 +98,7 @@ function envValue(
     return v ?? '';
   }
   if (e.valueFrom?.secretKeyRef) throw new Error(`env ${e.name}: secretKeyRef is not supported (cnilab creates no Secrets for pods)`);
+  // A container's requests and limits: no cgroup limits are set in a lab, so there is nothing to give.
   if (e.valueFrom?.resourceFieldRef) return '';
   return '';
 }

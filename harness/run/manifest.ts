@@ -6,7 +6,8 @@ import type { LabManifest } from '../backends/backend.ts';
 import { conform } from '../conform/conform.ts';
 import { docName, readInputs } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1DaemonSet } from '@kubernetes/client-node';
+import { flannelDaemonSet } from '../kube/daemonset.ts';
 import { isRealDaemon, type ModeDef } from '../modes/mode.ts';
 import type { Topology } from '../topology/types.ts';
 
@@ -29,12 +30,9 @@ export async function readManifest(paths: readonly string[], topology: Topology)
       throw new UsageError(`${docName(d)}: not a Kubernetes object (apiVersion, kind and metadata.name are needed)`, DAEMONSET_HINT);
     return [{ where: docName(d), object: v }];
   });
-  const runsFlanneld = objects.some(
-    (o) =>
-      o.object.kind === 'DaemonSet' &&
-      JSON.stringify((o.object as { spec?: unknown }).spec ?? {}).match(/flanneld"|--kube-subnet-mgr/) !== null,
-  );
-  if (!runsFlanneld) throw new UsageError(`no DaemonSet running flanneld in ${paths.join(', ')}`, DAEMONSET_HINT);
+  // The same test the lab applies to the DaemonSets it reads back from the API server.
+  const sets = objects.filter((o) => o.object.kind === 'DaemonSet').map((o) => o.object as V1DaemonSet);
+  if (!flannelDaemonSet(sets)) throw new UsageError(`no DaemonSet running flanneld in ${paths.join(', ')}`, DAEMONSET_HINT);
   // The same reading and lint as `cnilab conform`: an error there is an error before anything is built.
   const { conformance, topology: lab, mode } = await conform(docs, topology, { runs: (m) => isRealDaemon(m) });
   const bad = conformance.findings.find((f) => f.severity === 'error');
