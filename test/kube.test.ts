@@ -221,14 +221,24 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     clean(name);
   });
 
-  test('Ctrl-C with the API server up: the run tears down kube-apiserver, its door, etcd and flanneld, exit 130', async () => {
-    const name = uniqueLab('ki');
+  /** A run whose lab is up with flanneld, kube-apiserver and its door, hung before its check. */
+  async function hungRun(name: string) {
     const p = cli(['run', '--manifest', MANIFEST, '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-vxlan' });
     await waitFor('flanneld to run', () => labProcesses(name).some((l) => /flanneld/.test(l)), 60_000);
-    assert.ok(
-      labProcesses(name).some((l) => /kube-apiserver/.test(l)),
-      'kube-apiserver runs',
-    );
+    for (const [what, re] of [
+      ['kube-apiserver', /kube-apiserver/],
+      ["the API server's door", /ns-forward\.py/],
+    ] as const)
+      assert.ok(
+        labProcesses(name).some((l) => re.test(l)),
+        `${what} runs`,
+      );
+    return p;
+  }
+
+  test('Ctrl-C with the API server up: the run tears down kube-apiserver, its door, etcd and flanneld, exit 130', async () => {
+    const name = uniqueLab('ki');
+    const p = await hungRun(name);
     p.kill('SIGINT');
     assert.equal(await new Promise((r) => p.on('exit', (c) => r(c))), 130);
     clean(name);
@@ -236,16 +246,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
 
   test('SIGKILL with the API server up, then gc: kube-apiserver, its door, etcd and flanneld all go', async () => {
     const name = uniqueLab('kk');
-    const k = cli(['run', '--manifest', MANIFEST, '--name', name, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-vxlan' });
-    await waitFor('flanneld to run', () => labProcesses(name).some((l) => /flanneld/.test(l)), 60_000);
-    assert.ok(
-      labProcesses(name).some((l) => /kube-apiserver/.test(l)),
-      'kube-apiserver runs',
-    );
-    assert.ok(
-      labProcesses(name).some((l) => /ns-forward\.py/.test(l)),
-      "the API server's door runs",
-    );
+    const k = await hungRun(name);
     k.kill('SIGKILL');
     await new Promise((r) => k.on('exit', r));
     const gc = await runCli(['gc']);

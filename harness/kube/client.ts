@@ -15,6 +15,7 @@ import {
   type V1Node,
   VersionApi,
 } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { CnilabError } from '../errors.ts';
 
 /** The field manager cnilab's writes carry, as kubectl's carry "kubectl". */
@@ -60,9 +61,23 @@ export interface KubeApi {
   version: VersionApi;
 }
 
+const clients = new Map<string, KubeApi>();
+/**
+ * The clients of a kubeconfig, made once per content (waits poll the API server many times a
+ * second): a lab of the same name made again later has another port and CA, so another content.
+ */
 export function kubeApi(kubeconfigFile: string): KubeApi {
+  const text = readFileSync(kubeconfigFile, 'utf8');
+  const known = clients.get(text);
+  if (known) return known;
+  const api = makeApi(text);
+  clients.set(text, api);
+  return api;
+}
+
+function makeApi(kubeconfig: string): KubeApi {
   const config = new KubeConfig();
-  config.loadFromFile(kubeconfigFile);
+  config.loadFromString(kubeconfig);
   return {
     config,
     objects: KubernetesObjectApi.makeApiClient(config),
@@ -209,16 +224,12 @@ export async function serviceAccountToken(api: KubeApi, namespace: string, name:
   }
 }
 
-/** The API server's version once it serves (its bootstrap done), or undefined while it does not. */
-export async function apiReady(api: KubeApi): Promise<string | undefined> {
-  try {
-    const v = (await api.version.getCode()).gitVersion;
-    // The "default" namespace comes from the bootstrap controller, after the post-start hooks: ready.
-    await api.core.readNamespace({ name: 'default' });
-    return v;
-  } catch {
-    return undefined;
-  }
+/** The API server's version once it serves with its bootstrap done; throws what it answered until then. */
+export async function apiReady(api: KubeApi): Promise<string> {
+  const v = (await api.version.getCode()).gitVersion;
+  // The "default" namespace comes from the bootstrap controller, after the post-start hooks: ready.
+  await api.core.readNamespace({ name: 'default' });
+  return v;
 }
 
 /** A kubeconfig for one user: a client certificate, or a bearer token (a ServiceAccount's). */

@@ -14,13 +14,17 @@ export interface FlannelSpec {
   maps: Map<string, V1ConfigMap>;
 }
 
-export const backendOf = (netConf: string): Record<string, unknown> => {
+/** net-conf.json as the API server holds it; one that is no JSON object is said with where it came from. */
+function parseNetConf(f: PodFile): Record<string, unknown> & { Backend?: Record<string, unknown> } {
+  let v: unknown;
   try {
-    return ((JSON.parse(netConf) as { Backend?: Record<string, unknown> }).Backend ?? {}) as Record<string, unknown>;
-  } catch {
-    return {};
+    v = JSON.parse(f.content);
+  } catch (e) {
+    throw new UsageError(`${f.from}: not JSON (${(e as Error).message})`, 'fix net-conf.json in the ConfigMap');
   }
-};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UsageError(`${f.from}: not a JSON object`, 'fix net-conf.json');
+  return v as Record<string, unknown>;
+}
 
 /** Does a net-conf.json Backend already ask for this mode's setting? (no Type means udp: flannel's default) */
 export function backendIs(backend: Record<string, unknown>, want: ModeConfig | undefined): boolean {
@@ -72,13 +76,13 @@ export async function switchNetConf(api: KubeApi, want: { config?: ModeConfig; b
   let spec = await flannelSpec(api);
   let file = netConfOf(spec);
   let patched = false;
-  if (!backendIs(backendOf(file.content), want.config)) {
-    const conf = { ...(JSON.parse(file.content) as Record<string, unknown>), Backend: want.backend };
+  if (!backendIs(parseNetConf(file).Backend ?? {}, want.config)) {
+    const conf = { ...parseNetConf(file), Backend: want.backend };
     const { namespace, name, key } = file.configMap;
     await patchConfigMapKey(api, namespace, name, key, `${JSON.stringify(conf, null, 2)}\n`);
     patched = true;
     spec = await flannelSpec(api);
     file = netConfOf(spec);
   }
-  return { spec, netConf: { ...file, backend: backendOf(file.content), patched } };
+  return { spec, netConf: { ...file, backend: parseNetConf(file).Backend ?? {}, patched } };
 }

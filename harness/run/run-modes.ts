@@ -8,7 +8,8 @@ import { lazyAvailability, placeMode, type Placement } from '../backends/placeme
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
 import { attachPerf, underlayPerf } from '../check/summarize.ts';
-import { CancelledError, CnilabError, errorLine } from '../errors.ts';
+import { CancelledError, errorLine } from '../errors.ts';
+import { ManifestRejected } from '../kube/client.ts';
 import { kubeApiserverBinary } from '../host/daemons.ts';
 import { doctor, type HostReport } from '../host/doctor.ts';
 import { isCancelled } from '../kernel/exec.ts';
@@ -216,7 +217,7 @@ async function runOnBackend(
     if (e instanceof CancelledError || isCancelled()) throw e;
     // The user's input, refused where only a live lab could judge it (an object the API server
     // refuses): said as bad input, once, after the lab is torn down, not as a failed mode.
-    if (e instanceof CnilabError && e.exitCode === 2) throw e;
+    if (e instanceof ManifestRejected) throw e;
     // The modes this backend did not get to are failed with the reason; what it finished is kept.
     const why = `${backend.name} backend failed: ${firstLine(e)}`;
     progress(why);

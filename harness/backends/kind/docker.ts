@@ -34,11 +34,12 @@ export async function createCluster(tools: KindTools, name: string, config: obje
 }
 
 export async function deleteCluster(tools: KindTools, name: string): Promise<void> {
-  await run([tools.kind, 'delete', 'cluster', '--name', name], { op: 'kind delete cluster', timeoutMs: 180_000, reject: false });
+  // A failure is said: the state file stays, so `down` or `gc` can try again.
+  await run([tools.kind, 'delete', 'cluster', '--name', name], { op: 'kind delete cluster', timeoutMs: 180_000 });
 }
 
 export async function clusters(tools: KindTools): Promise<string[]> {
-  const r = await run([tools.kind, 'get', 'clusters'], { reject: false });
+  const r = await run([tools.kind, 'get', 'clusters'], { op: 'kind get clusters' });
   return r.stdout.split('\n').filter((l) => l.trim());
 }
 

@@ -19,6 +19,7 @@ import {
   waitProbePods,
   waitRollout,
 } from '../../kube/cluster.ts';
+import { flannelAnnotationsOf } from '../../kube/annotations.ts';
 import { switchNetConf } from '../../kube/flannel-config.ts';
 import { isRealDaemon, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
 import { formatCidr, parseCidr } from '../../net/ipv4.ts';
@@ -32,7 +33,6 @@ import { resolveTopology } from '../../topology/resolve.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { Backend, BackendSession, CapturePoint, CheckRequest, LabView, StartOptions } from '../backend.ts';
 import { stateRoot } from '../netns/state.ts';
-import { FLANNEL_ANNOTATIONS } from '../netns/kube-flannel.ts';
 import {
   clusters,
   containerPid,
@@ -175,8 +175,10 @@ class KindSession implements BackendSession, LabView {
     const topology: Topology = {
       ...resolved,
       nodes: resolved.nodes.map((n, i) => {
+        // The controller manager's allocation, which flannel leases: a node without one cannot be judged.
         const c = parseCidr(podCidrOf(containers[i]!) ?? '');
-        return typeof c === 'string' ? n : { ...n, podSubnet: c };
+        if (typeof c === 'string') throw new Error(`kind node ${containers[i]} has no podCIDR: ${c}`);
+        return { ...n, podSubnet: c };
       }),
     } as Topology;
     const execs = new Map<string, NodeExecutor>();
@@ -210,12 +212,7 @@ class KindSession implements BackendSession, LabView {
     this.current = mode;
     const nodes = await readNodes(api);
     const image = sw.spec.container.image ?? 'flanneld';
-    const annotations = Object.fromEntries(
-      nodes.map((n) => [
-        n.metadata!.name!,
-        Object.fromEntries(Object.entries(n.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${FLANNEL_ANNOTATIONS}/`))),
-      ]),
-    );
+    const annotations = Object.fromEntries(nodes.map((n) => [n.metadata!.name!, flannelAnnotationsOf(n)]));
     const kube: KubeFacts = {
       apiserver: `kind cluster ${this.cluster}`,
       daemonSet: `${ds.namespace}/${ds.name}, container ${sw.spec.container.name}`,
@@ -256,7 +253,7 @@ class KindSession implements BackendSession, LabView {
     this.downing ??= (async () => {
       try {
         if (this.tools && !this.opts.kubeconfig) await deleteCluster(this.tools, this.cluster);
-        else if (this.api) await deleteProbePods(this.api).catch(() => {});
+        else if (this.api) await deleteProbePods(this.api);
         rmSync(kindDir(this.lab), { recursive: true, force: true });
       } finally {
         this.release();

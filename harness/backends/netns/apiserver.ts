@@ -7,9 +7,7 @@ import { UsageError } from '../../errors.ts';
 import { type Binary, kubeApiserverBinary } from '../../host/daemons.ts';
 import { pythonHelper } from '../../host/root.ts';
 import { run } from '../../kernel/exec.ts';
-import { processStartTime } from '../../kernel/procs.ts';
-import { shellQuote } from '../../net/shell.ts';
-import { apiReady, kubeApi, kubeconfigText } from '../../kube/client.ts';
+import { apiMessage, apiReady, kubeApi, kubeconfigText } from '../../kube/client.ts';
 import { makePki, pkiFiles } from '../../kube/pki.ts';
 import type { NodeExecutor } from '../../node/executor.ts';
 import { netnsPath } from '../../plan/names.ts';
@@ -34,10 +32,8 @@ export async function requireApiserver(b: Promise<Binary> = kubeApiserverBinary(
  */
 async function startForwarder(host: { netns: string; ip: string }, log: string): Promise<{ daemon: Daemon; port: number }> {
   const argv = [...pythonHelper('harness/node/ns-forward.py'), netnsPath(host.netns), host.ip, String(APISERVER_PORT)];
-  const r = await run(['sh', '-c', `setsid ${argv.map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`], {
-    op: 'API forwarder',
-  });
-  const pid = Number(r.stdout.trim());
+  // Started from the host's namespace, recorded in the lab's: where it lives once it has moved.
+  const daemon = await startDetached({ id: host.netns, run: (a, o) => run(a, o) }, argv, log, 'API forwarder');
   const port = await poll(
     'the API forwarder to listen',
     10_000,
@@ -47,7 +43,7 @@ async function startForwarder(host: { netns: string; ip: string }, log: string):
       return Number.isInteger(first) && first > 0 ? first : undefined;
     },
   );
-  return { daemon: { netns: host.netns, pid, startTime: processStartTime(pid) ?? 0, what: 'API forwarder' }, port };
+  return { daemon, port };
 }
 
 /** Starts the API server on its host (namespace made) against the lab's etcd; returns once it answers. */
@@ -97,11 +93,20 @@ export async function startApiserver(
   const kubeconfig = `${dir}/admin.kubeconfig`;
   writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${fwd.port}`, pki.ca, { certFile: pki.adminCert, keyFile: pki.adminKey }));
   const api = kubeApi(kubeconfig);
+  // Its last answer is kept for the timeout's message, next to its log: a certificate problem shows there.
+  let last = 'no answer yet';
   const version = await poll(
     'kube-apiserver to answer',
     90_000,
-    () => tail(log, 4),
-    () => apiReady(api),
+    () => `${last} | ${tail(log, 4)}`,
+    async () => {
+      try {
+        return await apiReady(api);
+      } catch (e) {
+        last = apiMessage(e);
+        return undefined;
+      }
+    },
   );
   return {
     netns: host.netns,

@@ -54,7 +54,12 @@ export const tail = (file: string, lines = 8) => {
  * Starts `argv` in the background of a namespace, detached from this process, so a lab left up by
  * `cnilab up` keeps its daemons (as BIRD daemonises itself). Returns it as a recorded daemon.
  */
-export async function startDetached(exec: NodeExecutor, argv: readonly string[], log: string, what: string): Promise<Daemon> {
+export async function startDetached(
+  exec: Pick<NodeExecutor, 'id' | 'run'>,
+  argv: readonly string[],
+  log: string,
+  what: string,
+): Promise<Daemon> {
   const cmd = `setsid ${argv.map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`;
   const r = await exec.run(['sh', '-c', cmd], { op: what });
   const pid = Number(r.stdout.trim());

@@ -16,6 +16,7 @@ import {
   serviceAccountToken,
 } from '../../kube/client.ts';
 import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
+import { flannelAnnotation, flannelAnnotationsOf, vtepMacOf } from '../../kube/annotations.ts';
 import { switchNetConf } from '../../kube/flannel-config.ts';
 import type { ModeConfig } from '../../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
@@ -24,9 +25,6 @@ import { requireBinary, startDetached } from './flanneld.ts';
 import type { KubeState, LabState } from './state.ts';
 
 type Daemon = LabState['daemons'][number];
-
-/** flanneld's default annotation prefix (main.go --kube-annotation-prefix). */
-export const FLANNEL_ANNOTATIONS = 'flannel.alpha.coreos.com';
 
 /** Applies the manifest and registers one Node per lab node (podCIDR from the topology, its InternalIP). */
 export async function applyToLab(
@@ -107,13 +105,21 @@ export async function startFlanneldFromDaemonSet(
       }),
     ),
   );
-  const l0 = launches[0]![1];
   const cni = podOf(first).cniConf;
   return {
     version: bin.version,
     daemonSet: `${spec.ns}/${spec.ds.metadata?.name}, container ${spec.container.name}`,
     args: [...(spec.container.command ?? []), ...(spec.container.args ?? [])],
-    added: l0.added.map((a) => a.replaceAll(first.name, '<node>')),
+    // Said once for all nodes: the first node's launch with "<node>" in place of its name.
+    added: flanneldLaunch(
+      nodePod(spec.ds, spec.container, spec.maps, { name: '<node>', ip: formatIpv4(first.ip), root: rootOf('<node>') }),
+      {
+        binary: bin.path,
+        root: rootOf('<node>'),
+        kubeconfig: `${rootOf('<node>')}/kubeconfig`,
+        hasDefaultRoute: first.subnet.routerIp !== undefined,
+      },
+    ).added,
     netConf,
     subnetFiles: Object.fromEntries(launches.map(([node, l]) => [node, l.subnetFile])),
     ...(cni ? { cniConf: { from: cni.from, content: cni.content, path: `${rootOf(first.name)}${cni.path}` } } : {}),
@@ -123,12 +129,7 @@ export async function startFlanneldFromDaemonSet(
 /** The Nodes' flannel annotations, by node. */
 export async function flannelAnnotations(kube: KubeState): Promise<Record<string, Record<string, string>>> {
   const nodes = await readNodes(kubeApi(kube.kubeconfig));
-  return Object.fromEntries(
-    nodes.map((n) => [
-      n.metadata?.name ?? '?',
-      Object.fromEntries(Object.entries(n.metadata?.annotations ?? {}).filter(([k]) => k.startsWith(`${FLANNEL_ANNOTATIONS}/`))),
-    ]),
-  );
+  return Object.fromEntries(nodes.map((n) => [n.metadata?.name ?? '?', flannelAnnotationsOf(n)]));
 }
 
 /** The leases in --kube-subnet-mgr mode: each Node's podCIDR, with what flanneld annotated it with. */
@@ -136,16 +137,12 @@ export async function readKubeLeases(kube: KubeState): Promise<Map<string, Lease
   const nodes = await readNodes(kubeApi(kube.kubeconfig));
   const out = new Map<string, Lease>();
   for (const n of nodes) {
-    const a = n.metadata?.annotations ?? {};
-    const type = a[`${FLANNEL_ANNOTATIONS}/backend-type`];
-    const ip = a[`${FLANNEL_ANNOTATIONS}/public-ip`];
+    const a = flannelAnnotationsOf(n);
+    const type = flannelAnnotation(a, 'backend-type');
+    const ip = flannelAnnotation(a, 'public-ip');
+    // Not written yet (flanneld still starting): the wait polls again.
     if (!type || !ip || !n.spec?.podCIDR) continue;
-    let mac: string | undefined;
-    try {
-      mac = (JSON.parse(a[`${FLANNEL_ANNOTATIONS}/backend-data`] ?? 'null') as { VtepMAC?: string } | null)?.VtepMAC;
-    } catch {
-      mac = undefined;
-    }
+    const mac = vtepMacOf(a);
     out.set(n.metadata!.name!, { subnet: n.spec.podCIDR, publicIp: ip, backendType: type, ...(mac ? { vtepMac: mac } : {}) });
   }
   return out;

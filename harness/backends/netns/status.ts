@@ -5,6 +5,7 @@ import { UsageError } from '../../errors.ts';
 import { processStartTime } from '../../kernel/procs.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import { IF, labNames, labOfNetns, NETNS_DIR, netnsPath } from '../../plan/names.ts';
+import { flannelAnnotation, vtepMacOf } from '../../kube/annotations.ts';
 import { listLabs, readState, stateProblem, type LabState } from './state.ts';
 
 export const NETNS = 'netns' as const;
@@ -118,16 +119,8 @@ function kubeStatus(state: LabState): NonNullable<StatusJson['kube']> {
   const k = state.kube!;
   const facts = state.daemonRun?.mode === state.mode ? state.daemonRun?.facts.kube : undefined;
   const full = facts?.annotations ?? {};
-  const short = (a: Record<string, string>) => {
-    const get = (k: string) => a[`flannel.alpha.coreos.com/${k}`];
-    let mac: string | undefined;
-    try {
-      mac = (JSON.parse(get('backend-data') ?? 'null') as { VtepMAC?: string } | null)?.VtepMAC;
-    } catch {
-      mac = undefined;
-    }
-    return [get('backend-type'), get('public-ip'), mac].filter(Boolean).join(' ') || '(none)';
-  };
+  const short = (a: Record<string, string>) =>
+    [flannelAnnotation(a, 'backend-type'), flannelAnnotation(a, 'public-ip'), vtepMacOf(a)].filter(Boolean).join(' ') || '(none)';
   return {
     apiserver: `kube-apiserver ${k.version}`,
     server: k.server,
