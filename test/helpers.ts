@@ -11,11 +11,15 @@ export const isRoot = process.getuid?.() === 0;
 export const ROOT_SKIP = isRoot ? false : 'needs root: builds network namespaces';
 
 export function netnsOf(lab: string): string[] {
+  return netnsStartingWith(`cnilab-${lab}-`);
+}
+
+export function netnsStartingWith(prefix: string): string[] {
   const out = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   return out
     .split('\n')
     .map((l) => l.split(' ')[0]!)
-    .filter((n) => n.startsWith(`cnilab-${lab}-`));
+    .filter((n) => n.startsWith(prefix));
 }
 
 export function labProcesses(lab: string): string[] {

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { validateResults } from '../harness/report/validate.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { netnsOf, ROOT_SKIP, runCli, uniqueLab } from './helpers.ts';
+import { perfLabName } from '../harness/plan/names.ts';
+import { cli, labProcesses, netnsOf, netnsStartingWith, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 test('run --perf measures every mode against the underlay and writes the reports', { skip: ROOT_SKIP, timeout: 300_000 }, async () => {
   const out = mkdtempSync(`${tmpdir()}/cnilab-perf-`);
@@ -39,8 +40,15 @@ test('run --perf measures every mode against the underlay and writes the reports
     const raw = JSON.parse(readFileSync(`${out}/results.json`, 'utf8'));
     assert.equal(validateResults(raw).ok, true);
     const res = raw as ResultsFile;
-    assert.equal(res.underlay?.throughputGbps?.samples.length, 2, 'underlay measured once per round');
+    assert.equal(res.underlay?.throughputGbps?.samples.length, 4, 'underlay measured twice per round');
     assert.equal(res.underlay?.order?.length, 2);
+    assert.equal(res.underlay?.order?.[0]?.filter((x) => x === 'underlay').length, 2);
+    assert.equal(res.underlay?.labPerMode, true, 'every mode on a lab of its own: no switching inside the rounds');
+    // Cycles per byte where perf stat counts cycles; elsewhere the reason, said in the report.
+    const cyc = res.underlay?.cycles;
+    assert.ok(cyc, 'cycles: counted or why not');
+    if (cyc.counted) assert.ok(res.runs.every((x) => (x.perf?.paths?.[0]?.cyclesPerByte?.mean ?? 0) > 0));
+    else assert.match(cyc.why, /perf stat/);
     assert.deepEqual([res.underlay?.stop?.why, res.underlay?.stop?.rounds], ['budget', 2]);
     assert.equal(res.underlay?.pinned, true, 'two CPUs here: sender and receiver pinned apart');
     for (const run of res.runs) {
@@ -65,11 +73,46 @@ test('run --perf measures every mode against the underlay and writes the reports
     assert.equal((html.match(/<svg/g) ?? []).length, 4);
     const md = readFileSync(`${out}/report.md`, 'utf8');
     assert.match(md, /Against the widely cited figures/);
+    assert.match(md, /Cycles per byte: /);
+    assert.match(md, /\*\*Schedule\.\*\* The 10 s budget counts from the start of the run/);
     assert.match(md, /\*\*Precision\.\*\* .* It stopped after 2 rounds in \d+ s \(budget spent\)/);
     assert.match(md, /\| (consistent|differs|inconclusive) \|/);
     assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<testsuite name="flannel-vxlan@netns" tests="30" failures="0"/);
   } finally {
     rmSync(out, { recursive: true, force: true });
     assert.deepEqual(netnsOf(name), []);
+    // The labs built for the rounds, one per mode, go down with the run.
+    assert.deepEqual(netnsStartingWith(`cnilab-${perfLabName(name, 0).slice(0, -2)}`), []);
   }
+});
+
+test('Ctrl-C in the rounds, and gc after a SIGKILL: the labs built for them go too', { skip: ROOT_SKIP, timeout: 300_000 }, async () => {
+  // Every lab of the run: its own and the ones built for the rounds (named from its first 9 characters).
+  const leftOf = (name: string) => [
+    ...netnsStartingWith(`cnilab-${name}`),
+    ...[0, 1].flatMap((i) => labProcesses(perfLabName(name, i))),
+    ...labProcesses(name),
+  ];
+  const perfLabsUp = (name: string) => labProcesses(perfLabName(name, 1)).some((l) => /flanneld/.test(l));
+  const args = (name: string) => ['run', '--perf', '--budget', '120', '--count', '1', '--name', name, '--out', tmpOut()];
+  const modes = ['--modes', 'flannel-host-gw,flanneld-vxlan'];
+
+  const name = uniqueLab('pi');
+  const p = cli([...args(name), ...modes]);
+  const exited = new Promise((r) => p.on('exit', (c) => r(c)));
+  await waitFor('the perf labs (flanneld in the second)', () => perfLabsUp(name), 60_000);
+  p.kill('SIGINT');
+  assert.equal(await exited, 130);
+  assert.deepEqual(leftOf(name), []);
+
+  const victim = uniqueLab('pk');
+  const k = cli([...args(victim), ...modes]);
+  const gone = new Promise((r) => k.on('exit', r));
+  await waitFor('the perf labs (flanneld in the second)', () => perfLabsUp(victim), 60_000);
+  k.kill('SIGKILL');
+  await gone;
+  assert.ok(leftOf(victim).length > 0, 'a SIGKILLed run leaves its perf labs');
+  const gc = await runCli(['gc']);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.deepEqual(leftOf(victim), []);
 });

@@ -45,6 +45,8 @@ export interface CheckRequest {
   count?: number;
   /** Also send a DF packet of the pods' MTU on each underlay path (RunResult.mtuProbes). */
   mtuProbe?: boolean;
+  /** Also find the largest DF packet that crosses a pod path (RunResult.mtuSearch; --perf). */
+  mtuSearch?: boolean;
   progress?: Progress;
 }
 
@@ -75,6 +77,12 @@ export interface BackendSession extends AsyncDisposable {
   check(mode: ModeDef, req: CheckRequest): Promise<RunResult>;
   faults(mode: ModeDef, baseline: RunResult, req: CheckRequest): Promise<FaultResult[]>;
   measure(modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples>;
+  /**
+   * Perf only: a live lab per mode, built beside this one from the same topology, each holding its
+   * mode, so sampling rounds visit modes without switching (a switch costs 0.1-1.5 s, a test 1 s);
+   * torn down with this session. Undefined when it cannot (a manifest's lab switches through its API server).
+   */
+  perfLabs?(modes: readonly ModeDef[], progress?: Progress): Promise<Map<string, LabView> | undefined>;
   /** Idempotent; safe from a signal handler while anything else is in flight. */
   down(): Promise<void>;
   /** Build and teardown times, when the session measured them itself. */
@@ -111,6 +119,8 @@ export interface Backend {
   readonly name: BackendName;
   /** Whether timings here can be set against the host's (false inside an emulated guest). */
   readonly comparable: boolean;
+  /** Host CPUs a running session keeps busy (a guest's emulated CPUs); the perf schedule counts them. */
+  readonly cpus?: number;
   /** Never chosen by --backend auto, only when named (a cluster is made only when asked for). */
   readonly onlyWhenAsked?: boolean;
   /** Can this backend run at all here? (installed, and for guests: does one boot) */

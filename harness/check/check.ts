@@ -18,6 +18,7 @@ import type { PairResult, Probing, RunResult } from '../results/schema.ts';
 import { labNames } from '../plan/names.ts';
 import { pathBetween } from '../topology/types.ts';
 import { probePodMtu } from './mtu-probe.ts';
+import { searchMtu } from './mtu-search.ts';
 import { warmUp } from './warmup.ts';
 
 export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest): Promise<RunResult> {
@@ -104,6 +105,8 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   }
   const mtuProbes = opts.mtuProbe ? await probePodMtu(lab, mode) : undefined;
   if (mtuProbes) lap('mtuProbe');
+  const mtuSearch = opts.mtuSearch ? await searchMtu(lab, mode) : undefined;
+  if (opts.mtuSearch) lap('mtuSearch');
   const badMtu = mtuProbes?.filter((m) => !m.ok) ?? [];
   const failed = results.filter((r) => !r.ok).length;
   const errors = results.filter((r) => r.error);
@@ -129,6 +132,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     phases,
     probing,
     ...(mtuProbes ? { mtuProbes } : {}),
+    ...(mtuSearch ? { mtuSearch } : {}),
     ...lab.daemonReport?.(),
   };
 }

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIperf, parseRttSamples } from '../probe/perf.ts';
+import type { NodeExecutor } from '../node/executor.ts';
+import { iperfLength, iperfLengthArgs, maxDfPayload, parseIperf, parsePerfCycles, parseRttSamples } from '../probe/perf.ts';
 import { perfNodePairs, prng, shuffle } from './measure.ts';
+import { pairedRatio } from './summarize.ts';
 import { parseTopology } from '../topology/load.ts';
 
 test('RTT samples from ping output, in microseconds', () => {
@@ -50,4 +52,83 @@ test('perf pairs: one same-subnet and one cross-subnet pair, nodes with pods onl
       ['cross-subnet', 'n2', 'n4'],
     ],
   );
+});
+
+test('a ratio pairs each mode test with the mean of its own round underlay tests', () => {
+  // Round 0 was slow for everything, round 1 fast: per-round pairing cancels it, exactly.
+  const mode = [
+    { v: 8, round: 0 },
+    { v: 16, round: 1 },
+  ];
+  const under = [
+    { v: 9, round: 0 },
+    { v: 11, round: 0 },
+    { v: 20, round: 1 },
+    { v: 20, round: 1 },
+  ];
+  const r = pairedRatio(mode, under);
+  assert.equal(r.mean, 0.8);
+  assert.equal(r.ci95, 0, 'the same ratio in both rounds');
+  // A round without an underlay test drops out rather than pairing with another round's.
+  const missing = pairedRatio([...mode, { v: 5, round: 2 }], under);
+  assert.equal(missing.mean, 0.8);
+  // Untagged values of equal count pair by position; otherwise the ratio of the means.
+  assert.equal(pairedRatio([{ v: 2 }, { v: 4 }], [{ v: 4 }, { v: 8 }]).mean, 0.5);
+  assert.ok(Math.abs(pairedRatio([{ v: 2 }, { v: 4 }], [{ v: 4 }, { v: 8 }, { v: 6 }]).mean - 0.5) < 1e-9);
+});
+
+test('iperf3 test length: whole seconds until the path has a rate, then a byte count for the fraction asked', () => {
+  assert.deepEqual(iperfLength(0.5, undefined), { seconds: 1 });
+  assert.deepEqual(iperfLengthArgs(iperfLength(0.5, undefined)), ['-t', '1']);
+  // 16 Gbit/s for half a second: 1 GB.
+  assert.deepEqual(iperfLength(0.5, 16), { bytes: 1e9, expectSeconds: 0.5 });
+  assert.deepEqual(iperfLengthArgs(iperfLength(0.5, 16)), ['-n', '1000000000']);
+  // A slow path (flanneld udp) still sends a meaningful amount.
+  assert.deepEqual(iperfLengthArgs(iperfLength(0.5, 0.001)), ['-n', '1000000']);
+  assert.deepEqual(iperfLengthArgs({ seconds: 2.5 }), ['-t', '3']);
+});
+
+test('the largest DF payload: two probes when the pod MTU is the boundary, a search when it is not', async () => {
+  const prober = (limit: number) => {
+    const sizes: number[] = [];
+    const exec = {
+      id: 'fake',
+      netnsPath: '/run/netns/fake',
+      run: async (argv: string[]) => {
+        const size = Number(argv[argv.indexOf('-s') + 1]);
+        sizes.push(size);
+        const ok = size <= limit;
+        return {
+          exitCode: ok ? 0 : 1,
+          stdout: `1 packets transmitted, ${ok ? 1 : 0} received, ${ok ? 0 : 100}% packet loss, time 0ms\n`,
+          stderr: '',
+        };
+      },
+      spawn: () => {
+        throw new Error('not used');
+      },
+      apply: async () => {},
+      readFile: async () => '',
+      exists: () => true,
+    } as unknown as NodeExecutor;
+    return { exec, sizes };
+  };
+  const a = prober(1422);
+  assert.equal(await maxDfPayload(a.exec, '10.0.0.2', 500, 1536, 1422), 1422);
+  assert.deepEqual(a.sizes, [1422, 1423]);
+  // The path carries less than the pod MTU allows (a black hole for big packets): found by search.
+  const b = prober(1400);
+  assert.equal(await maxDfPayload(b.exec, '10.0.0.2', 500, 1536, 1422), 1400);
+  // More than the guess passes (fragmentation, or a pod MTU set too low): found above it.
+  const c = prober(1472);
+  assert.equal(await maxDfPayload(c.exec, '10.0.0.2', 500, 1536, 1422), 1472);
+  const none = prober(100);
+  assert.equal(await maxDfPayload(none.exec, '10.0.0.2', 500, 1536, 1422), 0);
+});
+
+test('perf stat output: cycles counted, or why not', () => {
+  assert.equal(parsePerfCycles('123456789,,cycles,2000000,100.00,,\n'), 123456789);
+  assert.equal(parsePerfCycles('<not supported>,,cycles,0,100.00,,\n'), '<not supported>');
+  assert.equal(parsePerfCycles('55,,cycles:u,1,100.00,,\n'), 55);
+  assert.equal(parsePerfCycles('garbage'), 'no cycles line');
 });

@@ -3,13 +3,21 @@
 // all modes instead of favouring whichever ran first.
 import { availableParallelism } from 'node:os';
 import type { BackendSession, LabView } from '../backends/backend.ts';
-import { type ModeDef, podMtuOf } from '../modes/mode.ts';
-import { IF } from '../plan/names.ts';
+import type { ModeDef } from '../modes/mode.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import type { NodeExecutor } from '../node/executor.ts';
-import { iperf, linkMtu, maxDfPayload, rttSamples } from '../probe/perf.ts';
+import {
+  countCycles,
+  cyclesCountable,
+  iperf,
+  iperfClient,
+  iperfLength,
+  type IperfServer,
+  rttSamples,
+  startIperfServer,
+} from '../probe/perf.ts';
 import type { ModeSamples, PathSamples, PerfOptions, PerfPath, PerfSamples, PerfStop } from '../results/samples.ts';
-import { relativeHalfWidth, stopDecision } from '../stats/precision.ts';
+import { relativeHalfWidth, roundsNeeded, stopDecision } from '../stats/precision.ts';
 import { headlineEstimates } from './summarize.ts';
 import { prng, shuffle } from '../stats/random.ts';
 import { pathBetween, type ResolvedNode } from '../topology/types.ts';
@@ -31,9 +39,34 @@ export function perfNodePairs(nodes: readonly ResolvedNode[]): { path: PerfPath;
 }
 
 interface PathPlan {
+  /** The sampling round: every test carries it, so a ratio pairs a mode with its round's underlay. */
+  round: number;
+  /** RTT samples: in the first rounds only (their percentiles need samples, not rounds). */
+  rtt: boolean;
   /** Parallel streams: once, in the first round (its ratio is not a stopping criterion). */
   parallel: boolean;
   pin: { client: number; server: number } | undefined;
+}
+
+/**
+ * iperf3 servers kept listening for the whole sampling, one per destination, when the labs do not
+ * change under them (a lab per mode); a switched lab re-creates its pods, so there each test has
+ * its own one-off server.
+ */
+class Servers {
+  private readonly live = new Map<string, Promise<IperfServer>>();
+  constructor(private readonly cpu: number | undefined) {}
+  port(dst: NodeExecutor): Promise<IperfServer> {
+    let s = this.live.get(dst.id);
+    if (!s) {
+      s = startIperfServer(dst, { cpu: this.cpu, oneOff: false });
+      this.live.set(dst.id, s);
+    }
+    return s;
+  }
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.live.values()].map(async (s) => (await s).close()));
+  }
 }
 
 async function measurePath(
@@ -43,19 +76,40 @@ async function measurePath(
   opts: PerfOptions,
   into: PathSamples,
   plan: PathPlan,
+  servers: Servers | undefined,
+  cycles = false,
 ): Promise<void> {
-  into.rttUs.push(...(await rttSamples(srcNs, dstIp, opts.rttCount)));
-  into.single.push(await iperf(srcNs, dstNs, dstIp, { seconds: opts.seconds, streams: 1, ...(plan.pin ? { pin: plan.pin } : {}) }));
-  if (plan.parallel && opts.streams > 1)
-    into.parallel.push(
-      await iperf(srcNs, dstNs, dstIp, { seconds: opts.seconds, streams: opts.streams, ...(plan.pin ? { pin: plan.pin } : {}) }),
-    );
+  const rate = (xs: readonly { gbps: number }[]) => (xs.length ? xs.reduce((a, x) => a + x.gbps, 0) / xs.length : undefined);
+  const test = async (streams: number) => {
+    // Sized from this path's rate so far: a fraction of a second is a byte count (iperf3 -n).
+    const length = iperfLength(opts.seconds, rate(streams > 1 ? into.parallel : into.single) ?? rate(into.single));
+    if (!servers) return iperf(srcNs, dstNs, dstIp, { length, streams, ...(plan.pin ? { pin: plan.pin } : {}) });
+    const s = await servers.port(dstNs);
+    return iperfClient(srcNs, dstIp, s.port, { length, streams, cpu: plan.pin?.client });
+  };
+  if (plan.rtt) into.rttUs.push(...(await rttSamples(srcNs, dstIp, opts.rttCount)));
+  if (cycles) {
+    const c = await countCycles(srcNs, () => test(1));
+    into.single.push({ ...c.value, round: plan.round, ...(c.cycles !== undefined ? { cycles: c.cycles } : {}) });
+  } else into.single.push({ ...(await test(1)), round: plan.round });
+  if (plan.parallel && opts.streams > 1) into.parallel.push({ ...(await test(opts.streams)), round: plan.round });
 }
 
 /** No run samples forever: past this many rounds the budget is not the limit, the machine is. */
 const MAX_ROUNDS = 60;
+/** Rounds with RTT samples: three rounds of --rtt-count pings give the percentiles their samples. */
+const RTT_ROUNDS = 3;
+/**
+ * Underlay visits per round, each at a random point of it: a round's ratio divides by their mean, so
+ * the underlay's own noise weighs half as much for one more 1-s test a round (measured here: a
+ * single 1-s test varies by ~10%, and most of it does not carry over to the next).
+ */
+const UNDERLAY_VISITS = 2;
 
-/** Measures on a session whose nodes are reachable from here, switching it between modes. */
+/**
+ * Measures on a session whose nodes are reachable from here: on a lab per mode when the session can
+ * build them (no switching inside the rounds), else switching its one lab between modes.
+ */
 export async function measurePerf(session: BackendSession, modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples> {
   const view = () => {
     const v = session.view();
@@ -81,80 +135,144 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
   const pin = availableParallelism() >= 2 ? { client: 0, server: 1 } : undefined;
   const target = opts.target ?? 0.05;
   const started = performance.now();
-  let stop: PerfStop | undefined;
-  for (let round = 0; round < MAX_ROUNDS && !stop; round++) {
-    const roundStart = performance.now();
-    // The headline (same-subnet) path every round: its ratios decide when to stop. The other path
-    // and the parallel streams in the first round only, so later rounds stay short.
-    const active = (path: PerfPath) => path === 'same-subnet' || round === 0;
-    const plan: PathPlan = { parallel: round === 0, pin };
-    const visit = shuffle(['underlay', ...modes.map((m) => m.name)], rand);
-    order.push(visit);
-    for (const item of visit) {
-      if (item === 'underlay') {
-        opts.progress?.(`perf round ${round + 1}: underlay`);
-        for (const [i, p] of pairs.entries())
-          if (active(p.path))
-            await measurePath(lab.nodeExecutor(p.a.name), lab.nodeExecutor(p.b.name), formatIpv4(p.b.ip), opts, underlay[i]!, plan);
+  // Every mode on a lab of its own, when the session can build them; the underlay is measured on
+  // the first of them (every lab has the same underlay).
+  const labs = await session.perfLabs?.(modes, opts.progress);
+  const home: LabView = (labs && modes[0] && labs.get(modes[0].name)) || lab;
+  const servers = labs ? new Servers(pin?.server) : undefined;
+  const cycles = await cyclesCountable(home.nodeExecutor(t.nodes[0]!.name));
+  const labFor = async (mode: ModeDef): Promise<LabView> => {
+    const own = labs?.get(mode.name);
+    if (own) return own;
+    if (view().mode?.name !== mode.name) await session.program(mode);
+    return view();
+  };
+  try {
+    // One test not kept: the machine settles after the checks, the guests and the builds (the first
+    // test of a run was the fastest of its mode once here, 25 against 17-18 Gbit/s).
+    if (pairs[0]) {
+      const p = pairs[0];
+      const a = home.nodeExecutor(p.a.name);
+      const b = home.nodeExecutor(p.b.name);
+      await measurePath(
+        a,
+        b,
+        formatIpv4(p.b.ip),
+        opts,
+        { ...underlay[0]!, rttUs: [], single: [], parallel: [] },
+        {
+          round: -1,
+          rtt: false,
+          parallel: false,
+          pin,
+        },
+        servers,
+      );
+    }
+    return await rounds();
+  } finally {
+    await servers?.close();
+  }
+
+  async function rounds(): Promise<PerfSamples> {
+    const roundTimes: number[] = [];
+    let stop: PerfStop | undefined;
+    for (let round = 0; round < MAX_ROUNDS && !stop; round++) {
+      const roundStart = performance.now();
+      // The headline (same-subnet) path every round: its ratios decide when to stop. The other path
+      // once, and the parallel streams once on the headline path, in the first round only, so later
+      // rounds stay short.
+      const first = round === 0;
+      const plan = (path: PerfPath, extra = true): PathPlan => ({
+        round,
+        rtt: round < RTT_ROUNDS,
+        parallel: first && path === 'same-subnet' && extra,
+        pin,
+      });
+      const visit = shuffle([...Array.from({ length: UNDERLAY_VISITS }, () => 'underlay'), ...modes.map((m) => m.name)], rand);
+      order.push(visit);
+      let underlayVisit = 0;
+      for (const item of visit) {
+        if (item === 'underlay') {
+          opts.progress?.(`perf round ${round + 1}: underlay`);
+          // The extras (the other path, parallel streams) at the round's first underlay visit only.
+          const once = underlayVisit++ === 0;
+          for (const [i, p] of pairs.entries())
+            if (p.path === 'same-subnet' || (first && once))
+              await measurePath(
+                home.nodeExecutor(p.a.name),
+                home.nodeExecutor(p.b.name),
+                formatIpv4(p.b.ip),
+                opts,
+                underlay[i]!,
+                plan(p.path, once),
+                servers,
+                cycles.ok,
+              );
+          continue;
+        }
+        const mode = modes.find((m) => m.name === item)!;
+        const at = await labFor(mode);
+        opts.progress?.(`perf round ${round + 1}: ${mode.name}`);
+        const s = samples.get(mode.name)!;
+        for (const p of pairs) {
+          const src = at.pods.find((x) => x.node === p.a.name)!;
+          const dst = at.pods.find((x) => x.node === p.b.name)!;
+          const reachable = mode.expect(p.a, p.b, p.path, { topology: t, settings: lab.settings }).reachable;
+          let ps = s.paths.find((x) => x.path === p.path);
+          if (!ps) {
+            ps = { path: p.path, src: src.id, dst: dst.id, reachable, rttUs: [], single: [], parallel: [] };
+            s.paths.push(ps);
+          }
+          if (reachable && (p.path === 'same-subnet' || first))
+            await measurePath(at.executor(src.netns), at.executor(dst.netns), dst.ip, opts, ps, plan(p.path), servers, cycles.ok);
+        }
+      }
+      const now = performance.now();
+      roundTimes.push(now - roundStart);
+      const estimates = headlineEstimates(underlay, [...samples.values()]);
+      const halfWidths = Object.fromEntries(Object.entries(estimates).map(([k, e]) => [k, relativeHalfWidth(e)]));
+      // A typical round is one without the first round's extras, once there is one.
+      const roundMs = roundTimes.length > 1 ? Math.max(...roundTimes.slice(1).slice(-3)) : roundTimes[0]!;
+      const base = { rounds: round + 1, elapsedMs: Math.round(now - started), target, budgetMs: opts.budgetMs ?? 0, halfWidths };
+      const needed = (missed: readonly string[]) => ({
+        roundMs: Math.round(roundMs),
+        needed: Object.fromEntries(missed.map((k) => [k, roundsNeeded(estimates[k]!, round + 1, target)])),
+      });
+      if (opts.budgetMs === undefined) {
+        // No budget: a fixed number of rounds, as asked.
+        if (round + 1 >= opts.rounds) {
+          const missed = Object.keys(halfWidths).filter((k) => !(halfWidths[k]! <= target));
+          stop = { ...base, why: 'rounds', missed, ...needed(missed) };
+        }
         continue;
       }
-      const mode = modes.find((m) => m.name === item)!;
-      if (view().mode?.name !== mode.name) await session.program(mode);
-      opts.progress?.(`perf round ${round + 1}: ${mode.name}`);
-      const s = samples.get(mode.name)!;
-      for (const p of pairs) {
-        const src = view().pods.find((x) => x.node === p.a.name)!;
-        const dst = view().pods.find((x) => x.node === p.b.name)!;
-        const reachable = mode.expect(p.a, p.b, p.path, { topology: t, settings: lab.settings }).reachable;
-        let ps = s.paths.find((x) => x.path === p.path);
-        if (!ps) {
-          ps = { path: p.path, src: src.id, dst: dst.id, reachable, rttUs: [], single: [], parallel: [] };
-          s.paths.push(ps);
-        }
-        if (reachable && active(p.path)) await measurePath(lab.executor(src.netns), lab.executor(dst.netns), dst.ip, opts, ps, plan);
+      const d = stopDecision({
+        rounds: round + 1,
+        minRounds: opts.rounds,
+        estimates,
+        target,
+        elapsedMs: now - started,
+        budgetMs: opts.budgetMs,
+        roundMs,
+      });
+      if (d.stop) {
+        const missed = d.missed.map((m) => m.name);
+        stop = { ...base, why: d.why, missed, ...needed(missed) };
+      } else {
+        const widest = (Math.max(...Object.values(halfWidths)) * 100).toFixed(1);
+        opts.progress?.(`perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)`);
       }
-      if (!s.mtu) s.mtu = await measureMtu(view(), mode, pairs);
     }
-    const now = performance.now();
-    const estimates = headlineEstimates(underlay, [...samples.values()]);
-    const halfWidths = Object.fromEntries(Object.entries(estimates).map(([k, e]) => [k, relativeHalfWidth(e)]));
-    const base = { rounds: round + 1, elapsedMs: Math.round(now - started), target, budgetMs: opts.budgetMs ?? 0, halfWidths };
-    if (opts.budgetMs === undefined) {
-      // No budget: a fixed number of rounds, as asked.
-      if (round + 1 >= opts.rounds)
-        stop = { ...base, why: 'rounds', missed: Object.keys(halfWidths).filter((k) => !(halfWidths[k]! <= target)) };
-      continue;
-    }
-    const d = stopDecision({
-      rounds: round + 1,
-      minRounds: opts.rounds,
-      estimates,
-      target,
-      elapsedMs: now - started,
-      budgetMs: opts.budgetMs,
-      roundMs: now - roundStart,
-    });
-    if (d.stop) stop = { ...base, why: d.why, missed: d.missed.map((m) => m.name) };
-    else {
-      const widest = (Math.max(...Object.values(halfWidths)) * 100).toFixed(1);
-      opts.progress?.(`perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)`);
-    }
+    return {
+      seed,
+      order,
+      underlay,
+      modes: [...samples.values()],
+      ...(stop ? { stop } : {}),
+      pinned: pin !== undefined,
+      labPerMode: labs !== undefined,
+      cycles: cycles.ok ? { counted: true } : { counted: false, why: cycles.why },
+    };
   }
-  return { seed, order, underlay, modes: [...samples.values()], ...(stop ? { stop } : {}), pinned: pin !== undefined };
-}
-
-/** The pod MTU the mode set, the one it must set, and the largest DF packet that really crosses. */
-async function measureMtu(lab: LabView, mode: ModeDef, pairs: ReturnType<typeof perfNodePairs>): Promise<ModeSamples['mtu']> {
-  const t = lab.topology;
-  // Prefer the path with encapsulation (cross-subnet) when the mode reaches it: that is where MTU bites.
-  const p = [...pairs].reverse().find((x) => mode.expect(x.a, x.b, x.path, { topology: t, settings: lab.settings }).reachable);
-  if (!p) return undefined;
-  const src = lab.pods.find((x) => x.node === p.a.name)!;
-  const dst = lab.pods.find((x) => x.node === p.b.name)!;
-  const exec = lab.executor(src.netns);
-  const observed = await linkMtu(exec, IF.podEth);
-  const expected = podMtuOf(mode, t, lab.settings);
-  // Search a little past the pod MTU: a payload above it passing would mean fragmentation or a lie.
-  const max = await maxDfPayload(exec, dst.ip, 500, Math.max(observed, t.mtu) - 28 + 64);
-  return { expected, observed, maxDfPayload: max, path: p.path };
 }

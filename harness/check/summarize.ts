@@ -28,21 +28,52 @@ function cpuPerGB(runs: PathSamples['single']): number | undefined {
   return bytes > 0 && Number.isFinite(cpu) ? cpu / (bytes / 1e9) : undefined;
 }
 
+/** A value of one test, with the round it was taken in when known. */
+export interface Tagged {
+  v: number;
+  round?: number | undefined;
+}
+
+const gbpsOf = (runs: PathSamples['single']): Tagged[] => runs.map((r) => ({ v: r.gbps, round: r.round }));
+
 /** CPU seconds (sender + receiver, their own accounting) per GB moved, one value per test. */
-const cpuSamples = (runs: PathSamples['single']) =>
-  runs.filter((r) => r.bytes > 0 && Number.isFinite(r.cpuSeconds)).map((r) => r.cpuSeconds / (r.bytes / 1e9));
+const cpuTagged = (runs: PathSamples['single']): Tagged[] =>
+  runs.filter((r) => r.bytes > 0 && Number.isFinite(r.cpuSeconds)).map((r) => ({ v: r.cpuSeconds / (r.bytes / 1e9), round: r.round }));
+const cpuSamples = (runs: PathSamples['single']) => cpuTagged(runs).map((t) => t.v);
+
+/** The mean of each round's values, by round (the underlay is measured more than once a round). */
+function roundMeans(xs: readonly Tagged[]): Map<number, number> {
+  const sums = new Map<number, number[]>();
+  for (const x of xs) if (x.round !== undefined) sums.set(x.round, [...(sums.get(x.round) ?? []), x.v]);
+  return new Map([...sums].map(([r, v]) => [r, mean(v)]));
+}
 
 /**
- * A ratio with its interval. When both were measured in every round, the per-round ratios
- * (the underlay measured in the same round) are averaged: slow drift of a noisy machine cancels.
- * Otherwise the ratio of the means, by the delta method.
+ * A ratio with its interval. When every value carries its round, each round's ratio is the mode's
+ * value over the mean of the underlay measured in that round, and the per-round ratios are averaged
+ * with a t interval: slow drift of a noisy machine cancels. Untagged values of equal count pair by
+ * position; otherwise the ratio of the means, by the delta method.
  */
-export function pairedRatio(a: readonly number[], b: readonly number[]): Estimate {
-  if (a.length >= 2 && a.length === b.length && b.every((x) => x > 0)) {
-    const s = summarize(a.map((x, i) => x / b[i]!));
+export function pairedRatio(a: readonly Tagged[], b: readonly Tagged[]): Estimate {
+  if (a.length >= 2 && a.every((x) => x.round !== undefined) && b.every((x) => x.round !== undefined)) {
+    const base = roundMeans(b);
+    const ratios = a.flatMap((x) => {
+      const u = base.get(x.round!);
+      return u !== undefined && u > 0 ? [x.v / u] : [];
+    });
+    if (ratios.length >= 2) {
+      const s = summarize(ratios);
+      return { mean: s.mean, ci95: s.ci95 };
+    }
+  }
+  if (a.length >= 2 && a.length === b.length && b.every((x) => x.v > 0)) {
+    const s = summarize(a.map((x, i) => x.v / b[i]!.v));
     return { mean: s.mean, ci95: s.ci95 };
   }
-  return ratioOfMeans(a, b);
+  return ratioOfMeans(
+    a.map((x) => x.v),
+    b.map((x) => x.v),
+  );
 }
 
 /** The ratios sampling stops on: each host mode's headline throughput and CPU per GB against the underlay. */
@@ -52,12 +83,9 @@ export function headlineEstimates(underlay: readonly PathSamples[], modes: reado
     const p = m.paths.find((x) => x.path === 'same-subnet' && x.reachable && x.single.length);
     const u = p && underlay.find((x) => x.path === p.path);
     if (!p || !u?.single.length) continue;
-    out[`${m.mode} throughput`] = pairedRatio(
-      p.single.map((r) => r.gbps),
-      u.single.map((r) => r.gbps),
-    );
-    const ca = cpuSamples(p.single);
-    const cb = cpuSamples(u.single);
+    out[`${m.mode} throughput`] = pairedRatio(gbpsOf(p.single), gbpsOf(u.single));
+    const ca = cpuTagged(p.single);
+    const cb = cpuTagged(u.single);
     if (ca.length && cb.length) out[`${m.mode} CPU/GB`] = pairedRatio(ca, cb);
   }
   return out;
@@ -70,17 +98,15 @@ export function summarizePath(p: PathSamples, base: PathSamples | undefined): Pe
   out.throughputGbps = summarize(single);
   if (p.parallel.length) out.throughputGbpsParallel = summarize(p.parallel.map((r) => r.gbps));
   if (p.rttUs.length) out.rttUs = rtt(p.rttUs);
-  if (base?.single.length)
-    out.ratioToUnderlay = pairedRatio(
-      single,
-      base.single.map((r) => r.gbps),
-    );
+  if (base?.single.length) out.ratioToUnderlay = pairedRatio(gbpsOf(p.single), gbpsOf(base.single));
   const cpu = cpuPerGB([...p.single, ...p.parallel]);
   if (cpu !== undefined) out.cpuSecondsPerGB = cpu;
   const cs = cpuSamples(p.single);
   if (cs.length) out.cpuPerGB = summarize(cs);
-  const cb = base ? cpuSamples(base.single) : [];
-  if (cs.length && cb.length) out.cpuRatioToUnderlay = pairedRatio(cs, cb);
+  const cyc = p.single.filter((r) => r.cycles !== undefined && r.bytes > 0).map((r) => r.cycles! / r.bytes);
+  if (cyc.length) out.cyclesPerByte = summarize(cyc);
+  const cb = base ? cpuTagged(base.single) : [];
+  if (cs.length && cb.length) out.cpuRatioToUnderlay = pairedRatio(cpuTagged(p.single), cb);
   return out;
 }
 
@@ -131,12 +157,16 @@ export function underlayPerf(s: PerfSamples): NonNullable<ResultsFile['underlay'
     order: s.order,
     ...(s.stop ? { stop: s.stop } : {}),
     ...(s.pinned !== undefined ? { pinned: s.pinned } : {}),
+    ...(s.labPerMode !== undefined ? { labPerMode: s.labPerMode } : {}),
+    ...(s.cycles ? { cycles: s.cycles } : {}),
   };
 }
 
 export function attachPerf(runs: RunResult[], s: PerfSamples, comparable: boolean): RunResult[] {
   return runs.map((r) => {
     const m = s.modes.find((x) => x.mode === r.mode);
-    return m && r.status !== 'skipped' ? { ...r, perf: perfFor(m, s.underlay, comparable) } : r;
+    // The MTU search ran in the wire check (RunResult.mtuSearch); older samples carry it themselves.
+    const mtu = m?.mtu ?? r.mtuSearch;
+    return m && r.status !== 'skipped' ? { ...r, perf: perfFor(mtu ? { ...m, mtu } : m, s.underlay, comparable) } : r;
   });
 }

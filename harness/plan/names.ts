@@ -76,6 +76,9 @@ export const IF = {
   cni0: 'cni0',
 } as const;
 
+/** The lab built beside `lab` to hold one mode for the perf rounds: still 12 characters at most. */
+export const perfLabName = (lab: string, i: number) => `${lab.slice(0, 9)}p${i.toString(36).padStart(2, '0')}`;
+
 export function randomLabName(): string {
   return Math.random().toString(36).slice(2, 8).padEnd(6, '0');
 }

@@ -12,7 +12,8 @@ export function parseRttSamples(out: string): number[] {
 
 /** RTT samples; a ping that did not run (exit 2, no statistics, nothing sent) is a ProbeError, never "no samples". */
 export async function rttSamples(exec: NodeExecutor, dst: string, count: number): Promise<number[]> {
-  const r = await exec.run(['ping', '-n', '-c', String(count), '-i', '0.005', '-W', '1', dst], {
+  // Every 2 ms (root may go that low): 50 samples in 0.1 s, and no two in flight at once.
+  const r = await exec.run(['ping', '-n', '-c', String(count), '-i', '0.002', '-W', '1', dst], {
     reject: false,
     op: 'ping',
     timeoutMs: 10_000 + count * 20,
@@ -42,8 +43,17 @@ export async function linkMtu(exec: NodeExecutor, dev: string): Promise<number> 
   return link[0]!.mtu;
 }
 
-/** Largest ICMP payload that crosses with DF set: binary search in [lo, hi]. */
-export async function maxDfPayload(exec: NodeExecutor, dst: string, lo: number, hi: number): Promise<number> {
+/**
+ * Largest ICMP payload that crosses with DF set: binary search in [lo, hi]. With a `guess` (the
+ * payload the pod MTU allows), two probes settle the usual case: it passes and one byte more does not.
+ */
+export async function maxDfPayload(exec: NodeExecutor, dst: string, lo: number, hi: number, guess?: number): Promise<number> {
+  if (guess !== undefined && guess > lo && guess < hi) {
+    if (await dfPasses(exec, dst, guess)) {
+      if (!(await dfPasses(exec, dst, guess + 1))) return guess;
+      lo = guess + 1;
+    } else hi = guess - 1;
+  }
   if (!(await dfPasses(exec, dst, lo))) return 0;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
@@ -76,19 +86,28 @@ export function parseIperf(json: string): IperfResult {
 }
 
 let nextPort = 5201 + (process.pid % 1000);
-
-/** One iperf3 TCP test: a one-off server in the destination node, the client in the source. */
-export async function iperf(
-  src: NodeExecutor,
-  dst: NodeExecutor,
-  dstIp: string,
-  opts: { seconds: number; streams: number; pin?: { client: number; server: number } },
-): Promise<IperfResult> {
-  // iperf3 -A: each end on its own CPU, so a 2-core machine measures the data path, not the scheduler.
-  const aff = (cpu: number | undefined) => (cpu === undefined ? [] : ['-A', String(cpu)]);
+const takePort = () => {
   const port = nextPort++;
   if (nextPort > 65000) nextPort = 5201;
-  const server = dst.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(port), ...aff(opts.pin?.server)]);
+  return port;
+};
+
+/** iperf3 -A: each end on its own CPU, so a 2-core machine measures the data path, not the scheduler. */
+const aff = (cpu: number | undefined) => (cpu === undefined ? [] : ['-A', String(cpu)]);
+
+/** An iperf3 server in a node, listening: one test (`oneOff`) or any number, one after the other. */
+export interface IperfServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startIperfServer(dst: NodeExecutor, opts: { cpu?: number | undefined; oneOff: boolean }): Promise<IperfServer> {
+  const port = takePort();
+  const server = dst.spawn(['iperf3', '-s', ...(opts.oneOff ? ['-1'] : []), '--forceflush', '-p', String(port), ...aff(opts.cpu)]);
+  const close = async () => {
+    server.kill('SIGTERM');
+    await server.wait();
+  };
   try {
     let seen = '';
     // iperf3 -s prints "Server listening" once bound; only then may the client connect.
@@ -106,15 +125,103 @@ export async function iperf(
         reject(new Error(`iperf3 server in ${dst.id} exited before listening: ${seen.trim()}`));
       });
     });
-    const argv = ['iperf3', '-c', dstIp, '-p', String(port), '-t', String(opts.seconds), '-P', String(opts.streams), '-J'];
-    const r = await src.run([...argv, ...aff(opts.pin?.client)], {
-      reject: false,
-      timeoutMs: (opts.seconds + 15) * 1000,
-      op: 'iperf3',
-    });
-    return parseIperf(r.stdout);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { port, close };
+}
+
+/**
+ * How long an iperf3 test runs: whole seconds (-t; iperf3 3.12 reads -t as an integer), or a byte
+ * count (-n) sized from the path's rate measured before, for a test of a fraction of a second.
+ */
+export type IperfLength = { seconds: number } | { bytes: number; expectSeconds: number };
+
+export function iperfLengthArgs(l: IperfLength): string[] {
+  return 'bytes' in l ? ['-n', String(Math.max(1, Math.round(l.bytes)))] : ['-t', String(Math.max(1, Math.ceil(l.seconds)))];
+}
+
+/** The length of a test of `seconds` on a path whose rate so far is `gbps` (none yet: whole seconds). */
+export function iperfLength(seconds: number, gbps: number | undefined): IperfLength {
+  if (!gbps || !(gbps > 0)) return { seconds: Math.max(1, Math.ceil(seconds)) };
+  return { bytes: Math.max(1e6, (gbps * 1e9 * seconds) / 8), expectSeconds: seconds };
+}
+
+/** One iperf3 TCP test from `src` to a listening server. */
+export async function iperfClient(
+  src: NodeExecutor,
+  dstIp: string,
+  port: number,
+  opts: { length: IperfLength; streams: number; cpu?: number | undefined },
+): Promise<IperfResult> {
+  const argv = ['iperf3', '-c', dstIp, '-p', String(port), ...iperfLengthArgs(opts.length), '-P', String(opts.streams), '-J'];
+  const expect = 'bytes' in opts.length ? opts.length.expectSeconds : opts.length.seconds;
+  // A byte count on a path that slowed down takes longer: room for a rate ten times lower.
+  const timeoutMs = (expect * ('bytes' in opts.length ? 10 : 1) + 15) * 1000;
+  const r = await src.run([...argv, ...aff(opts.cpu)], { reject: false, timeoutMs, op: 'iperf3' });
+  return parseIperf(r.stdout);
+}
+
+/** One iperf3 TCP test: a one-off server in the destination node, the client in the source. */
+export async function iperf(
+  src: NodeExecutor,
+  dst: NodeExecutor,
+  dstIp: string,
+  opts: { length: IperfLength; streams: number; pin?: { client: number; server: number } },
+): Promise<IperfResult> {
+  const server = await startIperfServer(dst, { cpu: opts.pin?.server, oneOff: true });
+  try {
+    return await iperfClient(src, dstIp, server.port, { length: opts.length, streams: opts.streams, cpu: opts.pin?.client });
   } finally {
-    server.kill('SIGTERM');
-    await server.wait();
+    await server.close();
+  }
+}
+
+/**
+ * `perf stat -x,` output (stderr): the cycles counted, or perf's word for why none were
+ * ("<not supported>" in a VM without a virtual PMU, "<not counted>").
+ */
+export function parsePerfCycles(stderr: string): number | string {
+  for (const line of stderr.split('\n')) {
+    const f = line.split(',');
+    if (f[2] !== 'cycles' && !f[2]?.startsWith('cycles')) continue;
+    const n = Number(f[0]);
+    return Number.isFinite(n) && f[0]!.trim() !== '' ? n : f[0]!.trim() || 'nothing';
+  }
+  return 'no cycles line';
+}
+
+/** Can this machine count CPU cycles? Asked once per sampling; the answer goes in the report. */
+export async function cyclesCountable(exec: NodeExecutor): Promise<{ ok: true } | { ok: false; why: string }> {
+  const r = await exec.run(['perf', 'stat', '-x,', '-e', 'cycles', '--', 'true'], { reject: false, op: 'perf stat', timeoutMs: 10_000 });
+  if (r.exitCode !== 0)
+    return { ok: false, why: `perf stat did not run (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.exitCode}`})` };
+  const c = parsePerfCycles(r.stderr);
+  return typeof c === 'number' ? { ok: true } : { ok: false, why: `perf stat counts no cycles here (${c}: no PMU in this VM)` };
+}
+
+/**
+ * Every CPU's cycles while `f` runs (perf stat -a, stopped with SIGINT when `f` is done): the data
+ * path's softirq work on both cores included, which neither end's own accounting fully sees.
+ */
+export async function countCycles<T>(exec: NodeExecutor, f: () => Promise<T>): Promise<{ value: T; cycles: number | undefined }> {
+  const p = exec.spawn(['perf', 'stat', '-a', '-x,', '-e', 'cycles']);
+  let err = '';
+  p.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  // perf opens its counters before it waits for the signal: give it that moment.
+  await new Promise((r) => setTimeout(r, 50));
+  try {
+    const value = await f();
+    p.kill('SIGINT');
+    await p.wait();
+    const c = parsePerfCycles(err);
+    return { value, cycles: typeof c === 'number' ? c : undefined };
+  } catch (e) {
+    p.kill('SIGKILL');
+    await p.wait();
+    throw e;
   }
 }

@@ -16,16 +16,49 @@ function rttText(r: RttStats | undefined): string {
   return `${fmt(r.p50, 0)}${ci(r.p50ci)} / ${fmt(r.p99, 0)}${ci(r.p99ci)}`;
 }
 
+/** Seconds or minutes, for the report's sentences. */
+const duration = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
+/** Why a ratio missed the target, in numbers: its rounds, the rounds its spread would need, and their time. */
+function missedWhy(s: NonNullable<NonNullable<ResultsFile['underlay']>['stop']>, name: string): string {
+  const hw = `±${((s.halfWidths[name] ?? Number.NaN) * 100).toFixed(1)}%`;
+  const need = s.needed?.[name];
+  if (need === undefined || need === null || !Number.isFinite(need)) return `${name} (${hw})`;
+  const time = s.roundMs ? `, ~${duration(need * s.roundMs)} at ${duration(s.roundMs)} a round` : '';
+  return `${name} (${hw}; its spread needs ~${need} rounds${time})`;
+}
+
+/** How the guests and the host shared the machine while measuring: said once. */
+function scheduleText(r: ResultsFile): string | undefined {
+  const s = r.perfSchedule;
+  if (!s) return undefined;
+  const budget = s.budgetMs !== undefined ? `The ${duration(s.budgetMs)} budget counts from the start of the run, checks included. ` : '';
+  const host = s.hostStartedMs !== undefined ? `The host's rounds began ${duration(s.hostStartedMs)} into the run` : '';
+  if (s.guests === 'none') return `**Schedule.** ${budget}${host ? `${host}.` : ''}`.trim();
+  if (s.guests === 'alongside')
+    return (
+      `**Schedule.** ${budget}The guests measured alongside the host: this machine has ${s.cpus} CPUs, enough for the host's ` +
+      `pinned sender and receiver and the guests' ${s.guestCpus}.${host ? ` ${host}.` : ''}`
+    );
+  return (
+    `**Schedule.** ${budget}The guests measured first, one at a time, and stopped before the host measured alone: this machine ` +
+    `has ${s.cpus} CPUs, too few for the host's pinned sender and receiver and the guests' ${s.guestCpus} (an idle qemu guest ` +
+    `keeps ~40% of a core busy).${host ? ` ${host}.` : ''}`
+  );
+}
+
 /** How the sampling ended and how precise it got: the report states its own stopping rule. */
 export function precisionText(r: ResultsFile): string[] {
   const s = r.underlay?.stop;
-  if (!s) return [];
+  const schedule = scheduleText(r);
+  if (!s) return schedule ? [schedule] : [];
   const widest = Math.max(...Object.values(s.halfWidths).filter(fin), 0);
   const rule =
     s.why === 'rounds'
       ? `a fixed ${s.rounds} rounds`
-      : `short interleaved rounds until every host ratio's 95% interval is within ±${pct(s.target)} of its value, or the ` +
-        `${Math.round(s.budgetMs / 1000)} s budget runs out (at least ${r.perfSettings?.rounds ?? 3} rounds)`;
+      : `short interleaved rounds (each visits the underlay twice and every mode once, in a new random order) until every host ` +
+        `ratio's 95% interval is within ±${pct(s.target)} of its value, or the next round would not fit the budget (at least ` +
+        `${r.perfSettings?.rounds ?? 3} rounds)`;
   const out = [
     `**Precision.** Sampling: ${rule}. It stopped after ${s.rounds} rounds in ${Math.round(s.elapsedMs / 1000)} s ` +
       `(${s.why === 'precision' ? 'target reached' : s.why === 'budget' ? 'budget spent' : 'rounds done'}); the widest interval is ` +
@@ -33,8 +66,23 @@ export function precisionText(r: ResultsFile): string[] {
   ];
   if (s.missed.length)
     out.push(
-      `Missed the target: ${s.missed.map((m) => `${m} (±${((s.halfWidths[m] ?? Number.NaN) * 100).toFixed(1)}%)`).join(', ')}: ` +
-        `${s.why === 'budget' ? 'the budget ran out first (`--budget` gives more time)' : 'too few rounds'}.`,
+      `Missed the target, ${s.why === 'budget' ? 'the budget ran out first (`--budget` gives more time)' : 'too few rounds'}: ` +
+        `${s.missed.map((m) => missedWhy(s, m)).join(', ')}.`,
+    );
+  if (schedule) out.push(schedule);
+  const cyc = r.underlay?.cycles;
+  if (cyc)
+    out.push(
+      cyc.counted
+        ? "Cycles per byte: every CPU's cycles (perf stat -a) during each single-stream test, over the bytes it moved " +
+            '(results.json `cyclesPerByte`).'
+        : `Cycles per byte: not measured, ${cyc.why}; CPU seconds per GB stands in for it.`,
+    );
+  if (r.underlay?.labPerMode)
+    out.push(
+      'Each mode was measured on a lab of its own, built from the same topology for the rounds (the checked lab kept its ' +
+        'mode unless it ran an etcd, whose 10 ms ticks would load the cores), so the rounds never wait for a switch; the ' +
+        'first test was not kept.',
     );
   out.push(
     r.underlay?.pinned
@@ -79,7 +127,8 @@ export function renderMarkdown(r: ResultsFile): string {
     const head = p?.paths?.find((x) => x.path === 'same-subnet') ?? p?.paths?.[0];
     const mtu = p?.mtu ? `${p.mtu.expected} / ${p.mtu.observed}${p.mtu.observed !== p.mtu.expected ? ' ⚠' : ''}` : '–';
     out.push(
-      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ${row.comparable ? pm(p?.throughputGbps) : '–'} | ${ratio} | ` +
+      `| ${row.mode} | ${row.backend} | ${STATUS[row.status]} | ${pairs} | ` +
+        `${row.comparable ? pm(p?.throughputGbps) : '–'} | ${ratio} | ` +
         `${row.comparable ? pm(p?.cpuPerGB, 3) : '–'} | ${cpuRatio} | ${rttText(head?.rttUs)} | ${mtu} | ` +
         `${p?.mtu ? `${p.mtu.maxDfPayload}${p.mtu.podMtuExceedsPath ? ' ⚠ pod MTU exceeds path' : ''}` : '–'} |`,
     );

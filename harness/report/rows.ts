@@ -103,6 +103,7 @@ export const PHASE_COLUMNS = [
   ['captureStop', 'flush'],
   ['decode', 'decode'],
   ['mtuProbe', 'DF probe'],
+  ['mtuSearch', 'MTU search'],
   ['faults', 'faults'],
   ['teardown', 'teardown'],
 ] as const satisfies readonly (readonly [Phase, string])[];

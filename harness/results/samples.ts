@@ -6,6 +6,10 @@ export interface IperfResult {
   seconds: number;
   /** CPU seconds spent by sender and receiver together (from iperf3's utilisation figures). */
   cpuSeconds: number;
+  /** The sampling round it was taken in: a ratio pairs a mode's test with its round's underlay. */
+  round?: number;
+  /** Every CPU's cycles during the test, where perf stat can count them. */
+  cycles?: number;
 }
 
 export interface PerfOptions {
@@ -52,6 +56,10 @@ export interface PerfStop {
   halfWidths: Record<string, number>;
   /** The ratios that did not reach the target. */
   missed: string[];
+  /** How long a round took once the first (with its extras) was done, in ms. */
+  roundMs?: number;
+  /** For each ratio that missed: the rounds it would need at the spread it showed (Infinity: unknown). */
+  needed?: Record<string, number>;
 }
 
 export interface PerfSamples {
@@ -59,7 +67,22 @@ export interface PerfSamples {
   stop?: PerfStop;
   /** Sender and receiver pinned to separate CPUs (iperf3 -A), when the machine has two. */
   pinned?: boolean;
+  /** Each mode measured on a lab of its own, built for the rounds (else one lab switched between modes). */
+  labPerMode?: boolean;
+  /** Cycles per byte: counted (perf stat), or why not. */
+  cycles?: { counted: true } | { counted: false; why: string };
   order: string[][];
   underlay: PathSamples[];
   modes: ModeSamples[];
+}
+
+/** How guests and the host shared the machine while measuring (results.json `perfSchedule`). */
+export interface PerfSchedule {
+  guests: 'none' | 'alongside' | 'first';
+  /** The machine's CPUs, and the guests' (their emulated CPUs, each a busy host thread). */
+  cpus: number;
+  guestCpus: number;
+  budgetMs?: number;
+  /** When the host's rounds began, from the start of the run. */
+  hostStartedMs?: number;
 }

@@ -1,5 +1,5 @@
 // The results.json contract. Other tools read this file: fields may be added, never renamed or removed.
-import type { PerfStop } from './samples.ts';
+import type { ModeSamples, PerfSchedule, PerfStop } from './samples.ts';
 
 export type PathKind = 'same-node' | 'same-subnet' | 'cross-subnet';
 /** udp: flannel's udp backend, a bare inner IPv4 packet in a UDP datagram (port 8285), forwarded by flanneld in user space. */
@@ -55,6 +55,8 @@ export interface PerfForPath {
   /** CPU seconds per GB (sender + receiver) per single-stream test, with its interval. */
   cpuPerGB?: Stat;
   cpuRatioToUnderlay?: { mean: number; ci95: number };
+  /** Every CPU's cycles per byte moved, per single-stream test, where perf stat counts cycles. */
+  cyclesPerByte?: Stat;
 }
 
 export interface RttStats {
@@ -133,6 +135,8 @@ export interface RunResult {
   probing?: Probing;
   /** The DF probes, when asked for (conform): one per underlay path. */
   mtuProbes?: MtuProbe[];
+  /** With --perf: the pod MTU set and expected, and the largest DF payload that crossed (binary search). */
+  mtuSearch?: ModeSamples['mtu'];
 }
 
 /**
@@ -151,6 +155,7 @@ export type Phase =
   | 'captureStop'
   | 'decode'
   | 'mtuProbe'
+  | 'mtuSearch'
   | 'faults'
   | 'teardown';
 
@@ -265,7 +270,13 @@ export interface ResultsFile {
     stop?: PerfStop;
     /** Sender and receiver on separate CPUs (iperf3 -A 0 / -A 1). */
     pinned?: boolean;
+    /** Each mode measured on a lab of its own, built beside the checked one (no switching inside the rounds). */
+    labPerMode?: boolean;
+    /** Cycles per byte: counted with perf stat, or why not (a VM without a virtual PMU). */
+    cycles?: { counted: true } | { counted: false; why: string };
   };
+  /** How guests and the host shared the machine while measuring, and when the host's rounds began. */
+  perfSchedule?: PerfSchedule;
   perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number; target?: number; budgetSeconds?: number };
   /** Present while a run is going, and left when it was killed or crashed: which modes are done. */
   incomplete?: { reason: string; done: number; of: number };

@@ -37,6 +37,7 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
         progress: log,
         ...(req.count ? { count: req.count } : {}),
         ...(req.mtuProbe ? { mtuProbe: true } : {}),
+        ...(req.mtuSearch ? { mtuSearch: true } : {}),
       });
     case 'faults':
       return session().faults(getMode(req.mode), req.baseline, { outDir: '/', progress: log });

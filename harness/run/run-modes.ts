@@ -1,8 +1,10 @@
 // Runs modes wherever they can run: placement over every backend, one session per backend used,
 // each mode programmed, checked for stale state and on the wire, optionally measured. Backends with
-// their own kernel (guests) work alongside the host, except when measuring: then every backend
-// measures alone, the host first, since a guest's CPU load would skew the host's numbers. The
-// CLI's `run` and a library user's test call this alike.
+// their own kernel (guests) work alongside the host, except when measuring on a machine without
+// cores for both: then the guests measure first and stop, and the host measures alone, since a
+// guest's CPU load would skew the host's numbers (perf-schedule.ts). The CLI's `run` and a library
+// user's test call this alike.
+import { availableParallelism } from 'node:os';
 import type { Backend, LabManifest, Progress } from '../backends/backend.ts';
 import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
@@ -18,6 +20,7 @@ import { randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import type { PerfOptions } from '../results/samples.ts';
 import type { Topology } from '../topology/types.ts';
+import { type PerfSchedule, perfOptionsFor, perfSchedule, waitsFor } from './perf-schedule.ts';
 
 export interface RunModesOptions {
   topology: Topology;
@@ -50,6 +53,8 @@ export interface RunModesResult {
   runs: RunResult[];
   underlay?: ResultsFile['underlay'];
   placements: Placement[];
+  /** How the backends shared the machine while measuring (perf only). */
+  perfSchedule?: PerfSchedule;
 }
 
 /** Where each mode would run here, and why not where it cannot. */
@@ -84,13 +89,15 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 /** The one line that says why a backend failed: its first line (the rest goes to logs). */
 const firstLine = (e: unknown) => errorLine(e).text.split('\n')[0]!;
 
-/** When a backend may measure: after every backend's wire checks, the host first, guests after it. */
+/** When a backend may measure, and with how much of the budget (see `schedulePerf`). */
 interface PerfGate {
   /** This backend's checks are done (or it failed): called once, any number of times is fine. */
   checked(): void;
-  /** Resolves when this backend may start measuring. */
-  mayMeasure(): Promise<void>;
-  /** This backend's measuring is done (or failed). */
+  /** Every backend's checks are done (or failed). */
+  allChecked: Promise<unknown>;
+  /** Resolves when this backend may start measuring, with the options it measures with. */
+  mayMeasure(): Promise<Omit<PerfOptions, 'progress'>>;
+  /** This backend's measuring is done and its lab is down (or it failed). */
   measured(): void;
 }
 
@@ -157,6 +164,7 @@ async function runOnBackend(
         progress,
         ...(o.count ? { count: o.count } : {}),
         ...(o.mtuProbe ? { mtuProbe: true } : {}),
+        ...(o.perf ? { mtuSearch: true } : {}),
       });
       lap();
       let r: RunResult = {
@@ -201,8 +209,13 @@ async function runOnBackend(
       // Each mode once, even when a transition sequence visited it twice.
       const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
       try {
-        await gate?.mayMeasure();
-        const samples = await session.measure(unique, { ...o.perf, progress });
+        // The labs the rounds measure on are built while the gate is shut (the host waits for the
+        // guests' rounds then): building is not measuring. Not before every backend's checks are
+        // done, though: a guest's probes have reply deadlines.
+        const early = gate ? gate.allChecked.then(() => session.perfLabs?.(unique)) : undefined;
+        void early?.catch(() => {});
+        const perf = (await gate?.mayMeasure()) ?? o.perf;
+        const samples = await session.measure(unique, { ...perf, progress });
         runs = attachPerf(runs, samples, backend.comparable);
         if (backend.comparable) underlay = underlayPerf(samples);
       } catch (e) {
@@ -228,9 +241,10 @@ async function runOnBackend(
     }
   } finally {
     gate?.checked();
-    gate?.measured();
     const t = performance.now();
-    await session.down();
+    // Measured only once the lab is down: a guest that is still running takes the CPUs the host's
+    // rounds measure (an idle qemu guest keeps ~40% of a core busy, measured here).
+    await session.down().finally(() => gate?.measured());
     // Teardown belongs to the lab, not a mode: the last run carries it (the results file is rewritten at the end).
     const teardown = session.timings?.teardownMs ?? Math.round(performance.now() - t);
     const last = runs.at(-1);
@@ -240,6 +254,8 @@ async function runOnBackend(
 }
 
 export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
+  // The perf budget counts from here: placement, boots and checks included.
+  const runStarted = performance.now();
   const o = { ...opts, name: opts.name ?? randomLabName() };
   const placements = o.manifest
     ? await manifestPlacements(o.modes, o.backend === 'kind' ? 'kind' : 'netns', o.host)
@@ -248,36 +264,36 @@ export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
   for (const p of placements) if ('backend' in p) groups.set(p.backend, [...(groups.get(p.backend) ?? []), p.mode]);
   const ordered = [...groups].sort(([a], [b]) => BACKENDS.indexOf(a) - BACKENDS.indexOf(b));
   const results = new Map<Backend, Awaited<ReturnType<typeof runOnBackend>>>();
+  let schedule: PerfSchedule | undefined;
   if (o.perf) {
-    // Every backend boots and checks at once; nobody measures until all checks are done, then the
-    // host measures alone and the guests after it, one at a time: on a small machine a guest's
-    // emulated CPU would take the cores the host's rounds measure. The budget covers them all: a
-    // quarter of it to the guests, if any.
+    // Every backend boots and checks at once; nobody measures until all checks are done. Then
+    // `perfSchedule` decides: guests alongside the host when there are cores for both, else the
+    // guests first (each stopped before the next begins) and the host alone after them.
     const perfOpts = o.perf;
-    const guests = ordered.filter(([b]) => !b.comparable).length;
-    const share = (b: Backend) => (perfOpts.budgetMs === undefined || guests === 0 ? 1 : b.comparable ? 0.75 : 0.25 / guests);
+    const kinds = ordered.map(([b]) => (b.comparable ? ('host' as const) : ('guest' as const)));
+    const guestCpus = ordered.filter(([b]) => !b.comparable).map(([b]) => b.cpus ?? 1);
+    const s = perfSchedule(guestCpus, availableParallelism(), perfOpts.budgetMs);
+    schedule = s;
+    const waits = waitsFor(kinds, s);
     const checked = ordered.map(() => deferred());
     const measured = ordered.map(() => deferred());
     const allChecked = Promise.all(checked.map((d) => d.promise));
     const settled = await Promise.allSettled(
       ordered.map(async ([b, modes], i) => {
-        // Host backends come first in `ordered`; each guest waits for every backend before it.
-        const before = measured.slice(0, i).map((d) => d.promise);
         const gate: PerfGate = {
           checked: checked[i]!.resolve,
+          allChecked,
           mayMeasure: async () => {
             await allChecked;
-            await Promise.all(before);
+            await Promise.all(waits[i]!.map((j) => measured[j]!.promise));
+            const elapsed = performance.now() - runStarted;
+            if (kinds[i] === 'host') s.hostStartedMs ??= Math.round(elapsed);
+            return perfOptionsFor(kinds[i] === 'host' ? 'host' : { guests: guestCpus.length }, s, perfOpts, elapsed);
           },
           measured: measured[i]!.resolve,
         };
-        // A guest's emulated rounds are slow: two are its minimum, so it keeps to its share.
-        const perf =
-          perfOpts.budgetMs === undefined
-            ? perfOpts
-            : { ...perfOpts, budgetMs: Math.round(perfOpts.budgetMs * share(b)), ...(b.comparable ? {} : { rounds: 2 }) };
         try {
-          results.set(b, await runOnBackend(b, modes, { ...o, perf }, gate));
+          results.set(b, await runOnBackend(b, modes, o, gate));
         } finally {
           // A backend that failed to start must not hold the others at the gate.
           gate.checked();
@@ -308,5 +324,5 @@ export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
         : queues.get(p.backend)!.shift()!,
   );
   const underlay = [...results.values()].find((r) => r.underlay)?.underlay;
-  return { runs, placements, ...(underlay ? { underlay } : {}) };
+  return { runs, placements, ...(underlay ? { underlay } : {}), ...(schedule ? { perfSchedule: schedule } : {}) };
 }

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapPercentile, citedVerdict, differenceOfMeans, relativeHalfWidth, stopDecision } from './precision.ts';
+import { bootstrapPercentile, citedVerdict, differenceOfMeans, relativeHalfWidth, roundsNeeded, stopDecision } from './precision.ts';
 import { prng } from './random.ts';
-import { ratioOfMeans } from './stats.ts';
+import { ratioOfMeans, sd, summarize } from './stats.ts';
 
 /** Normal samples by Box-Muller, seeded. */
 function normal(n: number, mu: number, sigma: number, seed: number): number[] {
@@ -66,4 +66,21 @@ test('bootstrap percentile intervals contain the percentile, shrink with more sa
   assert.ok(big.hi - big.lo < small.hi - small.lo);
   assert.ok(Math.abs(big.value - 100) < 2);
   assert.deepEqual(bootstrapPercentile(normal(30, 100, 20, 6), 50, prng(7)), small);
+});
+
+test('rounds needed: from the spread an interval shows to the rounds that would bring it within the target', () => {
+  // sd 0.1 around 1 from 4 rounds: ci95 = t(3) 0.1 / 2. The target 5% needs t(m-1) 0.1 / sqrt(m) <= 0.05.
+  const e = { mean: 1, ci95: (3.182446 * 0.1) / 2 };
+  const m = roundsNeeded(e, 4, 0.05);
+  assert.equal(m, 18, 'the smallest m with t(m-1)/sqrt(m) <= 0.5');
+  // Check the definition itself at m and m-1, with the same t as the code uses.
+  const tOf = (n: number) => summarize(normal(n, 0, 1, 9)).ci95 / (sd(normal(n, 0, 1, 9)) / Math.sqrt(n));
+  assert.ok((tOf(m) * 0.1) / Math.sqrt(m) <= 0.05 + 1e-9);
+  assert.ok((tOf(m - 1) * 0.1) / Math.sqrt(m - 1) > 0.05);
+  // Already within the target: the rounds done are enough.
+  assert.ok(roundsNeeded({ mean: 1, ci95: 0.01 }, 5, 0.05) <= 5);
+  // A tighter target needs more; no interval or a zero mean cannot be known.
+  assert.ok(roundsNeeded(e, 4, 0.02) > m);
+  assert.equal(roundsNeeded({ mean: 1, ci95: Infinity }, 1, 0.05), Infinity);
+  assert.equal(roundsNeeded({ mean: 0, ci95: 0.1 }, 4, 0.05), Infinity);
 });

@@ -43,6 +43,24 @@ export function stopDecision(s: StopInput): StopDecision {
 }
 
 /**
+ * How many rounds an estimate from `rounds` per-round values would need for its 95% half-width to
+ * be within `target` of its value, if its spread stays what it is: the sd is recovered from the t
+ * interval (ci95 = t(n-1) sd / sqrt(n)), then the smallest m with t(m-1) sd / sqrt(m) <= target
+ * |mean|. Infinity when it cannot be known (no interval, a zero mean), capped at `cap`.
+ */
+export function roundsNeeded(e: Estimate, rounds: number, target: number, cap = 10_000): number {
+  if (rounds < 2 || !Number.isFinite(e.ci95) || e.mean === 0) return Infinity;
+  const sdv = (e.ci95 * Math.sqrt(rounds)) / t975(rounds - 1);
+  const want = target * Math.abs(e.mean);
+  if (sdv === 0) return rounds;
+  // Past ~30 rounds t is ~2: start from the normal approximation and walk to the exact answer.
+  let m = Math.max(2, Math.ceil(((1.96 * sdv) / want) ** 2));
+  while (m > 2 && t975(m - 2) * (sdv / Math.sqrt(m - 1)) <= want) m--;
+  while (m < cap && t975(m - 1) * (sdv / Math.sqrt(m)) > want) m++;
+  return m;
+}
+
+/**
  * A percentile with a 95% percentile-bootstrap interval: resample with replacement `b` times
  * (seeded, so a report reproduces), take the percentile of each, read the 2.5th and 97.5th.
  */

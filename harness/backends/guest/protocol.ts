@@ -12,7 +12,7 @@ export type AgentRequest =
   | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string }
   | { op: 'program'; mode: string }
   | { op: 'stale' }
-  | { op: 'check'; mode: string; outDir: string; count?: number; mtuProbe?: boolean }
+  | { op: 'check'; mode: string; outDir: string; count?: number; mtuProbe?: boolean; mtuSearch?: boolean }
   | { op: 'faults'; mode: string; baseline: RunResult }
   | { op: 'measure'; modes: string[]; perf: Omit<PerfOptions, 'progress'> }
   | { op: 'down' }

@@ -155,6 +155,7 @@ export class GuestSession implements BackendSession {
       outDir: this.out,
       ...(req.count ? { count: req.count } : {}),
       ...(req.mtuProbe ? { mtuProbe: true } : {}),
+      ...(req.mtuSearch ? { mtuSearch: true } : {}),
     });
     return { ...r, backend: this.backend, captures: (r.captures ?? []).map((c) => `${this.backend}/${c}`) };
   }

@@ -1,14 +1,15 @@
 // The netns backend: one lab in local network namespaces on this host's kernel, every mode in turn,
 // switched live. Its nodes are reachable from here, so the check layer works on its LabView.
+import pLimit from 'p-limit';
 import { isAlive } from '../../kernel/procs.ts';
 import { modeNeeds } from '../../host/doctor.ts';
 import type { ModeDef } from '../../modes/mode.ts';
 import { run } from '../../kernel/exec.ts';
-import { labOfNetns, probeNetnsOwner } from '../../plan/names.ts';
+import { labOfNetns, perfLabName, probeNetnsOwner } from '../../plan/names.ts';
 import type { RunResult } from '../../results/schema.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { Backend, BackendSession, CheckRequest, StartOptions } from '../backend.ts';
+import type { Backend, BackendSession, CheckRequest, LabView, Progress, StartOptions } from '../backend.ts';
 import { Lab, NETNS } from './lab.ts';
 import { listLabs, readState, removeLabDir } from './state.ts';
 import { teardownLab, teardownOrphans } from './teardown.ts';
@@ -16,6 +17,7 @@ import { teardownLab, teardownOrphans } from './teardown.ts';
 class NetnsSession implements BackendSession {
   readonly backend = NETNS;
   private labObj: Lab | undefined;
+  private readonly perf: Lab[] = [];
   constructor(
     private readonly topology: Topology,
     private readonly opts: StartOptions,
@@ -53,7 +55,52 @@ class NetnsSession implements BackendSession {
   measure(modes: readonly ModeDef[], opts: PerfOptions) {
     return this.opts.checker.measure(this, modes, opts);
   }
+  /**
+   * A lab per mode for the perf rounds, two built at a time (2 cores; each is kernel work and a
+   * daemon's settling), with quiet daemons. The checked lab keeps its mode when it runs no
+   * datastore; with one it goes down first (its checks are done, and its etcd ticks every 10 ms,
+   * ~6% of a core, while the rounds measure the cores). A manifest's lab is switched through its
+   * own API server instead.
+   */
+  perfLabs(modes: readonly ModeDef[], progress?: Progress): Promise<Map<string, LabView> | undefined> {
+    // Asked early (while the gate is shut) and again by the rounds: built once.
+    const key = modes.map((m) => m.name).join(',');
+    if (this.perfBuilt?.key !== key) this.perfBuilt = { key, labs: this.buildPerfLabs(modes, progress ?? this.opts.progress) };
+    return this.perfBuilt.labs;
+  }
+  private perfBuilt: { key: string; labs: Promise<Map<string, LabView> | undefined> } | undefined;
+  private async buildPerfLabs(modes: readonly ModeDef[], progress?: Progress): Promise<Map<string, LabView> | undefined> {
+    if (this.opts.manifest) return undefined;
+    const t0 = performance.now();
+    const out = new Map<string, LabView>();
+    const checked = this.labObj;
+    if (checked?.mode && !checked.runsDatastore()) out.set(checked.mode.name, checked);
+    else await checked?.down();
+    const limit = pLimit(2);
+    const build = modes.filter((m) => !out.has(m.name));
+    const built = await Promise.allSettled(
+      build.map((m, i) =>
+        limit(async () => {
+          const l = await Lab.up(this.topology, m, {
+            name: perfLabName(this.opts.name, i),
+            quiet: true,
+            ...(this.opts.settings ? { settings: this.opts.settings } : {}),
+          });
+          this.perf.push(l);
+          out.set(m.name, l);
+        }),
+      ),
+    );
+    const failed = built.find((b) => b.status === 'rejected');
+    if (failed?.status === 'rejected') throw failed.reason;
+    progress?.(`perf: ${build.length} labs, a mode each, built in ${Math.round(performance.now() - t0)} ms`);
+    return out;
+  }
   async down() {
+    // The perf labs first: they are the lab's own, made for its rounds (one still being built is
+    // waited for, so none comes up after its session went down).
+    await this.perfBuilt?.labs.catch(() => undefined);
+    await Promise.all(this.perf.splice(0).map((l) => l.down()));
     await this.labObj?.down();
   }
   view() {

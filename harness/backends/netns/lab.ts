@@ -88,6 +88,8 @@ export interface LabOptions {
    * in --kube-subnet-mgr mode, and a switch goes through its ConfigMap.
    */
   manifest?: LabManifest;
+  /** Built for perf rounds: its daemons keep their background work low (flanneld.ts startEtcd). */
+  quiet?: boolean;
 }
 
 export class Lab implements AsyncDisposable, LabView {
@@ -96,6 +98,8 @@ export class Lab implements AsyncDisposable, LabView {
   private closed = false;
   private release: () => void = () => {};
 
+  /** Built for perf rounds (LabOptions.quiet). */
+  private quiet = false;
   /** The manifest's objects, until applied (the state keeps only where they came from). */
   private manifestObjects?: LabManifest['objects'];
 
@@ -111,6 +115,10 @@ export class Lab implements AsyncDisposable, LabView {
   }
   get mode(): ModeDef | undefined {
     return this.state.mode ? findMode(this.state.mode) : undefined;
+  }
+  /** Whether the lab's etcd is up (it lives until the lab goes down, once a real daemon needed it). */
+  runsDatastore(): boolean {
+    return this.state.datastore !== undefined;
   }
   get name(): string {
     return this.state.lab;
@@ -179,6 +187,7 @@ export class Lab implements AsyncDisposable, LabView {
     writeState(state);
     const l = new Lab(state, opts.progress ?? (() => {}));
     l.manifestObjects = opts.manifest?.objects;
+    l.quiet = opts.quiet === true;
     l.release = own(l);
     return l;
   }
@@ -307,6 +316,7 @@ export class Lab implements AsyncDisposable, LabView {
       labDir: labDir(this.name),
       exec: this.exec,
       ...(this.state.kube?.subnetFiles ? { subnetFiles: this.state.kube.subnetFiles } : {}),
+      ...(this.quiet ? { quiet: true } : {}),
     };
   }
 

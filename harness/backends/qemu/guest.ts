@@ -9,6 +9,9 @@ import { writeExec, type GuestJob, type GuestKind } from '../guest/runner.ts';
 import { buildModprobeScript, guestStage2 } from '../guest/stage2.ts';
 import { findQemuKernel } from './kernel.ts';
 
+/** Emulated CPUs: two, so the agent and the data path do not queue on one (each is a busy host thread). */
+export const QEMU_CPUS = 2;
+
 export const QEMU = '/usr/bin/qemu-system-x86_64';
 /** qboot starts a -kernel in a fraction of SeaBIOS's time. */
 const QBOOT = '/usr/share/qemu/qboot.rom';
@@ -91,7 +94,7 @@ export const qemuGuest: GuestKind = {
       vmlinuz: k.vmlinuz,
       initramfs: k.initramfs,
       memMb: job.memMb,
-      cpus: 2,
+      cpus: QEMU_CPUS,
       append,
       shares: job.share.map((s) => s.hostPath),
       tag: this.tagOf(job.id),

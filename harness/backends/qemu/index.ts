@@ -6,11 +6,12 @@ import type { Backend } from '../backend.ts';
 import { probeBoot } from '../guest/probe.ts';
 import { GuestSession } from '../guest/session.ts';
 import { cleanupStaleGuests } from '../guest/supervisor.ts';
-import { qemuGuest } from './guest.ts';
+import { QEMU_CPUS, qemuGuest } from './guest.ts';
 
 export const qemuBackend: Backend = {
   name: 'qemu',
   comparable: false,
+  cpus: QEMU_CPUS,
   async available() {
     const f = await qemuGuest.find();
     if ('missing' in f) return { ok: false, detail: f.missing };

@@ -11,6 +11,8 @@ import { findUml, umlGuest } from './guest.ts';
 export const umlBackend: Backend = {
   name: 'uml',
   comparable: false,
+  // UML is one host process whose kernel runs on one thread.
+  cpus: 1,
   /** Installed, and a probe boot works on this host's CPU (cached per host). */
   async available() {
     const u = await findUml();
