@@ -194,7 +194,9 @@ export function parsePerfCycles(stderr: string): number | string {
 
 /** Can this machine count CPU cycles? Asked once per sampling; the answer goes in the report. */
 export async function cyclesCountable(exec: NodeExecutor): Promise<{ ok: true } | { ok: false; why: string }> {
-  const r = await exec.run(['perf', 'stat', '-x,', '-e', 'cycles', '--', 'true'], { reject: false, op: 'perf stat', timeoutMs: 10_000 });
+  const r = await exec
+    .run(['perf', 'stat', '-x,', '-e', 'cycles', '--', 'true'], { reject: false, op: 'perf stat', timeoutMs: 10_000 })
+    .catch((e: unknown) => ({ exitCode: -1, stdout: '', stderr: e instanceof Error ? e.message : String(e) }));
   if (r.exitCode !== 0)
     return { ok: false, why: `perf stat did not run (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.exitCode}`})` };
   const c = parsePerfCycles(r.stderr);
