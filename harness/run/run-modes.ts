@@ -89,7 +89,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 /** The one line that says why a backend failed: its first line (the rest goes to logs). */
 const firstLine = (e: unknown) => errorLine(e).text.split('\n')[0]!;
 
-/** When a backend may measure, and with how much of the budget (see `schedulePerf`). */
+/** When a backend may measure, and with how much of the budget (see perf-schedule.ts). */
 interface PerfGate {
   /** This backend's checks are done (or it failed): called once, any number of times is fine. */
   checked(): void;
