@@ -174,6 +174,16 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
     await servers?.close();
   }
 
+  /** Counted where perf stat said it could; a test it gave no count for is said, not skipped quietly. */
+  function cyclesOutcome(): NonNullable<PerfSamples['cycles']> {
+    if (!cycles.ok) return { counted: false, why: cycles.why };
+    const tests = [...underlay, ...[...samples.values()].flatMap((m) => m.paths)].flatMap((p) => p.single);
+    const missing = tests.filter((r) => r.cycles === undefined).length;
+    return missing === 0
+      ? { counted: true }
+      : { counted: false, why: `perf stat gave no cycle count for ${missing} of ${tests.length} tests` };
+  }
+
   async function rounds(): Promise<PerfSamples> {
     const roundTimes: number[] = [];
     let stop: PerfStop | undefined;
@@ -272,7 +282,7 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
       ...(stop ? { stop } : {}),
       pinned: pin !== undefined,
       labPerMode: labs !== undefined,
-      cycles: cycles.ok ? { counted: true } : { counted: false, why: cycles.why },
+      cycles: cyclesOutcome(),
     };
   }
 }
