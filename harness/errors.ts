@@ -1,6 +1,11 @@
 // The errors cnilab throws on purpose. One base class: each says what was wrong and what to do about
 // it, in lines a terminal shows without a stack trace, and carries the exit code the CLI returns.
 
+/** Cuts a value shown in a message: a 10 MB value is not echoed whole. */
+export function clip(s: string, max = 120): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
+}
+
 export interface TopologyIssue {
   /** File the value came from, when it came from a file. */
   file?: string;
@@ -80,6 +85,23 @@ export class TimeoutError extends CnilabError {
   }
 }
 
+/** Daemons of a lab that exited on their own while cnilab waited for them: which, and their logs' last lines. */
+export class DaemonExitedError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(
+    readonly daemons: readonly string[],
+    /** Each daemon's last log lines, in the order of `daemons`. */
+    readonly tails: readonly string[],
+  ) {
+    const last = (t: string) => clip(t.trim().split('\n').at(-1) ?? '', 160);
+    super(
+      `${daemons.join(', ')} exited on ${daemons.length === 1 ? 'its' : 'their'} own (${daemons[0]}: ${last(tails[0] ?? '') || 'no log'})` +
+        `\n${daemons.map((d, i) => `  ${d}:\n    ${(tails[i] ?? '').trim().replace(/\n/g, '\n    ')}`).join('\n')}`,
+    );
+    this.name = 'DaemonExitedError';
+  }
+}
+
 /** Work stopped because the run was cancelled (Ctrl-C, SIGTERM, a failed sibling): not a failure of its own. */
 export class CancelledError extends CnilabError {
   readonly exitCode = 130;
@@ -122,8 +144,14 @@ export class GuestError extends CnilabError {
 
 /** The line a terminal shows for an error: its message for ours, a short internal-error line otherwise. */
 export function errorLine(e: unknown): { text: string; exitCode: number } {
-  if (e instanceof CnilabError) return { text: e.message, exitCode: e.exitCode };
+  // Whatever a message quotes, a terminal line stays readable: each line is cut (the reports keep all).
+  const cut = (s: string) =>
+    s
+      .split('\n')
+      .map((l) => clip(l, 400))
+      .join('\n');
+  if (e instanceof CnilabError) return { text: cut(e.message), exitCode: e.exitCode };
   const err = e instanceof Error ? e : new Error(String(e));
   const debug = process.env.CNILAB_DEBUG ? `\n${err.stack}` : ' (an internal error: set CNILAB_DEBUG=1 for the stack)';
-  return { text: `${err.message}${debug}`, exitCode: 1 };
+  return { text: `${cut(err.message)}${debug}`, exitCode: 1 };
 }

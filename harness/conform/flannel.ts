@@ -2,7 +2,8 @@
 // cni-conf.json; Canal's ConfigMap carries the same net-conf.json), a bare net-conf.json, and the
 // flanneld DaemonSet's args. Every value keeps its source; defaults are flannel's own, cited from
 // its v0.28.9 source where they are reproduced.
-import { UsageError } from '../errors.ts';
+import { clip, UsageError } from '../errors.ts';
+import { duplicateKey } from './json-keys.ts';
 import { dig, docName, type InputDoc, keysOf, type Path } from './inputs.ts';
 import { closest, type Finding, type Sourced } from './plane.ts';
 
@@ -84,6 +85,13 @@ export function isFlannelDoc(d: InputDoc): boolean {
 
 function parseEmbedded(d: InputDoc, key: string): { json: Record<string, unknown>; at: (k: string) => string } {
   const text = String(dig(d.value, 'data', key));
+  const dup = duplicateKey(text);
+  if (dup)
+    throw new UsageError(
+      `${d.atLineInString(['data', key], dup.line)}: ${key} in ${docName(d)} has the key "${clip(dup.key, 40)}" twice` +
+        `${dup.first === dup.key ? '' : ` (as "${clip(dup.first, 40)}": Go's encoding/json matches keys case-insensitively)`}`,
+      'write each key once: flanneld would take the last one without a word',
+    );
   try {
     const json = JSON.parse(text) as Record<string, unknown>;
     if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error('not a JSON object');

@@ -21,6 +21,8 @@ export interface InputDoc {
   at(path: Path): string;
   /** "file:line" of a key inside a JSON document embedded as a string at `path`. */
   atInString(path: Path, key: string): string;
+  /** "file:line" of line `n` (0-based) of a string at `path`. */
+  atLineInString(path: Path, n: number): string;
 }
 
 const INPUT_EXT = /\.(ya?ml|json)$/i;
@@ -41,6 +43,13 @@ function filesOf(paths: readonly string[]): string[] {
   });
 }
 
+/**
+ * Limits on what one input may be. A document: etcd's default request limit (1.5 MiB), so the API
+ * server could not store a larger object anyway. A file: many such documents. Aliases: yaml's own
+ * guard against an alias bomb (a few lines that expand to gigabytes), as an error with the file.
+ */
+export const INPUT_LIMITS = { fileBytes: 32 * 1024 * 1024, documentBytes: 1.5 * 1024 * 1024, aliases: 100 };
+
 export function readInputs(paths: readonly string[], cwd = process.cwd()): InputDoc[] {
   const files = filesOf(paths);
   if (!files.length) throw new UsageError('no .yaml, .yml or .json file in what was given', 'name the files, or a folder holding them');
@@ -48,8 +57,16 @@ export function readInputs(paths: readonly string[], cwd = process.cwd()): Input
     // Relative to where the user stands when the file is below it; as given otherwise.
     const rel = relative(cwd, file);
     const shown = rel && !rel.startsWith('..') ? rel : file;
+    const size = statSync(file).size;
+    if (size > INPUT_LIMITS.fileBytes)
+      throw new UsageError(
+        `${shown}: ${mib(size)} is more than cnilab reads (${mib(INPUT_LIMITS.fileBytes)})`,
+        'split it, or give only the files that matter',
+      );
     const lines = new LineCounter();
-    const docs = parseAllDocuments(readFileSync(file, 'utf8'), { lineCounter: lines, uniqueKeys: false });
+    // Duplicate keys are an error, as kubectl's YAML reader makes them: a second net-conf.json key
+    // would otherwise win silently while the first one's line is cited.
+    const docs = parseAllDocuments(readFileSync(file, 'utf8'), { lineCounter: lines, uniqueKeys: true });
     if (!Array.isArray(docs)) return [];
     const bad = docs.find((d) => d.errors.length);
     if (bad) {
@@ -57,7 +74,7 @@ export function readInputs(paths: readonly string[], cwd = process.cwd()): Input
       const line = e.linePos?.[0]?.line;
       throw new UsageError(
         `${shown}${line ? `:${line}` : ''}: not YAML or JSON: ${e.message.split('\n')[0]}`,
-        'fix the syntax (a YAML or JSON file, documents separated by ---)',
+        e.code === 'DUPLICATE_KEY' ? 'write each key once' : 'fix the syntax (a YAML or JSON file, documents separated by ---)',
       );
     }
     return docs
@@ -66,6 +83,8 @@ export function readInputs(paths: readonly string[], cwd = process.cwd()): Input
       .map(({ doc, i }) => toInput(doc, i + 1, shown, lines));
   });
 }
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 function nodeAt(doc: Document, path: Path): Node | undefined {
   for (let n = path.length; n >= 0; n--) {
@@ -76,12 +95,36 @@ function nodeAt(doc: Document, path: Path): Node | undefined {
 }
 
 function toInput(doc: Document, index: number, file: string, lines: LineCounter): InputDoc {
-  const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const [start, , end] = doc.range ?? [0, 0, 0];
+  const line = lines.linePos(start).line;
+  if (end - start > INPUT_LIMITS.documentBytes)
+    throw new UsageError(
+      `${file}:${line}: document ${index} is ${mib(end - start)}, ` +
+        `more than the API server stores in one object (${mib(INPUT_LIMITS.documentBytes)})`,
+      'split it into smaller objects',
+    );
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: INPUT_LIMITS.aliases }) as unknown;
+  } catch (e) {
+    // yaml's guard: "Excessive alias count indicates a resource exhaustion attack".
+    throw new UsageError(
+      `${file}:${line}: document ${index} expands its YAML aliases too far (${(e as Error).message})`,
+      'write the values out instead of through *aliases',
+    );
+  }
   const o = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
   const meta = (o.metadata ?? {}) as Record<string, unknown>;
   const lineOf = (path: Path) => {
     const n = nodeAt(doc, path);
     return n?.range ? lines.linePos(n.range[0]).line : 1;
+  };
+  const atLine = (path: Path, n: number) => {
+    const node = doc.getIn(path, true);
+    if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return `${file}:${lineOf(path)}`;
+    // A block scalar (| or >) starts on the line after its indicator; a quoted one on its own line.
+    const block = node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED';
+    return `${file}:${lines.linePos(node.range[0]).line + (block ? 1 : 0) + n}`;
   };
   return {
     file,
@@ -93,13 +136,11 @@ function toInput(doc: Document, index: number, file: string, lines: LineCounter)
     at: (path) => `${file}:${lineOf(path)}`,
     atInString: (path, key) => {
       const node = doc.getIn(path, true);
-      if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return `${file}:${lineOf(path)}`;
-      const start = lines.linePos(node.range[0]).line;
-      // A block scalar (| or >) starts on the line after its indicator; a quoted one on its own line.
-      const block = node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED';
-      const k = node.value.split('\n').findIndex((l) => new RegExp(`"${key}"\\s*:`, 'i').test(l));
-      return `${file}:${k < 0 ? start : start + (block ? 1 : 0) + k}`;
+      const text = isScalar(node) && typeof node.value === 'string' ? node.value : '';
+      const k = text.split('\n').findIndex((l) => new RegExp(`"${key}"\\s*:`, 'i').test(l));
+      return atLine(path, Math.max(k, 0));
     },
+    atLineInString: (path, n) => atLine(path, n),
   };
 }
 

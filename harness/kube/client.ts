@@ -16,7 +16,8 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
-import { CnilabError } from '../errors.ts';
+import pLimit from 'p-limit';
+import { CnilabError, TimeoutError } from '../errors.ts';
 
 /** The field manager cnilab's writes carry, as kubectl's carry "kubectl". */
 export const FIELD_MANAGER = 'cnilab';
@@ -111,19 +112,27 @@ async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | und
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new TimeoutError(what, 'not yet', timeoutMs);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-/** Server-side apply of every object, in applyOrder; returns what was applied, by name. */
+/**
+ * Server-side apply of every object, in applyOrder; returns what was applied, by name. Namespaces
+ * and CRDs go one at a time (what follows needs them); the rest, which the API server takes in any
+ * order, go 8 at a time, and a refusal is the first refused object as written. A progress line
+ * every 2 s says how far it is: 5,000 objects take a while.
+ */
 export async function applyManifest(
   api: KubeApi,
   objs: readonly ManifestObject[],
   progress: (m: string) => void = () => {},
 ): Promise<string[]> {
-  const done: string[] = [];
-  for (const o of applyOrder(objs)) {
+  const t = performance.now();
+  const ordered = applyOrder(objs);
+  let applied = 0;
+  let said = t;
+  const one = async (o: ManifestObject) => {
     try {
       await api.objects.patch(o.object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     } catch (e) {
@@ -136,10 +145,20 @@ export async function applyManifest(
         return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
       });
     }
-    done.push(objectName(o.object));
-  }
-  progress(`manifest: ${done.length} objects applied (server-side)`);
-  return done;
+    applied++;
+    if (performance.now() - said > 2000) {
+      said = performance.now();
+      progress(`manifest: ${applied}/${ordered.length} objects applied (${((said - t) / 1000).toFixed(0)} s)`);
+    }
+  };
+  const first = ordered.filter((o) => o.object.kind === 'Namespace' || o.object.kind === 'CustomResourceDefinition');
+  for (const o of first) await one(o);
+  const limit = pLimit(8);
+  const rest = await Promise.allSettled(ordered.slice(first.length).map((o) => limit(() => one(o))));
+  const refused = rest.find((r) => r.status === 'rejected');
+  if (refused) throw refused.reason;
+  progress(`manifest: ${ordered.length} objects applied (server-side) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return ordered.map((o) => objectName(o.object));
 }
 
 export interface NodeSpec {

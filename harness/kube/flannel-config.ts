@@ -5,7 +5,7 @@ import type { V1ConfigMap, V1Container, V1DaemonSet } from '@kubernetes/client-n
 import { UsageError } from '../errors.ts';
 import type { ModeConfig } from '../modes/mode.ts';
 import { type KubeApi, patchConfigMapKey, readConfigMap, readDaemonSets } from './client.ts';
-import { configMapsOf, FLANNELD_PATH_FLAGS, fileAt, flannelDaemonSet, nodePod, type PodFile } from './daemonset.ts';
+import { configMapsOf, fileAt, flannelDaemonSet, netConfigPathOf, nodePod, type PodFile } from './daemonset.ts';
 
 export interface FlannelSpec {
   ds: V1DaemonSet;
@@ -49,11 +49,8 @@ export async function flannelSpec(api: KubeApi): Promise<FlannelSpec> {
 
 /** The net-conf.json flanneld reads (--net-config-path, else its default), as its ConfigMap volume provides it. */
 export function netConfOf(spec: FlannelSpec): PodFile & { configMap: NonNullable<PodFile['configMap']> } {
-  const pod = nodePod(spec.ds, spec.container, spec.maps, { name: 'node', ip: '0.0.0.0', root: '' });
-  const args = pod.argv;
-  const flag = '--net-config-path';
-  const i = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
-  const path = i < 0 ? FLANNELD_PATH_FLAGS[flag] : args[i]!.includes('=') ? args[i]!.slice(flag.length + 1) : args[i + 1]!;
+  const pod = nodePod(spec.ds, spec.container, spec.maps, { name: 'node', ip: '0.0.0.0', root: '/node' });
+  const path = netConfigPathOf(pod);
   const f = fileAt(pod, path);
   if (!f?.configMap)
     throw new UsageError(

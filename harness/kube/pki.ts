@@ -2,7 +2,7 @@
 // (Node's crypto makes keys but not certificates): a CA, the API server's serving certificate for
 // every address it is reached at, an admin client certificate (group system:masters, as kubeadm's
 // admin.conf) and the service-account signing key pair the API server needs to issue tokens.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { run } from '../kernel/exec.ts';
 
 export interface Pki {
@@ -29,8 +29,14 @@ export const pkiFiles = (dir: string): Pki => ({
 });
 
 const ossl = (args: string[]) => run(['openssl', ...args], { op: `openssl ${args[0]}` });
-// P-256 keys: a few ms each, where RSA 2048 takes ~100 ms; the API server takes both.
-const ecKey = (file: string) => ossl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file]);
+// P-256 keys: a few ms each, where RSA 2048 takes ~100 ms; the API server takes both. A key is
+// 0600 from the moment it exists (openssl writes it with the umask's mode): the lab's CA key signs
+// system:masters certificates, and the service-account key signs tokens.
+const ecKey = async (file: string) => {
+  writeFileSync(file, '', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  await ossl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file]);
+};
 
 async function signed(p: Pki, name: string, subject: string, ext: string): Promise<void> {
   const key = `${p.dir}/${name}.key`;
@@ -58,7 +64,8 @@ async function signed(p: Pki, name: string, subject: string, ext: string): Promi
 
 /** Makes every file in `dir`: the serving certificate names `ips` and the in-cluster DNS names. */
 export async function makePki(dir: string, ips: readonly string[]): Promise<Pki> {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
   const p = pkiFiles(dir);
   await ecKey(`${dir}/ca.key`);
   await ossl(['req', '-x509', '-new', '-key', `${dir}/ca.key`, '-subj', '/CN=cnilab-ca', '-days', '30', '-out', p.ca]);

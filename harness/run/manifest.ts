@@ -6,8 +6,10 @@ import type { LabManifest } from '../backends/backend.ts';
 import { conform } from '../conform/conform.ts';
 import { docName, readInputs } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
-import type { KubernetesObject, V1DaemonSet } from '@kubernetes/client-node';
-import { flannelDaemonSet } from '../kube/daemonset.ts';
+import type { KubernetesObject, V1ConfigMap, V1DaemonSet } from '@kubernetes/client-node';
+import { PodSpecError } from '../kube/confine.ts';
+import { flannelDaemonSet, flanneldLaunch, nodePod } from '../kube/daemonset.ts';
+import type { InputDoc } from '../conform/inputs.ts';
 import { isRealDaemon, type ModeDef } from '../modes/mode.ts';
 import type { Topology } from '../topology/types.ts';
 
@@ -33,6 +35,7 @@ export async function readManifest(paths: readonly string[], topology: Topology)
   // The same test the lab applies to the DaemonSets it reads back from the API server.
   const sets = objects.filter((o) => o.object.kind === 'DaemonSet').map((o) => o.object as V1DaemonSet);
   if (!flannelDaemonSet(sets)) throw new UsageError(`no DaemonSet running flanneld in ${paths.join(', ')}`, DAEMONSET_HINT);
+  checkPodSpec(docs);
   // The same reading and lint as `cnilab conform`: an error there is an error before anything is built.
   const { conformance, topology: lab, mode } = await conform(docs, topology, { runs: (m) => isRealDaemon(m) });
   const bad = conformance.findings.find((f) => f.severity === 'error');
@@ -48,4 +51,29 @@ export async function readManifest(paths: readonly string[], topology: Topology)
       'use a backend the real flanneld runs here: vxlan (with or without DirectRouting), host-gw or udp',
     );
   return { manifest: { files: [...new Set(docs.map((d) => d.file))], objects }, topology: lab, mode };
+}
+
+/**
+ * The flanneld pod as the lab would run it, made from the file before anything is built: every
+ * path it names confined, its env and command line checked (kube/daemonset.ts). A refusal points
+ * at the file and line of the field.
+ */
+function checkPodSpec(docs: readonly InputDoc[]): void {
+  const dsDoc = docs.find((d) => d.kind === 'DaemonSet' && flannelDaemonSet([d.value as V1DaemonSet]));
+  if (!dsDoc) return;
+  const ds = dsDoc.value as V1DaemonSet;
+  const ns = ds.metadata?.namespace ?? 'default';
+  const maps = new Map(
+    docs
+      .filter((d) => d.kind === 'ConfigMap' && (d.namespace ?? 'default') === ns && d.name)
+      .map((d) => [d.name!, d.value as V1ConfigMap] as const),
+  );
+  try {
+    const root = '/run/cnilab/LAB/nodes/NODE';
+    const pod = nodePod(ds, flannelDaemonSet([ds])!.container, maps, { name: 'NODE', ip: '192.0.2.1', root });
+    flanneldLaunch(pod, { binary: 'flanneld', root, kubeconfig: `${root}/kubeconfig`, hasDefaultRoute: true });
+  } catch (e) {
+    if (!(e instanceof PodSpecError)) throw e;
+    throw new UsageError(`${dsDoc.at(e.field)}: ${docName(dsDoc)}: ${e.message.split('\n')[0]}`, e.fix);
+  }
 }

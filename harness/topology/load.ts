@@ -1,12 +1,18 @@
 // Strict YAML loading: unknown keys are refused, every problem carries file:line:column, and all
 // problems are reported at once.
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
-import { TopologyError, type TopologyIssue } from '../errors.ts';
+import { readFile, stat } from 'node:fs/promises';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, visit, type Document, type Node } from 'yaml';
+import { clip, TopologyError, type TopologyIssue } from '../errors.ts';
 import { DEFAULT_SETTINGS, FAULT_KINDS, type FaultKind, type FaultSpec, type Topology, type TopologySpec } from './types.ts';
 import { resolveTopology } from './resolve.ts';
 
 type Path = (string | number)[];
+
+/** A topology is a few dozen lines: a larger file is not one (and would only cost memory). */
+export const TOPOLOGY_MAX_BYTES = 1024 * 1024;
+
+/** A value as a message shows it: JSON, cut. */
+const shown = (v: unknown) => clip(JSON.stringify(v) ?? String(v), 60);
 
 function pathText(path: Path): string {
   return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') || '(top level)';
@@ -67,7 +73,7 @@ class Reader {
       return opts.def;
     }
     if (typeof v !== 'string') {
-      this.issue(path, `must be a string, got ${JSON.stringify(v)}`, 'quote the value');
+      this.issue(path, `must be a string, got ${shown(v)}`, 'quote the value');
       return undefined;
     }
     if (opts.pattern && !opts.pattern.test(v)) {
@@ -84,11 +90,7 @@ class Reader {
       return opts.def;
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v < opts.min || v > opts.max) {
-      this.issue(
-        path,
-        `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(v)}`,
-        `set a value in ${opts.min}..${opts.max}`,
-      );
+      this.issue(path, `must be an integer from ${opts.min} to ${opts.max}, got ${shown(v)}`, `set a value in ${opts.min}..${opts.max}`);
       return undefined;
     }
     return v;
@@ -98,7 +100,7 @@ class Reader {
     const v = this.value(path);
     if (v === undefined) return def;
     if (typeof v !== 'boolean') {
-      this.issue(path, `must be true or false, got ${JSON.stringify(v)}`, 'write true or false');
+      this.issue(path, `must be true or false, got ${shown(v)}`, 'write true or false');
       return def;
     }
     return v;
@@ -140,6 +142,23 @@ export function parseTopology(text: string, file?: string): Topology {
       }),
     );
   }
+  // Aliases: a topology is read field by field, so *a would reach a field as an alias object, and
+  // an alias bomb would expand without end. Refused, each with its line.
+  const aliases: TopologyIssue[] = [];
+  visit(doc, {
+    Alias: (_, node) => {
+      const pos = node.range ? lines.linePos(node.range[0]) : undefined;
+      aliases.push({
+        file,
+        line: pos?.line,
+        column: pos?.col,
+        path: '(yaml)',
+        message: `YAML alias *${clip(node.source, 40)} is not allowed in a topology`,
+        fix: 'write the value out where it is used',
+      });
+    },
+  });
+  if (aliases.length) throw new TopologyError(aliases.slice(0, 5));
   const r = new Reader(doc, lines, file);
   const spec = readSpec(r);
   if (r.issues.length > 0 || !spec) throw new TopologyError(r.issues);
@@ -151,8 +170,19 @@ export function parseTopology(text: string, file?: string): Topology {
 export async function loadTopology(file: string): Promise<Topology> {
   let text: string;
   try {
+    const size = (await stat(file)).size;
+    if (size > TOPOLOGY_MAX_BYTES)
+      throw new TopologyError([
+        {
+          file,
+          path: '(file)',
+          message: `${size} bytes: more than a topology can be (${TOPOLOGY_MAX_BYTES})`,
+          fix: 'check the path given to --topology',
+        },
+      ]);
     text = await readFile(file, 'utf8');
   } catch (e) {
+    if (e instanceof TopologyError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new TopologyError([
       { file, path: '(file)', message: `cannot read the file (${code ?? String(e)})`, fix: 'check the path given to --topology' },

@@ -16,6 +16,9 @@ import {
 } from '../net/ipv4.ts';
 import type { ResolvedNode, ResolvedSubnet, Topology, TopologySpec } from './types.ts';
 
+/** net/bridge/br_private.h BR_MAX_PORTS. */
+export const BRIDGE_MAX_PORTS = 1024;
+
 type Report = (path: (string | number)[], message: string, fix: string) => void;
 
 /** First host addresses are the router's; nodes are numbered from HOST_BASE up. */
@@ -161,6 +164,19 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     });
   }
   if (spec.nodes.length === 0) bad(['nodes'], 'is empty', 'add at least one node');
+  // A subnet is one Linux bridge, and a bridge has at most 1024 ports (BR_MAX_PORTS, 1 << 10 in
+  // net/bridge/br_private.h; the kernel answers EXFULL, "Exchange full", past it). Its ports: a
+  // node each, the router's leg, and on the first subnet the lab's etcd and kube-apiserver.
+  for (const [si, sn] of subnets.entries()) {
+    const ports = nodes.filter((n) => n.subnet === sn).length + (spec.router ? 1 : 0) + (si === 0 ? 2 : 0);
+    if (ports > BRIDGE_MAX_PORTS)
+      bad(
+        ['subnets', si],
+        `subnet "${sn.name}" needs ${ports} ports on its switch (nodes, router, the lab's etcd and API server), ` +
+          `more than a Linux bridge has (${BRIDGE_MAX_PORTS})`,
+        'spread the nodes over more subnets',
+      );
+  }
 
   if (typeof podCidr !== 'string' && ok) {
     // Index 0 is skipped so node N gets 10.244.N.0/24, as people expect to read it.

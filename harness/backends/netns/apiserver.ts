@@ -55,7 +55,7 @@ export async function startApiserver(
 ): Promise<KubeState> {
   const bin = await requireApiserver();
   const dir = `${env.labDir}/kube`;
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pki = await makePki(`${dir}/pki`, [host.ip, '127.0.0.1', '10.96.0.1']);
   const exec: NodeExecutor = env.exec(host.netns);
   const log = `${env.labDir}/kube-apiserver.log`;
@@ -91,7 +91,9 @@ export async function startApiserver(
   const fwd = await startForwarder(host, `${env.labDir}/kube-forward.log`);
   record(fwd.daemon);
   const kubeconfig = `${dir}/admin.kubeconfig`;
-  writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${fwd.port}`, pki.ca, { certFile: pki.adminCert, keyFile: pki.adminKey }));
+  writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${fwd.port}`, pki.ca, { certFile: pki.adminCert, keyFile: pki.adminKey }), {
+    mode: 0o600,
+  });
   const api = kubeApi(kubeconfig);
   // Its last answer is kept for the timeout's message, next to its log: a certificate problem shows there.
   let last = 'no answer yet';

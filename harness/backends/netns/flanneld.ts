@@ -4,10 +4,10 @@
 // the lab's namespaces, recorded in the state file, killed by teardown and gc with the namespaces.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { TimeoutError, UsageError } from '../../errors.ts';
+import { DaemonExitedError, TimeoutError, UsageError } from '../../errors.ts';
 import { etcdBinary, flanneldBinary, type Binary } from '../../host/daemons.ts';
 import { isCancelled } from '../../kernel/exec.ts';
-import { processStartTime } from '../../kernel/procs.ts';
+import { isAlive, processStartTime } from '../../kernel/procs.ts';
 import type { ModeSettings } from '../../modes/mode.ts';
 import { formatCidr, formatIpv4, maskOf, parseCidr, parseIpv4, type Cidr } from '../../net/ipv4.ts';
 import { shellQuote } from '../../net/shell.ts';
@@ -55,14 +55,19 @@ export const tail = (file: string, lines = 8) => {
 /**
  * Starts `argv` in the background of a namespace, detached from this process, so a lab left up by
  * `cnilab up` keeps its daemons (as BIRD daemonises itself). Returns it as a recorded daemon.
+ * With `env`, that is its whole environment (`env -i`: nothing of cnilab's own is inherited);
+ * names are plain identifiers (kube/env-policy.ts) and every word is quoted.
  */
 export async function startDetached(
   exec: Pick<NodeExecutor, 'id' | 'run'>,
   argv: readonly string[],
   log: string,
   what: string,
+  opts: { env?: Readonly<Record<string, string>>; cwd?: string } = {},
 ): Promise<Daemon> {
-  const cmd = `setsid ${argv.map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`;
+  const envWords = opts.env ? ['env', '-i', '--', ...Object.entries(opts.env).map(([k, v]) => `${k}=${v}`)] : [];
+  const cd = opts.cwd ? `cd ${shellQuote(opts.cwd)} || exit 1; ` : '';
+  const cmd = `${cd}setsid ${[...envWords, ...argv].map(shellQuote).join(' ')} >${shellQuote(log)} 2>&1 </dev/null & echo $!`;
   const r = await exec.run(['sh', '-c', cmd], { op: what });
   const pid = Number(r.stdout.trim());
   return { netns: exec.id, pid, startTime: processStartTime(pid) ?? 0, what };
@@ -275,6 +280,7 @@ export async function waitFlanneld(
   leasesOf: () => Promise<Map<string, Lease>>,
   leaseType: string,
   settled: (leases: Map<string, Lease>) => Promise<string[]>,
+  daemons: readonly Daemon[],
   timeoutMs = 30_000,
 ): Promise<Map<string, Lease>> {
   const logs = () =>
@@ -282,8 +288,18 @@ export async function waitFlanneld(
       .slice(0, 3)
       .map((n) => `${n.name}: ${tail(flanneldLog(env, n.name), 3)}`)
       .join(' | ');
+  // A flanneld that exited will not take its lease: said at once, with its log, not after the timeout.
+  const noneExited = () => {
+    const dead = env.topology.nodes.filter((n) => daemons.some((d) => d.what === `flanneld ${n.name}` && !isAlive(d)));
+    if (dead.length)
+      throw new DaemonExitedError(
+        dead.map((n) => `flanneld ${n.name}`),
+        dead.map((n) => tail(flanneldLog(env, n.name), 4)),
+      );
+  };
   let pending: string[] = [];
   let leases = await poll(`every flanneld to take a lease (BackendType "${leaseType}")`, timeoutMs, logs, async () => {
+    noneExited();
     if (env.topology.nodes.some((n) => !readSubnetEnv(env, n.name))) return undefined;
     const l = await leasesOf();
     return env.topology.nodes.every((n) => l.get(n.name)?.backendType === leaseType) ? l : undefined;
@@ -293,6 +309,7 @@ export async function waitFlanneld(
     timeoutMs,
     () => `${pending.slice(0, 4).join('; ')} | ${logs()}`,
     async () => {
+      noneExited();
       // Read again each time: a lease left in etcd by an earlier run of the same backend already
       // has the right BackendType, but the VTEP MAC of a flannel.1 that is gone; flanneld renews it.
       leases = await leasesOf();

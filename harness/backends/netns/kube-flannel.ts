@@ -2,7 +2,6 @@
 // the lab's kube-apiserver, one flanneld per node namespace with the container's own arguments and
 // environment (plus what the missing kubelet would supply), in --kube-subnet-mgr mode: leases are
 // the Node objects' podCIDRs, and what flanneld publishes goes into the Nodes' annotations.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { flanneldBinary } from '../../host/daemons.ts';
@@ -15,6 +14,7 @@ import {
   registerNodes,
   serviceAccountToken,
 } from '../../kube/client.ts';
+import { mkdirInside, PodSpecError, writeInside } from '../../kube/confine.ts';
 import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
 import { flannelAnnotation, flannelAnnotationsOf, vtepMacOf } from '../../kube/annotations.ts';
 import { switchNetConf } from '../../kube/flannel-config.ts';
@@ -22,6 +22,7 @@ import type { ModeConfig } from '../../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import type { FlanneldEnv, Lease } from './flanneld.ts';
 import { requireBinary, startDetached } from './flanneld.ts';
+import { UsageError } from '../../errors.ts';
 import type { KubeState, LabState } from './state.ts';
 
 type Daemon = LabState['daemons'][number];
@@ -68,61 +69,64 @@ export async function startFlanneldFromDaemonSet(
   const api = kubeApi(kube.kubeconfig);
   const { spec, netConf } = await switchNetConf(api, want);
   const rootOf = (node: string) => `${env.labDir}/nodes/${node}`;
-  const podOf = (n: (typeof env.topology.nodes)[number]) =>
-    nodePod(spec.ds, spec.container, spec.maps, { name: n.name, ip: formatIpv4(n.ip), root: rootOf(n.name) });
+  const dsName = `DaemonSet ${spec.ns}/${spec.ds.metadata?.name}`;
+  // The DaemonSet as the API server holds it is checked as the file was (run/manifest.ts); a
+  // refusal here names the object, since the API server has no file:line.
+  const inPod = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof PodSpecError) throw new UsageError(`${dsName} (as the API server holds it): ${e.message.split('\n')[0]}`, e.fix);
+      throw e;
+    }
+  };
+  const podOf = (n: { name: string; ip: number }) =>
+    inPod(() => nodePod(spec.ds, spec.container, spec.maps, { name: n.name, ip: formatIpv4(n.ip), root: rootOf(n.name) }));
+  const launchOf = (n: (typeof env.topology.nodes)[number], root: string) =>
+    inPod(() =>
+      flanneldLaunch(podOf(n), {
+        binary: bin.path,
+        root,
+        kubeconfig: `${root}/kubeconfig`,
+        hasDefaultRoute: n.subnet.routerIp !== undefined,
+      }),
+    );
   const first = env.topology.nodes[0]!;
+  // Every node's pod and command line are made (and so checked) before anything is written.
+  const plans = env.topology.nodes.map((n) => ({ n, root: rootOf(n.name), pod: podOf(n), launch: launchOf(n, rootOf(n.name)) }));
   const token = await serviceAccountToken(api, spec.ns, spec.ds.spec?.template.spec?.serviceAccountName ?? 'default');
   const limit = pLimit(8);
   const launches = await Promise.all(
-    env.topology.nodes.map((n) =>
+    plans.map(({ n, root, pod, launch: l }) =>
       limit(async (): Promise<[string, FlanneldLaunch]> => {
-        const root = rootOf(n.name);
-        const kubeconfig = `${root}/kubeconfig`;
-        mkdirSync(root, { recursive: true });
-        writeFileSync(kubeconfig, kubeconfigText(kube.server, kube.ca, { token }, spec.ns));
-        const pod = podOf(n);
+        const what = `${dsName} on ${n.name}`;
+        mkdirInside(env.labDir, root, what);
+        // A token of the DaemonSet's ServiceAccount: 0600, in the node's 0700 folder.
+        writeInside(root, `${root}/kubeconfig`, kubeconfigText(kube.server, kube.ca, { token }, spec.ns), what);
         // The init container's job: the CNI config into the node's /etc/cni/net.d.
-        if (pod.cniConf) {
-          mkdirSync(dirname(`${root}${pod.cniConf.path}`), { recursive: true });
-          writeFileSync(`${root}${pod.cniConf.path}`, pod.cniConf.content);
-        }
-        const l = flanneldLaunch(pod, { binary: bin.path, root, kubeconfig, hasDefaultRoute: n.subnet.routerIp !== undefined });
-        for (const f of l.files) {
-          mkdirSync(dirname(f.path), { recursive: true });
-          writeFileSync(f.path, f.content);
-        }
-        mkdirSync(dirname(l.subnetFile), { recursive: true });
-        const envArgs = Object.entries(l.env).map(([k, v]) => `${k}=${v}`);
+        if (pod.cniConf) writeInside(root, pod.cniConf.nodePath, pod.cniConf.content, what, 0o644);
+        for (const f of l.files) writeInside(root, f.path, f.content, what, 0o644);
+        mkdirInside(root, dirname(l.subnetFile), what);
         record(
-          await startDetached(
-            env.exec(env.names.node(n)),
-            ['env', ...envArgs, ...l.argv],
-            `${env.labDir}/flanneld-${n.name}.log`,
-            `flanneld ${n.name}`,
-          ),
+          await startDetached(env.exec(env.names.node(n)), l.argv, `${env.labDir}/flanneld-${n.name}.log`, `flanneld ${n.name}`, {
+            env: l.env,
+            cwd: root,
+          }),
         );
         return [n.name, l];
       }),
     ),
   );
-  const cni = podOf(first).cniConf;
+  const cni = plans[0]!.pod.cniConf;
   return {
     version: bin.version,
     daemonSet: `${spec.ns}/${spec.ds.metadata?.name}, container ${spec.container.name}`,
     args: [...(spec.container.command ?? []), ...(spec.container.args ?? [])],
     // Said once for all nodes: the first node's launch with "<node>" in place of its name.
-    added: flanneldLaunch(
-      nodePod(spec.ds, spec.container, spec.maps, { name: '<node>', ip: formatIpv4(first.ip), root: rootOf('<node>') }),
-      {
-        binary: bin.path,
-        root: rootOf('<node>'),
-        kubeconfig: `${rootOf('<node>')}/kubeconfig`,
-        hasDefaultRoute: first.subnet.routerIp !== undefined,
-      },
-    ).added,
+    added: launchOf({ ...first, name: '<node>' }, rootOf('<node>')).added,
     netConf,
     subnetFiles: Object.fromEntries(launches.map(([node, l]) => [node, l.subnetFile])),
-    ...(cni ? { cniConf: { from: cni.from, content: cni.content, path: `${rootOf(first.name)}${cni.path}` } } : {}),
+    ...(cni ? { cniConf: { from: cni.from, content: cni.content, path: cni.nodePath } } : {}),
   };
 }
 

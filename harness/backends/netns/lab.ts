@@ -396,25 +396,36 @@ export class Lab implements AsyncDisposable, LabView {
       ({ version } = await startFlanneld(env, ds, fl.backend(this.settings), (d) => this.recordDaemon(d)));
     }
     await injectFault(`program:${mode.name}`);
+    // Settling counts from here: the API server's start and the manifest's apply are said apart.
+    const started = performance.now();
     const model = fl.model;
     const leasesOf = kube ? () => readKubeLeases(kube) : () => readLeases(env, ds);
-    const leases = await waitFlanneld(env, leasesOf, fl.leaseType, async (l) => {
-      const snaps = await this.snapshots();
-      // Settled when nothing the model plans is missing; cni0's MTU comes with the pods, after this.
-      if (model) {
-        const expected = this.modelFacts(model, l);
-        return snaps.flatMap((s) => {
-          const have = kernelFacts(s, podCidr, anyFlanneld);
-          return [...(expected.get(s.node) ?? [])].filter((f) => !f.startsWith('mtu ') && !have.has(f)).map((f) => `${s.node}: no ${f}`);
-        });
-      }
-      return snaps.flatMap((s) =>
-        mode.owns.devices
-          .filter((c) => !c.name.includes('*') && !s.links.some((x) => x.ifname === c.name && x.up))
-          .map((c) => `${s.node}: no ${c.name} yet`),
-      );
-    });
-    this.progress(`mode ${mode.name}: flanneld ${version} settled on ${leases.size} nodes in ${Math.round(performance.now() - t)} ms`);
+    const leases = await waitFlanneld(
+      env,
+      leasesOf,
+      fl.leaseType,
+      async (l) => {
+        const snaps = await this.snapshots();
+        // Settled when nothing the model plans is missing; cni0's MTU comes with the pods, after this.
+        if (model) {
+          const expected = this.modelFacts(model, l);
+          return snaps.flatMap((s) => {
+            const have = kernelFacts(s, podCidr, anyFlanneld);
+            return [...(expected.get(s.node) ?? [])].filter((f) => !f.startsWith('mtu ') && !have.has(f)).map((f) => `${s.node}: no ${f}`);
+          });
+        }
+        return snaps.flatMap((s) =>
+          mode.owns.devices
+            .filter((c) => !c.name.includes('*') && !s.links.some((x) => x.ifname === c.name && x.up))
+            .map((c) => `${s.node}: no ${c.name} yet`),
+        );
+      },
+      this.state.daemons.filter((d) => /^flanneld /.test(d.what)),
+    );
+    this.progress(
+      `mode ${mode.name}: flanneld ${version} settled on ${leases.size} nodes in ${Math.round(performance.now() - started)} ms` +
+        (kube ? '' : ` (${Math.round(performance.now() - t)} ms with etcd)`),
+    );
     // A new backend means new pod MTUs: pods are re-created, as the rollout after the change would.
     await this.removePods();
     await this.addPods('flanneld', 0);

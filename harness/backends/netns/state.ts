@@ -1,6 +1,6 @@
 // A lab's state file. It is written before anything is created, so every namespace a lab may have
 // made is known even if the run is killed half-way, and `down` / `gc` work from it alone.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { ModeSettings } from '../../modes/mode.ts';
 import type { KernelOp } from '../../plan/ops.ts';
 import type { Family, PodRuntime } from '../../plan/pods.ts';
@@ -67,7 +67,9 @@ export interface KubeState {
 export const labDir = (lab: string) => `${stateRoot()}/${lab}`;
 
 export function writeState(s: LabState): void {
-  mkdirSync(labDir(s.lab), { recursive: true });
+  // 0700: a lab's folder holds its CA key, kubeconfigs and ServiceAccount tokens (root's alone).
+  mkdirSync(labDir(s.lab), { recursive: true, mode: 0o700 });
+  chmodSync(labDir(s.lab), 0o700);
   const tmp = `${labDir(s.lab)}/state.json.tmp`;
   writeFileSync(tmp, JSON.stringify(s, null, 1));
   renameSync(tmp, `${labDir(s.lab)}/state.json`);
