@@ -130,7 +130,8 @@ describe('what a manifest lab keeps on the host', { skip: SKIP }, () => {
     const name = uniqueLab('hs');
     const f = variant(
       '        - name: EVENT_QUEUE_DEPTH',
-      '        - name: POD_IP\n          valueFrom:\n            fieldRef:\n              fieldPath: status.podIP\n        - name: EVENT_QUEUE_DEPTH',
+      '        - name: POD_IP\n          valueFrom:\n            fieldRef:\n' +
+        '              fieldPath: status.podIP\n        - name: EVENT_QUEUE_DEPTH',
       FIXTURE.replace('- --healthz-port=8081', '- --healthz-port=8081\n        - --public-ip=$(POD_IP)'),
     );
     const up = await runCli(['up', '--manifest', f, '--name', name]);

@@ -1,6 +1,7 @@
 // A streaming reader for classic pcap (µs and ns, both byte orders) and pcapng (SHB, IDB with
 // if_tsresol, EPB, SPB, obsolete PB; other blocks skipped), written for speed: one DataView per
 // buffer, no per-packet copies beyond the packet's own subarray.
+import { CnilabError } from '../errors.ts';
 import { createReadStream } from 'node:fs';
 
 export interface RawPacket {
@@ -13,7 +14,9 @@ export interface RawPacket {
   interfaceId: number;
 }
 
-export class PcapFormatError extends Error {
+/** A capture file cnilab cannot read to its end: an error for the pairs it covers, never a verdict. */
+export class PcapFormatError extends CnilabError {
+  readonly exitCode = 1;
   constructor(
     readonly offset: number,
     message: string,

@@ -4,7 +4,7 @@
 // capture can see it; stop() waits until the file stops growing before it signals (tcpdump loses the
 // last packets when killed at once).
 import { statSync } from 'node:fs';
-import { TimeoutError } from '../errors.ts';
+import { CnilabError, TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 
 export interface CaptureSpec {
@@ -71,6 +71,7 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
       const killer = setTimeout(() => proc.kill('SIGKILL'), 3000);
       await proc.wait();
       clearTimeout(killer);
+
       const m = /(\d+) packets? captured/.exec(stderr);
       const d = /(\d+) packets? dropped by kernel/.exec(stderr);
       return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}), ...(d ? { dropped: Number(d[1]) } : {}) };
@@ -104,5 +105,18 @@ async function settled(file: string): Promise<void> {
       last = now;
       quietSince = performance.now();
     } else if (performance.now() - quietSince >= SILENCE_MS) return;
+  }
+}
+
+/**
+ * A capture whose file does not hold what tcpdump captured. tcpdump does not check its writes
+ * (pcap_dump): on a full disk it goes on counting packets it never wrote, so the file is read back
+ * and its records counted against tcpdump's own "packets captured".
+ */
+export class CaptureError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'CaptureError';
   }
 }

@@ -2,12 +2,13 @@
 // deadline), capture every underlay segment, probe every ordered pod pair at once through one
 // prober process (each probe marks its packets), then judge each pair against what the mode must do.
 // Works on any LabView: the nodes are reached through their executors.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { relative } from 'node:path';
 import type { CheckRequest, LabView } from '../backends/backend.ts';
 import { decode, DEFAULT_UDP_TUNNEL_PORTS, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
-import { forEachPacket } from '../capture/pcap-reader.ts';
-import { startCapture, type RunningCapture } from '../capture/tcpdump.ts';
+import { forEachPacket, PcapFormatError } from '../capture/pcap-reader.ts';
+import { CaptureError, startCapture, type RunningCapture } from '../capture/tcpdump.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { vxlanPortsOf } from '../modes/registry.ts';
 import { WireTally } from '../oracle/classify.ts';
@@ -81,10 +82,18 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
     for (const f of files) {
-      await forEachPacket(f.file, (raw) => {
-        const d = decode(raw, { vxlanPorts, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS });
-        if (d) tally.add(d);
-      });
+      let read = 0;
+      let broken: string | undefined;
+      try {
+        read = await forEachPacket(f.file, (raw) => {
+          const d = decode(raw, { vxlanPorts, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS });
+          if (d) tally.add(d);
+        });
+      } catch (e) {
+        if (!(e instanceof PcapFormatError)) throw e;
+        broken = e.message;
+      }
+      if (broken || (f.packets !== undefined && read < f.packets)) throw incompleteCapture(f.file, read, f.packets, broken);
     }
     lap('decode');
     results = pairs.map((p, i) => {
@@ -135,4 +144,20 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     ...(mtuSearch ? { mtuSearch } : {}),
     ...lab.daemonReport?.(),
   };
+}
+
+/** A capture file holding less than tcpdump captured: an error for every pair, with the likely cause. */
+function incompleteCapture(file: string, read: number, captured: number | undefined, broken: string | undefined): CaptureError {
+  let full = false;
+  try {
+    full = statfsSync(dirname(file)).bavail === 0;
+  } catch {
+    /* the folder is gone: said as incomplete */
+  }
+  const held = broken
+    ? `ends inside a packet (${broken})`
+    : `holds ${read}${captured === undefined ? '' : ` of the ${captured}`} packets tcpdump captured`;
+  return new CaptureError(
+    `the capture file ${file} ${held}${full ? ': no space left on the device (ENOSPC)' : ''}; no pair of this mode was judged`,
+  );
 }

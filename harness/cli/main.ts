@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // cnilab: thin commands over the library. Everything is validated before anything is created.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../host/root.ts';
@@ -46,7 +46,7 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  reported and removed, or kept with --keep-leftovers)
   cnilab check   [--name LAB] [--out DIR] [--count N]  probe + capture the live lab's current mode
   cnilab status  [--name LAB] [--json]
-  cnilab down    [--name LAB | --all]
+  cnilab down    [--name LAB [--force] | --all]   a lab a live run owns only with --force
   cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
   cnilab modes   what each mode programs and must show on the wire
@@ -95,12 +95,21 @@ function labName(v: unknown): string | undefined {
   return v;
 }
 
+/** The --out folder, claimed; said when a symlink made it another folder than the one given. */
+function outFolder<O extends { path: string }>(claim: (dir: string) => O, given: string | undefined): O {
+  const dir = given ?? 'out';
+  const out = claim(dir);
+  if (out.path !== resolve(dir)) progress(`results go to ${out.path} (--out ${dir} leads there)`);
+  return out;
+}
+
 async function cmdRun(argv: string[]): Promise<number> {
   const { BACKENDS, parseBackend } = await import('../backends/registry.ts');
   const { own } = await import('../kernel/lifecycle.ts');
   const { writeReports } = await import('../report/write.ts');
   const { claimOutDir } = await import('../run/outdir.ts');
   const { finishedRuns, writeResultsAtomic } = await import('../run/results-file.ts');
+  const { OutputError } = await import('../results/write-file.ts');
   const { runModes } = await import('../run/run-modes.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const { values } = parseFlags(
@@ -169,10 +178,10 @@ async function cmdRun(argv: string[]): Promise<number> {
       throw new UsageError(`--kubeconfig ${values.kubeconfig}: no such file`, 'give the kubeconfig kind wrote');
   }
   if (backend === 'kind' && !fromManifest) throw new UsageError('--backend kind runs a manifest', 'add --manifest kube-flannel.yml');
-  const outDir = resolve(values.out ?? 'out');
-  const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
   // Before anything is built: a folder that cannot take the results, or that another live run writes, stops here.
-  claimOutDir(outDir);
+  const out = outFolder(claimOutDir, values.out);
+  const outDir = out.path;
+  const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
   requireRoot('run');
   const modes = asked.filter((m) => !previous.has(m.name));
   if (previous.size) progress(`--resume: ${previous.size} modes already done in ${outDir}: ${[...previous.keys()].join(', ')}`);
@@ -194,13 +203,25 @@ async function cmdRun(argv: string[]): Promise<number> {
     kernel: os.release(),
     durationMs: Math.round(performance.now() - t0),
   });
-  const partial = (reason: string) =>
-    writeResultsAtomic(outDir, {
-      ...header,
-      runs: ordered(),
-      incomplete: { reason, done: finished.length, of: asked.length },
-      meta: meta(),
-    });
+  // A results.json that cannot be written (a full disk) is said once; the run goes on, and its end
+  // fails with that line rather than losing the modes' results to a stack trace.
+  let unwritten: Error | undefined;
+  const partial = (reason: string) => {
+    try {
+      out.withRoom(() =>
+        writeResultsAtomic(outDir, {
+          ...header,
+          runs: ordered(),
+          incomplete: { reason: unwritten ? `${reason}; ${unwritten.message}` : reason, done: finished.length, of: asked.length },
+          meta: meta(),
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof OutputError)) throw e;
+      if (!unwritten) progress(`results.json not updated: ${e.message}`);
+      unwritten = e;
+    }
+  };
   partial('running');
   // A signal writes down where the run was; a SIGKILL leaves the last "running" file.
   const releasePartial = own({ down: async () => partial('interrupted by a signal') });
@@ -262,9 +283,12 @@ async function cmdRun(argv: string[]): Promise<number> {
     ...(done.perfSchedule ? { perfSchedule: done.perfSchedule } : {}),
     meta: meta(),
   };
-  const files = await writeReports(outDir, results);
   const phases = phasesSummary(all);
-  console.log(`\n${runsSummary(all)}\n${phases ? `\n${phases}\n` : ''}\nwrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
+  console.log(`\n${runsSummary(all)}\n${phases ? `\n${phases}\n` : ''}`);
+  // The summary is shown first: a report that cannot be written (ENOSPC) does not hide the verdicts.
+  const files = await out.withRoom(() => writeReports(outDir, results));
+  out.release();
+  console.log(`wrote ${files.map((f) => basename(f)).join(', ')} in ${outDir}`);
   return all.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
@@ -364,13 +388,24 @@ async function cmdSwitch(argv: string[]): Promise<number> {
     );
   const mode = getMode(positionals[0]!);
   requireRoot('switch');
-  const lab = Lab.attach(labName(values.name), progress);
+  const { attachedState, refuseIfRunOwned } = await import('../backends/netns/status.ts');
+  const { labDir } = await import('../backends/netns/state.ts');
+  const { claimLock } = await import('../kernel/pid-lock.ts');
+  const claimed = attachedState(labName(values.name));
+  refuseIfRunOwned(claimed, `switching it to ${mode.name}`, 'wait for the run to end; "cnilab up" makes a lab of your own');
+  // One switch at a time on a lab: a second one, 0.3 s later, would interleave with the first.
+  const unlock = claimLock(`${labDir(claimed.lab)}/switch.lock`, `cnilab switch ${mode.name}`, (o) => {
+    throw new UsageError(`lab ${claimed.lab} is being switched by pid ${o.pid} (${o.what ?? 'cnilab switch'})`, 'wait for it to finish');
+  });
+  // Read after the lock: the state another switch left.
+  const lab = Lab.attach(claimed.lab, progress);
   // Interrupted half-way (Ctrl-C, SIGTERM), the lab is neither mode: say so in its state.
   const release = own({ down: async () => lab.markBroken(`a switch to ${mode.name} was interrupted`) });
   try {
     await lab.switchTo(mode, { keepDaemonLeftovers: values['keep-leftovers'] === true });
   } finally {
     release();
+    unlock();
   }
   const left = lab.daemonReport()?.daemonFacts?.leftBehind ?? [];
   if (left.length) {
@@ -406,10 +441,9 @@ async function cmdCheck(argv: string[]): Promise<number> {
       `switch it to a mode again, or remove it with "cnilab down --name ${lab.name}"`,
     );
   if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
-  const outDir = resolve(values.out ?? 'out');
-  const release = claimOutDir(outDir);
-  const r = await checkMode(lab, mode, { outDir, progress, count });
-  release();
+  const out = outFolder(claimOutDir, values.out);
+  const r = await checkMode(lab, mode, { outDir: out.path, progress, count });
+  out.release();
   if (r.pairs.some((p) => p.error))
     log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
   console.log(pairsTable(r.pairs));
@@ -457,7 +491,7 @@ async function cmdDown(argv: string[]): Promise<number> {
   const { gc } = await import('../backends/gc.ts');
   const { Lab } = await import('../backends/netns/lab.ts');
   const { readState, stateProblem } = await import('../backends/netns/state.ts');
-  const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' } }, 'down');
+  const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' }, force: { type: 'boolean' } }, 'down');
   requireRoot('down');
   if (values.all) {
     const r = await gc({ all: true, progress });
@@ -478,6 +512,10 @@ async function cmdDown(argv: string[]): Promise<number> {
     return 0;
   }
   const lab = Lab.attach(name, progress);
+  if (!values.force) {
+    const { refuseIfRunOwned } = await import('../backends/netns/status.ts');
+    refuseIfRunOwned(lab.state, 'taking it down', `wait for the run (it tears its lab down itself), or add --force`);
+  }
   await lab.down();
   console.log(`lab ${lab.name} is down`);
   return 0;
@@ -652,11 +690,12 @@ async function cmdConform(argv: string[]): Promise<number> {
   if (explain.length && (values.explain || cc.paths.some((p) => p.intended))) console.log(`\nper pod path:\n${explain.join('\n')}`);
 
   let run: RunResult | undefined;
+  let claimed: string | undefined;
   if (!lintOnly && 'mode' in cc.proof && c.mode && c.topology) {
     const { claimOutDir } = await import('../run/outdir.ts');
     const { runModes } = await import('../run/run-modes.ts');
-    const outDir = resolve(values.out ?? 'out');
-    claimOutDir(outDir);
+    const outDir = outFolder(claimOutDir, values.out).path;
+    claimed = outDir;
     requireRoot('conform');
     console.log(`\nproving it on the wire with ${c.mode.name} (${cc.proof.real ? 'the real flanneld' : "cnilab's model"})`);
     const r = await runModes({
@@ -689,8 +728,8 @@ async function cmdConform(argv: string[]): Promise<number> {
   }
   if (values.out || run) {
     const { writeReports } = await import('../report/write.ts');
-    const outDir = resolve(values.out ?? 'out');
-    mkdirSync(outDir, { recursive: true });
+    const { claimOutDir } = await import('../run/outdir.ts');
+    const outDir = claimed ?? outFolder(claimOutDir, values.out).path;
     const files = await writeReports(outDir, {
       topology: {
         name: topology.name,

@@ -66,6 +66,13 @@ function realAncestor(p: string): string {
   return realpathSync(cur);
 }
 
+/** Where `p` (absolute) really is: its nearest existing ancestor resolved through symlinks, the rest as written. */
+export function resolvedPath(p: string): string {
+  let cur = posix.normalize(p);
+  while (!existsSync(cur) && dirname(cur) !== cur) cur = dirname(cur);
+  return posix.join(realpathSync(cur), posix.relative(cur, posix.normalize(p)));
+}
+
 /**
  * Refuses a node path that reaches outside `root` through a symlink (or `..`): the deepest part
  * of it that exists is resolved, and must be `root` or inside it.

@@ -1,7 +1,7 @@
 // Writes every output of a run: results.json (the contract), report.md, report.html, junit.xml.
 // Each file is written whole and renamed into place: a reader never sees half of one.
-import { rename, writeFile } from 'node:fs/promises';
 import type { ResultsFile } from '../results/schema.ts';
+import { writeFileAtomic } from '../results/write-file.ts';
 import { renderHtml } from './html.ts';
 import { renderJunit } from './junit.ts';
 import { renderMarkdown } from './markdown.ts';
@@ -13,11 +13,9 @@ export async function writeReports(dir: string, r: ResultsFile): Promise<string[
     ['report.html', renderHtml(r)],
     ['junit.xml', renderJunit(r)],
   ];
-  await Promise.all(
-    files.map(async ([f, text]) => {
-      await writeFile(`${dir}/${f}.${process.pid}.tmp`, text);
-      await rename(`${dir}/${f}.${process.pid}.tmp`, `${dir}/${f}`);
-    }),
-  );
+  // Every file is tried (one that fits is kept); the first that failed is said.
+  const written = await Promise.allSettled(files.map(([f, text]) => writeFileAtomic(`${dir}/${f}`, text)));
+  const failed = written.find((w) => w.status === 'rejected');
+  if (failed) throw failed.reason;
   return files.map(([f]) => `${dir}/${f}`);
 }

@@ -1,16 +1,15 @@
 // results.json as a run goes: rewritten (temp file + rename, never half a file) after every
 // finished mode and marked incomplete until the end, so a crash, a SIGKILL or a signal keeps what
 // was done; --resume reads it back and skips the modes already done.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../results/write-file.ts';
 import { UsageError } from '../errors.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 
 export const resultsPath = (dir: string) => `${dir}/results.json`;
 
 export function writeResultsAtomic(dir: string, r: ResultsFile): void {
-  const tmp = `${resultsPath(dir)}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(r, null, 2)}\n`);
-  renameSync(tmp, resultsPath(dir));
+  writeFileAtomicSync(resultsPath(dir), `${JSON.stringify(r, null, 2)}\n`);
 }
 
 /** The finished runs of an earlier, incomplete run in `dir`, by mode, for --resume. */

@@ -180,3 +180,39 @@ test('faults: the shipped example loads; each mistake is named with its fix', as
   assert.match(one('{ kind: loss, link: n1, percent: 5, expect: { reachable: maybe } }')[0]!.fix, /kept, lost or any/);
   assert.match(one('{ kind: loss, link: n1, percent: 5, when: now }')[0]!.message, /when/);
 });
+
+test('a subnet with more ports than a Linux bridge has (1024) is refused at load, not 23 s into the build', () => {
+  const nodes = Array.from({ length: 1023 }, (_, i) => `  - { name: n${i}, subnet: a, pods: [] }`).join('\n');
+  const got = issues(
+    `name: x\npodCidr: 10.0.0.0/8\nsubnetLen: 20\nblockSize: 20\nsubnets:\n  - { name: a, cidr: 172.16.0.0/16 }\nnodes:\n${nodes}\n`,
+  );
+  assert.equal(got.length, 1, JSON.stringify(got[0]));
+  assert.match(got[0]!.message, /subnet "a" needs 1025 ports on its switch .* more than a Linux bridge has \(1024\)/);
+  assert.equal(got[0]!.path, 'subnets[0]');
+  assert.equal(got[0]!.line, 6);
+  // 1022 nodes and the lab's etcd and API server fit.
+  const fits = Array.from({ length: 1022 }, (_, i) => `  - { name: n${i}, subnet: a, pods: [] }`).join('\n');
+  parseTopology(
+    `name: x\npodCidr: 10.0.0.0/8\nsubnetLen: 20\nblockSize: 20\nsubnets:\n  - { name: a, cidr: 172.16.0.0/16 }\nnodes:\n${fits}\n`,
+  );
+});
+
+test('YAML aliases are refused with their line (no alias object in a message, no alias bomb); values are cut', () => {
+  const got = issues('name: &n x\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: *n, subnet: a }\n');
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.message, 'YAML alias *n is not allowed in a topology');
+  assert.equal(got[0]!.line, 5);
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 9; i++)
+    levels.push(
+      `l${i}: &l${i} [${Array(9)
+        .fill(i === 1 ? '*a' : `*l${i - 1}`)
+        .join(', ')}]`,
+    );
+  assert.match(issues(`${levels.join('\n')}\n`)[0]!.message, /YAML alias \*a is not allowed/);
+  const long = issues(
+    `name: x\nmtu: "${'9'.repeat(100_000)}"\nsubnets:\n  - { name: a, cidr: 10.0.0.0/24 }\nnodes:\n  - { name: n1, subnet: a }\n`,
+  );
+  assert.ok(long[0]!.message.length < 200, long[0]!.message.slice(0, 300));
+  assert.match(long[0]!.message, /more characters\)/);
+});

@@ -2,7 +2,7 @@
 // this without loading the process runner or the planners (its start-up stays small).
 import { existsSync, readdirSync } from 'node:fs';
 import { UsageError } from '../../errors.ts';
-import { processStartTime } from '../../kernel/procs.ts';
+import { isAlive, processStartTime } from '../../kernel/procs.ts';
 import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
 import { IF, labNames, labOfNetns, NETNS_DIR, netnsPath } from '../../plan/names.ts';
 import { flannelAnnotation, vtepMacOf } from '../../kube/annotations.ts';
@@ -130,4 +130,15 @@ function kubeStatus(state: LabState): NonNullable<StatusJson['kube']> {
     annotations: Object.fromEntries(Object.entries(full).map(([n, a]) => [n, short(a)])),
     annotationsFull: full,
   };
+}
+
+/**
+ * Refuses to act on a lab that a live run owns (its teardown is that run's): `down` or `switch`
+ * under it would leave the run reporting timeouts for a lab that is gone. `cnilab up` hands its
+ * lab over (owner null), so such labs are free.
+ */
+export function refuseIfRunOwned(state: LabState, action: string, fix: string): void {
+  const o = state.owner;
+  if (!o || o.pid === process.pid || !isAlive(o)) return;
+  throw new UsageError(`lab ${state.lab} belongs to a live run (pid ${o.pid}): ${action} would pull it from under that run`, fix);
 }
