@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command (npm test): unit tests everywhere, then the tests that build real labs (root).
+# `npm run test:unit` (ci/test.sh unit): the pure tests only, no root, no lab, no install step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash ci/ensure.sh
+only_unit=0
+[ "${1:-}" = unit ] && only_unit=1
+[ "$only_unit" = 1 ] || bash ci/ensure.sh
 # Style first (formatter, linter, import cycles): quick, and a red lint is a red CI.
 npx --no-install biome check
 tsx=(node --import tsx)
@@ -10,10 +13,10 @@ unit=$(find harness assertions -name '*.test.ts' | sort)
 root=$(find test -name '*.test.ts' 2>/dev/null | sort)
 # Node 20 does not expand globs for --test: the shell lists the files.
 # One file at a time for root tests: they build labs and capture on shared CPUs.
-if [ "$(id -u)" = 0 ] && [ -n "$root" ]; then
+if [ "$only_unit" = 0 ] && [ "$(id -u)" = 0 ] && [ -n "$root" ]; then
   files="$unit $root"
 else
-  echo "note: not root: tests that build labs in network namespaces are skipped" >&2
+  [ "$only_unit" = 1 ] || echo "note: not root: tests that build labs in network namespaces are skipped" >&2
   files="$unit"
 fi
 "${tsx[@]}" --test --test-concurrency=1 --test-reporter=spec $files

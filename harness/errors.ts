@@ -27,6 +27,18 @@ export abstract class CnilabError extends Error {
   abstract readonly exitCode: number;
 }
 
+/** A class of errors that are one line and an exit code: `class LabError extends lineError('LabError', 1) {}`. */
+function lineError(name: string, exitCode: number) {
+  return class extends CnilabError {
+    readonly exitCode = exitCode;
+    constructor(message: string) {
+      super(message);
+      // Spelled out: a bundler may rename classes, and the name crosses a guest's boundary.
+      this.name = name;
+    }
+  };
+}
+
 /** Invalid topology input. Carries every problem found, not just the first. */
 export class TopologyError extends CnilabError {
   readonly exitCode = 2;
@@ -85,6 +97,16 @@ export class TimeoutError extends CnilabError {
   }
 }
 
+/**
+ * Something the lab runs did not do what it must (a CNI plugin that returned no address, a daemon
+ * that wrote no lease file, a tool that printed an error): said in one line, exit 1. Not a bug of
+ * cnilab's (those stay plain Errors, shown as internal errors) and not the user's input.
+ */
+export class LabError extends lineError('LabError', 1) {}
+
+/** The Kubernetes API answered a request with an error: what was asked, and the API server's words. */
+export class ApiError extends lineError('ApiError', 1) {}
+
 /** Daemons of a lab that exited on their own while cnilab waited for them: which, and their logs' last lines. */
 export class DaemonExitedError extends CnilabError {
   readonly exitCode = 1;
@@ -121,13 +143,7 @@ export class UnsupportedError extends CnilabError {
 }
 
 /** A probe that did not run (tool error, no packet sent, missing namespace, timeout): an error, never a verdict. */
-export class ProbeError extends CnilabError {
-  readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProbeError';
-  }
-}
+export class ProbeError extends lineError('ProbeError', 1) {}
 
 /** A guest (uml, qemu) that failed to boot or to finish, with the one console line that explains it. */
 export class GuestError extends CnilabError {
@@ -140,6 +156,47 @@ export class GuestError extends CnilabError {
     super(consoleTail.length ? `${message}\n--- last ${consoleTail.length} console line(s) ---\n${consoleTail.join('\n')}` : message);
     this.name = 'GuestError';
   }
+}
+
+/** A switch that failed and was undone: the lab is back in its previous mode, verified clean. */
+export class SwitchRolledBack extends lineError('SwitchRolledBack', 1) {
+  static of(target: string, previous: string | undefined, cause: unknown): SwitchRolledBack {
+    return new SwitchRolledBack(
+      `switch to ${target} failed and was rolled back to ${previous ?? 'no mode'} (verified: nothing stale): ` +
+        `${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`,
+    );
+  }
+}
+
+/** An error as it crossed a guest's boundary: its class, its line and its exit code, as the guest had them. */
+export interface WireError {
+  name: string;
+  message: string;
+  exitCode?: number;
+}
+
+/** What an error sends across a guest's boundary. */
+export const toWire = (e: unknown): WireError => {
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, message: err.message, ...(e instanceof CnilabError ? { exitCode: e.exitCode } : {}) };
+};
+
+/** An error of the guest's that the host has no class of its own for: its line and exit code kept. */
+export class GuestReported extends CnilabError {
+  constructor(
+    readonly wire: WireError,
+    readonly exitCode: number,
+  ) {
+    super(wire.message);
+    this.name = wire.name;
+  }
+}
+
+/** The error back on the host: a class whose handling matters (a rolled-back switch) as that class, the rest kept as said. */
+export function fromWire(w: WireError): Error {
+  if (w.name === 'SwitchRolledBack') return new SwitchRolledBack(w.message);
+  if (w.exitCode !== undefined) return new GuestReported(w, w.exitCode);
+  return Object.assign(new Error(w.message), { name: w.name });
 }
 
 /** The line a terminal shows for an error: its message for ours, a short internal-error line otherwise. */

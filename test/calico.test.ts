@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { assertEncap, assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
-import { birdInstances, birdProtocols } from '../harness/backends/netns/bird.ts';
+import { birdInstances, birdProtocols } from '../harness/program/bird.ts';
 import { checkMode } from '../harness/check/index.ts';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
@@ -54,7 +54,7 @@ describe('Calico modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
   });
 
   test('calico-bgp: BIRD sessions Established, block routes are proto bird, cross-subnet fails without a BGP fabric', async () => {
-    for (const i of birdInstances(lab.birdEnv())) {
+    for (const i of birdInstances(lab.env)) {
       const p = await birdProtocols(i.exec, i.socket);
       assert.equal(p.size, i.peers, `${i.exec.id} sessions`);
       for (const [k, v] of p) assert.match(v.info, /Established/, `${i.exec.id} ${k}`);

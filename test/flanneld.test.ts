@@ -6,24 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
 import { Lab } from '../harness/backends/netns/lab.ts';
-import { labDir } from '../harness/backends/netns/state.ts';
 import { checkMode } from '../harness/check/index.ts';
 import { etcdBinary, flanneldBinary, GO_TOOLS } from '../harness/host/daemons.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 const [flanneld, etcd] = await Promise.all([flanneldBinary(), etcdBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || false;
 const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
-
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
 
 /** Running processes named `comm` inside a namespace. */
 const inNetns = (netns: string, comm: string) =>

@@ -89,3 +89,20 @@ export function assertIpipCaptured(pcap: string): void {
   });
   assert.ok(protos.split('\n').filter(Boolean).length > 0, `tshark finds no IPIP packet in ${pcap}`);
 }
+
+/** Nothing of `lab` is left: no namespace, no process, no state folder. */
+export function clean(lab: string): void {
+  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
+  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
+  assert.equal(existsSync(`${process.env.CNILAB_STATE_DIR ?? '/run/cnilab'}/${lab}`), false, `state dir of ${lab} left`);
+}
+
+/** The exit code of a CLI process, once it exits. */
+export const exited = (p: ChildProcess) => new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+
+/** What a CLI process has printed on stderr so far (read `.text`). */
+export function stderrOf(p: ChildProcess): { text: string } {
+  const s = { text: '' };
+  p.stderr!.on('data', (d) => (s.text += d));
+  return s;
+}

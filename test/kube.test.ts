@@ -5,9 +5,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
-import { labDir, readState } from '../harness/backends/netns/state.ts';
+import { readState } from '../harness/backends/netns/state.ts';
 import { etcdBinary, flanneldBinary, GO_TOOLS, kubeApiserverBinary } from '../harness/host/daemons.ts';
 import { kubeApi, readNodes } from '../harness/kube/client.ts';
 import {
@@ -20,18 +20,12 @@ import {
   waitRollout,
 } from '../harness/kube/cluster.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 const [flanneld, etcd, apiserver] = await Promise.all([flanneldBinary(), etcdBinary(), kubeApiserverBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || (!apiserver.ok && apiserver.detail) || false;
 const MANIFEST = `${ROOT}/test/fixtures/kube/kube-flannel.yml`;
 const FLANNEL = 'flannel.alpha.coreos.com';
-
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
 
 /** The manifest with one change, written where the test can give it. */
 function variant(tag: string, from: string, to: string): string {
@@ -155,7 +149,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       // No DaemonSet controller runs here: the rollout is not observed, and the wait says so.
       await assert.rejects(
         waitRollout(api, 'kube-flannel', 'kube-flannel-ds', 1500),
-        /did not roll out in 1500 ms: generation 1 not yet observed/,
+        /timed out after 1500 ms waiting for DaemonSet kube-flannel\/kube-flannel-ds to roll out; last seen: generation 1 not yet observed/,
       );
       // The controller's part, written into the status subresource as it would: then the wait is done.
       const status = { observedGeneration: 1, desiredNumberScheduled: 3, currentNumberScheduled: 3, numberMisscheduled: 0, numberReady: 3 };
@@ -177,7 +171,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       assert.deepEqual(pods.map((p) => p.spec!.nodeName).sort(), ['n1', 'n2', 'n3']);
       await assert.rejects(
         waitProbePods(api, ['n1', 'n2', 'n3'], 1000),
-        /probe pods not running after 1000 ms: n1 \(Pending\), n2 \(Pending\), n3 \(Pending\)/,
+        /timed out after 1000 ms waiting for probe pods to run; last seen: n1 \(Pending\), n2 \(Pending\), n3 \(Pending\)/,
       );
       await deleteProbePods(api);
     } finally {

@@ -3,20 +3,13 @@
 import { describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import { checkMode } from '../harness/check/index.ts';
-import { labDir } from '../harness/backends/netns/state.ts';
 import { assertRunPassed } from '../assertions/index.ts';
-import { cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, uniqueLab, tmpOut, waitFor } from './helpers.ts';
-
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
+import { clean, cli, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 describe('leaks', { skip: ROOT_SKIP }, () => {
   test('a passing run leaves nothing', async () => {

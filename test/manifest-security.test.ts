@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { labDir, readState } from '../harness/backends/netns/state.ts';
 import { etcdBinary, flanneldBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
-import { labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab } from './helpers.ts';
+import { clean, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab } from './helpers.ts';
 
 const [flanneld, etcd, apiserver] = await Promise.all([flanneldBinary(), etcdBinary(), kubeApiserverBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || (!apiserver.ok && apiserver.detail) || false;
@@ -31,12 +31,6 @@ const lineOf = (file: string, needle: string) =>
   readFileSync(file, 'utf8')
     .split('\n')
     .findIndex((l) => l.includes(needle)) + 1;
-
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
 
 /** Runs the manifest and asserts a refusal before anything was built: exit 2, the line, nothing left. */
 async function refused(file: string, line: RegExp) {
@@ -178,13 +172,11 @@ describe('what a manifest lab keeps on the host', { skip: SKIP }, () => {
     const name = uniqueLab('hd');
     // A flag flanneld has, with a value it refuses after parsing: every flanneld exits at start.
     const f = variant('- --healthz-port=8081', '- --healthz-port=8081\n        - --subnet-lease-renew-margin=0');
-    const t = Date.now();
     const r = await runCli(['run', '--manifest', f, '--name', name, '--out', tmpOut()]);
-    const took = Date.now() - t;
     assert.notEqual(r.code, 0);
     const out = r.stdout + r.stderr;
     assert.match(out, /flanneld n1, flanneld n2, flanneld n3 exited on their own \(flanneld n1: .*Invalid subnet-lease-renew-margin/);
-    assert.ok(took < 25_000, `it waited ${took} ms`);
+    assert.doesNotMatch(out, /timed out/, 'said when they exited, not when the wait ran out');
     clean(name);
   });
 });

@@ -11,13 +11,8 @@ import { kernelFeatures } from '../harness/host/doctor.ts';
 import { processStartTime } from '../harness/kernel/procs.ts';
 import { probeNetnsName } from '../harness/plan/names.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { cli, labProcesses, netnsOf, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { clean, cli, exited, netnsOf, ROOT_SKIP, runCli, stderrOf, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
 /** A lab left up by `cnilab up` for the test's body; downed and checked clean whatever the body does. */
 async function withLab(tag: string, mode: string, body: (name: string) => Promise<void>): Promise<void> {
   const name = uniqueLab(tag);
@@ -35,12 +30,6 @@ const allNetns = () =>
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter(Boolean);
-const exited = (p: ReturnType<typeof cli>) => new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-const stderrOf = (p: ReturnType<typeof cli>) => {
-  const s = { text: '' };
-  p.stderr!.on('data', (d) => (s.text += d));
-  return s;
-};
 
 describe('reliability', { skip: ROOT_SKIP }, () => {
   test('a second run on the same --out is refused while the first lives; gc and down --all spare it', async () => {

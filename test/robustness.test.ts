@@ -5,21 +5,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { labDir, readState } from '../harness/backends/netns/state.ts';
+import { readState } from '../harness/backends/netns/state.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { cli, labProcesses, netnsOf, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
-
-const clean = (lab: string) => {
-  assert.deepEqual(netnsOf(lab), [], `namespaces of ${lab} left`);
-  assert.deepEqual(labProcesses(lab), [], `processes of ${lab} left`);
-  assert.equal(existsSync(labDir(lab)), false, `state dir of ${lab} left`);
-};
-const exited = (p: ReturnType<typeof cli>) => new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-const stderrOf = (p: ReturnType<typeof cli>) => {
-  const s = { text: '' };
-  p.stderr!.on('data', (d) => (s.text += d));
-  return s;
-};
+import { clean, cli, exited, netnsOf, ROOT_SKIP, runCli, stderrOf, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 describe('robustness', { skip: ROOT_SKIP }, () => {
   test('two switches on one lab: the second is refused while the first runs; the lab is never in a third state', async () => {

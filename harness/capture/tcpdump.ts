@@ -4,7 +4,7 @@
 // capture can see it; stop() waits until the file stops growing before it signals (tcpdump loses the
 // last packets when killed at once).
 import { statSync } from 'node:fs';
-import { CnilabError, TimeoutError } from '../errors.ts';
+import { LabError, TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 
 export interface CaptureSpec {
@@ -113,10 +113,4 @@ async function settled(file: string): Promise<void> {
  * (pcap_dump): on a full disk it goes on counting packets it never wrote, so the file is read back
  * and its records counted against tcpdump's own "packets captured".
  */
-export class CaptureError extends CnilabError {
-  readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = 'CaptureError';
-  }
-}
+export class CaptureError extends LabError {}

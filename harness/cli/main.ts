@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkoutRoot } from '../host/root.ts';
+import { checkoutRoot } from '../kernel/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import type { Check, HostReport } from '../host/doctor.ts';
 import type { ModeDef } from '../modes/mode.ts';
@@ -352,7 +352,7 @@ async function cmdUp(argv: string[]): Promise<number> {
 /** up --manifest: the lab from the manifest, flanneld as its DaemonSet runs it, left up. */
 async function upFromManifest(files: string[], values: { topology?: string; mode?: string; name?: string }): Promise<number> {
   const { Lab } = await import('../backends/netns/lab.ts');
-  const { requireApiserver } = await import('../backends/netns/apiserver.ts');
+  const { requireApiserver } = await import('../program/apiserver.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const name = labName(values.name);
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
@@ -478,7 +478,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
       s.nodes.map((n) => [
         n.name,
         n.underlayIp,
-        s.family === 'calico' ? n.podBlock : n.podSubnet,
+        n.podRange,
         n.pods.map((p) => `${p.name}=${p.ip ?? '?'}`).join(' '),
         ...(s.kube ? [(s.kube.annotations[n.name] ?? '(none)').replace(` ${n.underlayIp}`, '')] : []),
       ]),

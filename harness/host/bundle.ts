@@ -4,7 +4,7 @@
 // esbuild itself. `node --import tsx harness/host/bundle.ts OUT` builds one (ci/ensure.sh does).
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { checkoutRoot } from './root.ts';
+import { checkoutRoot } from '../kernel/root.ts';
 
 /**
  * Bundles harness/cli/main.ts into `out` plus content-hashed chunks next to it: each command's

@@ -17,7 +17,8 @@ import {
 } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { CnilabError, TimeoutError } from '../errors.ts';
+import { ApiError, CnilabError } from '../errors.ts';
+import { poll } from '../kernel/poll.ts';
 
 /** The field manager cnilab's writes carry, as kubectl's carry "kubectl". */
 export const FIELD_MANAGER = 'cnilab';
@@ -107,16 +108,6 @@ export function applyOrder(objs: readonly ManifestObject[]): ManifestObject[] {
   return [...objs].sort((a, b) => rank(a) - rank(b));
 }
 
-async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new TimeoutError(what, 'not yet', timeoutMs);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /**
  * Server-side apply of every object, in applyOrder; returns what was applied, by name. Namespaces
  * and CRDs go one at a time (what follows needs them); the rest, which the API server takes in any
@@ -140,10 +131,16 @@ export async function applyManifest(
     }
     if (o.object.kind === 'CustomResourceDefinition') {
       const name = o.object.metadata!.name!;
-      await poll(`CustomResourceDefinition ${name} to be Established`, 30_000, async () => {
-        const crd = await api.crds.readCustomResourceDefinition({ name });
-        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-      });
+      await poll(
+        `CustomResourceDefinition ${name} to be Established`,
+        30_000,
+        () => 'not Established',
+        async () => {
+          const crd = await api.crds.readCustomResourceDefinition({ name });
+          return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+        },
+        200,
+      );
     }
     applied++;
     if (performance.now() - said > 2000) {
@@ -186,7 +183,7 @@ export async function registerNodes(api: KubeApi, nodes: readonly NodeSpec[]): P
       try {
         await api.core.createNode({ body });
       } catch (e) {
-        if ((e as { code?: number }).code !== 409) throw new Error(`registering Node ${n.name}: ${apiMessage(e)}`);
+        if ((e as { code?: number }).code !== 409) throw new ApiError(`registering Node ${n.name}: ${apiMessage(e)}`);
       }
       // status is a subresource: a JSON Patch on it (client-node's default patch type).
       await api.core.patchNodeStatus({
@@ -206,7 +203,7 @@ export async function readConfigMap(api: KubeApi, namespace: string, name: strin
     return await api.core.readNamespacedConfigMap({ namespace, name });
   } catch (e) {
     if (notFound(e)) return undefined;
-    throw new Error(`reading ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
+    throw new ApiError(`reading ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
   }
 }
 
@@ -221,7 +218,7 @@ export async function patchConfigMapKey(api: KubeApi, namespace: string, name: s
   try {
     await api.objects.patch(cm, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
   } catch (e) {
-    throw new Error(`patching ${key} in ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
+    throw new ApiError(`patching ${key} in ConfigMap ${namespace}/${name}: ${apiMessage(e)}`);
   }
 }
 
@@ -239,7 +236,7 @@ export async function serviceAccountToken(api: KubeApi, namespace: string, name:
     });
     return r.status!.token;
   } catch (e) {
-    throw new Error(`a token for ServiceAccount ${namespace}/${name}: ${apiMessage(e)}`);
+    throw new ApiError(`a token for ServiceAccount ${namespace}/${name}: ${apiMessage(e)}`);
   }
 }
 

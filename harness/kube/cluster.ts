@@ -7,6 +7,7 @@ import { PatchStrategy } from '@kubernetes/client-node';
 import { formatCidr } from '../net/ipv4.ts';
 import type { Topology } from '../topology/types.ts';
 import { apiMessage, FIELD_MANAGER, type KubeApi, notFound } from './client.ts';
+import { ApiError, TimeoutError } from '../errors.ts';
 
 /** kind's cluster name for a lab: the prefix makes it cnilab's, for `down` and `gc`. */
 export const kindCluster = (lab: string) => `cnilab-${lab}`;
@@ -49,7 +50,7 @@ export async function rolloutRestart(api: KubeApi, namespace: string, name: stri
   try {
     await api.objects.patch(body, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
   } catch (e) {
-    throw new Error(`restarting DaemonSet ${namespace}/${name}: ${apiMessage(e)}`);
+    throw new ApiError(`restarting DaemonSet ${namespace}/${name}: ${apiMessage(e)}`);
   }
 }
 
@@ -60,7 +61,7 @@ export async function waitRollout(api: KubeApi, namespace: string, name: string,
   for (;;) {
     pending = rolloutPending(await api.apps.readNamespacedDaemonSet({ namespace, name }));
     if (pending === undefined) return;
-    if (Date.now() > deadline) throw new Error(`DaemonSet ${namespace}/${name} did not roll out in ${timeoutMs} ms: ${pending}`);
+    if (Date.now() > deadline) throw new TimeoutError(`DaemonSet ${namespace}/${name} to roll out`, String(pending), timeoutMs);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -92,7 +93,7 @@ export async function createProbePods(api: KubeApi, nodes: readonly string[]): P
   try {
     await api.core.createNamespace({ body: { metadata: { name: PROBE_NAMESPACE } } });
   } catch (e) {
-    if (!exists(e)) throw new Error(`creating namespace ${PROBE_NAMESPACE}: ${apiMessage(e)}`);
+    if (!exists(e)) throw new ApiError(`creating namespace ${PROBE_NAMESPACE}: ${apiMessage(e)}`);
   }
   // The ServiceAccount admission refuses pods whose ServiceAccount is missing; kube-controller-manager
   // makes "default" in a new namespace, but not at once (and the lab's own API server has no
@@ -100,13 +101,13 @@ export async function createProbePods(api: KubeApi, nodes: readonly string[]): P
   try {
     await api.core.createNamespacedServiceAccount({ namespace: PROBE_NAMESPACE, body: { metadata: { name: 'default' } } });
   } catch (e) {
-    if (!exists(e)) throw new Error(`creating ServiceAccount ${PROBE_NAMESPACE}/default: ${apiMessage(e)}`);
+    if (!exists(e)) throw new ApiError(`creating ServiceAccount ${PROBE_NAMESPACE}/default: ${apiMessage(e)}`);
   }
   for (const n of nodes) {
     try {
       await api.core.createNamespacedPod({ namespace: PROBE_NAMESPACE, body: probePod(n) });
     } catch (e) {
-      if (!exists(e)) throw new Error(`creating probe pod on ${n}: ${apiMessage(e)}`);
+      if (!exists(e)) throw new ApiError(`creating probe pod on ${n}: ${apiMessage(e)}`);
     }
   }
 }
@@ -134,7 +135,7 @@ export async function waitProbePods(api: KubeApi, nodes: readonly string[], time
     if (Date.now() > deadline) {
       const waiting = nodes.filter((n) => !ready.some((r) => r.node === n));
       const phase = (n: string) => pods.find((x) => x.spec?.nodeName === n)?.status?.phase ?? 'not created';
-      throw new Error(`probe pods not running after ${timeoutMs} ms: ${waiting.map((n) => `${n} (${phase(n)})`).join(', ')}`);
+      throw new TimeoutError('probe pods to run', waiting.map((n) => `${n} (${phase(n)})`).join(', '), timeoutMs);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -145,6 +146,6 @@ export async function deleteProbePods(api: KubeApi): Promise<void> {
   try {
     await api.core.deleteNamespace({ name: PROBE_NAMESPACE });
   } catch (e) {
-    if (!notFound(e)) throw new Error(`deleting namespace ${PROBE_NAMESPACE}: ${apiMessage(e)}`);
+    if (!notFound(e)) throw new ApiError(`deleting namespace ${PROBE_NAMESPACE}: ${apiMessage(e)}`);
   }
 }

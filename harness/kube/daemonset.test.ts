@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readInputs } from '../conform/inputs.ts';
 import { GO_TOOLS } from '../host/daemons.ts';
-import { checkoutRoot } from '../host/root.ts';
+import { checkoutRoot } from '../kernel/root.ts';
 import { configMapsOf, flannelDaemonSet, flanneldLaunch, hostPathOf, nodePod } from './daemonset.ts';
 import { applyOrder } from './client.ts';
 import { PodSpecError } from './confine.ts';

@@ -122,6 +122,9 @@ export interface ModeDef {
 /** Is this mode run by the real daemon (rather than cnilab's model of it)? */
 export const isRealDaemon = (m: ModeDef): boolean => 'flanneld' in m.program;
 
+/** The real flanneld's program of a mode, or undefined for any other mode. */
+export const flanneldProgram = (m: ModeDef): FlanneldProgram | undefined => ('flanneld' in m.program ? m.program.flanneld : undefined);
+
 /** The kernel plan of a mode cnilab programs itself, or undefined for a daemon's mode. */
 export const kernelProgram = (m: ModeDef): KernelProgram | undefined => ('kernel' in m.program ? m.program.kernel : undefined);
 

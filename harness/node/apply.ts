@@ -2,7 +2,7 @@
 // their order; consecutive ops for the same tool share one batch (`ip -batch`, `bridge -batch`).
 import pLimit from 'p-limit';
 import { CancelledError, KernelError } from '../errors.ts';
-import { pythonHelper } from '../host/root.ts';
+import { pythonHelper } from '../kernel/root.ts';
 import { isCancelled, PDEATHSIG, run } from '../kernel/exec.ts';
 import { shellQuote } from '../net/shell.ts';
 import { phaseOf, renderOp, toolOf, type KernelOp } from '../plan/ops.ts';

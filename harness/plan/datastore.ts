@@ -5,6 +5,7 @@ import { formatIpv4, nth, size } from '../net/ipv4.ts';
 import type { Topology } from '../topology/types.ts';
 import { IF, type LabNames } from './names.ts';
 import type { KernelOp } from './ops.ts';
+import { LabError } from '../errors.ts';
 
 export interface DatastorePlan {
   netns: string;
@@ -28,7 +29,7 @@ export function planControlHost(t: Topology, names: LabNames, role: ControlRole,
   const used = new Set([...t.nodes.map((n) => formatIpv4(n.ip)), ...(s.routerIp !== undefined ? [formatIpv4(s.routerIp)] : []), ...taken]);
   let k = size(s.cidr) - 2;
   while (k > 0 && used.has(formatIpv4(nth(s.cidr, k)))) k--;
-  if (k <= 0) throw new Error(`subnet ${s.name} has no free address for the lab's ${role === 'datastore' ? 'etcd' : 'kube-apiserver'}`);
+  if (k <= 0) throw new LabError(`subnet ${s.name} has no free address for the lab's ${role === 'datastore' ? 'etcd' : 'kube-apiserver'}`);
   const ip = formatIpv4(nth(s.cidr, k));
   const netns = ROLE[role].netns(names);
   const sw = names.switch(s);

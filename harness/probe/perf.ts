@@ -1,6 +1,6 @@
 // The measuring tools, run in a node through its executor: ping for RTT samples and the largest DF
 // packet, iperf3 for TCP throughput and CPU. Parsing is pure and tested on real outputs.
-import { TimeoutError } from '../errors.ts';
+import { LabError, TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 import type { IperfResult } from '../results/samples.ts';
 import { pingOutcome } from './ping.ts';
@@ -73,9 +73,9 @@ interface IperfJson {
 
 export function parseIperf(json: string): IperfResult {
   const j = JSON.parse(json) as IperfJson;
-  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  if (j.error) throw new LabError(`iperf3: ${j.error}`);
   const s = j.end?.sum_received;
-  if (!s) throw new Error('iperf3 printed no sum_received');
+  if (!s) throw new LabError('iperf3 printed no sum_received');
   const cpu = j.end?.cpu_utilization_percent;
   return {
     gbps: s.bits_per_second / 1e9,

@@ -4,7 +4,7 @@
 // did not run (the prober died, timed out, answered garbage) is a ProbeError for each of its probes,
 // never "unreachable".
 import { ProbeError } from '../errors.ts';
-import { pythonHelper } from '../host/root.ts';
+import { pythonHelper } from '../kernel/root.ts';
 import { spawn, type Spawned } from '../kernel/exec.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 

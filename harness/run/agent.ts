@@ -6,6 +6,7 @@ import { readRequest, sleep, writeResponse, type AgentRequest } from '../backend
 import { netnsBackend } from '../backends/netns/index.ts';
 import { localChecker } from '../check/index.ts';
 import { getMode } from '../modes/registry.ts';
+import { toWire } from '../errors.ts';
 
 const log = (s: string) => process.stderr.write(`[${process.uptime().toFixed(1).padStart(5)}s in the guest] ${s}\n`);
 
@@ -67,8 +68,7 @@ export async function serveAgent(dir: string): Promise<number> {
       log(`${req.op} answered in ${Math.round(performance.now() - t0)} ms`);
       writeResponse(dir, seq, { ok: true, value });
     } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      writeResponse(dir, seq, { ok: false, error: { name: err.name, message: err.message } });
+      writeResponse(dir, seq, { ok: false, error: toWire(e) });
     }
     if (req.op === 'exit') {
       await state.session?.down();

@@ -21,6 +21,7 @@ import type { ResultsFile, RunResult } from '../results/schema.ts';
 import type { PerfOptions } from '../results/samples.ts';
 import type { Topology } from '../topology/types.ts';
 import { type PerfSchedule, perfOptionsFor, perfSchedule, waitsFor } from './perf-schedule.ts';
+import { SwitchRolledBack } from '../errors.ts';
 
 export interface RunModesOptions {
   topology: Topology;
@@ -147,7 +148,7 @@ async function runOnBackend(
           await session.program(m);
         } catch (e) {
           // Rolled back and verified: this mode failed, the lab is still the previous mode, the rest can run.
-          if (!(e instanceof Error && e.name === 'SwitchRolledBack')) throw e;
+          if (!(e instanceof SwitchRolledBack)) throw e;
           const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: firstLine(e), pairs: [] };
           progress(`${m.name}: FAILED (${firstLine(e)})`);
           o.onRun?.(r);

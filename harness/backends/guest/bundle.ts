@@ -1,7 +1,7 @@
 // The agent a guest runs, as one plain-JS file (harness/host/bundle.ts says why): under 9p, each
 // small file read costs too. Built fresh from the sources on the host, once per process.
 import { bundleCli } from '../../host/bundle.ts';
-import { checkoutRoot } from '../../host/root.ts';
+import { checkoutRoot } from '../../kernel/root.ts';
 
 let built: Promise<string> | undefined;
 

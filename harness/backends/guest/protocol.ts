@@ -7,6 +7,7 @@ import type { ModeSettings } from '../../modes/mode.ts';
 import type { FaultResult, RunResult } from '../../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
+import type { WireError } from '../../errors.ts';
 
 export type AgentRequest =
   | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string }
@@ -29,7 +30,7 @@ export interface AgentReplies {
   exit: null;
 }
 
-export type AgentResponse = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
+export type AgentResponse = { ok: true; value: unknown } | { ok: false; error: WireError };
 
 const reqFile = (dir: string, seq: number) => join(dir, `req-${seq}.json`);
 const resFile = (dir: string, seq: number) => join(dir, `res-${seq}.json`);

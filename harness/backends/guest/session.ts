@@ -4,8 +4,8 @@
 // back marked with this backend, their captures relative to the host's results folder.
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { checkoutRoot } from '../../host/root.ts';
-import { CancelledError, GuestError } from '../../errors.ts';
+import { checkoutRoot } from '../../kernel/root.ts';
+import { CancelledError, fromWire, GuestError } from '../../errors.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import type { KernelFeature, ModeDef } from '../../modes/mode.ts';
 import type { BackendName, FaultResult, RunResult } from '../../results/schema.ts';
@@ -121,7 +121,7 @@ export class GuestSession implements BackendSession {
         const res = readResponse(this.ctl, seq);
         if (res) {
           if (res.ok) return res.value as AgentReplies[K];
-          throw Object.assign(new Error(res.error.message), { name: res.error.name });
+          throw fromWire(res.error);
         }
         // Set by the guest's promise meanwhile: TypeScript cannot see that across the await.
         const ended = this.ended as { error: unknown } | undefined;

@@ -4,6 +4,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { GO_TOOLS, goCache, onPath } from '../../host/daemons.ts';
 import { run } from '../../kernel/exec.ts';
+import { LabError } from '../../errors.ts';
 
 export interface KindTools {
   kind: string;
@@ -64,7 +65,7 @@ export async function kindSubnet(network = 'kind'): Promise<string> {
     op: 'docker network inspect',
   });
   const v4 = r.stdout.split(/\s+/).find((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s));
-  if (!v4) throw new Error(`docker network ${network} has no IPv4 subnet: ${r.stdout.trim()}`);
+  if (!v4) throw new LabError(`docker network ${network} has no IPv4 subnet: ${r.stdout.trim()}`);
   return v4;
 }
 
@@ -89,12 +90,12 @@ export async function podNetnsInNode(container: string, podName: string, namespa
   ).stdout
     .trim()
     .split('\n')[0];
-  if (!id) throw new Error(`no sandbox for pod ${namespace}/${podName} on ${container}`);
+  if (!id) throw new LabError(`no sandbox for pod ${namespace}/${podName} on ${container}`);
   const r = await run(['docker', 'exec', container, 'crictl', 'inspectp', id], { op: 'crictl inspectp' });
   return (
     sandboxNetns(r.stdout) ??
     (() => {
-      throw new Error(`crictl inspectp ${id} on ${container} names no network namespace`);
+      throw new LabError(`crictl inspectp ${id} on ${container} names no network namespace`);
     })()
   );
 }

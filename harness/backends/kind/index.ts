@@ -5,7 +5,7 @@
 // enter (/proc/PID/ns/net, the pod's netns under the node's /proc/PID/root), so captures run the
 // host's tcpdump inside each node's namespace (nsenter) and probes leave from the probe pods.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { UnsupportedError, UsageError } from '../../errors.ts';
+import { LabError, UnsupportedError, UsageError } from '../../errors.ts';
 import { own } from '../../kernel/lifecycle.ts';
 import { isAlive, processStartTime } from '../../kernel/procs.ts';
 import { applyManifest, kubeApi, type KubeApi, readNodes } from '../../kube/client.ts';
@@ -21,7 +21,7 @@ import {
 } from '../../kube/cluster.ts';
 import { flannelAnnotationsOf } from '../../kube/annotations.ts';
 import { switchNetConf } from '../../kube/flannel-config.ts';
-import { isRealDaemon, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
+import { flanneldProgram, isRealDaemon, type ModeDef, type ModeSettings } from '../../modes/mode.ts';
 import { formatCidr, parseCidr } from '../../net/ipv4.ts';
 import { cniBinDir } from '../../node/cni.ts';
 import { NsenterExecutor } from '../../node/netns.ts';
@@ -170,14 +170,14 @@ class KindSession implements BackendSession, LabView {
       },
       (p, m) => problems.push(`${p.join('.')}: ${m}`),
     );
-    if (!resolved) throw new Error(`the kind cluster does not fit a topology: ${problems.join('; ')}`);
+    if (!resolved) throw new LabError(`the kind cluster does not fit a topology: ${problems.join('; ')}`);
     const podCidrOf = (c: string) => nodes.find((n) => n.metadata?.name === c)?.spec?.podCIDR;
     const topology: Topology = {
       ...resolved,
       nodes: resolved.nodes.map((n, i) => {
         // The controller manager's allocation, which flannel leases: a node without one cannot be judged.
         const c = parseCidr(podCidrOf(containers[i]!) ?? '');
-        if (typeof c === 'string') throw new Error(`kind node ${containers[i]} has no podCIDR: ${c}`);
+        if (typeof c === 'string') throw new LabError(`kind node ${containers[i]} has no podCIDR: ${c}`);
         return { ...n, podSubnet: c };
       }),
     } as Topology;
@@ -201,10 +201,11 @@ class KindSession implements BackendSession, LabView {
 
   /** A mode in kind is the manifest's net-conf.json: patched when it asks for another, then a rollout. */
   async program(mode: ModeDef): Promise<void> {
-    if (!isRealDaemon(mode) || !('flanneld' in mode.program) || mode.config?.cni !== 'flannel')
+    const fl = flanneldProgram(mode);
+    if (!fl || mode.config?.cni !== 'flannel')
       throw new UsageError(`mode ${mode.name} cannot run on kind`, "kind runs the manifest's flannel: give flanneld-* modes");
     const api = this.api!;
-    const sw = await switchNetConf(api, { config: mode.config, backend: mode.program.flanneld.backend(this.settings) });
+    const sw = await switchNetConf(api, { config: mode.config, backend: fl.backend(this.settings) });
     const ds = sw.spec.ds.metadata!;
     // A patched ConfigMap reaches running pods only through new ones: the rollout an operator starts.
     if (sw.netConf.patched) await rolloutRestart(api, ds.namespace!, ds.name!);

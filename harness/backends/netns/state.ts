@@ -2,14 +2,14 @@
 // made is known even if the run is killed half-way, and `down` / `gc` work from it alone.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { ModeSettings } from '../../modes/mode.ts';
-import type { KernelOp } from '../../plan/ops.ts';
-import type { Family, PodRuntime } from '../../plan/pods.ts';
-import type { DaemonFacts, RunResult } from '../../results/schema.ts';
+import type { KubeState } from '../../program/apiserver.ts';
+import type { Datastore } from '../../program/etcd.ts';
+import type { ProgramState } from '../../program/target.ts';
 import type { Topology } from '../../topology/types.ts';
 
 export const stateRoot = () => process.env.CNILAB_STATE_DIR ?? '/run/cnilab';
 
-export interface LabState {
+export interface LabState extends ProgramState {
   version: 1;
   lab: string;
   createdAt: string;
@@ -18,51 +18,11 @@ export interface LabState {
   topology: Topology;
   netns: string[];
   settings: ModeSettings;
-  mode?: string;
-  family?: Family;
-  pods: PodRuntime[];
-  /** The current mode's ops, so a switch can undo exactly them. */
-  modeOps: KernelOp[];
-  /** The current pod family's ops (Calico pods are planned, flannel pods come from CNI). */
-  podOps: KernelOp[];
   /** Set when a switch failed and could not roll back, or was interrupted: what is wrong. `down` still removes it. */
   broken?: string;
-  /** Daemons started for the mode, by netns (and the lab's etcd, which outlives modes). */
-  daemons: { netns: string; pid: number; startTime: number; what: string }[];
-  /** The lab's etcd, once a real-daemon mode asked for it. */
-  datastore?: Datastore;
-  /** The lab's kube-apiserver, once a manifest's lab asked for it. */
-  kube?: KubeState;
-  /** The manifest a --manifest lab applies to its API server (absolute paths of its files). */
-  manifest?: string[];
-  /** What the real daemon of the current mode did: its version, leases, model comparison, leftovers. */
-  daemonRun?: { mode: string; daemon: string; facts: DaemonFacts } & Pick<RunResult, 'modelDiff'>;
 }
 
-/** Where the lab's etcd listens and under which prefix flannel keeps its network. */
-export interface Datastore {
-  netns: string;
-  ip: string;
-  prefix: string;
-}
-
-/** The lab's kube-apiserver: where it listens, and cnilab's own kubeconfig (through the host's door). */
-export interface KubeState {
-  netns: string;
-  ip: string;
-  version: string;
-  /** The URL the lab's nodes reach it at. */
-  server: string;
-  ca: string;
-  /** cnilab's admin kubeconfig (https://127.0.0.1:PORT, the forwarder). */
-  kubeconfig: string;
-  /** Set once the manifest was applied and the nodes registered. */
-  applied?: string[];
-  /** Where each node's flanneld writes subnet.env (the DaemonSet's mounts say). */
-  subnetFiles?: Record<string, string>;
-  /** The CNI config the DaemonSet's init container installs, as it was for the current mode. */
-  cniConf?: { from: string; content: string; path: string };
-}
+export type { Datastore, KubeState };
 
 export const labDir = (lab: string) => `${stateRoot()}/${lab}`;
 

@@ -3,9 +3,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { UsageError } from '../../errors.ts';
 import { isAlive, processStartTime } from '../../kernel/procs.ts';
-import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
+import { contains, formatCidr, formatIpv4, parseIpv4 } from '../../net/ipv4.ts';
 import { IF, labNames, labOfNetns, NETNS_DIR, netnsPath } from '../../plan/names.ts';
 import { flannelAnnotation, vtepMacOf } from '../../kube/annotations.ts';
+import { allModes, findMode } from '../../modes/registry.ts';
+import { findStale } from '../../modes/stale.ts';
+import type { NodeKernelState } from '../../plan/kernel-state.ts';
+import { factDevice } from '../../plan/model-diff.ts';
 import { listLabs, readState, stateProblem, type LabState } from './state.ts';
 
 export const NETNS = 'netns' as const;
@@ -44,6 +48,8 @@ export interface StatusJson {
     underlayIf: string;
     podSubnet: string;
     podBlock: string;
+    /** The range its pods' addresses are in (the block for Calico-style pods, the subnet for flannel's). */
+    podRange: string;
     pods: { name: string; netns: string; ip: string | null }[];
   }[];
 }
@@ -106,6 +112,12 @@ export function labStatus(state: LabState): StatusJson {
       // A real daemon's own lease when one chose it, else the topology's.
       podSubnet: state.daemonRun?.facts.leases[n.name] ?? formatCidr(n.podSubnet),
       podBlock: formatCidr(n.podBlock),
+      podRange: (() => {
+        const ip = parseIpv4(state.pods.find((x) => x.node === n.name)?.ip ?? '');
+        return ip !== null && contains(n.podBlock, ip)
+          ? formatCidr(n.podBlock)
+          : (state.daemonRun?.facts.leases[n.name] ?? formatCidr(n.podSubnet));
+      })(),
       pods: n.pods.map((p) => {
         const rt = state.pods.find((x) => x.id === p.id);
         return { name: p.name, netns: names.pod(n.name, p.name), ip: rt?.ip ?? null };
@@ -141,4 +153,28 @@ export function refuseIfRunOwned(state: LabState, action: string, fix: string): 
   const o = state.owner;
   if (!o || o.pid === process.pid || !isAlive(o)) return;
   throw new UsageError(`lab ${state.lab} belongs to a live run (pid ${o.pid}): ${action} would pull it from under that run`, fix);
+}
+
+/**
+ * What the kernel holds that the current mode did not put there, per node; empty when clean. What
+ * a real daemon left from its previous backend is a fact about the daemon (its run's leftBehind),
+ * not cnilab's stale state: the check leaves those devices to that record.
+ */
+export function staleIn(state: LabState, snaps: readonly NodeKernelState[]): string[] {
+  const names = labNames(state.lab);
+  const mode = state.mode ? findMode(state.mode) : undefined;
+  const run = state.daemonRun?.mode === state.mode ? state.daemonRun : undefined;
+  const daemonLeft = run?.facts.leftBehind ?? [];
+  const leftDevs = (node: string) =>
+    daemonLeft.flatMap((l) => (l.startsWith(`${node}: `) ? [factDevice(l.slice(node.length + 2))] : [])).filter((d) => d !== undefined);
+  return snaps.flatMap((s) =>
+    findStale(s, {
+      podCidr: state.topology.podCidr,
+      mode,
+      modes: allModes(),
+      modeOps: state.modeOps,
+      netns: names.node(s.node),
+      recordedElsewhere: leftDevs(s.node),
+    }),
+  );
 }

@@ -8,6 +8,7 @@ import { shellQuote } from '../../net/shell.ts';
 import { writeExec, type GuestJob, type GuestKind } from '../guest/runner.ts';
 import { buildModprobeScript, guestStage2 } from '../guest/stage2.ts';
 import { findQemuKernel } from './kernel.ts';
+import { UnsupportedError } from '../../errors.ts';
 
 /** Emulated CPUs: two, so the agent and the data path do not queue on one (each is a busy host thread). */
 export const QEMU_CPUS = 2;
@@ -80,7 +81,7 @@ export const qemuGuest: GuestKind = {
   },
   async prepare(job: GuestJob) {
     const k = findQemuKernel();
-    if ('missing' in k) throw new Error(k.missing);
+    if ('missing' in k) throw new UnsupportedError(k.missing);
     const input = { ...job, modulesDir: k.modulesDir, version: k.release };
     await writeExec(join(job.dir, 'modprobe'), buildModprobeScript(k.modulesDir));
     const stage2 = guestStage2(input, {

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { run } from '../../kernel/exec.ts';
+import { LabError } from '../../errors.ts';
 
 export const cacheRoot = () => process.env.CNILAB_QEMU_CACHE || '/var/cache/cnilab/qemu';
 export const BUSYBOX = '/bin/busybox';
@@ -67,10 +68,10 @@ async function kernelPackage(): Promise<{ pkg: string; version: string }> {
     deps = await ask();
   }
   const pkg = /Depends: (linux-image-\S+-amd64)/.exec(deps.stdout)?.[1];
-  if (!pkg) throw new Error(`apt-cache depends linux-image-amd64 names no kernel package:\n${deps.stdout}`);
+  if (!pkg) throw new LabError(`apt-cache depends linux-image-amd64 names no kernel package:\n${deps.stdout}`);
   const show = await run(['apt-cache', 'show', pkg], { op: 'apt-cache show' });
   const version = /^Version: (\S+)/m.exec(show.stdout)?.[1];
-  if (!version) throw new Error(`apt-cache show ${pkg} gives no version`);
+  if (!version) throw new LabError(`apt-cache show ${pkg} gives no version`);
   return { pkg, version };
 }
 

@@ -63,6 +63,7 @@ import { shellQuote } from '../../net/shell.ts';
 import { shellPrelude } from '../guest/console.ts';
 import { writeExec, type GuestJob, type GuestKind } from '../guest/runner.ts';
 import { buildModprobeScript, guestStage2, type GuestScriptInput } from '../guest/stage2.ts';
+import { UnsupportedError } from '../../errors.ts';
 
 export { buildModprobeScript, type GuestScriptInput };
 
@@ -186,7 +187,7 @@ export const umlGuest: GuestKind = {
   },
   async prepare(job: GuestJob) {
     const found = await findUml();
-    if ('missing' in found) throw new Error(found.missing);
+    if ('missing' in found) throw new UnsupportedError(found.missing);
     const input: GuestScriptInput = { ...job, modulesDir: found.modulesDir, version: found.version };
     await writeExec(join(job.dir, 'modprobe'), buildModprobeScript(found.modulesDir));
     await writeExec(join(job.dir, 'stage2'), buildStage2Script(input));

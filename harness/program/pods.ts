@@ -3,10 +3,10 @@
 // (flannel's CNI plugin delegates to bridge + host-local with the node's lease); Calico-style pods
 // are planned (plan/pods.ts) and applied.
 import { rmSync } from 'node:fs';
-import type { ExecutorOf } from '../../node/executor.ts';
-import { applyPlan } from '../../node/apply.ts';
-import { IF, type LabNames } from '../../plan/names.ts';
-import { undoOps, type KernelOp } from '../../plan/ops.ts';
+import type { ExecutorOf } from '../node/executor.ts';
+import { applyPlan } from '../node/apply.ts';
+import { IF, type LabNames } from '../plan/names.ts';
+import { undoOps, type KernelOp } from '../plan/ops.ts';
 import {
   calicoPods,
   type FlannelLease,
@@ -16,9 +16,10 @@ import {
   planCalicoPods,
   type Family,
   type PodRuntime,
-} from '../../plan/pods.ts';
-import type { Topology } from '../../topology/types.ts';
-import { cniBinDir, type CniCall, cniCalls, type CniResult } from '../../node/cni.ts';
+} from '../plan/pods.ts';
+import type { Topology } from '../topology/types.ts';
+import { cniBinDir, type CniCall, cniCalls, type CniResult } from '../node/cni.ts';
+import { LabError, UsageError } from '../errors.ts';
 
 export interface PodSetup {
   pods: PodRuntime[];
@@ -26,14 +27,14 @@ export interface PodSetup {
   ops: KernelOp[];
 }
 
-export interface FamilyEnv {
-  topology: Topology;
-  names: LabNames;
-  labDir: string;
+/**
+ * How a family's pods get their lease and CNI config, as the mode's programmer says: the
+ * topology's lease by default; flanneld's subnet.env for its own pods.
+ */
+export interface PodSource {
   mtu: number;
-  exec: ExecutorOf;
-  /** The lease each node's pods come from: the topology's (cnilab's modes) or flanneld's subnet.env. */
-  lease(node: Topology['nodes'][number]): FlannelLease;
+  /** The lease each node's pods come from; the topology's when not given. */
+  lease?(node: Topology['nodes'][number]): FlannelLease;
   /**
    * The real flannel CNI plugin, when a user gave one (CNILAB_FLANNEL_CNI): it reads subnet.env itself;
    * `mtu` goes into its delegate, as a cni-conf.json that sets one does.
@@ -41,6 +42,14 @@ export interface FamilyEnv {
   flannelCni?: { plugin: string; subnetFile(node: string): string; mtu?: number };
   /** The flannel entry of the node's CNI config (a manifest's cni-conf.json); kube-flannel.yml's by default. */
   flannelConf?: FlannelPluginConf;
+}
+
+export interface FamilyEnv extends Omit<PodSource, 'lease'> {
+  topology: Topology;
+  names: LabNames;
+  labDir: string;
+  exec: ExecutorOf;
+  lease(node: Topology['nodes'][number]): FlannelLease;
 }
 
 export interface PodFamily {
@@ -81,7 +90,11 @@ async function callsByNode(perNode: { node: Topology['nodes'][number]; calls: Cn
 
 function requireCni(): string {
   const binDir = cniBinDir();
-  if (!binDir) throw new Error('CNI plugins not found in /usr/lib/cni or /opt/cni/bin: install containernetworking-plugins');
+  if (!binDir)
+    throw new UsageError(
+      'CNI plugins not found in /usr/lib/cni or /opt/cni/bin',
+      'install containernetworking-plugins (ci/ensure.sh does)',
+    );
   return binDir;
 }
 
@@ -102,7 +115,7 @@ const flannel: PodFamily = {
         const res = answers.get(calls[k]!);
         const ip = res?.ips?.[0]?.address.split('/')[0];
         const hostIf = res?.interfaces?.find((i) => !i.sandbox && i.name !== IF.cni0)?.name;
-        if (!ip || !hostIf) throw new Error(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
+        if (!ip || !hostIf) throw new LabError(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
         return { node: node.name, name: pod.name, id: pod.id, netns: env.names.pod(node.name, pod.name), ip, hostIf };
       }),
     );

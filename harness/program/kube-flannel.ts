@@ -4,44 +4,19 @@
 // the Node objects' podCIDRs, and what flanneld publishes goes into the Nodes' annotations.
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
-import { flanneldBinary } from '../../host/daemons.ts';
-import {
-  applyManifest,
-  kubeApi,
-  kubeconfigText,
-  type ManifestObject,
-  readNodes,
-  registerNodes,
-  serviceAccountToken,
-} from '../../kube/client.ts';
-import { mkdirInside, PodSpecError, writeInside } from '../../kube/confine.ts';
-import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../../kube/daemonset.ts';
-import { flannelAnnotation, flannelAnnotationsOf, vtepMacOf } from '../../kube/annotations.ts';
-import { switchNetConf } from '../../kube/flannel-config.ts';
-import type { ModeConfig } from '../../modes/mode.ts';
-import { formatCidr, formatIpv4 } from '../../net/ipv4.ts';
-import type { FlanneldEnv, Lease } from './flanneld.ts';
-import { requireBinary, startDetached } from './flanneld.ts';
-import { UsageError } from '../../errors.ts';
-import type { KubeState, LabState } from './state.ts';
-
-type Daemon = LabState['daemons'][number];
-
-/** Applies the manifest and registers one Node per lab node (podCIDR from the topology, its InternalIP). */
-export async function applyToLab(
-  env: FlanneldEnv,
-  kube: KubeState,
-  objs: readonly ManifestObject[],
-  progress: (m: string) => void,
-): Promise<string[]> {
-  const api = kubeApi(kube.kubeconfig);
-  const applied = await applyManifest(api, objs, progress);
-  await registerNodes(
-    api,
-    env.topology.nodes.map((n) => ({ name: n.name, ip: formatIpv4(n.ip), podCidr: formatCidr(n.podSubnet) })),
-  );
-  return applied;
-}
+import { flanneldBinary } from '../host/daemons.ts';
+import { kubeApi, kubeconfigText, readNodes, serviceAccountToken } from '../kube/client.ts';
+import { mkdirInside, PodSpecError, writeInside } from '../kube/confine.ts';
+import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../kube/daemonset.ts';
+import { flannelAnnotation, flannelAnnotationsOf, vtepMacOf } from '../kube/annotations.ts';
+import { switchNetConf } from '../kube/flannel-config.ts';
+import type { ModeConfig } from '../modes/mode.ts';
+import { formatIpv4 } from '../net/ipv4.ts';
+import { UsageError } from '../errors.ts';
+import type { KubeState } from './apiserver.ts';
+import { type LabDaemon, startDaemon } from './daemon.ts';
+import { requireBinary } from './etcd.ts';
+import { type FlanneldEnv, flanneldLog, type Lease } from './flanneld.ts';
 
 export interface DaemonSetRun {
   version: string;
@@ -63,7 +38,7 @@ export async function startFlanneldFromDaemonSet(
   env: FlanneldEnv,
   kube: KubeState,
   want: { config?: ModeConfig; backend: Record<string, unknown> },
-  record: (d: Daemon) => void,
+  record: (d: LabDaemon) => void,
 ): Promise<DaemonSetRun> {
   const bin = await requireBinary(flanneldBinary());
   const api = kubeApi(kube.kubeconfig);
@@ -107,11 +82,10 @@ export async function startFlanneldFromDaemonSet(
         if (pod.cniConf) writeInside(root, pod.cniConf.nodePath, pod.cniConf.content, what, 0o644);
         for (const f of l.files) writeInside(root, f.path, f.content, what, 0o644);
         mkdirInside(root, dirname(l.subnetFile), what);
-        record(
-          await startDetached(env.exec(env.names.node(n)), l.argv, `${env.labDir}/flanneld-${n.name}.log`, `flanneld ${n.name}`, {
-            env: l.env,
-            cwd: root,
-          }),
+        await startDaemon(
+          env.exec(env.names.node(n)),
+          { what: `flanneld ${n.name}`, argv: l.argv, log: flanneldLog(env, n.name), env: l.env, cwd: root },
+          record,
         );
         return [n.name, l];
       }),

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatCidr } from '../../net/ipv4.ts';
-import { planDatastore } from '../../plan/datastore.ts';
-import { labNames } from '../../plan/names.ts';
-import { parseTopology } from '../../topology/load.ts';
+import { formatCidr } from '../net/ipv4.ts';
+import { planDatastore } from '../plan/datastore.ts';
+import { labNames } from '../plan/names.ts';
+import { parseTopology } from '../topology/load.ts';
 import { leftBehind, netConf, parseSubnetEnv, withLeases } from './flanneld.ts';
 
 const t = parseTopology(

@@ -1,27 +1,17 @@
 // One real BIRD per node (and on the router when it is a BGP peer), as calico-node runs it.
 // Started daemonised so a lab left up by `cnilab up` keeps routing after the CLI exits.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { TimeoutError } from '../../errors.ts';
-import { processStartTime } from '../../kernel/procs.ts';
-import { nodeBirdConfig, routerBirdConfig } from '../../modes/bird-config.ts';
-import type { BirdPolicy, ModeSettings } from '../../modes/mode.ts';
-import { formatCidr } from '../../net/ipv4.ts';
-import type { ExecutorOf, NodeExecutor } from '../../node/executor.ts';
-import type { LabNames } from '../../plan/names.ts';
-import type { Topology } from '../../topology/types.ts';
-import type { LabState } from './state.ts';
-
-type Daemon = LabState['daemons'][number];
+import { TimeoutError } from '../errors.ts';
+import { nodeBirdConfig, routerBirdConfig } from '../modes/bird-config.ts';
+import type { BirdPolicy } from '../modes/mode.ts';
+import { formatCidr } from '../net/ipv4.ts';
+import type { NodeExecutor } from '../node/executor.ts';
+import { type LabDaemon, startDaemon } from './daemon.ts';
+import type { LabEnv } from './env.ts';
 
 /** What BIRD needs of a lab: where its nodes are, how to reach them, and a folder for its files. */
-export interface BirdEnv {
-  topology: Topology;
-  names: LabNames;
-  settings: ModeSettings;
-  labDir: string;
-  exec: ExecutorOf;
-}
+export type BirdEnv = LabEnv;
 
 export interface BirdInstance {
   exec: NodeExecutor;
@@ -29,13 +19,21 @@ export interface BirdInstance {
   peers: number;
 }
 
-async function startOne(exec: NodeExecutor, base: string, config: string): Promise<Daemon> {
+function startOne(exec: NodeExecutor, base: string, config: string, record: (d: LabDaemon) => void): Promise<LabDaemon> {
   writeFileSync(`${base}.conf`, config);
   // A killed predecessor leaves its socket and pid file; BIRD would take them for a live instance.
   for (const f of [`${base}.ctl`, `${base}.pid`]) rmSync(f, { force: true });
-  await exec.run(['bird', '-c', `${base}.conf`, '-s', `${base}.ctl`, '-P', `${base}.pid`], { op: 'bird' });
-  const pid = Number(readFileSync(`${base}.pid`, 'utf8').trim());
-  return { netns: exec.id, pid, startTime: processStartTime(pid) ?? 0, what: `bird ${base}.conf` };
+  // BIRD forks itself into the background once its config is read: its pid is in its pid file.
+  return startDaemon(
+    exec,
+    {
+      what: `bird ${base}.conf`,
+      argv: ['bird', '-c', `${base}.conf`, '-s', `${base}.ctl`, '-P', `${base}.pid`],
+      log: `${base}.log`,
+      pidFile: `${base}.pid`,
+    },
+    record,
+  );
 }
 
 /** Parses `birdc show protocols`: name -> state/info of each BGP protocol. */
@@ -81,24 +79,17 @@ export async function waitEstablished(instances: readonly BirdInstance[], timeou
 const birdBase = (env: BirdEnv, who: string) => `${env.labDir}/bird-${who}`;
 
 /** Starts BIRD everywhere it belongs and waits for every session; `record` sees each daemon as it starts. */
-export async function startBird(env: BirdEnv, policy: BirdPolicy, record: (d: Daemon) => void): Promise<Daemon[]> {
+export async function startBird(env: BirdEnv, policy: BirdPolicy, record: (d: LabDaemon) => void): Promise<LabDaemon[]> {
   const t = env.topology;
   const asn = env.settings.calico.asn;
   const limit = pLimit(8);
   const instances: BirdInstance[] = [];
-  const jobs: Promise<Daemon>[] = [];
+  const jobs: Promise<LabDaemon>[] = [];
   const start = (netns: string, who: string, peers: number, config: (logFile: string) => string) => {
     const base = birdBase(env, who);
     const exec = env.exec(netns);
     instances.push({ exec, socket: `${base}.ctl`, peers });
-    jobs.push(
-      limit(() =>
-        startOne(exec, base, config(`${base}.log`)).then((d) => {
-          record(d);
-          return d;
-        }),
-      ),
-    );
+    jobs.push(limit(() => startOne(exec, base, config(`${base}.log`), record)));
   };
   if (t.router?.bgpPeer) start(env.names.router(), 'router', t.nodes.length, (logFile) => routerBirdConfig(t, { asn, logFile }));
   for (const n of t.nodes)

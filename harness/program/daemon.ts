@@ -1,0 +1,142 @@
+// One lifecycle for every process a lab runs (BIRD, etcd, flanneld, kube-apiserver and its door,
+// and calico-node's daemons next): started in a node through its executor, detached so a lab left
+// up by `cnilab up` keeps it, recorded (netns, pid + start time, what, log) the moment it exists so
+// teardown and gc find it by its namespace and owner; waited for with one bounded poll that notices
+// a daemon exiting on its own (its log's last lines in the error) and times out showing the limit,
+// what it saw and the logs; stopped by pid + start time, never by a process name.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { DaemonExitedError } from '../errors.ts';
+import { poll } from '../kernel/poll.ts';
+import { isAlive, isRunning, killAll, processStartTime } from '../kernel/procs.ts';
+import { shellQuote } from '../net/shell.ts';
+import type { NodeExecutor } from '../node/executor.ts';
+
+/** A daemon of a lab, as its state file records it. */
+export interface LabDaemon {
+  /** The namespace it lives in (an executor's id). */
+  netns: string;
+  pid: number;
+  /** With the pid, what identifies it across pid reuse. */
+  startTime: number;
+  /** Its role, as messages name it: "flanneld n1", "etcd 3.4.23". */
+  what: string;
+  log?: string;
+}
+
+export interface DaemonSpec {
+  what: string;
+  argv: readonly string[];
+  log: string;
+  /** Its whole environment (`env -i`: nothing of cnilab's own is inherited); names are plain identifiers. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  /**
+   * Folders bind-mounted over fixed paths in a mount namespace of its own (felix and confd write
+   * under /var/run/calico, /var/lib/calico): target path (which must exist: no folder is made on
+   * the host) -> folder in the lab (made). Private propagation: nothing reaches the host's mounts.
+   */
+  mounts?: Readonly<Record<string, string>>;
+  /** A daemon that forks itself into the background (BIRD): its pid comes from this file. */
+  pidFile?: string;
+}
+
+/** Running: its pid is still the process started (pid + start time) and not a zombie no parent has reaped yet. */
+export const isRunningDaemon = (d: Pick<LabDaemon, 'pid' | 'startTime'>) => isAlive(d) && isRunning(d.pid);
+
+/** The last lines of a log, each cut (klog lines can carry whole structs), or "(no log)". */
+export function logTail(file: string | undefined, lines = 8): string {
+  if (!file) return '(no log)';
+  try {
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l))
+      .join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** The shell words that run `spec` as it asks: in its mount namespace, with its environment. */
+function commandOf(spec: DaemonSpec): string[] {
+  const envWords = spec.env ? ['env', '-i', '--', ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)] : [];
+  const argv = [...envWords, ...spec.argv];
+  if (!spec.mounts || Object.keys(spec.mounts).length === 0) return argv;
+  const binds = Object.entries(spec.mounts)
+    .map(([target, source]) => `mount --bind ${shellQuote(source)} ${shellQuote(target)}`)
+    .join(' && ');
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${binds} && exec "$@"`, 'sh', ...argv];
+}
+
+/**
+ * Starts a daemon in a node, detached from this process, and records it before returning (so a
+ * signal from here on tears it down).
+ */
+export async function startDaemon(
+  exec: Pick<NodeExecutor, 'id' | 'run'>,
+  spec: DaemonSpec,
+  record: (d: LabDaemon) => void,
+): Promise<LabDaemon> {
+  for (const [target, source] of Object.entries(spec.mounts ?? {})) {
+    // A mount point is never made on the host: a folder there would outlive the lab.
+    if (!existsSync(target)) throw new Error(`${spec.what}: mount target ${target} does not exist on this host`);
+    mkdirSync(source, { recursive: true, mode: 0o700 });
+  }
+  const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
+  const words = commandOf(spec).map(shellQuote).join(' ');
+  // A self-daemonising one reports its errors before it forks: they stay on stderr, in the error.
+  const cmd = spec.pidFile
+    ? `${cd}${words} </dev/null && cat ${shellQuote(spec.pidFile)}`
+    : `${cd}setsid ${words} >${shellQuote(spec.log)} 2>&1 </dev/null & echo $!`;
+  const r = await exec.run(['sh', '-c', cmd], { op: spec.what });
+  const pid = Number(r.stdout.trim());
+  const d: LabDaemon = { netns: exec.id, pid, startTime: processStartTime(pid) ?? 0, what: spec.what, log: spec.log };
+  record(d);
+  return d;
+}
+
+/** Throws a DaemonExitedError naming every daemon of `daemons` that is no longer running, with its log. */
+export function assertRunning(daemons: readonly LabDaemon[]): void {
+  // In name order (n1, n2, n10), whatever order they started in.
+  const dead = daemons.filter((d) => !isRunningDaemon(d)).sort((a, b) => a.what.localeCompare(b.what, undefined, { numeric: true }));
+  if (dead.length)
+    throw new DaemonExitedError(
+      dead.map((d) => d.what),
+      dead.map((d) => logTail(d.log, 4)),
+    );
+}
+
+/**
+ * Waits until `ready` answers, while every daemon of `daemons` runs: bounded, a daemon that exits
+ * is said at once with its log, a timeout shows the limit, `seen` and the daemons' last log lines.
+ */
+export function waitReady<T>(
+  what: string,
+  opts: { timeoutMs: number; daemons: readonly LabDaemon[]; seen?: () => string; intervalMs?: number },
+  ready: () => Promise<T | undefined>,
+): Promise<T> {
+  const logs = () =>
+    opts.daemons
+      .slice(0, 3)
+      .map((d) => `${d.what}: ${logTail(d.log, 3)}`)
+      .join(' | ');
+  return poll(
+    what,
+    opts.timeoutMs,
+    () => [opts.seen?.(), logs()].filter(Boolean).join(' | '),
+    async () => {
+      assertRunning(opts.daemons);
+      return ready();
+    },
+    opts.intervalMs,
+  );
+}
+
+/** Stops the daemons still running (pid + start time: a reused pid is left alone); SIGTERM, then SIGKILL. */
+export async function stopDaemons(daemons: readonly LabDaemon[], graceMs?: number): Promise<void> {
+  await killAll(
+    daemons.filter(isRunningDaemon).map((d) => d.pid),
+    graceMs,
+  );
+}

@@ -1,0 +1,76 @@
+// A programmer per kind of program: how a mode gets into a lab's kernel. `programmerOf` is the one
+// place that asks what kind a mode is (its `program` data): the lab, the guest agent and the
+// reports only call what it returns.
+import { killAll, pidsInNetns } from '../kernel/procs.ts';
+import type { ModeDef } from '../modes/mode.ts';
+import { findMode } from '../modes/registry.ts';
+import { netnsPath } from '../plan/names.ts';
+import { undoOps } from '../plan/ops.ts';
+import { type LabDaemon, stopDaemons } from './daemon.ts';
+import { kernelPlanProgrammer } from './kernel-plan.ts';
+import { realFlanneldProgrammer } from './real-flanneld.ts';
+import type { ProgramTarget } from './target.ts';
+
+export interface SwitchOptions {
+  /**
+   * A real daemon restarted with a new backend may leave its previous backend's state (flanneld
+   * leaves flannel.1 and its routes). It is always recorded; kept only when asked (`switch
+   * --keep-leftovers`), to see what it does to traffic.
+   */
+  keepDaemonLeftovers?: boolean;
+}
+
+export interface Programmer {
+  /** The kind of program, as data: two modes of one kind hand over to each other (a daemon's restart). */
+  readonly kind: 'kernel-plan' | 'real-flanneld';
+  /**
+   * Programs `mode` on a lab in no mode: its pods (for its family), then its kernel state, by its
+   * plan or by its daemons. Records every op and daemon in the target's state as it goes.
+   */
+  program(t: ProgramTarget, mode: ModeDef, opts: SwitchOptions): Promise<void>;
+  /**
+   * Removes the kernel state its daemon wrote (not a plan's: those are undone from modeOps), once
+   * its daemons are stopped and the next mode is of another kind.
+   */
+  clear?(t: ProgramTarget): Promise<void>;
+}
+
+/** The programmer of a mode, by its program's kind. Exhaustive: a new kind of program fails to compile here. */
+export function programmerOf(mode: ModeDef): Programmer {
+  const p = mode.program;
+  if ('kernel' in p) return kernelPlanProgrammer(p.kernel);
+  if ('flanneld' in p) return realFlanneldProgrammer(p.flanneld);
+  const never: never = p;
+  throw new Error(`mode ${mode.name}: no programmer for ${JSON.stringify(never)}`);
+}
+
+/**
+ * Removes every trace of the current mode: its daemons, then what a daemon wrote (only when the
+ * next mode is of another kind: a restart with a new backend is what users do, and what survives
+ * it is recorded as a fact about the daemon), then its ops (forced when rolling back a half-applied one).
+ */
+export async function unprogramMode(t: ProgramTarget, opts: { force: boolean; next?: ModeDef }): Promise<void> {
+  await stopModeDaemons(t);
+  const run = t.state.daemonRun ? findMode(t.state.daemonRun.mode) : undefined;
+  const writer = run ? programmerOf(run) : undefined;
+  if (writer?.clear && (opts.force || !opts.next || programmerOf(opts.next).kind !== writer.kind)) await writer.clear(t);
+  await t.apply(undoOps(t.state.modeOps), { force: opts.force });
+  t.state.modeOps = [];
+  t.state.mode = undefined;
+  t.save();
+}
+
+/**
+ * Stops the mode's daemons: the recorded ones (pid + start time), and any process left in the
+ * nodes' and router's namespaces (a daemon killed between its start and its record would hold its
+ * port). The lab's services live in namespaces of their own and stay.
+ */
+async function stopModeDaemons(t: ProgramTarget): Promise<void> {
+  const { topology, names } = t.env;
+  const service = (d: LabDaemon) => d.netns === t.state.datastore?.netns || d.netns === t.state.kube?.netns;
+  const modeNetns = [...topology.nodes.map((n) => names.node(n)), ...(topology.router ? [names.router()] : [])];
+  const strays = pidsInNetns(modeNetns.map(netnsPath));
+  await stopDaemons(t.state.daemons.filter((d) => !service(d)));
+  await killAll(strays);
+  t.state.daemons = t.state.daemons.filter(service);
+}

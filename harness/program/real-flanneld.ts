@@ -1,0 +1,247 @@
+// The real flanneld's modes: net-conf.json into the lab's etcd (or, for a manifest's lab, its
+// ConfigMap on the lab's kube-apiserver), flanneld restarted on every node (a backend change is a
+// restart, as with the DaemonSet), pods re-attached from the leases it wrote, then its kernel state
+// compared with cnilab's model for the same leases, and what the previous backend left recorded.
+import { injectFault } from '../kernel/fault.ts';
+import { type FlanneldProgram, flanneldProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
+import { allModes } from '../modes/registry.ts';
+import { deviceMatcher } from '../modes/stale.ts';
+import { routeIn } from '../net/ipv4.ts';
+import { IF } from '../plan/names.ts';
+import type { NodeKernelState } from '../plan/kernel-state.ts';
+import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../plan/model-diff.ts';
+import type { KernelOp } from '../plan/ops.ts';
+import { flannelPluginConf } from '../plan/pods.ts';
+import { LabError, UsageError } from '../errors.ts';
+import {
+  type FlanneldEnv,
+  type Lease,
+  leftBehind,
+  readLeases,
+  readSubnetEnv,
+  startFlanneld,
+  subnetFile,
+  waitFlanneld,
+  withLeases,
+} from './flanneld.ts';
+import { type DaemonSetRun, flannelAnnotations, readKubeLeases, startFlanneldFromDaemonSet } from './kube-flannel.ts';
+import type { PodSource } from './pods.ts';
+import type { Programmer, SwitchOptions } from './programmer.ts';
+import { ensureDatastore, ensureKube } from './services.ts';
+import type { DaemonRun, ProgramTarget } from './target.ts';
+
+type Facts = Map<string, Set<string>>;
+
+/** The devices any real-flanneld mode makes (flannel.1, flannel0): what flanneld's kernel state is found by. */
+const flanneldDevices = () => deviceMatcher(allModes().flatMap((m) => (flanneldProgram(m) ? m.owns.devices : [])));
+
+const envOf = (t: ProgramTarget): FlanneldEnv => ({
+  ...t.env,
+  ...(t.state.kube?.subnetFiles ? { subnetFiles: t.state.kube.subnetFiles } : {}),
+});
+
+const factsOf = (t: ProgramTarget, snaps: readonly NodeKernelState[]): Facts =>
+  new Map(snaps.map((s) => [s.node, kernelFacts(s, t.env.topology.podCidr, flanneldDevices())]));
+
+/** cnilab's plan for `model`, fed flanneld's leases and VTEP MACs: the facts it puts in each node. */
+function modelFacts(t: ProgramTarget, model: ModeDef, leases: ReadonlyMap<string, Lease>): Facts {
+  const topology = withLeases(t.env.topology, leases);
+  const vtepMacs = Object.fromEntries([...leases].flatMap(([n, l]) => (l.vtepMac ? [[n, l.vtepMac]] : [])));
+  const ops = kernelProgram(model)?.plan({ topology, names: t.env.names, pods: t.state.pods, settings: t.env.settings, vtepMacs }) ?? [];
+  return new Map(topology.nodes.map((n) => [n.name, plannedFacts(ops, t.env.names.node(n), topology.podCidr)]));
+}
+
+/** Pods from the lease flanneld wrote (its subnet.env), through the manifest's CNI config when it has one. */
+function flanneldPods(t: ProgramTarget): PodSource {
+  const env = envOf(t);
+  const cni = t.state.kube?.cniConf;
+  const conf = cni ? flannelPluginConf(cni.content) : undefined;
+  if (typeof conf === 'string') throw new UsageError(`${cni!.from}: ${conf}`, 'give the CNI config the flannel plugin reads');
+  const podMtu = t.env.settings.podMtu;
+  return {
+    mtu: 0,
+    ...(conf ? { flannelConf: conf } : {}),
+    ...(process.env.CNILAB_FLANNEL_CNI
+      ? {
+          flannelCni: {
+            plugin: process.env.CNILAB_FLANNEL_CNI,
+            subnetFile: (node: string) => subnetFile(env, node),
+            ...(podMtu ? { mtu: podMtu } : {}),
+          },
+        }
+      : {}),
+    lease: (node) => {
+      const s = readSubnetEnv(env, node.name);
+      if (!s) throw new LabError(`flanneld wrote no subnet.env for ${node.name} (${subnetFile(env, node.name)})`);
+      // A cni-conf.json delegate mtu wins over subnet.env's (flannel-io/cni-plugin flannel_linux.go doCmdAdd).
+      return podMtu ? { ...s, mtu: podMtu } : s;
+    },
+  };
+}
+
+/** flanneld on every node, from etcd or from the manifest's DaemonSet; its version and, for the latter, what was read. */
+async function startOnNodes(t: ProgramTarget, mode: ModeDef, fl: FlanneldProgram) {
+  const ds = await ensureDatastore(t);
+  const kube = t.state.manifest ? await ensureKube(t, ds) : undefined;
+  if (!kube) {
+    const { version } = await startFlanneld(envOf(t), ds, fl.backend(t.env.settings), (d) => t.record(d));
+    return { version, leasesOf: () => readLeases(envOf(t), ds) };
+  }
+  const fromDs = await startFlanneldFromDaemonSet(envOf(t), kube, { config: mode.config, backend: fl.backend(t.env.settings) }, (d) =>
+    t.record(d),
+  );
+  kube.subnetFiles = fromDs.subnetFiles;
+  kube.cniConf = fromDs.cniConf;
+  t.save();
+  if (fromDs.netConf.patched)
+    t.progress(`mode ${mode.name}: ${fromDs.netConf.from} patched to Backend ${JSON.stringify(fromDs.netConf.backend)}`);
+  return { version: fromDs.version, leasesOf: () => readKubeLeases(kube), fromDs };
+}
+
+/** What is still missing on the nodes: the model's facts (when there is a model), else the mode's devices. */
+async function pendingFacts(t: ProgramTarget, mode: ModeDef, model: ModeDef | undefined, leases: ReadonlyMap<string, Lease>) {
+  const snaps = await t.snapshots();
+  if (model) {
+    const expected = modelFacts(t, model, leases);
+    // Settled when nothing the model plans is missing; cni0's MTU comes with the pods, after this.
+    return snaps.flatMap((s) => {
+      const have = kernelFacts(s, t.env.topology.podCidr, flanneldDevices());
+      return [...(expected.get(s.node) ?? [])].filter((f) => !f.startsWith('mtu ') && !have.has(f)).map((f) => `${s.node}: no ${f}`);
+    });
+  }
+  return snaps.flatMap((s) =>
+    mode.owns.devices
+      .filter((c) => !c.name.includes('*') && !s.links.some((x) => x.ifname === c.name && x.up))
+      .map((c) => `${s.node}: no ${c.name} yet`),
+  );
+}
+
+/** Removes the leftovers flanneld's previous backend left (unless kept), so the wire shows what this one programs. */
+async function removeLeftovers(t: ProgramTarget, left: readonly string[]): Promise<void> {
+  const ops = t.env.topology.nodes.flatMap((n) =>
+    removeFactsOps(
+      t.env.names.node(n),
+      left.filter((l) => l.startsWith(`${n.name}: `)).map((l) => l.slice(n.name.length + 2)),
+    ),
+  );
+  await t.apply(ops, { force: true });
+}
+
+async function daemonRunOf(
+  t: ProgramTarget,
+  mode: ModeDef,
+  run: { version: string; leases: ReadonlyMap<string, Lease>; fromDs?: DaemonSetRun; left?: string[]; after: Facts; expected?: Facts },
+  model: ModeDef | undefined,
+): Promise<DaemonRun> {
+  const kube = t.state.kube;
+  const { fromDs, left, after, expected } = run;
+  return {
+    mode: mode.name,
+    daemon: `flanneld ${run.version}`,
+    facts: {
+      leases: Object.fromEntries([...run.leases].map(([n, l]) => [n, l.subnet])),
+      cni: process.env.CNILAB_FLANNEL_CNI
+        ? `flannel CNI plugin ${process.env.CNILAB_FLANNEL_CNI} -> bridge + host-local`
+        : `${fromDs?.cniConf ? `${fromDs.cniConf.from}: ` : ''}bridge + host-local from flanneld's subnet.env ` +
+          "(the flannel CNI plugin's delegation, reproduced: its module is not served here)",
+      ...(left ? { leftBehind: left } : {}),
+      ...(kube && fromDs
+        ? {
+            kube: {
+              apiserver: `kube-apiserver ${kube.version}`,
+              daemonSet: fromDs.daemonSet,
+              netConf: { from: fromDs.netConf.from, backend: fromDs.netConf.backend, patched: fromDs.netConf.patched },
+              args: fromDs.args,
+              added: fromDs.added,
+              annotations: await flannelAnnotations(kube),
+            },
+          }
+        : {}),
+    },
+    ...(model && expected
+      ? {
+          modelDiff: {
+            model: model.name,
+            compared: [...expected.values()].reduce((a, f) => a + f.size, 0),
+            // The previous backend's leftovers are reported above, not held against this backend's model.
+            differences: [...after].flatMap(([node, facts]) =>
+              diffFacts(node, expected.get(node) ?? new Set(), new Set([...facts].filter((f) => !left?.includes(`${node}: ${f}`)))),
+            ),
+          },
+        }
+      : {}),
+  };
+}
+
+export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
+  return {
+    kind: 'real-flanneld',
+    async program(t: ProgramTarget, mode: ModeDef, opts: SwitchOptions) {
+      const t0 = performance.now();
+      // What the previous flanneld left in the kernel, to tell its leftovers from what this backend programs.
+      const restarted = t.state.daemonRun !== undefined;
+      const before = restarted ? factsOf(t, await t.snapshots()) : undefined;
+      t.state.mode = mode.name;
+      t.state.modeOps = [];
+      t.save();
+      const started = await startOnNodes(t, mode, fl);
+      await injectFault(`program:${mode.name}`);
+      // Settling counts from here: the API server's start and the manifest's apply are said apart.
+      const t1 = performance.now();
+      const model = fl.model;
+      const daemons = t.state.daemons.filter((d) => /^flanneld /.test(d.what));
+      const leases = await waitFlanneld(envOf(t), started.leasesOf, fl.leaseType, (l) => pendingFacts(t, mode, model, l), daemons);
+      t.progress(
+        `mode ${mode.name}: flanneld ${started.version} settled on ${leases.size} nodes in ${Math.round(performance.now() - t1)} ms` +
+          (started.fromDs ? '' : ` (${Math.round(performance.now() - t0)} ms with etcd)`),
+      );
+      // A new backend means new pod MTUs: pods are re-created, as the rollout after the change would.
+      await t.setPods('flanneld', flanneldPods(t));
+      const after = factsOf(t, await t.snapshots());
+      const expected = model ? modelFacts(t, model, leases) : undefined;
+      const mine = deviceMatcher(mode.owns.devices);
+      const programs = (node: string, fact: string) => {
+        if (expected) return expected.get(node)?.has(fact) ?? false;
+        const d = factDevice(fact);
+        return d === IF.cni0 || (d !== undefined && mine(d));
+      };
+      const left = before ? leftBehind(before, after, programs) : undefined;
+      // Recorded as a fact about flanneld; then removed (unless asked to keep them).
+      if (left?.length && !opts.keepDaemonLeftovers) await removeLeftovers(t, left);
+      t.state.daemonRun = await daemonRunOf(
+        t,
+        mode,
+        {
+          version: started.version,
+          leases,
+          after,
+          ...(started.fromDs ? { fromDs: started.fromDs } : {}),
+          ...(left ? { left } : {}),
+          ...(expected ? { expected } : {}),
+        },
+        model,
+      );
+      t.save();
+    },
+    /** Removes what flanneld programmed (its devices, its routes into the pod network): leaving for a mode of another kind. */
+    async clear(t: ProgramTarget) {
+      const owned = flanneldDevices();
+      const snaps = await t.snapshots();
+      const ops: KernelOp[] = snaps.flatMap((s) => {
+        const netns = t.env.names.node(s.node);
+        const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
+        return [
+          ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
+          ...s.routes
+            .filter(
+              (r) => r.protocol !== 'kernel' && r.dev !== IF.cni0 && !devs.includes(r.dev ?? '') && routeIn(t.env.topology.podCidr, r.dst),
+            )
+            .map((r): KernelOp => ({ kind: 'route', netns, dst: r.dst, del: true })),
+        ];
+      });
+      await t.apply(ops, { force: true });
+      delete t.state.daemonRun;
+      t.save();
+    },
+  };
+}
