@@ -43,22 +43,31 @@ fi
 # that later runs and later checkouts reuse. Without Go the real-daemon modes are skipped, saying why.
 gocache="${CNILAB_GO_CACHE:-/var/cache/cnilab/go}"
 version_of() { sed -n "/\"$1\"/,/}/s/.*\"version\": \"\([^\"]*\)\".*/\1/p" ci/go-tools.json; }
-# build NAME ENV_VAR PACKAGE CGO LDFLAGS: once per version, in its wrapper module ci/NAME (go.sum
-# pins every module), into $gocache/NAME-VERSION/NAME; a half-done build leaves no binary.
+# build NAME ENV_VAR PACKAGE CGO LDFLAGS [TAGS [BINARY]]: once per version, in its wrapper module
+# ci/NAME (go.sum pins every module), into $gocache/NAME-VERSION/BINARY (NAME by default); a
+# half-done build leaves no binary.
 build() {
-  local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 v
+  local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 tags=${6:-} bin=${7:-$1} v
   v=$(version_of "$name")
-  if [ -n "${!envvar:-}" ] || [ -x "$gocache/$name-$v/$name" ]; then return 0; fi
+  if [ -n "${!envvar:-}" ] || [ -x "$gocache/$name-$v/$bin" ]; then return 0; fi
   if ! command -v go >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
     echo "cnilab: no Go (or gcc) here: what needs $name will be skipped (or set $envvar)" >&2
     return 0
   fi
   echo "cnilab: building $name $v from its Go module (once; cached in $gocache)" >&2
   mkdir -p "$gocache/$name-$v"
-  (cd "ci/$name" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
-    -o "$gocache/$name-$v/$name.tmp" "$pkg") >&2
-  mv "$gocache/$name-$v/$name.tmp" "$gocache/$name-$v/$name"
+  (cd "ci/$name" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -tags "$tags" -ldflags "$ldflags" \
+    -o "$gocache/$name-$v/$bin.tmp" "$pkg") >&2
+  mv "$gocache/$name-$v/$bin.tmp" "$gocache/$name-$v/$bin"
 }
+# Modules the Go module proxy here refuses (github.com/flannel-io/cni-plugin, Calico's api) come
+# from ../shared/goproxy, a file-based proxy beside the checkout, where that folder exists; a
+# user's machine gets them from the public proxy. Never GOPRIVATE: it would bypass every proxy.
+shared_proxy="$(cd .. && pwd)/shared/goproxy"
+if [ -d "$shared_proxy" ] && command -v go >/dev/null 2>&1; then
+  GOPROXY="file://$shared_proxy,$(go env GOPROXY)"
+  export GOPROXY
+fi
 # cgo on: flanneld's udp backend forwarder is C on amd64 (pkg/backend/udp/proxy_amd64.c).
 fv=$(version_of flanneld)
 build flanneld CNILAB_FLANNELD github.com/flannel-io/flannel 1 "-X github.com/flannel-io/flannel/pkg/version.Version=$fv"
@@ -68,6 +77,13 @@ kv=$(version_of kube-apiserver)
 km=${kv#v}; km=${km%%.*}; kn=${kv#v*.}; kn=${kn%%.*}
 build kube-apiserver CNILAB_KUBE_APISERVER k8s.io/kubernetes/cmd/kube-apiserver 0 \
   "-s -w -X k8s.io/component-base/version.gitVersion=$kv -X k8s.io/component-base/version.gitMajor=$km -X k8s.io/component-base/version.gitMinor=$kn"
+# The flannel CNI plugin, static as upstream builds it (its Makefile: netgo osusergo no_stage
+# static_build, -X main.Program/Version/Commit); the flanneld modes' pods attach through it.
+cv=$(version_of flannel-cni)
+# Where its module cannot be had, the pods' delegation is reproduced and the results say so.
+build flannel-cni CNILAB_FLANNEL_CNI github.com/flannel-io/cni-plugin 0 \
+  "-s -w -X main.Program=flannel -X main.Version=$cv -X main.Commit=$cv" "netgo osusergo no_stage static_build" flannel ||
+  echo "cnilab: the flannel CNI plugin did not build (above): the flanneld modes reproduce its delegation, and say so" >&2
 # kind, for the kind backend: only where a Docker engine answers and no kind is on PATH.
 if ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   build kind CNILAB_KIND sigs.k8s.io/kind 0 "-s -w"

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { KernelError } from '../harness/errors.ts';
 import { applyPlan } from '../harness/node/apply.ts';
@@ -14,7 +14,7 @@ import { netnsOf, ROOT_SKIP, uniqueLab } from './helpers.ts';
 
 describe('batched kernel work, and what its failures say', { skip: ROOT_SKIP }, () => {
   const lab = uniqueLab('ap');
-  const ns = Array.from({ length: 6 }, (_, i) => `cnilab-${lab}-node-n${i}`);
+  const ns = Array.from({ length: 7 }, (_, i) => `cnilab-${lab}-node-n${i}`);
   const ipam = mkdtempSync(`${tmpdir()}/cnilab-ipam-`);
   before(() => createNetns(ns));
   after(async () => {
@@ -82,15 +82,19 @@ describe('batched kernel work, and what its failures say', { skip: ROOT_SKIP }, 
       containerId: `c${i}`,
       ifname: 'eth0',
       binDir: bin,
-      plugin: 'bridge',
-      config: {
-        cniVersion: '1.0.0',
-        name: 'cnilab-test',
-        type: 'bridge',
-        bridge: 'cnitest0',
-        isGateway: true,
-        ipam: { type: ipamType, subnet: '10.97.0.0/24', dataDir: ipam },
-      },
+      chain: [
+        {
+          plugin: 'bridge',
+          config: {
+            cniVersion: '1.0.0',
+            name: 'cnilab-test',
+            type: 'bridge',
+            bridge: 'cnitest0',
+            isGateway: true,
+            ipam: { type: ipamType, subnet: '10.97.0.0/24', dataDir: ipam },
+          },
+        },
+      ],
     });
     const res = await cniCalls([call(1), call(2)]);
     assert.deepEqual(
@@ -106,5 +110,43 @@ describe('batched kernel work, and what its failures say', { skip: ROOT_SKIP }, 
     assert.match(err.message, /no-such-ipam/);
     // The call after the failing one never ran.
     assert.doesNotMatch(execFileSync('ip', ['-n', ns[5]!, 'link'], { encoding: 'utf8' }), /eth0/);
+  });
+
+  test('a chain runs as a runtime runs it: portmap after bridge gets its result as prevResult; a failing link is named', async (t) => {
+    const bin = cniBinDir();
+    if (!bin || !existsSync(`${bin}/portmap`)) return t.skip('no CNI plugins with portmap here');
+    const base = { cniVersion: '0.3.1', name: 'cnilab-chain' };
+    const bridge = {
+      plugin: 'bridge',
+      config: {
+        ...base,
+        type: 'bridge',
+        bridge: 'cnitest1',
+        isGateway: true,
+        ipam: { type: 'host-local', subnet: '10.98.0.0/24', dataDir: ipam },
+      },
+    };
+    const portmap = { plugin: 'portmap', config: { ...base, type: 'portmap', capabilities: { portMappings: true } } };
+    const call = (cmd: 'ADD' | 'DEL', chain: CniCall['chain']): CniCall => ({
+      cmd,
+      node: netnsExecutor(ns[0]!),
+      pod: netnsExecutor(ns[6]!),
+      containerId: 'chain',
+      ifname: 'eth0',
+      binDir: bin,
+      chain,
+    });
+    // portmap alone refuses to run unchained ("must be called as chained plugin"): its success is the prevResult.
+    const [res] = await cniCalls([call('ADD', [bridge, portmap])]);
+    assert.equal(res?.ips?.[0]?.address, '10.98.0.2/24', 'the last plugin passes the chain result on');
+    await cniCalls([call('DEL', [bridge, portmap])]);
+    assert.doesNotMatch(execFileSync('ip', ['-n', ns[6]!, 'link'], { encoding: 'utf8' }), /eth0/, 'DEL ran the chain in reverse');
+    const bad = { plugin: 'portmap', config: { ...base, type: 'portmap', runtimeConfig: { portMappings: 'nonsense' } } };
+    const err = await cniCalls([call('ADD', [bridge, bad])]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof KernelError, String(err));
+    assert.match(err.message, /CNI ADD portmap for/);
   });
 });

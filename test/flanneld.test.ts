@@ -3,18 +3,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { checkMode } from '../harness/check/index.ts';
-import { etcdBinary, flanneldBinary, GO_TOOLS } from '../harness/host/daemons.ts';
+import { etcdBinary, flannelCniBinary, flanneldBinary, GO_TOOLS } from '../harness/host/daemons.ts';
+import { cniBinDir } from '../harness/node/cni.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
-const [flanneld, etcd] = await Promise.all([flanneldBinary(), etcdBinary()]);
+const [flanneld, etcd, flannelCni] = await Promise.all([flanneldBinary(), etcdBinary(), flannelCniBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || false;
 const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
 
@@ -41,6 +42,10 @@ async function fresh(mode: string, more: (lab: Lab, r: RunResult) => void | Prom
 /** The daemon is the real one, pods got their addresses from the leases it took, and the model agrees with it. */
 function assertRealDaemon(r: RunResult, model?: string): void {
   assert.equal(r.daemon, `flanneld ${GO_TOOLS.flanneld!.version}`);
+  // Its pods came from the real flannel CNI plugin, through kube-flannel.yml's chain, where it is built.
+  if (flannelCni.ok)
+    assert.match(r.daemonFacts!.cni, new RegExp(`^flannel CNI plugin ${GO_TOOLS['flannel-cni']!.version} .*chain flannel -> portmap`));
+  else assert.match(r.daemonFacts!.cni, /delegation reproduced/);
   const leases = r.daemonFacts!.leases;
   assert.deepEqual(Object.keys(leases).sort(), ['n1', 'n2', 'n3']);
   for (const p of r.pairs) {
@@ -100,13 +105,53 @@ describe('the real flanneld on the two-subnets lab', { skip: SKIP }, () => {
     assertPath(r, 'same-node', { reachable: true, encap: 'none' });
   });
 
-  test('the real flannel CNI plugin when CNILAB_FLANNEL_CNI names one: same leases, same wire, same model', {
-    skip: process.env.CNILAB_FLANNEL_CNI ? false : 'CNILAB_FLANNEL_CNI is not set (the module proxy here does not serve the plugin)',
+  test('pods attach through the real flannel CNI plugin, then portmap, as a runtime chains them (ADD in order, DEL reversed)', {
+    skip: flannelCni.ok ? false : flannelCni.detail,
   }, async () => {
-    const r = await fresh('flanneld-vxlan');
-    assertRunPassed(r);
-    assert.match(r.daemonFacts!.cni, /^flannel CNI plugin /);
-    assertRealDaemon(r, 'flannel-vxlan');
+    // Both plugins wrapped, so the log shows each call: the flannel plugin through CNILAB_FLANNEL_CNI,
+    // portmap through CNILAB_CNI_BIN_DIR (every other plugin the real one).
+    const dir = tmpOut('cnibin');
+    const log = `${dir}/calls.log`;
+    const std = cniBinDir()!;
+    for (const f of readdirSync(std)) if (f !== 'portmap') symlinkSync(`${std}/${f}`, `${dir}/${f}`);
+    const wrap = (name: string, real: string) =>
+      writeFileSync(
+        `${dir}/${name}`,
+        `#!/bin/sh\n[ -n "$CNI_COMMAND" ] && echo "${name} $CNI_COMMAND $CNI_CONTAINERID" >> ${log}\nexec ${real} "$@"\n`,
+        { mode: 0o755 },
+      );
+    wrap('portmap', `${std}/portmap`);
+    mkdirSync(`${dir}/own`);
+    wrap('own/flannel', flannelCni.ok ? flannelCni.path : '');
+    const env = { CNILAB_FLANNEL_CNI: `${dir}/own/flannel`, CNILAB_CNI_BIN_DIR: dir };
+    const name = uniqueLab('fp');
+    const out = tmpOut();
+    try {
+      const up = await runCli(['up', '--mode', 'flanneld-vxlan', '--name', name], env);
+      assert.equal(up.code, 0, up.stderr.slice(-2000));
+      const adds = readFileSync(log, 'utf8').trim().split('\n');
+      const pods = topology.nodes.flatMap((n) => n.pods.map((p) => `cnilab-${name}-pod-${n.name}-${p.name}`));
+      for (const pod of pods) {
+        const mine = adds.filter((l) => l.endsWith(` ${pod}`));
+        assert.deepEqual(mine, [`own/flannel ADD ${pod}`, `portmap ADD ${pod}`], `${pod}: flannel, then portmap`);
+      }
+      const check = await runCli(['check', '--name', name, '--out', out, '--count', '1'], env);
+      assert.equal(check.code, 0, check.stdout + check.stderr.slice(-2000));
+      writeFileSync(log, '');
+      // Another family: the chain is deleted, portmap first.
+      const sw = await runCli(['switch', 'calico-bgp', '--name', name], env);
+      assert.equal(sw.code, 0, sw.stderr.slice(-2000));
+      const dels = readFileSync(log, 'utf8').trim().split('\n');
+      for (const pod of pods)
+        assert.deepEqual(
+          dels.filter((l) => l.endsWith(` ${pod}`)),
+          [`portmap DEL ${pod}`, `own/flannel DEL ${pod}`],
+          `${pod}: DEL in reverse`,
+        );
+    } finally {
+      await runCli(['down', '--name', name]);
+    }
+    clean(name);
   });
 
   test('a backend change is a flanneld restart: what it leaves of vxlan is recorded, kept when asked, else removed', async () => {

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { readState } from '../harness/backends/netns/state.ts';
-import { etcdBinary, flanneldBinary, GO_TOOLS, kubeApiserverBinary } from '../harness/host/daemons.ts';
+import { etcdBinary, flannelCniBinary, flanneldBinary, GO_TOOLS, kubeApiserverBinary } from '../harness/host/daemons.ts';
 import { kubeApi, readNodes } from '../harness/kube/client.ts';
 import {
   createProbePods,
@@ -22,7 +22,12 @@ import {
 import type { ResultsFile } from '../harness/results/schema.ts';
 import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
-const [flanneld, etcd, apiserver] = await Promise.all([flanneldBinary(), etcdBinary(), kubeApiserverBinary()]);
+const [flanneld, etcd, apiserver, flannelCni] = await Promise.all([
+  flanneldBinary(),
+  etcdBinary(),
+  kubeApiserverBinary(),
+  flannelCniBinary(),
+]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || (!apiserver.ok && apiserver.detail) || false;
 const MANIFEST = `${ROOT}/test/fixtures/kube/kube-flannel.yml`;
 const FLANNEL = 'flannel.alpha.coreos.com';
@@ -56,6 +61,12 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       assertRunPassed(run);
       assert.equal(run.daemon, `flanneld ${GO_TOOLS.flanneld!.version}`);
       assert.deepEqual(run.modelDiff?.differences, [], `cnilab's model differs from flanneld in ${run.mode}`);
+      // Pods through the real plugin, with the chain the manifest's init container installed.
+      if (flannelCni.ok)
+        assert.match(
+          run.daemonFacts!.cni,
+          /^flannel CNI plugin v\S+ \(.*\), chain flannel -> portmap from ConfigMap kube-flannel\/kube-flannel-cfg key cni-conf\.json$/,
+        );
       const k = run.daemonFacts?.kube;
       assert.ok(k, `${run.mode}: the kube facts`);
       assert.equal(k.apiserver, `kube-apiserver ${GO_TOOLS['kube-apiserver']!.version}`);

@@ -93,6 +93,8 @@ export function daemonLines(r: RunResult, width = TERMINAL_WIDTH): string[] {
       .map(([n, l]) => `${n}=${l}`)
       .join(' ')}`,
   ];
+  // Which CNI plugin attached the pods: the real one and its chain, or the reproduction and why.
+  out.push(`  pods: ${r.daemonFacts.cni}`);
   if (r.modelDiff) {
     const d = r.modelDiff.differences;
     out.push(`  model ${r.modelDiff.model}: ${r.modelDiff.compared} facts planned, ${d.length} differ from the kernel`);

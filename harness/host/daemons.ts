@@ -5,7 +5,10 @@ import { existsSync } from 'node:fs';
 import goTools from '../../ci/go-tools.json' with { type: 'json' };
 import { run } from '../kernel/exec.ts';
 
-export const GO_TOOLS: Record<string, { module: string; version: string; wrapper: string; versionVar: string; env: string }> = goTools;
+export const GO_TOOLS: Record<
+  string,
+  { module: string; version: string; wrapper: string; versionVar: string; env: string; binary?: string }
+> = goTools;
 
 export const goCache = () => process.env.CNILAB_GO_CACHE ?? '/var/cache/cnilab/go';
 
@@ -36,7 +39,7 @@ function goTool(name: string, versionArgs: string[], pick: (out: string) => stri
   return once(name, async () => {
     const t = GO_TOOLS[name]!;
     const own = process.env[t.env];
-    const path = own ?? `${goCache()}/${name}-${t.version}/${name}`;
+    const path = own ?? `${goCache()}/${name}-${t.version}/${t.binary ?? name}`;
     if (!existsSync(path)) {
       return {
         ok: false,
@@ -54,6 +57,13 @@ export const flanneldBinary = () => goTool('flanneld', ['--version'], (o) => o.t
 
 /** kube-apiserver: $CNILAB_KUBE_APISERVER, else the build cached by ci/ensure.sh (a wrapper module: ci/kube-apiserver). */
 export const kubeApiserverBinary = () => goTool('kube-apiserver', ['--version'], (o) => /Kubernetes (v\S+)/.exec(o)?.[1]);
+
+/**
+ * The flannel CNI plugin (flannel-io/cni-plugin): $CNILAB_FLANNEL_CNI, else the build cached by
+ * ci/ensure.sh (ci/flannel-cni; its module comes from ../shared/goproxy where that folder exists).
+ * Run bare, it prints "CNI Plugin flannel version v1.9.1-flannel1 ...".
+ */
+export const flannelCniBinary = () => goTool('flannel-cni', [], (o) => /CNI Plugin flannel version (\S+)/.exec(o)?.[1]);
 
 /** etcd: $CNILAB_ETCD, else Debian's etcd-server on PATH. */
 export function etcdBinary(): Promise<Binary> {

@@ -9,8 +9,10 @@ import type { NodeExecutor } from './executor.ts';
 
 export const CNI_PATHS = ['/usr/lib/cni', '/opt/cni/bin'];
 
+/** Where the standard plugins are: $CNILAB_CNI_BIN_DIR (plugins of your own), else Debian's or the usual place. */
 export function cniBinDir(): string | undefined {
-  return CNI_PATHS.find((d) => existsSync(`${d}/bridge`) && existsSync(`${d}/host-local`));
+  const own = process.env.CNILAB_CNI_BIN_DIR;
+  return (own ? [own] : CNI_PATHS).find((d) => existsSync(`${d}/bridge`) && existsSync(`${d}/host-local`));
 }
 
 export interface CniResult {
@@ -20,34 +22,53 @@ export interface CniResult {
   routes?: { dst: string; gw?: string }[];
 }
 
+/** One plugin of a chain: its name in binDir, or the absolute path of one elsewhere (the flannel plugin built by ci/ensure.sh). */
+export interface CniLink {
+  plugin: string;
+  /** Its whole network config: the list's name and cniVersion with the plugin's own entry. */
+  config: object;
+}
+
 export interface CniCall {
   cmd: 'ADD' | 'DEL';
   node: NodeExecutor;
   pod: NodeExecutor;
   containerId: string;
   ifname: string;
-  config: object;
   /** Where the plugins it delegates to are (CNI_PATH). */
   binDir: string;
-  /** A plugin name in binDir, or the absolute path of one elsewhere (a user's own flannel plugin). */
-  plugin: string;
+  /**
+   * The plugins of a network config list, as a container runtime runs them (libcni): on ADD in
+   * order, each after the first given the previous one's result as prevResult; on DEL in reverse
+   * order. (libcni also hands DEL the cached ADD result for cniVersion 0.4.0 and later; cnilab
+   * keeps no cache, and the plugins it chains, flannel and portmap, do not need it.)
+   */
+  chain: readonly CniLink[];
 }
 
-function invocation(c: CniCall): { path: string; env: Record<string, string> } {
-  const path = c.plugin.startsWith('/') ? c.plugin : `${c.binDir}/${c.plugin}`;
+const pathOf = (c: CniCall, l: CniLink) => (l.plugin.startsWith('/') ? l.plugin : `${c.binDir}/${l.plugin}`);
+
+function invocation(c: CniCall): { env: Record<string, string> } {
+  // A plugin outside binDir (flannel's) finds the ones it delegates to (bridge, host-local) there.
+  const own = [...new Set(c.chain.filter((l) => l.plugin.startsWith('/')).map((l) => dirname(l.plugin)))];
   const env = {
     CNI_COMMAND: c.cmd,
     CNI_CONTAINERID: c.containerId,
     CNI_NETNS: c.pod.netnsPath,
     CNI_IFNAME: c.ifname,
-    CNI_PATH: c.plugin.startsWith('/') ? `${dirname(c.plugin)}:${c.binDir}` : c.binDir,
+    CNI_PATH: [...own, c.binDir].join(':'),
   };
-  return { path, env };
+  return { env };
 }
 
-/** A plugin's answer: its result on ADD, a KernelError that says what the plugin said otherwise. */
-function outcome(c: CniCall, exitCode: number, stdout: string, stderr: string): CniResult | undefined {
-  const { path, env } = invocation(c);
+/** The chain in the order the command runs it. */
+const ordered = (c: CniCall) => (c.cmd === 'ADD' ? c.chain : [...c.chain].reverse());
+
+/** A chain's answer: the last plugin's result on ADD, a KernelError that says what the failing plugin said otherwise. */
+function outcome(c: CniCall, exitCode: number, stdout: string, stderr: string, failed = 0): CniResult | undefined {
+  const { env } = invocation(c);
+  const link = ordered(c)[failed] ?? c.chain[0]!;
+  const path = pathOf(c, link);
   if (exitCode !== 0) {
     // Plugins report errors as JSON on stdout ({code, msg, details}).
     let said = stderr.trim() || stdout.trim();
@@ -58,7 +79,7 @@ function outcome(c: CniCall, exitCode: number, stdout: string, stderr: string): 
       /* not JSON: keep the raw text */
     }
     throw new KernelError({
-      op: `CNI ${c.cmd} ${c.plugin} for ${c.pod.id}`,
+      op: `CNI ${c.cmd} ${link.plugin} for ${c.pod.id}`,
       where: c.node.id,
       command: `${path} (${Object.entries(env)
         .map(([k, v]) => `${k}=${v}`)
@@ -70,12 +91,39 @@ function outcome(c: CniCall, exitCode: number, stdout: string, stderr: string): 
   return c.cmd === 'ADD' ? (JSON.parse(stdout) as CniResult) : undefined;
 }
 
-/** Runs a plugin in the node, for the pod's namespace (its executor's netnsPath). */
+/** Runs a chain in the node, for the pod's namespace (its executor's netnsPath). */
 export async function cniCall(cmd: 'ADD' | 'DEL', args: Omit<CniCall, 'cmd'>): Promise<CniResult | undefined> {
   const c = { ...args, cmd };
-  const { path, env } = invocation(c);
-  const r = await c.node.run([path], { input: JSON.stringify(c.config), env, reject: false, op: `CNI ${cmd} ${c.plugin}` });
-  return outcome(c, r.exitCode, r.stdout, r.stderr);
+  const { env } = invocation(c);
+  let prev: string | undefined;
+  for (const [k, l] of ordered(c).entries()) {
+    const config = cmd === 'ADD' && prev !== undefined ? { ...l.config, prevResult: JSON.parse(prev) } : l.config;
+    const r = await c.node.run([pathOf(c, l)], { input: JSON.stringify(config), env, reject: false, op: `CNI ${cmd} ${l.plugin}` });
+    if (r.exitCode !== 0) return outcome(c, r.exitCode, r.stdout, r.stderr, k);
+    prev = r.stdout;
+  }
+  return outcome(c, 0, prev ?? '{}', '');
+}
+
+/** The shell lines that run call `i`'s chain through nsenter, each result piped into the next as prevResult. */
+function chainScript(c: CniCall, i: number): string {
+  const { env } = invocation(c);
+  const vars = Object.entries(env)
+    .map(([k, v]) => `${k}=${shellQuote(v)}`)
+    .join(' ');
+  const runs = ordered(c).map((l, k) => {
+    const cfg = JSON.stringify(l.config);
+    // The previous result goes in as an argument, never through the shell's parser: a config is
+    // untrusted input (a manifest's cni-conf.json).
+    const input =
+      k > 0 && c.cmd === 'ADD' ? `printf '%s,"prevResult":%s}' ${shellQuote(cfg.slice(0, -1))} "$r"` : `printf '%s' ${shellQuote(cfg)}`;
+    return (
+      `r=$(${input} | ${vars} nsenter --net=${shellQuote(c.node.netnsPath)} ${shellQuote(pathOf(c, l))}); rc=$?\n` +
+      // A failed plugin ends the script (the rest would build on it); its answer is still read.
+      `[ "$rc" = 0 ] || { printf '%s\\n' "$r"; echo; echo "@@rc ${i} $rc ${k}"; exit 0; }\n`
+    );
+  });
+  return `echo '@@cni ${i}'; echo '@@cni ${i}' >&2\nr=''\n${runs.join('')}printf '%s\\n' "$r"; echo; echo "@@rc ${i} 0 0"\n`;
 }
 
 /**
@@ -90,18 +138,7 @@ export async function cniCalls(calls: readonly CniCall[]): Promise<(CniResult | 
     for (const c of calls) out.push(await cniCall(c.cmd, c));
     return out;
   }
-  const script = calls
-    .map((c, i) => {
-      const { path, env } = invocation(c);
-      const vars = Object.entries(env)
-        .map(([k, v]) => `${k}=${shellQuote(v)}`)
-        .join(' ');
-      const cfg = JSON.stringify(c.config);
-      const call = `${vars} nsenter --net=${shellQuote(c.node.netnsPath)} ${shellQuote(path)} <<'CNILAB_CNI'\n${cfg}\nCNILAB_CNI`;
-      // A failed call ends the script (the rest would build on it); its answer is still read.
-      return `echo '@@cni ${i}'; echo '@@cni ${i}' >&2\n${call}\nrc=$?\necho; echo "@@rc ${i} $rc"\n[ "$rc" = 0 ] || exit 0\n`;
-    })
-    .join('');
+  const script = calls.map(chainScript).join('');
   const r = await run([...PDEATHSIG, 'sh', '-s'], { input: script, op: 'CNI' });
   const section = (text: string, i: number) => {
     const from = text.indexOf(`@@cni ${i}\n`);
@@ -113,17 +150,17 @@ export async function cniCalls(calls: readonly CniCall[]): Promise<(CniResult | 
   const out: (CniResult | undefined)[] = [];
   for (const [i, c] of calls.entries()) {
     const body = section(r.stdout, i);
-    const m = body === undefined ? null : new RegExp(`^([\\s\\S]*?)\\n@@rc ${i} (\\d+)\\n`).exec(body);
+    const m = body === undefined ? null : new RegExp(`^([\\s\\S]*?)\\n@@rc ${i} (\\d+) (\\d+)\\n`).exec(body);
     if (!m) {
       throw new KernelError({
-        op: `CNI ${c.cmd} ${c.plugin} for ${c.pod.id}`,
+        op: `CNI ${c.cmd} ${c.chain.map((l) => l.plugin).join(' + ')} for ${c.pod.id}`,
         where: c.node.id,
         command: 'sh -s',
         exitCode: -1,
         stderr: r.stderr,
       });
     }
-    out.push(outcome(c, Number(m[2]), m[1]!, section(r.stderr, i) ?? ''));
+    out.push(outcome(c, Number(m[2]), m[1]!, section(r.stderr, i) ?? '', Number(m[3])));
   }
   return out;
 }

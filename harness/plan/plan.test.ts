@@ -126,3 +126,39 @@ test("the flannel plugin's delegate: a cni-conf.json's fields win, subnet.env fi
   assert.equal(c.isDefaultGateway, undefined, 'not set by this delegate, not added');
   assert.equal(flannelPluginConf('{"plugins":[{"type":"bridge"}]}'), 'no plugin of type "flannel" in it');
 });
+
+test("a CNI config list as a runtime runs it: kube-flannel.yml's chain, the lab's paths in flannel's entry, no path as a type", async () => {
+  const { cniChain, cniConfList, KUBE_FLANNEL_CONFLIST } = await import('./pods.ts');
+  const { readInputs } = await import('../conform/inputs.ts');
+  const cm = readInputs([new URL('../../test/fixtures/kube/kube-flannel.yml', import.meta.url).pathname]).find(
+    (d) => d.kind === 'ConfigMap',
+  )!;
+  const list = cniConfList((cm.value as { data: Record<string, string> }).data['cni-conf.json']!);
+  assert.ok(typeof list !== 'string', String(list));
+  assert.deepEqual(list, KUBE_FLANNEL_CONFLIST, "cnilab's default is kube-flannel.yml's own");
+  const paths = { subnetFile: '/lab/flannel/n1/subnet.env', dataDir: '/lab/flannel-cni/n1', ipamDir: '/lab/ipam/n1' };
+  const chain = cniChain(
+    { ...list, plugins: [{ ...list.plugins[0]!, ipam: { dataDir: '/etc' }, dataDir: '/etc' }, list.plugins[1]!] },
+    paths,
+    1400,
+  );
+  assert.deepEqual(
+    chain.map((l) => l.type),
+    ['flannel', 'portmap'],
+  );
+  assert.deepEqual(chain[0]!.config, {
+    type: 'flannel',
+    name: 'cbr0',
+    cniVersion: '0.3.1',
+    subnetFile: paths.subnetFile,
+    dataDir: paths.dataDir,
+    ipam: { type: 'host-local', dataDir: paths.ipamDir },
+    delegate: { hairpinMode: true, isDefaultGateway: true, mtu: 1400 },
+  });
+  assert.deepEqual(chain[1]!.config, { type: 'portmap', capabilities: { portMappings: true }, name: 'cbr0', cniVersion: '0.3.1' });
+  // A single-plugin .conf is a list of one, as libcni reads it.
+  const single = cniConfList('{"name":"x","cniVersion":"1.0.0","type":"flannel","delegate":{}}');
+  assert.ok(typeof single !== 'string' && single.plugins.length === 1 && single.plugins[0]!.type === 'flannel');
+  for (const type of ['../../bin/sh', '/bin/sh', 'sub/dir', '..'])
+    assert.match(String(cniConfList(JSON.stringify({ plugins: [{ type: 'flannel' }, { type }] }))), /is not a plugin's file name/, type);
+});

@@ -99,21 +99,75 @@ export function flannelBridgeConfig(
   };
 }
 
+/** A CNI network config list, as a container runtime reads it from /etc/cni/net.d. */
+export interface CniConfList {
+  name: string;
+  cniVersion: string;
+  plugins: Record<string, unknown>[];
+}
+
 /**
- * kube-flannel.yml's cni-conf.json for the real flannel plugin, with the lab's paths: its subnet file,
- * its data dir (where it keeps each pod's delegate for DEL) and host-local's store (the plugin uses
- * a top-level ipam as the base of the delegate's: flannel-io/cni-plugin flannel_linux.go getDelegateIPAM).
+ * kube-flannel.yml's own cni-conf.json (flannel v0.28.9 Documentation/kube-flannel.yml, ConfigMap
+ * kube-flannel-cfg), for the flanneld modes that run without a manifest.
  */
-export function flannelPluginConfig(subnetFile: string, dataDir: string, ipamDir: string, mtu?: number): object {
+export const KUBE_FLANNEL_CONFLIST: CniConfList = {
+  name: 'cbr0',
+  cniVersion: '0.3.1',
+  plugins: [
+    { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
+    { type: 'portmap', capabilities: { portMappings: true } },
+  ],
+};
+
+/** A CNI config file as a list (a single-plugin .conf becomes a list of one, as libcni reads it), or why it is none. */
+export function cniConfList(text: string): CniConfList | string {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return 'not a JSON object';
+  const { name, cniVersion, plugins, ...single } = v;
+  const list = Array.isArray(plugins) ? (plugins as Record<string, unknown>[]) : [single];
+  if (!list.some((p) => p?.type === 'flannel')) return 'no plugin of type "flannel" in it';
+  // A type is a file name looked up in CNI_PATH; libcni refuses one with a path in it (invoke.FindInPath).
+  const bad = list.find((p) => typeof p?.type !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p.type) || p.type.includes('..'));
+  if (bad) return `plugin type ${JSON.stringify(bad?.type)} is not a plugin's file name`;
   return {
-    cniVersion: '0.3.1',
-    name: 'cbr0',
-    type: 'flannel',
-    subnetFile,
-    dataDir,
-    ipam: { type: 'host-local', dataDir: ipamDir },
-    delegate: { hairpinMode: true, isDefaultGateway: true, ...(mtu ? { mtu } : {}) },
+    name: typeof name === 'string' ? name : 'cbr0',
+    cniVersion: typeof cniVersion === 'string' ? cniVersion : '0.3.1',
+    plugins: list,
   };
+}
+
+/**
+ * The chain a runtime would run for `list`, each plugin's whole config (the list's name and
+ * cniVersion with its own entry), with the lab's paths in flannel's entry: its subnet file, its
+ * data dir (where it keeps each pod's delegate for DEL) and host-local's store (the plugin takes a
+ * top-level ipam as the base of the delegate's: flannel-io/cni-plugin flannel_linux.go
+ * getDelegateIPAM), so nothing is written outside the lab. `mtu`, a config's own pod MTU, goes into
+ * flannel's delegate as a cni-conf.json that sets one does.
+ */
+export function cniChain(
+  list: CniConfList,
+  paths: { subnetFile: string; dataDir: string; ipamDir: string },
+  mtu?: number,
+): { type: string; config: Record<string, unknown> }[] {
+  return list.plugins.map((p) => {
+    const type = String(p.type);
+    const own =
+      type === 'flannel'
+        ? {
+            ...p,
+            subnetFile: paths.subnetFile,
+            dataDir: paths.dataDir,
+            ipam: { ...((p.ipam as object | undefined) ?? {}), type: 'host-local', dataDir: paths.ipamDir },
+            delegate: { ...((p.delegate as object | undefined) ?? {}), ...(mtu ? { mtu } : {}) },
+          }
+        : p;
+    return { type, config: { ...own, name: list.name, cniVersion: list.cniVersion } };
+  });
 }
 
 export const CALICO_GATEWAY = '169.254.1.1';

@@ -2,7 +2,7 @@
 // switching across families rebuilds them. flannel-style pods come from the real CNI plugins
 // (flannel's CNI plugin delegates to bridge + host-local with the node's lease); Calico-style pods
 // are planned (plan/pods.ts) and applied.
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import type { ExecutorOf } from '../node/executor.ts';
 import { applyPlan } from '../node/apply.ts';
 import { IF, type LabNames } from '../plan/names.ts';
@@ -12,7 +12,8 @@ import {
   type FlannelLease,
   flannelBridgeConfig,
   type FlannelPluginConf,
-  flannelPluginConfig,
+  cniChain,
+  type CniConfList,
   planCalicoPods,
   type Family,
   type PodRuntime,
@@ -28,6 +29,18 @@ export interface PodSetup {
 }
 
 /**
+ * The real flannel CNI plugin and the chain it runs in, as plain data: the lab keeps it in its state
+ * so that a later process (`cnilab switch`) deletes the pods through the same chain.
+ */
+export interface FlannelCni {
+  plugin: string;
+  conflist: CniConfList;
+  /** The subnet.env flanneld writes, by node: what the plugin reads. */
+  subnetFiles: Record<string, string>;
+  mtu?: number;
+}
+
+/**
  * How a family's pods get their lease and CNI config, as the mode's programmer says: the
  * topology's lease by default; flanneld's subnet.env for its own pods.
  */
@@ -36,10 +49,11 @@ export interface PodSource {
   /** The lease each node's pods come from; the topology's when not given. */
   lease?(node: Topology['nodes'][number]): FlannelLease;
   /**
-   * The real flannel CNI plugin, when a user gave one (CNILAB_FLANNEL_CNI): it reads subnet.env itself;
-   * `mtu` goes into its delegate, as a cni-conf.json that sets one does.
+   * The real flannel CNI plugin (built by ci/ensure.sh, or CNILAB_FLANNEL_CNI), called as a runtime
+   * calls it: `conflist`'s chain (flannel, then portmap in kube-flannel.yml's); it reads subnet.env
+   * itself; `mtu` goes into its delegate, as a cni-conf.json that sets one does.
    */
-  flannelCni?: { plugin: string; subnetFile(node: string): string; mtu?: number };
+  flannelCni?: FlannelCni;
   /** The flannel entry of the node's CNI config (a manifest's cni-conf.json); kube-flannel.yml's by default. */
   flannelConf?: FlannelPluginConf;
 }
@@ -58,22 +72,36 @@ export interface PodFamily {
 }
 
 function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: Topology['nodes'][number], podNetns: string): CniCall {
+  const call = { cmd, node: env.exec(env.names.node(node)), pod: env.exec(podNetns), containerId: podNetns, ifname: IF.podEth, binDir };
+  const cni = env.flannelCni;
+  if (!cni) {
+    // The flannel plugin's delegation, reproduced: cnilab's own flannel modes (and the fallback
+    // the results name where the plugin is not built).
+    return {
+      ...call,
+      chain: [{ plugin: 'bridge', config: flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`, env.flannelConf) }],
+    };
+  }
+  const chain = cniChain(
+    cni.conflist,
+    {
+      subnetFile: cni.subnetFiles[node.name]!,
+      dataDir: `${env.labDir}/flannel-cni/${node.name}`,
+      ipamDir: `${env.labDir}/ipam/${node.name}`,
+    },
+    cni.mtu,
+  );
   return {
-    cmd,
-    node: env.exec(env.names.node(node)),
-    pod: env.exec(podNetns),
-    containerId: podNetns,
-    ifname: IF.podEth,
-    config: env.flannelCni
-      ? flannelPluginConfig(
-          env.flannelCni.subnetFile(node.name),
-          `${env.labDir}/flannel-cni/${node.name}`,
-          `${env.labDir}/ipam/${node.name}`,
-          env.flannelCni.mtu,
-        )
-      : flannelBridgeConfig(env.lease(node), node.name, `${env.labDir}/ipam`, env.flannelConf),
-    binDir,
-    plugin: env.flannelCni?.plugin ?? 'bridge',
+    ...call,
+    chain: chain.map((l) => {
+      const plugin = l.type === 'flannel' ? cni.plugin : l.type;
+      if (!plugin.startsWith('/') && !existsSync(`${binDir}/${plugin}`))
+        throw new UsageError(
+          `the CNI config chains plugin "${l.type}", which is not in ${binDir}`,
+          'install it, or remove it from the chain',
+        );
+      return { plugin, config: l.config };
+    }),
   };
 }
 
@@ -136,6 +164,7 @@ const flannel: PodFamily = {
       env.exec,
     );
     rmSync(`${env.labDir}/ipam`, { recursive: true, force: true });
+    rmSync(`${env.labDir}/flannel-cni`, { recursive: true, force: true });
   },
 };
 

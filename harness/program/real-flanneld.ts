@@ -11,7 +11,9 @@ import { IF } from '../plan/names.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../plan/model-diff.ts';
 import type { KernelOp } from '../plan/ops.ts';
-import { flannelPluginConf } from '../plan/pods.ts';
+import { cniConfList, flannelPluginConf, KUBE_FLANNEL_CONFLIST } from '../plan/pods.ts';
+import type { Topology } from '../topology/types.ts';
+import { flannelCniBinary } from '../host/daemons.ts';
 import { LabError, UsageError } from '../errors.ts';
 import {
   type FlanneldEnv,
@@ -51,31 +53,50 @@ function modelFacts(t: ProgramTarget, model: ModeDef, leases: ReadonlyMap<string
   return new Map(topology.nodes.map((n) => [n.name, plannedFacts(ops, t.env.names.node(n), topology.podCidr)]));
 }
 
-/** Pods from the lease flanneld wrote (its subnet.env), through the manifest's CNI config when it has one. */
-function flanneldPods(t: ProgramTarget): PodSource {
+/** How the pods were attached, for the run's facts and the terminal: the plugin and its chain, or the reproduction and why. */
+type PodAttach = { source: PodSource; said: string };
+
+/**
+ * Pods from the lease flanneld wrote (its subnet.env), attached by the real flannel CNI plugin
+ * through the CNI config a runtime would read: the manifest's cni-conf.json as its init container
+ * installed it, else kube-flannel.yml's own (flannel, then portmap). Where the plugin is not built
+ * (no Go), its delegation to bridge + host-local is reproduced (plan/pods.ts, citing its
+ * flannel_linux.go), and the facts say so.
+ */
+async function flanneldPods(t: ProgramTarget): Promise<PodAttach> {
   const env = envOf(t);
-  const cni = t.state.kube?.cniConf;
-  const conf = cni ? flannelPluginConf(cni.content) : undefined;
-  if (typeof conf === 'string') throw new UsageError(`${cni!.from}: ${conf}`, 'give the CNI config the flannel plugin reads');
+  const installed = t.state.kube?.cniConf;
+  const list = installed ? cniConfList(installed.content) : KUBE_FLANNEL_CONFLIST;
+  if (typeof list === 'string') throw new UsageError(`${installed!.from}: ${list}`, 'give the CNI config the flannel plugin reads');
   const podMtu = t.env.settings.podMtu;
+  const from = installed ? `${installed.from}` : "kube-flannel.yml's cni-conf.json";
+  const chainText = list.plugins.map((p) => p.type).join(' -> ');
+  const plugin = await flannelCniBinary();
+  const lease = (node: Topology['nodes'][number]) => {
+    const s = readSubnetEnv(env, node.name);
+    if (!s) throw new LabError(`flanneld wrote no subnet.env for ${node.name} (${subnetFile(env, node.name)})`);
+    // A cni-conf.json delegate mtu wins over subnet.env's (flannel-io/cni-plugin flannel_linux.go doCmdAdd).
+    return podMtu ? { ...s, mtu: podMtu } : s;
+  };
+  if (!plugin.ok) {
+    const conf = flannelPluginConf(installed?.content ?? JSON.stringify(list));
+    return {
+      source: { mtu: 0, lease, ...(typeof conf === 'string' ? {} : { flannelConf: conf }) },
+      said: `${from}: bridge + host-local from flanneld's subnet.env, the flannel CNI plugin's delegation reproduced (${plugin.detail})`,
+    };
+  }
   return {
-    mtu: 0,
-    ...(conf ? { flannelConf: conf } : {}),
-    ...(process.env.CNILAB_FLANNEL_CNI
-      ? {
-          flannelCni: {
-            plugin: process.env.CNILAB_FLANNEL_CNI,
-            subnetFile: (node: string) => subnetFile(env, node),
-            ...(podMtu ? { mtu: podMtu } : {}),
-          },
-        }
-      : {}),
-    lease: (node) => {
-      const s = readSubnetEnv(env, node.name);
-      if (!s) throw new LabError(`flanneld wrote no subnet.env for ${node.name} (${subnetFile(env, node.name)})`);
-      // A cni-conf.json delegate mtu wins over subnet.env's (flannel-io/cni-plugin flannel_linux.go doCmdAdd).
-      return podMtu ? { ...s, mtu: podMtu } : s;
+    source: {
+      mtu: 0,
+      lease,
+      flannelCni: {
+        plugin: plugin.path,
+        conflist: list,
+        subnetFiles: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, subnetFile(env, n.name)])),
+        ...(podMtu ? { mtu: podMtu } : {}),
+      },
     },
+    said: `flannel CNI plugin ${plugin.version} (${plugin.path}), chain ${chainText} from ${from}`,
   };
 }
 
@@ -130,7 +151,15 @@ async function removeLeftovers(t: ProgramTarget, left: readonly string[]): Promi
 async function daemonRunOf(
   t: ProgramTarget,
   mode: ModeDef,
-  run: { version: string; leases: ReadonlyMap<string, Lease>; fromDs?: DaemonSetRun; left?: string[]; after: Facts; expected?: Facts },
+  run: {
+    version: string;
+    leases: ReadonlyMap<string, Lease>;
+    cni: string;
+    fromDs?: DaemonSetRun;
+    left?: string[];
+    after: Facts;
+    expected?: Facts;
+  },
   model: ModeDef | undefined,
 ): Promise<DaemonRun> {
   const kube = t.state.kube;
@@ -140,10 +169,7 @@ async function daemonRunOf(
     daemon: `flanneld ${run.version}`,
     facts: {
       leases: Object.fromEntries([...run.leases].map(([n, l]) => [n, l.subnet])),
-      cni: process.env.CNILAB_FLANNEL_CNI
-        ? `flannel CNI plugin ${process.env.CNILAB_FLANNEL_CNI} -> bridge + host-local`
-        : `${fromDs?.cniConf ? `${fromDs.cniConf.from}: ` : ''}bridge + host-local from flanneld's subnet.env ` +
-          "(the flannel CNI plugin's delegation, reproduced: its module is not served here)",
+      cni: run.cni,
       ...(left ? { leftBehind: left } : {}),
       ...(kube && fromDs
         ? {
@@ -196,7 +222,8 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
           (started.fromDs ? '' : ` (${Math.round(performance.now() - t0)} ms with etcd)`),
       );
       // A new backend means new pod MTUs: pods are re-created, as the rollout after the change would.
-      await t.setPods('flanneld', flanneldPods(t));
+      const pods = await flanneldPods(t);
+      await t.setPods('flanneld', pods.source);
       const after = factsOf(t, await t.snapshots());
       const expected = model ? modelFacts(t, model, leases) : undefined;
       const mine = deviceMatcher(mode.owns.devices);
@@ -215,6 +242,7 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
           version: started.version,
           leases,
           after,
+          cni: pods.said,
           ...(started.fromDs ? { fromDs: started.fromDs } : {}),
           ...(left ? { left } : {}),
           ...(expected ? { expected } : {}),

@@ -220,21 +220,22 @@ export class Lab implements AsyncDisposable, LabView {
     const old = this.state.family;
     if (old) {
       const t = performance.now();
+      // Deleted through the chain that attached them (a runtime deletes with the config it added with).
+      const podCni = this.state.podCni;
       await podFamilies[old].remove(
-        { ...base, mtu: 0, lease: (n) => topologyLease(this.topology, n, 0) },
-        {
-          pods: this.state.pods,
-          ops: this.state.podOps,
-        },
+        { ...base, mtu: 0, lease: (n) => topologyLease(this.topology, n, 0), ...(podCni ? { flannelCni: podCni } : {}) },
+        { pods: this.state.pods, ops: this.state.podOps },
       );
       this.state.pods = [];
       this.state.podOps = [];
       this.state.family = undefined;
+      delete this.state.podCni;
       this.save();
       this.progress(`pods: removed ${old} pods in ${Math.round(performance.now() - t)} ms`);
     }
     const t = performance.now();
     this.state.family = family;
+    if (source.flannelCni) this.state.podCni = source.flannelCni;
     this.save();
     const setup = await podFamilies[family].add({
       ...base,
