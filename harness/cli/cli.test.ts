@@ -29,6 +29,36 @@ describe('cli input errors', () => {
     for (const l of text.split('\n')) assert.ok(l.length <= 100, `${l.length} columns: ${l}`);
   });
 
+  test('every command answers --help, -h and "help CMD" with exit 0: its flags (exactly those its parser takes), an example', async () => {
+    const { COMMAND_HELP } = await import('./help.ts');
+    await Promise.all(
+      Object.entries(COMMAND_HELP).map(async ([cmd, h]) => {
+        const [a, b, c, bad] = await Promise.all([
+          runCli([cmd, '--help']),
+          runCli([cmd, '-h']),
+          runCli(['help', cmd]),
+          runCli([cmd, '--no-such-flag-xyz']),
+        ]);
+        for (const r of [a, b, c]) {
+          assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+          assert.match(r.stdout, new RegExp(`^usage: cnilab ${cmd}\\b[\\s\\S]*\\nexample:\\n  `));
+          for (const l of r.stdout.split('\n')) assert.ok(l.length <= 100, `${cmd} --help: ${l.length} columns: ${l}`);
+        }
+        // The parser's own list, from its refusal of an unknown flag ("flags of "run": --topology, ...").
+        assert.equal(bad.code, 2, `${cmd}: ${bad.stderr}`);
+        const parsed = (/flags of "[^"]+": (.*?); see/.exec(bad.stderr)?.[1] ?? '').split(', ').filter((f) => f.startsWith('--'));
+        const documented = h.flags.map(([f]) => f.split(' ')[0]!);
+        assert.deepEqual(documented.sort(), parsed.sort(), `${cmd}: the help's flags are the parser's`);
+      }),
+    );
+  });
+
+  test("--version says cnilab's version and the pinned daemons'", async () => {
+    const r = await runCli(['--version']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^cnilab \d+\.\d+\.\d+\n {2}flanneld v\S+\n[\s\S]*flannel-cni v\S+/);
+  });
+
   test('an unknown flag names the flag and lists the known ones; exit 2', async () => {
     const r = await runCli(['run', '--frobnicate']);
     assert.equal(r.code, 2);

@@ -13,6 +13,7 @@ import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
 import { parseFlags } from './args.ts';
+import { COMMAND_HELP, commandHelp, versionText } from './help.ts';
 import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, tableFit, TERMINAL_WIDTH } from './table.ts';
 
 const ROOT = checkoutRoot();
@@ -49,7 +50,9 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab down    [--name LAB [--force] | --all]   a lab a live run owns only with --force
   cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
-  cnilab modes   what each mode programs and must show on the wire
+  cnilab modes   [--json]  what each mode programs and must show on the wire
+  cnilab help CMD, cnilab CMD --help   a command's flags with their defaults and an example
+  cnilab --version   cnilab's version and the real daemons' it builds
 
 Modes: ${wrap(
   allModes().map((m) => m.name),
@@ -594,7 +597,20 @@ async function cmdAgent(argv: string[]): Promise<number> {
   return serveAgent(values.dir);
 }
 
-async function cmdModes(): Promise<number> {
+async function cmdModes(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { json: { type: 'boolean' } }, 'modes');
+  if (values.json) {
+    const modes = allModes().map((m) => ({
+      name: m.name,
+      family: m.family,
+      summary: m.summary,
+      programs: m.programs,
+      needs: m.needs,
+      config: m.config ?? null,
+    }));
+    console.log(JSON.stringify(modes, null, 2));
+    return 0;
+  }
   for (const m of allModes()) console.log(`${m.name} [${m.family}]\n  ${m.summary}\n  ${m.programs}\n`);
   return 0;
 }
@@ -772,9 +788,21 @@ function onSignal(sig: NodeJS.Signals): void {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === 'version') {
+    console.log(versionText());
+    return 0;
+  }
+  // `cnilab help CMD`, `cnilab CMD --help` and `-h` (before any `--`): that command's usage, flags and an example.
+  const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const asked = cmd === 'help' ? rest[0] : flags.some((a) => a === '--help' || a === '-h') ? cmd : undefined;
+  if (asked && COMMAND_HELP[asked]) {
+    console.log(commandHelp(asked));
+    return 0;
+  }
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    if (cmd === 'help' && rest[0]) log(`cnilab: no command "${rest[0]}"; the commands are below`);
     console.log(HELP);
-    return cmd ? 0 : 2;
+    return cmd === 'help' && rest[0] ? 2 : cmd ? 0 : 2;
   }
   const f = COMMANDS[cmd];
   if (!f) {
