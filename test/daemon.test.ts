@@ -51,6 +51,18 @@ describe('the daemon lifecycle', { skip: ROOT_SKIP }, () => {
     assert.equal(isRunningDaemon(d), false);
   });
 
+  test('a daemon that forks itself (as BIRD does) is found by its pid file, even when the file comes after its launcher returned', async () => {
+    const dir = tmpOut('dmp');
+    const pidFile = `${dir}/d.pid`;
+    // The launcher returns at once; its child writes the pid file 0.3 s later, then lives on.
+    const argv = ['sh', '-c', `(sleep 0.3; sh -c 'echo $$ > ${pidFile}; exec sleep 30') >/dev/null 2>&1 &`];
+    const d = await startDaemon(netnsExecutor(NS), { what: 'forker', argv, log: `${dir}/f.log`, pidFile }, record);
+    assert.ok(d.pid > 0, 'the pid came from the file');
+    assert.equal(isRunningDaemon(d), true);
+    await stopDaemons([d], 200);
+    assert.equal(isRunningDaemon(d), false);
+  });
+
   test('a daemon that exits is said at once with its log; a wait that runs out shows its limit and the logs', async () => {
     const dir = tmpOut('dmx');
     writeFileSync(`${dir}/x`, '');

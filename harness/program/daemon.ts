@@ -85,12 +85,23 @@ export async function startDaemon(
   }
   const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
   const words = commandOf(spec).map(shellQuote).join(' ');
-  // A self-daemonising one reports its errors before it forks: they stay on stderr, in the error.
-  const cmd = spec.pidFile
-    ? `${cd}${words} </dev/null && cat ${shellQuote(spec.pidFile)}`
-    : `${cd}setsid ${words} >${shellQuote(spec.log)} 2>&1 </dev/null & echo $!`;
+  // A self-daemonising one reports its errors before it forks (they stay on stderr, in the error),
+  // and writes its pid file after: read once it is there (the foreground process returns first).
+  const cmd = spec.pidFile ? `${cd}${words} </dev/null` : `${cd}setsid ${words} >${shellQuote(spec.log)} 2>&1 </dev/null & echo $!`;
   const r = await exec.run(['sh', '-c', cmd], { op: spec.what });
-  const pid = Number(r.stdout.trim());
+  const pidFile = spec.pidFile;
+  const pid = pidFile
+    ? await poll(
+        `${spec.what} to write its pid file ${pidFile}`,
+        5000,
+        () => '',
+        async () => {
+          const n = Number((existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : '').trim());
+          return Number.isInteger(n) && n > 0 ? n : undefined;
+        },
+        10,
+      )
+    : Number(r.stdout.trim());
   const d: LabDaemon = { netns: exec.id, pid, startTime: processStartTime(pid) ?? 0, what: spec.what, log: spec.log };
   record(d);
   return d;
