@@ -4,11 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What to build of the real daemons (ci/go-tools.json): by default what a plain `cnilab run` uses
+# (flanneld and the flannel CNI plugin); `--all` everything (the tests and CI: kube-apiserver for
+# --manifest, kind where Docker runs); `--only NAME` that one alone, nothing else checked (what
+# `cnilab install NAME` and a first `run --manifest` call).
+scope=default only=
+case "${1:-}" in
+  --all) scope=all ;;
+  --only) scope=only only=${2:?--only needs a name from ci/go-tools.json} ;;
+  "") ;;
+  *) echo "ci/ensure.sh: unknown argument $1 (--all, or --only NAME)" >&2; exit 2 ;;
+esac
+
 # Fast path: npm packages and host tools were checked for exactly these lists before (the stamp
 # holds their checksum): skip both (~10 ms). A changed list, a fresh clone or `rm .cnilab/ensured`
 # checks again.
 lists="$(cat package-lock.json ci/host-tools.json | cksum)"
-if [ "$(cat .cnilab/ensured 2>/dev/null || true)" != "$lists" ]; then
+if [ "$scope" != only ] && [ "$(cat .cnilab/ensured 2>/dev/null || true)" != "$lists" ]; then
   stamp=node_modules/.cnilab-lock
   want=$(sha1sum package-lock.json | cut -c1-40)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
@@ -35,7 +47,7 @@ fi
 # The qemu guest's kernel (IPIP where UML does not boot): Debian's own, fetched with apt-get
 # download and unpacked into a cache keyed by its package version; later runs reuse it.
 qcache="${CNILAB_QEMU_CACHE:-/var/cache/cnilab/qemu}"
-if [ ! -f "$qcache/current.json" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$scope" != only ] && [ ! -f "$qcache/current.json" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   node --import tsx harness/backends/qemu/install.ts >&2
 fi
 
@@ -43,9 +55,16 @@ fi
 # that later runs and later checkouts reuse. Without Go the real-daemon modes are skipped, saying why.
 gocache="${CNILAB_GO_CACHE:-/var/cache/cnilab/go}"
 version_of() { sed -n "/\"$1\"/,/}/s/.*\"version\": \"\([^\"]*\)\".*/\1/p" ci/go-tools.json; }
+if [ "$scope" = only ] && [ -z "$(version_of "$only")" ]; then
+  echo "ci/ensure.sh: --only $only: no such tool in ci/go-tools.json" >&2
+  exit 2
+fi
 # build NAME ENV_VAR PACKAGE CGO LDFLAGS [TAGS [BINARY]]: once per version, in its wrapper module
 # ci/NAME (go.sum pins every module), into $gocache/NAME-VERSION/BINARY (NAME by default); a
-# half-done build leaves no binary.
+# half-done build leaves no binary. Go's own output goes to a log; the terminal gets one line that
+# says the time so far against the time expected (this machine's last build of NAME, else the
+# first-build figure in ci/go-tools.json), so a long build is never mistaken for a hang, and how
+# long it took goes into $gocache/NAME.seconds for next time (and `cnilab doctor`).
 build() {
   local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 tags=${6:-} bin=${7:-$1} v
   v=$(version_of "$name")
@@ -54,12 +73,31 @@ build() {
     echo "cnilab: no Go (or gcc) here: what needs $name will be skipped (or set $envvar)" >&2
     return 0
   fi
-  echo "cnilab: building $name $v from its Go module (once; cached in $gocache)" >&2
   mkdir -p "$gocache/$name-$v"
+  local log="$gocache/$name-$v/build.log" expect start rc=0 pid
+  expect=$(cat "$gocache/$name.seconds" 2>/dev/null || sed -n "/\"$name\"/,/}/s/.*\"firstBuildSeconds\": \([0-9]*\).*/\1/p" ci/go-tools.json)
+  start=$(date +%s)
   (cd "ci/$name" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -tags "$tags" -ldflags "$ldflags" \
-    -o "$gocache/$name-$v/$bin.tmp" "$pkg") >&2
+    -o "$gocache/$name-$v/$bin.tmp" "$pkg") >"$log" 2>&1 &
+  pid=$!
+  local say="cnilab: building $name $v from its Go module (once; log: $log)"
+  while kill -0 "$pid" 2>/dev/null; do
+    printf '\r%s %ss of ~%ss ' "$say" "$(($(date +%s) - start))" "${expect:-?}" >&2
+    sleep 2
+  done
+  wait "$pid" || rc=$?
+  printf '\r%s %ss of ~%ss\n' "$say" "$(($(date +%s) - start))" "${expect:-?}" >&2
+  if [ "$rc" != 0 ]; then
+    rm -f "$gocache/$name-$v/$bin.tmp"
+    echo "cnilab: building $name $v failed at go build (exit $rc); its log: $log; last lines:" >&2
+    tail -n 5 "$log" | sed 's/^/  /' >&2
+    return "$rc"
+  fi
   mv "$gocache/$name-$v/$bin.tmp" "$gocache/$name-$v/$bin"
+  echo "$(($(date +%s) - start))" >"$gocache/$name.seconds"
 }
+# wanted NAME: whether this call builds NAME.
+wanted() { case "$scope" in all) return 0 ;; only) [ "$only" = "$1" ] ;; default) [ "$2" = default ] ;; esac; }
 # Modules the Go module proxy here refuses (github.com/flannel-io/cni-plugin, Calico's api) come
 # from ../shared/goproxy, a file-based proxy beside the checkout, where that folder exists; a
 # user's machine gets them from the public proxy. Never GOPRIVATE: it would bypass every proxy.
@@ -70,24 +108,28 @@ if [ -d "$shared_proxy" ] && command -v go >/dev/null 2>&1; then
 fi
 # cgo on: flanneld's udp backend forwarder is C on amd64 (pkg/backend/udp/proxy_amd64.c).
 fv=$(version_of flanneld)
-build flanneld CNILAB_FLANNELD github.com/flannel-io/flannel 1 "-X github.com/flannel-io/flannel/pkg/version.Version=$fv"
+wanted flanneld default && build flanneld CNILAB_FLANNELD github.com/flannel-io/flannel 1 "-X github.com/flannel-io/flannel/pkg/version.Version=$fv"
 # kube-apiserver through a wrapper module (k8s.io/kubernetes replaces its staging modules with
 # ./staging paths, which go install refuses); the version stamped as the release's own build does.
 kv=$(version_of kube-apiserver)
 km=${kv#v}; km=${km%%.*}; kn=${kv#v*.}; kn=${kn%%.*}
-build kube-apiserver CNILAB_KUBE_APISERVER k8s.io/kubernetes/cmd/kube-apiserver 0 \
+# Only --manifest uses it: built by `--all`, `cnilab install`, or the first `run --manifest`.
+wanted kube-apiserver lazy && build kube-apiserver CNILAB_KUBE_APISERVER k8s.io/kubernetes/cmd/kube-apiserver 0 \
   "-s -w -X k8s.io/component-base/version.gitVersion=$kv -X k8s.io/component-base/version.gitMajor=$km -X k8s.io/component-base/version.gitMinor=$kn"
 # The flannel CNI plugin, static as upstream builds it (its Makefile: netgo osusergo no_stage
 # static_build, -X main.Program/Version/Commit); the flanneld modes' pods attach through it.
 cv=$(version_of flannel-cni)
 # Where its module cannot be had, the pods' delegation is reproduced and the results say so.
-build flannel-cni CNILAB_FLANNEL_CNI github.com/flannel-io/cni-plugin 0 \
-  "-s -w -X main.Program=flannel -X main.Version=$cv -X main.Commit=$cv" "netgo osusergo no_stage static_build" flannel ||
-  echo "cnilab: the flannel CNI plugin did not build (above): the flanneld modes reproduce its delegation, and say so" >&2
+if wanted flannel-cni default; then
+  build flannel-cni CNILAB_FLANNEL_CNI github.com/flannel-io/cni-plugin 0 \
+    "-s -w -X main.Program=flannel -X main.Version=$cv -X main.Commit=$cv" "netgo osusergo no_stage static_build" flannel ||
+    echo "cnilab: the flannel CNI plugin did not build (above): the flanneld modes reproduce its delegation, and say so" >&2
+fi
 # kind, for the kind backend: only where a Docker engine answers and no kind is on PATH.
-if ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+if wanted kind lazy && ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   build kind CNILAB_KIND sigs.k8s.io/kind 0 "-s -w"
 fi
+[ "$scope" = only ] && exit 0
 
 # The CLI as one prebuilt bundle (harness/host/bundle.ts), rebuilt when a source, the lock file or
 # the tool lists (bundled in) changed since; a failed build leaves none, and bin/cnilab runs tsx.

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 only_unit=0
 [ "${1:-}" = unit ] && only_unit=1
-[ "$only_unit" = 1 ] || bash ci/ensure.sh
+[ "$only_unit" = 1 ] || bash ci/ensure.sh --all
 # Style first (formatter, linter, import cycles): quick, and a red lint is a red CI.
 npx --no-install biome check
 tsx=(node --import tsx)

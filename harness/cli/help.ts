@@ -85,6 +85,14 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     flags: [],
     example: 'sudo ./bin/cnilab gc',
   },
+  install: {
+    usage: 'cnilab install NAME... | --all',
+    about:
+      'Builds real daemons from their Go modules now, cached by version (ci/go-tools.json names them).\n' +
+      'A plain run builds only what it uses; the first --manifest builds kube-apiserver.',
+    flags: [['--all', 'every one (kind only where Docker runs)']],
+    example: 'sudo ./bin/cnilab install kube-apiserver',
+  },
   doctor: {
     usage: 'cnilab doctor [flags]',
     about: 'What this kernel and host can do, the real daemons with their versions, and where each mode runs.',

@@ -50,6 +50,7 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab down    [--name LAB [--force] | --all]   a lab a live run owns only with --force
   cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
+  cnilab install NAME... | --all   build a real daemon now (kube-apiserver: at the first --manifest)
   cnilab modes   [--json]  what each mode programs and must show on the wire
   cnilab help CMD, cnilab CMD --help   a command's flags with their defaults and an example
   cnilab --version   cnilab's version and the real daemons' it builds
@@ -318,6 +319,12 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
     );
   const ml = await readManifest(files, topology);
   progress(`manifest: ${ml.manifest.objects.length} objects; its net-conf.json is ${ml.mode.name}`);
+  // The lab's own API server is built the first time a manifest needs it (a plain run never does).
+  if (backend !== 'kind' && process.getuid?.() === 0) {
+    const { ensureBuilt } = await import('../host/install.ts');
+    const { kubeApiserverBinary } = await import('../host/daemons.ts');
+    await ensureBuilt('kube-apiserver', kubeApiserverBinary);
+  }
   return { ...ml, modes: [ml.mode, ...more.filter((m) => m.name !== ml.mode.name)] };
 }
 
@@ -521,6 +528,21 @@ async function cmdDown(argv: string[]): Promise<number> {
   }
   await lab.down();
   console.log(`lab ${lab.name} is down`);
+  return 0;
+}
+
+async function cmdInstall(argv: string[]): Promise<number> {
+  const { buildTool } = await import('../host/install.ts');
+  const { GO_TOOLS } = await import('../host/daemons.ts');
+  const { values, positionals } = parseFlags(argv, { all: { type: 'boolean' } }, 'install');
+  const names = values.all ? Object.keys(GO_TOOLS) : positionals;
+  if (!names.length) throw new UsageError('cnilab install needs a name or --all', `names: ${Object.keys(GO_TOOLS).join(', ')}`);
+  const unknown = names.filter((n) => !GO_TOOLS[n]);
+  if (unknown.length) throw new UsageError(`no tool named ${unknown.join(', ')}`, `names: ${Object.keys(GO_TOOLS).join(', ')}`);
+  requireRoot('install');
+  // kind only where Docker runs: --all builds what this host can use, as ci/ensure.sh --all does.
+  for (const n of names) if (!(values.all && n === 'kind')) await buildTool(n);
+  console.log(`built: ${names.filter((n) => !(values.all && n === 'kind')).join(', ')}`);
   return 0;
 }
 
@@ -771,6 +793,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   status: cmdStatus,
   down: cmdDown,
   gc: cmdGc,
+  install: cmdInstall,
   doctor: cmdDoctor,
   modes: cmdModes,
   agent: cmdAgent,

@@ -1,13 +1,13 @@
 // The real daemons a lab can run, and where their binaries are: a user's own (an environment
 // variable), else the one ci/ensure.sh built from its Go module into a cache keyed by version, else
 // the package's (etcd). What is missing is said with the way to get it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import goTools from '../../ci/go-tools.json' with { type: 'json' };
 import { run } from '../kernel/exec.ts';
 
 export const GO_TOOLS: Record<
   string,
-  { module: string; version: string; wrapper: string; versionVar: string; env: string; binary?: string }
+  { module: string; version: string; wrapper: string; versionVar: string; env: string; binary?: string; firstBuildSeconds?: number }
 > = goTools;
 
 export const goCache = () => process.env.CNILAB_GO_CACHE ?? '/var/cache/cnilab/go';
@@ -34,22 +34,35 @@ const once = (key: string, f: () => Promise<Binary>) => {
   return p;
 };
 
+/** Looks NAME up afresh next time (it was just built). */
+export const forgetBinary = (name: string) => void memo.delete(name);
+
 /** A program ci/ensure.sh builds from its Go module: its $ENV, else the build cached by version. */
 function goTool(name: string, versionArgs: string[], pick: (out: string) => string | undefined): Promise<Binary> {
   return once(name, async () => {
     const t = GO_TOOLS[name]!;
-    const own = process.env[t.env];
+    const own = process.env[t.env] || undefined;
     const path = own ?? `${goCache()}/${name}-${t.version}/${t.binary ?? name}`;
     if (!existsSync(path)) {
       return {
         ok: false,
         detail: own
           ? `${t.env}=${own} does not exist`
-          : `${name} ${t.version} is not built: run "bash ci/ensure.sh" (needs Go and gcc), or point ${t.env} at a ${name} binary`,
+          : `${name} ${t.version} is not built yet: "cnilab install ${name}" builds it (needs Go and gcc; ` +
+            `~${Math.round(expectedBuildSeconds(name) / 60) || 1} min here), or point ${t.env} at a ${name} binary`,
       };
     }
     return { ok: true, path, version: await versionOf(path, versionArgs, pick) };
   });
+}
+
+/** How long building NAME takes: this machine's last build of it, else the first-build figure of ci/go-tools.json. */
+export function expectedBuildSeconds(name: string): number {
+  try {
+    return Number(readFileSync(`${goCache()}/${name}.seconds`, 'utf8').trim());
+  } catch {
+    return GO_TOOLS[name]?.firstBuildSeconds ?? 0;
+  }
 }
 
 /** flanneld: $CNILAB_FLANNELD, else the build cached by ci/ensure.sh. */
