@@ -51,7 +51,7 @@ describe('the daemon lifecycle', { skip: ROOT_SKIP }, () => {
     assert.equal(isRunningDaemon(d), false);
   });
 
-  test('a daemon that forks itself (as BIRD does) is found by its pid file, even when the file comes after its launcher returned', async () => {
+  test('a daemon that forks itself (as BIRD does) is found by its pid file, written after its launcher returned', async () => {
     const dir = tmpOut('dmp');
     const pidFile = `${dir}/d.pid`;
     // The launcher returns at once; its child writes the pid file 0.3 s later, then lives on.

@@ -127,7 +127,7 @@ test("the flannel plugin's delegate: a cni-conf.json's fields win, subnet.env fi
   assert.equal(flannelPluginConf('{"plugins":[{"type":"bridge"}]}'), 'no plugin of type "flannel" in it');
 });
 
-test("a CNI config list as a runtime runs it: kube-flannel.yml's chain, the lab's paths in flannel's entry, no path as a type", async () => {
+test("a CNI config list as a runtime runs it: kube-flannel.yml's chain, the lab's paths in flannel's entry, no path type", async () => {
   const { cniChain, cniConfList, KUBE_FLANNEL_CONFLIST } = await import('./pods.ts');
   const { readInputs } = await import('../conform/inputs.ts');
   const cm = readInputs([new URL('../../test/fixtures/kube/kube-flannel.yml', import.meta.url).pathname]).find(
