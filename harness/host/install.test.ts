@@ -23,6 +23,17 @@ sleep 0.5; printf '#!/bin/sh\\necho fake\\n' > "$out"; chmod +x "$out"
   chmodSync(`${dir}/go`, 0o755);
 }
 
+/** A folder with the stand-in `go` and a Go cache of its own, removed after `body`. */
+function withFakeGo(body: (dir: string, cache: string) => void): void {
+  const dir = mkdtempSync(`${tmpdir()}/cnilab-fakego-`);
+  try {
+    fakeGo(dir);
+    body(dir, `${dir}/cache`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function ensureOnly(name: string, env: Record<string, string>) {
   return spawnSync('bash', [`${checkoutRoot()}/ci/ensure.sh`, '--only', name], {
     encoding: 'utf8',
@@ -31,10 +42,7 @@ function ensureOnly(name: string, env: Record<string, string>) {
 }
 
 test('a tool that is not built is built when asked: one progress line with time so far and expected, Go output in its log', () => {
-  const dir = mkdtempSync(`${tmpdir()}/cnilab-fakego-`);
-  try {
-    fakeGo(dir);
-    const cache = `${dir}/cache`;
+  withFakeGo((dir, cache) => {
     const v = GO_TOOLS['kube-apiserver']!.version;
     const env = { PATH: `${dir}:${process.env.PATH}`, CNILAB_GO_CACHE: cache, CNILAB_KUBE_APISERVER: '' };
     const r = ensureOnly('kube-apiserver', env);
@@ -56,16 +64,11 @@ test('a tool that is not built is built when asked: one progress line with time 
     const bad = ensureOnly('nope', env);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--only nope: no such tool in ci\/go-tools\.json/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a build that fails says which step failed and where its log is, and leaves no binary', () => {
-  const dir = mkdtempSync(`${tmpdir()}/cnilab-fakego-`);
-  try {
-    fakeGo(dir);
-    const cache = `${dir}/cache`;
+  withFakeGo((dir, cache) => {
     const v = GO_TOOLS['flannel-cni']!.version;
     const r = ensureOnly('flannel-cni', {
       PATH: `${dir}:${process.env.PATH}`,
@@ -91,7 +94,5 @@ test('a build that fails says which step failed and where its log is, and leaves
       },
     );
     assert.match(d.stdout, /flannel-cni v\S+ is not built yet: "cnilab install flannel-cni" builds it/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
