@@ -168,14 +168,15 @@ describe('what a manifest lab keeps on the host', { skip: SKIP }, () => {
     clean(name);
   });
 
-  test('a run whose flanneld all exit fails at once with their log tails, not after the timeout', async () => {
+  test('a run whose flanneld exit fails at once with their log tails, not after the timeout', async () => {
     const name = uniqueLab('hd');
     // A flag flanneld has, with a value it refuses after parsing: every flanneld exits at start.
     const f = variant('- --healthz-port=8081', '- --healthz-port=8081\n        - --subnet-lease-renew-margin=0');
     const r = await runCli(['run', '--manifest', f, '--name', name, '--out', tmpOut()]);
     assert.notEqual(r.code, 0);
     const out = r.stdout + r.stderr;
-    assert.match(out, /flanneld n1, flanneld n2, flanneld n3 exited on their own \(flanneld n1: .*Invalid subnet-lease-renew-margin/);
+    // Said at the first exit it sees (the others may still be starting), with that one's log.
+    assert.match(out, /(flanneld n\d, )*flanneld n\d exited on (its|their) own \(flanneld n\d: .*Invalid subnet-lease-renew-margin/);
     assert.doesNotMatch(out, /timed out/, 'said when they exited, not when the wait ran out');
     clean(name);
   });
