@@ -59,14 +59,14 @@ if [ "$scope" = only ] && [ -z "$(version_of "$only")" ]; then
   echo "ci/ensure.sh: --only $only: no such tool in ci/go-tools.json" >&2
   exit 2
 fi
-# build NAME ENV_VAR PACKAGE CGO LDFLAGS [TAGS [BINARY]]: once per version, in its wrapper module
-# ci/NAME (go.sum pins every module), into $gocache/NAME-VERSION/BINARY (NAME by default); a
+# build NAME ENV_VAR PACKAGE CGO LDFLAGS [TAGS [BINARY [WRAPPER]]]: once per version, in its wrapper
+# module ci/WRAPPER (NAME by default; go.sum pins every module), into $gocache/NAME-VERSION/BINARY (NAME by default); a
 # half-done build leaves no binary. Go's own output goes to a log; the terminal gets one line that
 # says the time so far against the time expected (this machine's last build of NAME, else the
 # first-build figure in ci/go-tools.json), so a long build is never mistaken for a hang, and how
 # long it took goes into $gocache/NAME.seconds for next time (and `cnilab doctor`).
 build() {
-  local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 tags=${6:-} bin=${7:-$1} v
+  local name=$1 envvar=$2 pkg=$3 cgo=$4 ldflags=$5 tags=${6:-} bin=${7:-$1} wrapper=${8:-$1} v
   v=$(version_of "$name")
   if [ -n "${!envvar:-}" ] || [ -x "$gocache/$name-$v/$bin" ]; then return 0; fi
   if ! command -v go >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
@@ -77,16 +77,16 @@ build() {
   local log="$gocache/$name-$v/build.log" expect start rc=0 pid
   expect=$(cat "$gocache/$name.seconds" 2>/dev/null || sed -n "/\"$name\"/,/}/s/.*\"firstBuildSeconds\": \([0-9]*\).*/\1/p" ci/go-tools.json)
   start=$(date +%s)
-  (cd "ci/$name" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -tags "$tags" -ldflags "$ldflags" \
+  (cd "ci/$wrapper" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath -tags "$tags" -ldflags "$ldflags" \
     -o "$gocache/$name-$v/$bin.tmp" "$pkg") >"$log" 2>&1 &
   pid=$!
-  local say="cnilab: building $name $v from its Go module (once; log: $log)"
+  echo "cnilab: building $name $v from its Go module, once (Go's output: $log)" >&2
   while kill -0 "$pid" 2>/dev/null; do
-    printf '\r%s %ss of ~%ss ' "$say" "$(($(date +%s) - start))" "${expect:-?}" >&2
+    printf '\r  %s: %ss of ~%ss ' "$name" "$(($(date +%s) - start))" "${expect:-?}" >&2
     sleep 2
   done
   wait "$pid" || rc=$?
-  printf '\r%s %ss of ~%ss\n' "$say" "$(($(date +%s) - start))" "${expect:-?}" >&2
+  printf '\r  %s: %ss of ~%ss\n' "$name" "$(($(date +%s) - start))" "${expect:-?}" >&2
   if [ "$rc" != 0 ]; then
     rm -f "$gocache/$name-$v/$bin.tmp"
     echo "cnilab: building $name $v failed at go build (exit $rc); its log: $log; last lines:" >&2
@@ -124,6 +124,24 @@ if wanted flannel-cni default; then
   build flannel-cni CNILAB_FLANNEL_CNI github.com/flannel-io/cni-plugin 0 \
     "-s -w -X main.Program=flannel -X main.Version=$cv -X main.Commit=$cv" "netgo osusergo no_stage static_build" flannel ||
     echo "cnilab: the flannel CNI plugin did not build (above): the flanneld modes reproduce its delegation, and say so" >&2
+fi
+# Calico's calico-node and CNI plugin (release-v3.28, the one Calico module the proxy serves; its api
+# module from ../shared/goproxy): for the real-Calico modes, built with --all or when first asked.
+# Without cgo, as ../shared/notes/calico.md measured: no BPF data plane, iptables is fine. Stamped
+# as node/Makefile does (LDFLAGS: startup.VERSION, buildinfo.GitVersion/GitRevision).
+calico_git=v3.28-a0db560f0520
+if wanted calico-node lazy; then
+  build calico-node CNILAB_CALICO_NODE github.com/projectcalico/calico/node/cmd/calico-node 0 \
+    "-s -w -X github.com/projectcalico/calico/node/pkg/lifecycle/startup.VERSION=$calico_git \
+    -X github.com/projectcalico/calico/node/buildinfo.GitVersion=$calico_git -X github.com/projectcalico/calico/node/buildinfo.GitRevision=a0db560f0520" \
+    "" calico-node calico
+fi
+if wanted calico-cni lazy; then
+  build calico-cni CNILAB_CALICO_CNI github.com/projectcalico/calico/cni-plugin/cmd/calico 0 \
+    "-s -w -X main.VERSION=$calico_git" "" calico calico
+  # One binary, calico or calico-ipam by the name it is called by (cni-plugin/cmd/calico/calico.go).
+  d="$gocache/calico-cni-$(version_of calico-cni)"
+  if [ -x "$d/calico" ] && [ ! -e "$d/calico-ipam" ]; then ln -s calico "$d/calico-ipam"; fi
 fi
 # kind, for the kind backend: only where a Docker engine answers and no kind is on PATH.
 if wanted kind lazy && ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then

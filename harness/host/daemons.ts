@@ -78,6 +78,12 @@ export const kubeApiserverBinary = () => goTool('kube-apiserver', ['--version'],
  */
 export const flannelCniBinary = () => goTool('flannel-cni', [], (o) => /CNI Plugin flannel version (\S+)/.exec(o)?.[1]);
 
+/** calico-node (felix, confd, startup in one binary): $CNILAB_CALICO_NODE, else the build cached by ci/ensure.sh (ci/calico). */
+export const calicoNodeBinary = () => goTool('calico-node', ['-v'], (o) => o.trim().split('\n')[0]?.trim() || undefined);
+
+/** Calico's CNI plugin (calico, and calico-ipam beside it): $CNILAB_CALICO_CNI, else the build cached by ci/ensure.sh. */
+export const calicoCniBinary = () => goTool('calico-cni', ['-v'], (o) => o.trim().split('\n')[0]?.trim() || undefined);
+
 /** etcd: $CNILAB_ETCD, else Debian's etcd-server on PATH. */
 export function etcdBinary(): Promise<Binary> {
   return once('etcd', async () => {

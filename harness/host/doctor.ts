@@ -9,7 +9,16 @@ import { createNetns, deleteNetns, netnsExecutor } from '../node/netns.ts';
 import { own } from '../kernel/lifecycle.ts';
 import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
-import { etcdBinary, flannelCniBinary, flanneldBinary, goVersion, kubeApiserverBinary, onPath } from './daemons.ts';
+import {
+  calicoCniBinary,
+  calicoNodeBinary,
+  etcdBinary,
+  flannelCniBinary,
+  flanneldBinary,
+  goVersion,
+  kubeApiserverBinary,
+  onPath,
+} from './daemons.ts';
 
 export interface Check {
   ok: boolean;
@@ -107,7 +116,15 @@ export async function doctor(): Promise<HostReport> {
   tools['cni-plugins'] = cni
     ? { ok: true, detail: cni }
     : { ok: false, detail: 'bridge/host-local plugins not found: apt-get install containernetworking-plugins' };
-  const daemons = await Promise.all([flanneldBinary(), etcdBinary(), goVersion(), kubeApiserverBinary(), flannelCniBinary()]);
+  const daemons = await Promise.all([
+    flanneldBinary(),
+    etcdBinary(),
+    goVersion(),
+    kubeApiserverBinary(),
+    flannelCniBinary(),
+    calicoNodeBinary(),
+    calicoCniBinary(),
+  ]);
   for (const [name, b] of [
     ['flanneld', daemons[0]],
     ['etcd', daemons[1]],
@@ -116,6 +133,9 @@ export async function doctor(): Promise<HostReport> {
     ['kube-apiserver', daemons[3]],
     // The flanneld modes' pods attach through it; without it its delegation is reproduced, and the results say so.
     ['flannel-cni', daemons[4]],
+    // The real Calico's parts: built, versioned and shown; no mode runs them yet (the real-Calico issue).
+    ['calico-node', daemons[5]],
+    ['calico-cni', daemons[6]],
   ] as const)
     tools[name] = b.ok ? { ok: true, detail: `${b.path} (${b.version})` } : { ok: false, detail: b.detail };
   tools['netns-dir'] = existsSync('/run/netns') || root ? { ok: true, detail: '/run/netns' } : { ok: false, detail: 'no /run/netns' };

@@ -51,8 +51,8 @@ test('a tool that is not built is built when asked: one progress line with time 
     assert.match(
       r.stderr,
       new RegExp(
-        `building kube-apiserver ${v} from its Go module \\(once; log: ${cache}/kube-apiserver-${v}/build\\.log\\) ` +
-          `\\d+s of ~${GO_TOOLS['kube-apiserver']!.firstBuildSeconds}s`,
+        `building kube-apiserver ${v} from its Go module, once \\(Go's output: ${cache}/kube-apiserver-${v}/build\\.log\\)\\n` +
+          `\\r  kube-apiserver: \\d+s of ~${GO_TOOLS['kube-apiserver']!.firstBuildSeconds}s`,
       ),
     );
     assert.ok(/\r/.test(r.stderr), 'the line is rewritten in place while it builds');
