@@ -118,6 +118,7 @@ export async function applyManifest(
   api: KubeApi,
   objs: readonly ManifestObject[],
   progress: (m: string) => void = () => {},
+  opts: { concurrency?: number } = {},
 ): Promise<string[]> {
   const t = performance.now();
   const ordered = applyOrder(objs);
@@ -150,7 +151,7 @@ export async function applyManifest(
   };
   const first = ordered.filter((o) => o.object.kind === 'Namespace' || o.object.kind === 'CustomResourceDefinition');
   for (const o of first) await one(o);
-  const limit = pLimit(8);
+  const limit = pLimit(opts.concurrency ?? 8);
   const rest = await Promise.allSettled(ordered.slice(first.length).map((o) => limit(() => one(o))));
   const refused = rest.find((r) => r.status === 'rejected');
   if (refused) throw refused.reason;
