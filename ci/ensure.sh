@@ -154,6 +154,9 @@ fi
 bundle=.cnilab/cli/cnilab.mjs
 if [ ! -f "$bundle" ] || [ -n "$(find harness package-lock.json ci/host-tools.json ci/go-tools.json -newer "$bundle" -print -quit)" ]; then
   node --import tsx harness/host/bundle.ts "$bundle" >&2 || rm -f "$bundle"
+  # Bash completion, where bash-completion looks for it (zsh: source <(cnilab completion zsh)).
+  comp=/usr/share/bash-completion/completions
+  if [ -f "$bundle" ] && [ -d "$comp" ] && [ -w "$comp" ]; then node "$bundle" completion bash >"$comp/cnilab" || true; fi
 fi
 
 # Everything above held when this was touched: bin/cnilab skips this script while it is newer than

@@ -93,6 +93,12 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     flags: [['--all', 'every one (kind only where Docker runs)']],
     example: 'sudo ./bin/cnilab install kube-apiserver',
   },
+  completion: {
+    usage: 'cnilab completion bash|zsh',
+    about: 'Prints shell completion: commands, flags, mode names, files (the install step installs it).',
+    flags: [],
+    example: 'source <(./bin/cnilab completion bash)',
+  },
   doctor: {
     usage: 'cnilab doctor [flags]',
     about: 'What this kernel and host can do, the real daemons with their versions, and where each mode runs.',

@@ -51,6 +51,7 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
   cnilab gc      reap labs whose owning process is dead (and namespaces nobody owns)
   cnilab doctor  [--json]   what this kernel and host support, and which modes can run here
   cnilab install NAME... | --all   build a real daemon now (kube-apiserver: at the first --manifest)
+  cnilab completion bash|zsh       shell completion: source <(cnilab completion bash)
   cnilab modes   [--json]  what each mode programs and must show on the wire
   cnilab help CMD, cnilab CMD --help   a command's flags with their defaults and an example
   cnilab --version   cnilab's version and the real daemons' it builds
@@ -531,6 +532,21 @@ async function cmdDown(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdCompletion(argv: string[]): Promise<number> {
+  const { completionScript } = await import('./completion.ts');
+  const { positionals } = parseFlags(argv, {}, 'completion');
+  const shell = positionals[0];
+  if (shell !== 'bash' && shell !== 'zsh')
+    throw new UsageError('cnilab completion takes bash or zsh', 'e.g. source <(cnilab completion bash)');
+  console.log(
+    completionScript(
+      shell,
+      allModes().map((m) => m.name),
+    ),
+  );
+  return 0;
+}
+
 async function cmdInstall(argv: string[]): Promise<number> {
   const { buildTool } = await import('../host/install.ts');
   const { GO_TOOLS } = await import('../host/daemons.ts');
@@ -794,6 +810,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   down: cmdDown,
   gc: cmdGc,
   install: cmdInstall,
+  completion: cmdCompletion,
   doctor: cmdDoctor,
   modes: cmdModes,
   agent: cmdAgent,
