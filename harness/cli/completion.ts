@@ -22,7 +22,11 @@ _cnilab() {
     return
   fi
   case "$prev" in
-    --modes) COMPREPLY=($(compgen -W "$modes" -- "\${cur##*,}")); [ "\${cur%,*}" != "$cur" ] && COMPREPLY=("\${COMPREPLY[@]/#/\${cur%,*},}"); return ;;
+    --modes)
+      # A list: complete the word after the last comma, and keep what comes before it.
+      COMPREPLY=($(compgen -W "$modes" -- "\${cur##*,}"))
+      [ "\${cur%,*}" != "$cur" ] && COMPREPLY=("\${COMPREPLY[@]/#/\${cur%,*},}")
+      return ;;
     --mode) COMPREPLY=($(compgen -W "$modes" -- "$cur")); return ;;
     ${FILE_FLAGS.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "netns uml qemu kind auto" -- "$cur")); return ;;
