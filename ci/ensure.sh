@@ -19,13 +19,26 @@ esac
 # Fast path: npm packages and host tools were checked for exactly these lists before (the stamp
 # holds their checksum): skip both (~10 ms). A changed list, a fresh clone or `rm .cnilab/ensured`
 # checks again.
+# Where the time of an install went, for the next slow first run to explain itself (`cnilab doctor`
+# shows the last lines): "PHASE SECONDS DATE", one a phase that ran.
+times="${CNILAB_CACHE:-/var/cache/cnilab}/install-times"
+timed() {
+  local phase=$1 t0 rc=0
+  shift
+  t0=$(date +%s)
+  "$@" || rc=$?
+  if mkdir -p "$(dirname "$times")" 2>/dev/null; then
+    echo "$phase $(($(date +%s) - t0)) $(date -u +%FT%TZ)" >>"$times" 2>/dev/null || true
+  fi
+  return "$rc"
+}
 lists="$(cat package-lock.json ci/host-tools.json | cksum)"
 if [ "$scope" != only ] && [ "$(cat .cnilab/ensured 2>/dev/null || true)" != "$lists" ]; then
   stamp=node_modules/.cnilab-lock
   want=$(sha1sum package-lock.json | cut -c1-40)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "cnilab: installing npm packages (npm ci)" >&2
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    timed npm npm ci --no-audit --no-fund --loglevel=error >&2
     echo "$want" > "$stamp"
   fi
 
@@ -39,7 +52,7 @@ if [ "$scope" != only ] && [ "$(cat .cnilab/ensured 2>/dev/null || true)" != "$l
     esac
   done
   if [ "$need" = 1 ]; then
-    node ci/install-host.mjs >&2
+    timed apt node ci/install-host.mjs >&2
   fi
   mkdir -p .cnilab && echo "$lists" > .cnilab/ensured
 fi
@@ -48,7 +61,7 @@ fi
 # download and unpacked into a cache keyed by its package version; later runs reuse it.
 qcache="${CNILAB_QEMU_CACHE:-/var/cache/cnilab/qemu}"
 if [ "$scope" != only ] && [ ! -f "$qcache/current.json" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  node --import tsx harness/backends/qemu/install.ts >&2
+  timed qemu-kernel node --import tsx harness/backends/qemu/install.ts >&2
 fi
 
 # The real daemons, built from their Go modules once per version (ci/go-tools.json) into a cache
@@ -95,6 +108,9 @@ build() {
   fi
   mv "$gocache/$name-$v/$bin.tmp" "$gocache/$name-$v/$bin"
   echo "$(($(date +%s) - start))" >"$gocache/$name.seconds"
+  if mkdir -p "$(dirname "$times")" 2>/dev/null; then
+    echo "build-$name $(($(date +%s) - start)) $(date -u +%FT%TZ)" >>"$times" 2>/dev/null || true
+  fi
 }
 # wanted NAME: whether this call builds NAME.
 wanted() { case "$scope" in all) return 0 ;; only) [ "$only" = "$1" ] ;; default) [ "$2" = default ] ;; esac; }

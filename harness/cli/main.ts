@@ -623,8 +623,20 @@ async function cmdDoctor(argv: string[]): Promise<number> {
   const placement = Object.fromEntries(
     placed.map((p) => [p.mode.name, 'skip' in p ? { backend: null, reason: p.skip } : { backend: p.backend.name }]),
   );
-  if (values.json) console.log(JSON.stringify({ ...r, backends, placement }, null, 2));
-  else await printDoctor(r, backends, placement);
+  const { installTimes } = await import('../host/daemons.ts');
+  const install = installTimes();
+  if (values.json) console.log(JSON.stringify({ ...r, backends, placement, install }, null, 2));
+  else {
+    await printDoctor(r, backends, placement);
+    // Where the last installs' time went (ci/ensure.sh records each phase): a slow first run explains itself.
+    if (install.length)
+      console.log(
+        `\nlast install phases (seconds):\n${tableFit(
+          ['phase', 'seconds', 'when'],
+          install.map((p) => [p.phase, String(p.seconds), p.at]),
+        )}`,
+      );
+  }
   return 0;
 }
 

@@ -101,3 +101,26 @@ export async function goVersion(): Promise<Binary> {
   if (!path) return { ok: false, detail: 'go not found: the real-daemon modes need it once, to build flanneld' };
   return { ok: true, path, version: await versionOf(path, ['version'], (o) => /go version (\S+)/.exec(o)?.[1]) };
 }
+
+/** One phase of an install (ci/ensure.sh writes them): npm, apt, qemu-kernel, build-NAME. */
+export interface InstallPhase {
+  phase: string;
+  seconds: number;
+  at: string;
+}
+
+/** The last time each install phase ran on this machine, most recent first: where a slow first run went. */
+export function installTimes(): InstallPhase[] {
+  let text = '';
+  try {
+    text = readFileSync(`${process.env.CNILAB_CACHE ?? '/var/cache/cnilab'}/install-times`, 'utf8');
+  } catch {
+    return [];
+  }
+  const last = new Map<string, InstallPhase>();
+  for (const line of text.split('\n')) {
+    const [phase, seconds, at] = line.trim().split(' ');
+    if (phase && seconds && at && Number.isFinite(Number(seconds))) last.set(phase, { phase, seconds: Number(seconds), at });
+  }
+  return [...last.values()].sort((a, b) => b.at.localeCompare(a.at));
+}

@@ -44,7 +44,7 @@ function ensureOnly(name: string, env: Record<string, string>) {
 test('a tool that is not built is built when asked: one progress line with time so far and expected, Go output in its log', () => {
   withFakeGo((dir, cache) => {
     const v = GO_TOOLS['kube-apiserver']!.version;
-    const env = { PATH: `${dir}:${process.env.PATH}`, CNILAB_GO_CACHE: cache, CNILAB_KUBE_APISERVER: '' };
+    const env = { PATH: `${dir}:${process.env.PATH}`, CNILAB_GO_CACHE: cache, CNILAB_KUBE_APISERVER: '', CNILAB_CACHE: dir };
     const r = ensureOnly('kube-apiserver', env);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(existsSync(`${cache}/kube-apiserver-${v}/kube-apiserver`), 'the binary is in the cache');
@@ -57,6 +57,7 @@ test('a tool that is not built is built when asked: one progress line with time 
     );
     assert.ok(/\r/.test(r.stderr), 'the line is rewritten in place while it builds');
     assert.match(readFileSync(`${cache}/kube-apiserver.seconds`, 'utf8'), /^\d+\n$/, 'how long it took, for next time');
+    assert.match(readFileSync(`${dir}/install-times`, 'utf8'), /^build-kube-apiserver \d+ \d{4}-\d\d-\d\dT[\d:]+Z\n$/, 'and for doctor');
     // Built: the next call does nothing, and says nothing.
     assert.equal(ensureOnly('kube-apiserver', env).stderr, '');
     // Only that one: flanneld was not touched.
@@ -95,4 +96,29 @@ test('a build that fails says which step failed and where its log is, and leaves
     );
     assert.match(d.stdout, /flannel-cni v\S+ is not built yet: "cnilab install flannel-cni" builds it/);
   });
+});
+
+test('doctor reads the last time of each install phase, most recent first', () => {
+  const dir = mkdtempSync(`${tmpdir()}/cnilab-times-`);
+  try {
+    writeFileSync(
+      `${dir}/install-times`,
+      'apt 95 2026-12-01T10:00:00Z\nbuild-flanneld 118 2026-12-01T10:02:00Z\nnonsense\napt 3 2026-12-06T09:00:00Z\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', "import('./harness/host/daemons.ts').then((m) => console.log(JSON.stringify(m.installTimes())))"],
+      {
+        cwd: checkoutRoot(),
+        encoding: 'utf8',
+        env: { ...process.env, CNILAB_CACHE: dir },
+      },
+    );
+    assert.deepEqual(JSON.parse(r.stdout), [
+      { phase: 'apt', seconds: 3, at: '2026-12-06T09:00:00Z' },
+      { phase: 'build-flanneld', seconds: 118, at: '2026-12-01T10:02:00Z' },
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
