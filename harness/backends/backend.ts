@@ -14,7 +14,8 @@ import type { BackendName, FaultResult, RunResult } from '../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../results/samples.ts';
 import type { Topology } from '../topology/types.ts';
 
-export type Progress = (message: string) => void;
+export type { Progress } from '../program/target.ts';
+import type { Progress } from '../program/target.ts';
 
 /** A point where the underlay is captured: every port of one segment's switch. */
 export interface CapturePoint {

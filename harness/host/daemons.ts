@@ -58,10 +58,12 @@ function goTool(name: string, versionArgs: string[], pick: (out: string) => stri
 
 /** How long building NAME takes: this machine's last build of it, else the first-build figure of ci/go-tools.json. */
 export function expectedBuildSeconds(name: string): number {
+  const first = GO_TOOLS[name]?.firstBuildSeconds ?? 0;
   try {
-    return Number(readFileSync(`${goCache()}/${name}.seconds`, 'utf8').trim());
+    const s = Number(readFileSync(`${goCache()}/${name}.seconds`, 'utf8').trim());
+    return Number.isFinite(s) && s > 0 ? s : first;
   } catch {
-    return GO_TOOLS[name]?.firstBuildSeconds ?? 0;
+    return first;
   }
 }
 

@@ -6,7 +6,7 @@ import type { ModeDef } from '../modes/mode.ts';
 import { findMode } from '../modes/registry.ts';
 import { netnsPath } from '../plan/names.ts';
 import { undoOps } from '../plan/ops.ts';
-import { type LabDaemon, stopDaemons } from './daemon.ts';
+import { isRunningDaemon, type LabDaemon } from './daemon.ts';
 import { kernelPlanProgrammer } from './kernel-plan.ts';
 import { realFlanneldProgrammer } from './real-flanneld.ts';
 import type { ProgramTarget } from './target.ts';
@@ -69,8 +69,8 @@ async function stopModeDaemons(t: ProgramTarget): Promise<void> {
   const { topology, names } = t.env;
   const service = (d: LabDaemon) => d.netns === t.state.datastore?.netns || d.netns === t.state.kube?.netns;
   const modeNetns = [...topology.nodes.map((n) => names.node(n)), ...(topology.router ? [names.router()] : [])];
-  const strays = pidsInNetns(modeNetns.map(netnsPath));
-  await stopDaemons(t.state.daemons.filter((d) => !service(d)));
-  await killAll(strays);
+  // One batch: the recorded ones still running (pid + start time) and whatever else lives there.
+  const recorded = t.state.daemons.filter((d) => !service(d) && isRunningDaemon(d)).map((d) => d.pid);
+  await killAll([...new Set([...recorded, ...pidsInNetns(modeNetns.map(netnsPath))])]);
   t.state.daemons = t.state.daemons.filter(service);
 }
