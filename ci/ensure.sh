@@ -151,7 +151,9 @@ fi
 # module from ../shared/goproxy): for the real-Calico modes, built with --all or when first asked.
 # Without cgo, as ../shared/notes/calico.md measured: no BPF data plane, iptables is fine. Stamped
 # as node/Makefile does (LDFLAGS: startup.VERSION, buildinfo.GitVersion/GitRevision).
-calico_git=v3.28-a0db560f0520
+# Calico parses its own version as semver (libcalico-go migrator: a second -startup refuses "v3.28-..."):
+# the commit after v3.28.5 on release-v3.28, named in semver build metadata.
+calico_git=v3.28.5+a0db560f0520
 if wanted calico-node lazy; then
   build calico-node CNILAB_CALICO_NODE github.com/projectcalico/calico/node/cmd/calico-node 0 \
     "-s -w -X github.com/projectcalico/calico/node/pkg/lifecycle/startup.VERSION=$calico_git \
@@ -167,6 +169,51 @@ if wanted calico-cni lazy; then
   d="$gocache/calico-cni-$(version_of calico-cni)"
   if [ -x "$d/calico" ] && [ ! -e "$d/calico-ipam" ]; then ln -s calico "$d/calico-ipam"; fi
 fi
+# What calico-node's confd drives, for the real-Calico BGP modes (only where calico-node is wanted):
+# - Debian's BIRD 1.6: confd's templates are BIRD 1.x syntax (BIRD 2 refuses them: "Channel not
+#   specified"), and the `bird` package conflicts with bird2 (the model's BGP modes), so it is
+#   unpacked into the cache by its package version, never installed.
+# - confd's templates and conf.d from the calico module (read from the Go module cache, copied into
+#   the cache by version, never into the repo), with one declaration added (below).
+calico_parts() {
+  local bv bdir mdir cdir tmp
+  bv=$(apt-cache show --no-all-versions bird 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+  bdir="${CNILAB_CACHE:-/var/cache/cnilab}/bird1-$bv"
+  if [ -n "$bv" ] && [ ! -x "$bdir/usr/sbin/bird" ]; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -q "bird=$bv" >/dev/null 2>&1 && dpkg -x bird_*.deb root); then
+      rm -rf "$bdir" && mkdir -p "$(dirname "$bdir")" && mv "$tmp/root" "$bdir"
+      echo "cnilab: unpacked Debian's BIRD $bv into $bdir (for calico-node's confd)" >&2
+    else
+      not_built "could not fetch Debian's bird $bv (apt-get download bird): the real-Calico BGP mode will be skipped"
+    fi
+    rm -rf "$tmp"
+  fi
+  cdir="$gocache/calico-confd-$(version_of calico-node)"
+  if [ ! -f "$cdir/templates/bird_ipam.cfg.template" ]; then
+    mdir=$(cd ci/calico && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/projectcalico/calico 2>/dev/null) || mdir=
+    if [ -z "$mdir" ] || [ ! -d "$mdir/confd/etc/calico/confd/templates" ]; then
+      not_built "calico's confd templates are not in the Go module cache: the real-Calico BGP mode will be skipped"
+      return 0
+    fi
+    rm -rf "$cdir.tmp" && mkdir -p "$cdir.tmp"
+    cp -r "$mdir/confd/etc/calico/confd/templates" "$mdir/confd/etc/calico/confd/conf.d" "$cdir.tmp/"
+    chmod -R u+w "$cdir.tmp"
+    # The one change stock BIRD needs: the templates set `krt_tunnel`, an attribute only Calico's
+    # BIRD fork has (it makes BIRD write IPIP routes through tunl0). Stock BIRD 1.6 refuses the
+    # config ("You may set only variables"); declared as the filter's local variable it parses, and
+    # the setting does nothing: BIRD writes the route plain, which is why IPIP cannot be real here.
+    sed -i 's/^filter calico_kernel_programming {$/filter calico_kernel_programming string krt_tunnel; {/' \
+      "$cdir.tmp/templates/bird_ipam.cfg.template"
+    if ! grep -q 'filter calico_kernel_programming string krt_tunnel; {' "$cdir.tmp/templates/bird_ipam.cfg.template"; then
+      rm -rf "$cdir.tmp"
+      not_built "calico's bird_ipam.cfg.template changed shape: the krt_tunnel declaration could not be added"
+      return 0
+    fi
+    rm -rf "$cdir" && mv "$cdir.tmp" "$cdir"
+  fi
+}
+if wanted calico-node lazy && command -v go >/dev/null 2>&1; then calico_parts; fi
 # kind, for the kind backend: only where a Docker engine answers and no kind is on PATH.
 if wanted kind lazy && ! command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   build kind CNILAB_KIND sigs.k8s.io/kind 0 "-s -w"

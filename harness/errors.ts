@@ -124,6 +124,17 @@ export class DaemonExitedError extends CnilabError {
   }
 }
 
+/** A one-shot program of a daemon (calico-node -startup) failed or did not finish: its log's last lines say why. */
+export class DaemonFailedError extends CnilabError {
+  readonly exitCode = 1;
+  constructor(what: string, how: string, tail: string) {
+    super(
+      `${what} failed (${how}): ${clip(tail.trim().split('\n').at(-1) ?? '', 200) || 'no log'}\n    ${tail.trim().replace(/\n/g, '\n    ')}`,
+    );
+    this.name = 'DaemonFailedError';
+  }
+}
+
 /** Work stopped because the run was cancelled (Ctrl-C, SIGTERM, a failed sibling): not a failure of its own. */
 export class CancelledError extends CnilabError {
   readonly exitCode = 130;

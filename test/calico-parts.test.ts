@@ -13,7 +13,7 @@ const [node, cni] = await Promise.all([calicoNodeBinary(), calicoCniBinary()]);
 describe("the real Calico's binaries", () => {
   test('calico-node runs and says the release it was built from', { skip: !node.ok && node.detail }, () => {
     assert.ok(node.ok);
-    assert.match(node.version, /^v3\.28-[0-9a-f]{12}$/);
+    assert.match(node.version, /^v3\.28\.5\+[0-9a-f]{12}$/);
     const help = spawnSync(node.path, ['-h'], { encoding: 'utf8' });
     for (const f of ['-felix', '-confd', '-startup', '-allocate-tunnel-addrs']) assert.match(help.stderr, new RegExp(`\\s${f}\\b`), f);
   });

@@ -1,7 +1,8 @@
 // The real daemons a lab can run, and where their binaries are: a user's own (an environment
 // variable), else the one ci/ensure.sh built from its Go module into a cache keyed by version, else
 // the package's (etcd). What is missing is said with the way to get it.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import goTools from '../../ci/go-tools.json' with { type: 'json' };
 import { run } from '../kernel/exec.ts';
 
@@ -126,3 +127,60 @@ export function installTimes(): InstallPhase[] {
   }
   return [...last.values()].sort((a, b) => b.at.localeCompare(a.at));
 }
+
+const cacheRoot = () => process.env.CNILAB_CACHE ?? '/var/cache/cnilab';
+
+/**
+ * Debian's BIRD 1.6 for calico-node's confd: $CNILAB_BIRD1 (a folder with sbin/bird and sbin/birdc),
+ * else the package ci/ensure.sh unpacked into the cache (confd's templates are BIRD 1.x syntax).
+ * birdc is beside it.
+ */
+export function bird1Binary(): Promise<Binary> {
+  return once('bird1', async () => {
+    const own = process.env.CNILAB_BIRD1;
+    const dirs = own
+      ? [own]
+      : (() => {
+          try {
+            return readdirSync(cacheRoot())
+              .filter((d) => d.startsWith('bird1-'))
+              .sort()
+              .reverse()
+              .map((d) => `${cacheRoot()}/${d}/usr/sbin`);
+          } catch {
+            return [];
+          }
+        })();
+    const dir = dirs.find((d) => existsSync(`${d}/bird`) && existsSync(`${d}/birdc`));
+    if (!dir)
+      return {
+        ok: false,
+        detail: own
+          ? `CNILAB_BIRD1=${own} has no bird and birdc`
+          : 'BIRD 1.6 is not unpacked yet: "cnilab install calico-node" fetches Debian\'s bird package into the cache',
+      };
+    const version = await versionOf(`${dir}/bird`, ['--version'], (o) => /BIRD version (\S+)/.exec(o)?.[1]);
+    return { ok: true, path: `${dir}/bird`, version };
+  });
+}
+
+/** confd's templates and conf.d, copied from the calico module by ci/ensure.sh (with krt_tunnel declared for stock BIRD). */
+export function calicoConfdDir(): string | undefined {
+  const d = `${goCache()}/calico-confd-${GO_TOOLS['calico-node']!.version}`;
+  return existsSync(`${d}/templates/bird.cfg.template`) ? d : undefined;
+}
+
+/** Where a Go module's files are: the module cache (GOMODCACHE, else `go env`, else ~/go/pkg/mod). */
+export function goModuleDir(module: string, version: string): string | undefined {
+  const escaped = module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
+  let root = process.env.GOMODCACHE;
+  if (!root) {
+    const r = spawnSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' });
+    root = r.status === 0 ? r.stdout.trim() : `${process.env.HOME ?? '/root'}/go/pkg/mod`;
+  }
+  const dir = `${root}/${escaped}@${version}`;
+  return existsSync(dir) ? dir : undefined;
+}
+
+/** The calico module (manifests, CRDs) at the version calico-node is built from. */
+export const calicoModuleDir = () => goModuleDir('github.com/projectcalico/calico', GO_TOOLS['calico-node']!.version);

@@ -10,6 +10,7 @@ import { own } from '../kernel/lifecycle.ts';
 import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
 import {
+  bird1Binary,
   calicoCniBinary,
   calicoNodeBinary,
   etcdBinary,
@@ -78,6 +79,10 @@ const TOOL_COMMANDS: Record<Tool, string[]> = {
   bird: ['bird', 'birdc'],
   flanneld: ['flanneld'],
   etcd: ['etcd'],
+  // calico-node's daemons, its CNI plugin, the API server they store in, and the ipset felix calls.
+  'calico-node': ['calico-node', 'calico-cni', 'kube-apiserver', 'etcd', 'ipset'],
+  // Debian's BIRD 1.6, which confd's templates are written for.
+  bird1: ['bird1'],
 };
 
 /** Whether this host's kernel and tools run `mode`, and what is missing when not. */
@@ -124,6 +129,7 @@ export async function doctor(): Promise<HostReport> {
     flannelCniBinary(),
     calicoNodeBinary(),
     calicoCniBinary(),
+    bird1Binary(),
   ]);
   for (const [name, b] of [
     ['flanneld', daemons[0]],
@@ -133,9 +139,10 @@ export async function doctor(): Promise<HostReport> {
     ['kube-apiserver', daemons[3]],
     // The flanneld modes' pods attach through it; without it its delegation is reproduced, and the results say so.
     ['flannel-cni', daemons[4]],
-    // The real Calico's parts: built, versioned and shown; no mode runs them yet (the real-Calico issue).
+    // The real Calico's parts (the calico-node-* modes): built, versioned and shown.
     ['calico-node', daemons[5]],
     ['calico-cni', daemons[6]],
+    ['bird1', daemons[7]],
   ] as const)
     tools[name] = b.ok ? { ok: true, detail: `${b.path} (${b.version})` } : { ok: false, detail: b.detail };
   tools['netns-dir'] = existsSync('/run/netns') || root ? { ok: true, detail: '/run/netns' } : { ok: false, detail: 'no /run/netns' };

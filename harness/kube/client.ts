@@ -9,6 +9,7 @@ import {
   KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
+  loadYaml,
   PatchStrategy,
   type V1ConfigMap,
   type V1DaemonSet,
@@ -100,6 +101,16 @@ export const objectName = (o: KubernetesObject) =>
   `${o.kind ?? '?'} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name ?? '?'}`;
 
 /**
+ * An object as read from YAML, made into client-node's model of its kind: the client serializes
+ * by its model's attribute names, so a plain object's `x-kubernetes-int-or-string` (a CRD's schema,
+ * where the model says `xKubernetesIntOrString`) would be dropped and the API server would refuse
+ * Calico's CRDs ("type: Required value"). Kinds it has no model for pass as they are.
+ */
+export function typedForApply(o: KubernetesObject): KubernetesObject {
+  return loadYaml<KubernetesObject>(JSON.stringify(o));
+}
+
+/**
  * Namespaces first, then CustomResourceDefinitions (each waited for until Established, so the
  * objects of its kind can follow), then everything else in the order written: kubectl's order.
  */
@@ -126,7 +137,7 @@ export async function applyManifest(
   let said = t;
   const one = async (o: ManifestObject) => {
     try {
-      await api.objects.patch(o.object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      await api.objects.patch(typedForApply(o.object), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     } catch (e) {
       throw new ManifestRejected(o.where, apiMessage(e));
     }
@@ -273,4 +284,26 @@ export function kubeconfigText(
     null,
     1,
   );
+}
+
+/**
+ * The same kubeconfig with its files' contents inlined (certificate-authority-data, client-*-data):
+ * for a daemon whose mount namespace hides the lab's folder (calico-node -startup's private /run).
+ */
+export function inlineKubeconfig(text: string): string {
+  const k = JSON.parse(text) as {
+    clusters: { cluster: Record<string, string> }[];
+    users: { user: Record<string, string> }[];
+  };
+  const inline = (o: Record<string, string>, key: string) => {
+    if (!o[key]) return;
+    o[`${key}-data`] = readFileSync(o[key]).toString('base64');
+    delete o[key];
+  };
+  for (const c of k.clusters) inline(c.cluster, 'certificate-authority');
+  for (const u of k.users) {
+    inline(u.user, 'client-certificate');
+    inline(u.user, 'client-key');
+  }
+  return JSON.stringify(k, null, 1);
 }

@@ -2,6 +2,8 @@
 // with a route reflector on the router), exporting only the node's own block. Pure text generation.
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import type { ResolvedNode, Topology } from '../topology/types.ts';
+import { IF } from '../plan/names.ts';
+import type { KernelOp } from '../plan/ops.ts';
 import type { BirdPolicy } from './mode.ts';
 
 const id = (ip: number) => formatIpv4(ip).replaceAll('.', '_');
@@ -111,4 +113,26 @@ protocol bgp Client_${id(n.ip)} from reflector_client {
   )
   .join('\n')}
 `;
+}
+
+/**
+ * The routes a node's BIRD writes into its kernel in the model's mesh (the same as Calico's: iBGP,
+ * multihop by default, `gateway recursive`): each peer's block, via the peer when it is on the
+ * node's subnet, else via the node's router (a next hop off the subnet resolves through the default
+ * route). `kernelExport` says which of them the mode lets BIRD write.
+ */
+export function birdKernelRoutes(t: Topology, n: ResolvedNode, policy: BirdPolicy, netns: string): KernelOp[] {
+  if (policy.kernelExport === 'none') return [];
+  return t.nodes
+    .filter((p) => p.name !== n.name && (policy.kernelExport === 'all' || p.subnet.name === n.subnet.name))
+    .map((p): KernelOp => {
+      const via = p.subnet.name === n.subnet.name ? p.ip : n.subnet.routerIp;
+      return {
+        kind: 'route',
+        netns,
+        dst: formatCidr(p.podBlock),
+        ...(via !== undefined ? { via: formatIpv4(via) } : {}),
+        dev: IF.underlay,
+      };
+    });
 }

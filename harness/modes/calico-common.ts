@@ -2,7 +2,8 @@
 // Source: projectcalico/calico felix/dataplane/linux/vxlan_mgr.go (VTEP neighbour, FDB and
 // `BLOCK via TUNNEL_IP onlink` routes), felix/dataplane/linux/ipip_mgr.go (tunl0), and felix's
 // route tables, which tag their routes with protocol 80.
-import { formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
+import { createHash } from 'node:crypto';
+import { formatIpv4 } from '../net/ipv4.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import { calicoPodMtuOps, tunnelAddress } from '../plan/pods.ts';
 import type { ResolvedNode } from '../topology/types.ts';
@@ -12,10 +13,24 @@ import type { ModeContext, RouteClaim } from './mode.ts';
 /** Routes felix programs carry protocol 80, as on a real Calico node; BIRD's carry "bird". */
 export const FELIX_ROUTES: RouteClaim = { proto: '80', by: 'plan', writer: 'felix' };
 export const BIRD_ROUTES: RouteClaim = { proto: 'bird', by: 'daemon', writer: 'BIRD' };
+/** The real felix's routes (the calico-node modes): its own, so they must be gone once no calico-node mode runs. */
+export const REAL_FELIX_ROUTES: RouteClaim = { proto: '80', by: 'daemon', writer: 'felix' };
 export const CALICO_VXLAN_DEV = 'vxlan.calico';
 
-/** felix stores a random VTEP MAC per node; deriving it from the node IP keeps plans pure. */
-export const calicoVtepMac = (n: ResolvedNode) => macFromIpv4(0x66, n.ip);
+/**
+ * felix's VTEP MAC for a node: the Node's projectcalico.org/VXLANTunnelMACAddr when one is set (fed
+ * in as vtepMacs), else what felix derives from the node's name: "f" and the first five bytes of
+ * its SHA-1 (felix/calc/vxlan_resolver.go vtepMACForHost), which it gives its own vxlan.calico too.
+ */
+export function calicoVtepMac(n: ResolvedNode, ctx?: Pick<ModeContext, 'vtepMacs'>): string {
+  const own = ctx?.vtepMacs?.[n.name];
+  if (own) return own;
+  const sha = createHash('sha1').update(n.name).digest();
+  return [0x66, ...sha.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** A node's tunnel address: calico-ipam's choice when the real daemon runs, else its block's first address. */
+const tunnelOf = (n: ResolvedNode, ctx: Pick<ModeContext, 'tunnelAddrs'>) => ctx.tunnelAddrs?.[n.name] ?? tunnelAddress(n);
 
 export function podMtu(ctx: ModeContext, mtu: number): KernelOp[] {
   return calicoPodMtuOps(ctx.names, ctx.pods, ctx.settings.podMtu ?? mtu);
@@ -28,29 +43,32 @@ export function vxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
     vni: vxlanVni,
     port: vxlanPort,
     mtu: ctx.topology.mtu - VXLAN_OVERHEAD,
-    mac: calicoVtepMac(n),
-    address: tunnelAddress(n),
+    mac: calicoVtepMac(n, ctx),
+    address: tunnelOf(n, ctx),
   });
 }
 
 export const vxlanPeer = (ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode) =>
   vxlanPeerOps(ctx, n, peer, {
     dev: CALICO_VXLAN_DEV,
-    peerVtep: tunnelAddress(peer),
-    peerMac: calicoVtepMac(peer),
+    peerVtep: tunnelOf(peer, ctx),
+    peerMac: calicoVtepMac(peer, ctx),
     dst: blockOf(peer),
     proto: FELIX_ROUTES.proto,
   });
 
-/** CrossSubnet's unencapsulated leg: the peer node is the next hop. */
+/**
+ * CrossSubnet's unencapsulated leg: the peer node is the next hop, written onlink as felix writes
+ * every no-encap route (felix/routetable/route_table.go: TargetTypeNoEncap sets RTNH_F_ONLINK).
+ */
 export const directPeer = (ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode) =>
-  directRouteOps(ctx, n, blockOf(peer), peer, FELIX_ROUTES.proto);
+  directRouteOps(ctx, n, blockOf(peer), peer, FELIX_ROUTES.proto, { onlink: true });
 
 export function ipipDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
   const netns = ctx.names.node(n);
   return [
     { kind: 'ipip-fallback', netns, mtu: ctx.topology.mtu - IPIP_OVERHEAD },
-    { kind: 'addr', netns, dev: 'tunl0', cidr: `${tunnelAddress(n)}/32` },
+    { kind: 'addr', netns, dev: 'tunl0', cidr: `${tunnelOf(n, ctx)}/32` },
   ];
 }
 

@@ -14,7 +14,7 @@ function vxlan(cross: boolean): ModeDef {
       `${CALICO_VXLAN_DEV} (VNI FELIX_VXLANVNI=4096, port FELIX_VXLANPORT=4789, MTU ext-50, node tunnel address /32); per ` +
       `peer: permanent neighbour tunnel address -> VTEP MAC, FDB entry to the peer node IP, \`BLOCK via PEER_TUNNEL_IP dev ` +
       `${CALICO_VXLAN_DEV} onlink proto ` +
-      `80\`${cross ? '; peers on the same subnet instead get `BLOCK via PEER_NODE_IP dev eth0 proto 80`' : ''}. No BIRD (Calico's ` +
+      `80\`${cross ? '; peers on the same subnet keep the neighbour and FDB entry but their route is `BLOCK via PEER_NODE_IP dev eth0 onlink proto 80`' : ''}. No BIRD (Calico's ` +
       `vxlan backend). Wire: ` +
       `${cross ? 'plain on one subnet, VXLAN 4096/4789 across' : 'VXLAN with VNI 4096 on UDP 4789 between any two nodes'}.`,
     needs: { kernel: ['veth', 'vxlan'], tools: [] },
@@ -34,7 +34,12 @@ function vxlan(cross: boolean): ModeDef {
             ctx,
             podMtu(ctx, ctx.topology.mtu - VXLAN_OVERHEAD),
             (n) => vxlanDevice(ctx, n),
-            (n, p) => (cross && onLink(n, p) ? directPeer(ctx, n, p) : vxlanPeer(ctx, n, p)),
+            // felix programs every remote VTEP's neighbour and FDB entry whatever the route type;
+            // only the route of an on-subnet peer goes plain (felix/dataplane/linux/vxlan_mgr.go).
+            (n, p) =>
+              cross && onLink(n, p)
+                ? [...vxlanPeer(ctx, n, p).filter((o) => o.kind !== 'route'), ...directPeer(ctx, n, p)]
+                : vxlanPeer(ctx, n, p),
           ),
       },
     },

@@ -64,8 +64,25 @@ export function vxlanPeerOps(
 }
 
 /** The unencapsulated route: the peer node itself is the next hop, which only works when it is on-link. */
-export function directRouteOps(ctx: ModeContext, self: ResolvedNode, dst: string, peer: ResolvedNode, proto?: string): KernelOp[] {
-  return [{ kind: 'route', netns: ctx.names.node(self), dst, via: formatIpv4(peer.ip), dev: IF.underlay, ...(proto ? { proto } : {}) }];
+export function directRouteOps(
+  ctx: ModeContext,
+  self: ResolvedNode,
+  dst: string,
+  peer: ResolvedNode,
+  proto?: string,
+  opts: { onlink?: boolean } = {},
+): KernelOp[] {
+  return [
+    {
+      kind: 'route',
+      netns: ctx.names.node(self),
+      dst,
+      via: formatIpv4(peer.ip),
+      dev: IF.underlay,
+      ...(opts.onlink ? { onlink: true } : {}),
+      ...(proto ? { proto } : {}),
+    },
+  ];
 }
 
 /** The usual plan shape: pod MTUs, then per node its own device and, per peer, that peer's state. */

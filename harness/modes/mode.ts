@@ -15,7 +15,7 @@ export { DEFAULT_SETTINGS, type ModeSettings } from '../topology/types.ts';
 export type ModeName = string;
 export type KernelFeature = 'veth' | 'bridge' | 'vxlan' | 'ipip' | 'tun';
 /** Host programs a mode needs besides iproute2. */
-export type Tool = 'cni-plugins' | 'bird' | 'flanneld' | 'etcd';
+export type Tool = 'cni-plugins' | 'bird' | 'flanneld' | 'etcd' | 'calico-node' | 'bird1';
 
 export interface ModeContext {
   topology: Topology;
@@ -27,6 +27,8 @@ export interface ModeContext {
    * in its lease); without them the model derives one from the node IP.
    */
   vtepMacs?: Readonly<Record<string, string>>;
+  /** Tunnel addresses by node, when a real daemon's IPAM chose them (calico-node's); else the block's first address. */
+  tunnelAddrs?: Readonly<Record<string, string>>;
 }
 
 /** A device a mode creates. A fallback device (tunl0) cannot be deleted: leaving it down and bare is clean. */
@@ -76,8 +78,22 @@ export interface FlanneldProgram {
   model?: ModeDef;
 }
 
+/**
+ * A mode the real calico-node programs: cnilab sets the IPPool's encapsulation through the lab's
+ * kube-apiserver and runs calico-node's startup, felix (and, with BIRD as its backend, confd and
+ * BIRD 1.6) on every node; pods are attached by the Calico CNI plugin with calico-ipam.
+ */
+export interface CalicoNodeProgram {
+  /** The IPPool's ipipMode and vxlanMode, as users set them. */
+  pool: { ipipMode: EncapMode; vxlanMode: EncapMode };
+  /** CALICO_NETWORKING_BACKEND: `bird` runs confd and BIRD next to felix (calico.yaml); `vxlan` felix alone (calico-vxlan.yaml). */
+  backend: 'bird' | 'vxlan';
+  /** cnilab's own mode for the same pool: its plan, fed Calico's blocks, tunnel addresses and VTEP MACs, is compared with the kernel. */
+  model: ModeDef;
+}
+
 /** How a mode is programmed: by cnilab's own plan, or by a real daemon. */
-export type ModeProgram = { kernel: KernelProgram } | { flanneld: FlanneldProgram };
+export type ModeProgram = { kernel: KernelProgram } | { flanneld: FlanneldProgram } | { calicoNode: CalicoNodeProgram };
 
 /** A figure people cite for a mode's cost against the bare network, as a fraction range. */
 export interface CitedCost {
@@ -120,10 +136,14 @@ export interface ModeDef {
 }
 
 /** Is this mode run by the real daemon (rather than cnilab's model of it)? */
-export const isRealDaemon = (m: ModeDef): boolean => 'flanneld' in m.program;
+export const isRealDaemon = (m: ModeDef): boolean => !('kernel' in m.program);
 
 /** The real flanneld's program of a mode, or undefined for any other mode. */
 export const flanneldProgram = (m: ModeDef): FlanneldProgram | undefined => ('flanneld' in m.program ? m.program.flanneld : undefined);
+
+/** The real calico-node's program of a mode, or undefined for any other mode. */
+export const calicoNodeProgram = (m: ModeDef): CalicoNodeProgram | undefined =>
+  'calicoNode' in m.program ? m.program.calicoNode : undefined;
 
 /** The kernel plan of a mode cnilab programs itself, or undefined for a daemon's mode. */
 export const kernelProgram = (m: ModeDef): KernelProgram | undefined => ('kernel' in m.program ? m.program.kernel : undefined);

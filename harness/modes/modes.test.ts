@@ -124,7 +124,7 @@ test('Calico VXLAN and IPIP: devices, MTUs, felix routes, CrossSubnet going dire
   assert.ok(vx.some((x) => /^link add name vxlan.calico .*mtu 1450 type vxlan id 4096 .*dstport 4789 nolearning$/.test(x)));
   assert.ok(vx.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink proto 80'));
   const vxc = lines('calico-vxlan-crosssubnet', 'n1');
-  assert.ok(vxc.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev eth0 proto 80'));
+  assert.ok(vxc.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev eth0 onlink proto 80'));
   assert.ok(vxc.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink proto 80'));
   const ip = lines('calico-ipip-always', 'n1');
   assert.ok(ip.includes('link set tunl0 mtu 1480 up'));

@@ -2,6 +2,8 @@
 import { UsageError } from '../errors.ts';
 import { calicoBgp } from './calico-bgp.ts';
 import { calicoIpipAlways, calicoIpipCrossSubnet } from './calico-ipip.ts';
+import { calicoNodeBgp } from './calico-node-bgp.ts';
+import { calicoNodeVxlanAlways, calicoNodeVxlanCrossSubnet } from './calico-node-vxlan.ts';
 import { calicoVxlanAlways, calicoVxlanCrossSubnet } from './calico-vxlan.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
 import { flannelVxlan, flannelVxlanDirectRouting } from './flannel-vxlan.ts';
@@ -23,6 +25,9 @@ const MODES: readonly ModeDef[] = [
   flanneldVxlan,
   flanneldVxlanDirectRouting,
   flanneldUdp,
+  calicoNodeBgp,
+  calicoNodeVxlanAlways,
+  calicoNodeVxlanCrossSubnet,
 ];
 
 const registry = new Map<string, ModeDef>(MODES.map((m) => [m.name, m]));

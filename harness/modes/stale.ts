@@ -54,6 +54,9 @@ export function findStale(state: NodeKernelState, ctx: StaleContext): string[] {
   );
   const claims = new Map<string, RouteClaim>();
   for (const m of ctx.modes) for (const r of m.owns.routes) claims.set(r.proto, r);
+  // The current mode's word on its own protocol wins: felix's proto 80 is planned by cnilab's Calico
+  // modes, but the real felix's own in the calico-node modes.
+  for (const r of ctx.mode?.owns.routes ?? []) claims.set(r.proto, r);
   const mine = new Set(ctx.mode?.owns.routes.map((r) => r.proto) ?? []);
   for (const r of state.routes) {
     if (!inPods(r.dst)) continue;

@@ -44,6 +44,8 @@ export interface CniCall {
    * keeps no cache, and the plugins it chains, flannel and portmap, do not need it.)
    */
   chain: readonly CniLink[];
+  /** CNI_ARGS, as a kubelet passes them (K8S_POD_NAMESPACE, K8S_POD_NAME, ...): the Calico plugin finds its Pod by them. */
+  args?: Readonly<Record<string, string>>;
 }
 
 const pathOf = (c: CniCall, l: CniLink) => (l.plugin.startsWith('/') ? l.plugin : `${c.binDir}/${l.plugin}`);
@@ -57,6 +59,13 @@ function invocation(c: CniCall): { env: Record<string, string> } {
     CNI_NETNS: c.pod.netnsPath,
     CNI_IFNAME: c.ifname,
     CNI_PATH: [...own, c.binDir].join(':'),
+    ...(c.args
+      ? {
+          CNI_ARGS: Object.entries(c.args)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(';'),
+        }
+      : {}),
   };
   return { env };
 }

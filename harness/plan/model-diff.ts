@@ -20,9 +20,12 @@ const vxlanFact = (
 ) =>
   `link ${name} vxlan id ${v.id} port ${v.port} local ${v.local ?? '-'} dev ${v.dev ?? '-'}${v.learning ? ' learning' : ' nolearning'} ` +
   `mtu ${mtu} mac ${mac ?? '-'}`;
+/** `ip route` shows a host route without its length; a plan writes it with /32. */
+const prefixed = (dst: string) => (dst.includes('/') || dst === 'default' ? dst : `${dst}/32`);
 const routeFact = (r: { dst: string; gateway?: string; dev?: string; onlink?: boolean }) =>
-  `route ${r.dst} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.onlink ? ' onlink' : ''}`;
+  `route ${prefixed(r.dst)} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.onlink ? ' onlink' : ''}`;
 const neighFact = (ip: string, dev: string, mac?: string) => `neigh ${ip} dev ${dev} lladdr ${mac ?? '-'}`;
+const vethFact = (name: string, mtu: number | undefined, mac?: string) => `veth ${name} mtu ${mtu ?? '-'} mac ${mac ?? '-'}`;
 const fdbFact = (mac: string, dev: string, dst: string) => `fdb ${mac} dev ${dev} dst ${dst}`;
 
 /** The facts a plan puts into one node namespace. */
@@ -30,11 +33,17 @@ export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: C
   const out = new Set<string>();
   const mine = ops.filter((o) => o.netns === netns);
   const devices = new Set<string>();
+  // Pods' host-side veths (Calico's routed pods): their MTU and the MAC felix's CNI plugin gives them.
+  const vethMtu = new Map<string, number | undefined>();
+  const vethMac = new Map<string, string>();
   for (const o of mine) {
     if (o.kind === 'vxlan-dev') {
       devices.add(o.name);
       out.add(vxlanFact(o.name, { id: o.vni, port: o.port, local: o.local, dev: o.dev, learning: false }, o.mtu, o.mac));
-    } else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);
+    } else if (o.kind === 'veth') vethMtu.set(o.name, o.mtu);
+    else if (o.kind === 'link-set' && o.mac && vethMtu.has(o.name)) vethMac.set(o.name, o.mac);
+    else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);
+    else if (o.kind === 'route' && !o.del && o.type === 'blackhole' && routeIn(podCidr, o.dst)) out.add(`blackhole ${prefixed(o.dst)}`);
     else if (o.kind === 'route' && !o.del && o.type !== 'blackhole' && routeIn(podCidr, o.dst))
       out.add(
         routeFact({
@@ -48,25 +57,33 @@ export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: C
     else if (o.kind === 'fdb' && !o.del) out.add(fdbFact(o.mac, o.dev, o.dst));
     else if (o.kind === 'link-set' && o.name === IF.cni0 && o.mtu !== undefined) out.add(`mtu ${IF.cni0} ${o.mtu}`);
   }
+  for (const [name, mtu] of vethMtu) out.add(vethFact(name, mtu, vethMac.get(name)));
   return out;
 }
 
 /**
  * The facts a node's kernel holds in the same scope: devices the mode owns (`owned`), routes into
- * the pod network except the connected ones (the node's own lease on cni0), permanent neighbours,
- * FDB entries with a destination, and cni0's MTU.
+ * the pod network except the connected ones (the node's own lease on cni0), blackholes for blocks,
+ * permanent neighbours, FDB entries with a destination, cni0's MTU, and (`podVeths`) the host side
+ * of routed pods' veths with their MTU and MAC.
  */
-export function kernelFacts(s: NodeKernelState, podCidr: Cidr, owned: (ifname: string) => boolean): Set<string> {
+export function kernelFacts(
+  s: NodeKernelState,
+  podCidr: Cidr,
+  owned: (ifname: string) => boolean,
+  opts: { podVeths?: (ifname: string) => boolean } = {},
+): Set<string> {
   const out = new Set<string>();
   for (const l of s.links) {
     if (l.ifname === IF.cni0) out.add(`mtu ${IF.cni0} ${l.mtu}`);
+    if (opts.podVeths?.(l.ifname)) out.add(vethFact(l.ifname, l.mtu, l.mac));
     if (!owned(l.ifname)) continue;
     out.add(l.vxlan ? vxlanFact(l.ifname, l.vxlan, l.mtu, l.mac) : `link ${l.ifname} ${l.kind ?? '?'} mtu ${l.mtu}`);
     for (const a of l.addrs) out.add(`addr ${l.ifname} ${a}`);
   }
   for (const r of s.routes) {
-    if (r.protocol === 'kernel' || r.dev === IF.cni0 || r.type === 'blackhole' || !routeIn(podCidr, r.dst)) continue;
-    out.add(routeFact(r));
+    if (r.protocol === 'kernel' || r.dev === IF.cni0 || !routeIn(podCidr, r.dst)) continue;
+    out.add(r.type === 'blackhole' ? `blackhole ${prefixed(r.dst)}` : routeFact(r));
   }
   for (const n of s.neigh) if (n.permanent) out.add(neighFact(n.dst, n.dev, n.lladdr));
   for (const f of s.fdb) if (f.dst) out.add(fdbFact(f.mac, f.ifname, f.dst));

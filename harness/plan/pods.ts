@@ -21,7 +21,8 @@ export interface PodRuntime {
 
 /** The pod families: how each CNI attaches pods. Switching within a family keeps the pods. */
 /** flanneld: pods of the real flanneld, attached from the lease it wrote to subnet.env. */
-export type Family = 'flannel' | 'calico' | 'flanneld';
+/** calico-node: pods of the real calico-node, attached by the Calico CNI plugin with calico-ipam. */
+export type Family = 'flannel' | 'calico' | 'flanneld' | 'calico-node';
 
 /** What the flannel CNI plugin reads from flanneld's subnet.env (FLANNEL_SUBNET, _NETWORK, _MTU, _IPMASQ). */
 export interface FlannelLease {
@@ -219,4 +220,46 @@ export function calicoPodMtuOps(names: LabNames, pods: readonly PodRuntime[], mt
     { kind: 'link-set', netns: names.node(p.node), name: p.hostIf, mtu },
     { kind: 'link-set', netns: p.netns, name: IF.podEth, mtu },
   ]);
+}
+
+/**
+ * calico.yaml's own cni_network_config (calico v3.28 manifests/calico.yaml, ConfigMap calico-config),
+ * without bandwidth (no pod asks for shaping): the calico plugin with calico-ipam, then portmap.
+ */
+export const CALICO_CONFLIST: CniConfList = {
+  name: 'k8s-pod-network',
+  cniVersion: '0.3.1',
+  plugins: [
+    { type: 'calico', log_level: 'info', datastore_type: 'kubernetes', ipam: { type: 'calico-ipam' }, policy: { type: 'k8s' } },
+    { type: 'portmap', snat: true, capabilities: { portMappings: true } },
+  ],
+};
+
+/**
+ * The chain for one node's pods, as calico-node's install-cni writes it: the node's name, the pod MTU
+ * (felix's /var/lib/calico/mtu when the manifest's veth_mtu is 0), the kubeconfig; and what cnilab
+ * moves off the host's fixed paths into the lab (log file, IPAM lock; the nodename file is optional).
+ */
+export function calicoChain(
+  list: CniConfList,
+  node: string,
+  paths: { kubeconfig: string; logFile: string; lockFile: string },
+  mtu: number,
+): { type: string; config: Record<string, unknown> }[] {
+  return list.plugins.map((p) => {
+    const type = String(p.type);
+    const own =
+      type === 'calico'
+        ? {
+            ...p,
+            nodename: node,
+            nodename_file_optional: true,
+            mtu,
+            log_file_path: paths.logFile,
+            ipam_lock_file: paths.lockFile,
+            kubernetes: { ...((p.kubernetes as object | undefined) ?? {}), kubeconfig: paths.kubeconfig },
+          }
+        : p;
+    return { type, config: { ...own, name: list.name, cniVersion: list.cniVersion } };
+  });
 }

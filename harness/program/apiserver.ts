@@ -27,6 +27,8 @@ export interface KubeState {
   kubeconfig: string;
   /** Set once the manifest was applied and the nodes registered. */
   applied?: string[];
+  /** Set once Calico's CRDs (from the calico module) were applied, for the real calico-node. */
+  calicoCrds?: number;
   /** Where each node's flanneld writes subnet.env (the DaemonSet's mounts say). */
   subnetFiles?: Record<string, string>;
   /** The CNI config the DaemonSet's init container installs, as it was for the current mode. */

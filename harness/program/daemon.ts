@@ -5,7 +5,7 @@
 // a daemon exiting on its own (its log's last lines in the error) and times out showing the limit,
 // what it saw and the logs; stopped by pid + start time, never by a process name.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { DaemonExitedError } from '../errors.ts';
+import { DaemonExitedError, DaemonFailedError, TimeoutError } from '../errors.ts';
 import { poll } from '../kernel/poll.ts';
 import { isAlive, isRunning, killAll, processStartTime } from '../kernel/procs.ts';
 import { shellQuote } from '../net/shell.ts';
@@ -36,6 +36,14 @@ export interface DaemonSpec {
    * the host) -> folder in the lab (made). Private propagation: nothing reaches the host's mounts.
    */
   mounts?: Readonly<Record<string, string>>;
+  /**
+   * Folders of the host seen through an overlay whose writes land in a folder of the lab (calico-node
+   * creates and writes /var/lib/calico, which must not appear on the host): target -> lab folder
+   * (its upper/ and work/ are made). Each daemon has its own: two mounts sharing an upper are undefined.
+   */
+  overlays?: Readonly<Record<string, string>>;
+  /** Folders hidden behind an empty tmpfs of its own (calico-node -startup makes /var/run/calico). */
+  tmpfs?: readonly string[];
   /** A daemon that forks itself into the background (BIRD): its pid comes from this file. */
   pidFile?: string;
 }
@@ -62,11 +70,29 @@ export function logTail(file: string | undefined, lines = 8): string {
 function commandOf(spec: DaemonSpec): string[] {
   const envWords = spec.env ? ['env', '-i', '--', ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`)] : [];
   const argv = [...envWords, ...spec.argv];
-  if (!spec.mounts || Object.keys(spec.mounts).length === 0) return argv;
-  const binds = Object.entries(spec.mounts)
-    .map(([target, source]) => `mount --bind ${shellQuote(source)} ${shellQuote(target)}`)
-    .join(' && ');
-  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${binds} && exec "$@"`, 'sh', ...argv];
+  // Overlays first (their lab folders may sit under a folder a tmpfs hides next), then binds, then tmpfs.
+  const steps = [
+    ...Object.entries(spec.overlays ?? {}).map(([target, dir]) => {
+      // overlay's options are split at ',' and ':': a path holding one would mount something else.
+      if (/[,:]/.test(dir + target)) throw new Error(`${spec.what}: overlay paths must not hold ',' or ':' (${dir})`);
+      return `mount -t overlay cnilab -o ${shellQuote(`lowerdir=${target},upperdir=${dir}/upper,workdir=${dir}/work`)} ${shellQuote(target)}`;
+    }),
+    ...Object.entries(spec.mounts ?? {}).map(([target, source]) => `mount --bind ${shellQuote(source)} ${shellQuote(target)}`),
+    ...(spec.tmpfs ?? []).map((target) => `mount -t tmpfs -o mode=0755 cnilab ${shellQuote(target)}`),
+  ];
+  if (steps.length === 0) return argv;
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${steps.join(' && ')} && exec "$@"`, 'sh', ...argv];
+}
+
+/** Makes what `spec`'s mount namespace needs: its targets must exist (none is made on the host), its lab folders are made. */
+function prepareMounts(spec: DaemonSpec): void {
+  for (const target of [...Object.keys(spec.mounts ?? {}), ...Object.keys(spec.overlays ?? {}), ...(spec.tmpfs ?? [])]) {
+    // A mount point is never made on the host: a folder there would outlive the lab.
+    if (!existsSync(target)) throw new Error(`${spec.what}: mount target ${target} does not exist on this host`);
+  }
+  for (const source of Object.values(spec.mounts ?? {})) mkdirSync(source, { recursive: true, mode: 0o700 });
+  for (const dir of Object.values(spec.overlays ?? {}))
+    for (const sub of ['upper', 'work']) mkdirSync(`${dir}/${sub}`, { recursive: true, mode: 0o700 });
 }
 
 /**
@@ -78,11 +104,7 @@ export async function startDaemon(
   spec: DaemonSpec,
   record: (d: LabDaemon) => void,
 ): Promise<LabDaemon> {
-  for (const [target, source] of Object.entries(spec.mounts ?? {})) {
-    // A mount point is never made on the host: a folder there would outlive the lab.
-    if (!existsSync(target)) throw new Error(`${spec.what}: mount target ${target} does not exist on this host`);
-    mkdirSync(source, { recursive: true, mode: 0o700 });
-  }
+  prepareMounts(spec);
   const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
   const words = commandOf(spec).map(shellQuote).join(' ');
   // A self-daemonising one reports its errors before it forks (they stay on stderr, in the error),
@@ -150,4 +172,26 @@ export async function stopDaemons(daemons: readonly LabDaemon[], graceMs?: numbe
     daemons.filter(isRunningDaemon).map((d) => d.pid),
     graceMs,
   );
+}
+
+/**
+ * Runs a one-shot program of a daemon's kind (calico-node -startup) in a node, in its mount namespace
+ * and environment, its output to its log; bounded. A failure or a timeout throws with the log's
+ * last lines. Not detached: it dies with this process.
+ */
+export async function runOnce(exec: Pick<NodeExecutor, 'id' | 'run'>, spec: DaemonSpec, timeoutMs: number): Promise<void> {
+  prepareMounts(spec);
+  const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
+  const words = commandOf(spec).map(shellQuote).join(' ');
+  const cmd = ['sh', '-c', `${cd}exec ${words} >${shellQuote(spec.log)} 2>&1 </dev/null`];
+  let how: string;
+  try {
+    const r = await exec.run(cmd, { op: spec.what, reject: false, timeoutMs });
+    if (r.exitCode === 0) return;
+    how = `exit ${r.exitCode}`;
+  } catch (e) {
+    if (!(e instanceof TimeoutError)) throw e;
+    how = `not done in ${timeoutMs / 1000} s`;
+  }
+  throw new DaemonFailedError(spec.what, how, logTail(spec.log, 6));
 }

@@ -2,7 +2,7 @@
 // switching across families rebuilds them. flannel-style pods come from the real CNI plugins
 // (flannel's CNI plugin delegates to bridge + host-local with the node's lease); Calico-style pods
 // are planned (plan/pods.ts) and applied.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import type { ExecutorOf } from '../node/executor.ts';
 import { applyPlan } from '../node/apply.ts';
 import { IF, type LabNames } from '../plan/names.ts';
@@ -13,6 +13,7 @@ import {
   flannelBridgeConfig,
   type FlannelPluginConf,
   cniChain,
+  calicoChain,
   type CniConfList,
   planCalicoPods,
   type Family,
@@ -33,12 +34,32 @@ export interface PodSetup {
  * so that a later process (`cnilab switch`) deletes the pods through the same chain.
  */
 export interface FlannelCni {
+  kind: 'flannel';
   plugin: string;
   conflist: CniConfList;
   /** The subnet.env flanneld writes, by node: what the plugin reads. */
   subnetFiles: Record<string, string>;
   mtu?: number;
 }
+
+/**
+ * The real Calico CNI plugin (calico-ipam beside it) and its chain, as plain data kept in the lab's
+ * state: DEL goes through it too, and releases the addresses calico-ipam gave.
+ */
+export interface CalicoCni {
+  kind: 'calico';
+  plugin: string;
+  conflist: CniConfList;
+  /** The Pods' namespace in the lab's API server: the plugin finds each Pod by K8S_POD_NAMESPACE/NAME. */
+  namespace: string;
+  /** The pods' MTU by node (felix's /var/lib/calico/mtu of that node). */
+  mtus: Record<string, number>;
+  /** Each node's kubeconfig for the plugin. */
+  kubeconfigs: Record<string, string>;
+}
+
+/** The real CNI plugin a family's pods are attached through, by its kind. */
+export type PodCni = FlannelCni | CalicoCni;
 
 /**
  * How a family's pods get their lease and CNI config, as the mode's programmer says: the
@@ -49,11 +70,12 @@ export interface PodSource {
   /** The lease each node's pods come from; the topology's when not given. */
   lease?(node: Topology['nodes'][number]): FlannelLease;
   /**
-   * The real flannel CNI plugin (built by ci/ensure.sh, or CNILAB_FLANNEL_CNI), called as a runtime
-   * calls it: `conflist`'s chain (flannel, then portmap in kube-flannel.yml's); it reads subnet.env
-   * itself; `mtu` goes into its delegate, as a cni-conf.json that sets one does.
+   * The real CNI plugin, called as a runtime calls it. flannel's (built by ci/ensure.sh, or
+   * CNILAB_FLANNEL_CNI): `conflist`'s chain (flannel, then portmap in kube-flannel.yml's); it reads
+   * subnet.env itself; `mtu` goes into its delegate, as a cni-conf.json that sets one does.
+   * Calico's: the calico-node family's only way.
    */
-  flannelCni?: FlannelCni;
+  cni?: PodCni;
   /** The flannel entry of the node's CNI config (a manifest's cni-conf.json); kube-flannel.yml's by default. */
   flannelConf?: FlannelPluginConf;
 }
@@ -73,7 +95,8 @@ export interface PodFamily {
 
 function bridgeCall(env: FamilyEnv, binDir: string, cmd: 'ADD' | 'DEL', node: Topology['nodes'][number], podNetns: string): CniCall {
   const call = { cmd, node: env.exec(env.names.node(node)), pod: env.exec(podNetns), containerId: podNetns, ifname: IF.podEth, binDir };
-  const cni = env.flannelCni;
+  const cni = env.cni;
+  if (cni?.kind === 'calico') throw new Error('flannel-style pods cannot attach through the Calico CNI plugin');
   if (!cni) {
     // The flannel plugin's delegation, reproduced: cnilab's own flannel modes (and the fallback
     // the results name where the plugin is not built).
@@ -116,6 +139,23 @@ async function callsByNode(perNode: { node: Topology['nodes'][number]; calls: Cn
   return byCall;
 }
 
+/** The pods as their CNI ADD answers made them: the address and the host side of the veth. */
+function podsOf(
+  env: FamilyEnv,
+  perNode: { node: Topology['nodes'][number]; calls: CniCall[] }[],
+  answers: Map<CniCall, CniResult | undefined>,
+): PodRuntime[] {
+  return perNode.flatMap(({ node, calls }) =>
+    node.pods.map((pod, k): PodRuntime => {
+      const res = answers.get(calls[k]!);
+      const ip = res?.ips?.[0]?.address.split('/')[0];
+      const hostIf = res?.interfaces?.find((i) => !i.sandbox && i.name !== IF.cni0)?.name;
+      if (!ip || !hostIf) throw new LabError(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
+      return { node: node.name, name: pod.name, id: pod.id, netns: env.names.pod(node.name, pod.name), ip, hostIf };
+    }),
+  );
+}
+
 function requireCni(): string {
   const binDir = cniBinDir();
   if (!binDir)
@@ -138,16 +178,7 @@ const flannel: PodFamily = {
       calls: node.pods.map((pod) => bridgeCall(env, binDir, 'ADD', node, env.names.pod(node.name, pod.name))),
     }));
     const answers = await callsByNode(perNode);
-    const pods = perNode.flatMap(({ node, calls }) =>
-      node.pods.map((pod, k): PodRuntime => {
-        const res = answers.get(calls[k]!);
-        const ip = res?.ips?.[0]?.address.split('/')[0];
-        const hostIf = res?.interfaces?.find((i) => !i.sandbox && i.name !== IF.cni0)?.name;
-        if (!ip || !hostIf) throw new LabError(`CNI ADD for ${pod.id} returned no address or host interface: ${JSON.stringify(res)}`);
-        return { node: node.name, name: pod.name, id: pod.id, netns: env.names.pod(node.name, pod.name), ip, hostIf };
-      }),
-    );
-    return { pods, ops: [] };
+    return { pods: podsOf(env, perNode, answers), ops: [] };
   },
   async remove(env, setup) {
     const binDir = requireCni();
@@ -180,9 +211,70 @@ const calico: PodFamily = {
   },
 };
 
+function calicoCall(
+  env: FamilyEnv,
+  cni: CalicoCni,
+  binDir: string,
+  cmd: 'ADD' | 'DEL',
+  pod: { node: string; name: string; netns: string },
+): CniCall {
+  const node = env.topology.nodes.find((n) => n.name === pod.node)!;
+  const dir = `${env.labDir}/calico-cni`;
+  const chain = calicoChain(
+    cni.conflist,
+    pod.node,
+    { kubeconfig: cni.kubeconfigs[pod.node]!, logFile: `${dir}/${pod.node}.log`, lockFile: `${dir}/${pod.node}-ipam.lock` },
+    cni.mtus[pod.node]!,
+  );
+  return {
+    cmd,
+    node: env.exec(env.names.node(node)),
+    pod: env.exec(pod.netns),
+    containerId: pod.netns,
+    ifname: IF.podEth,
+    binDir,
+    // calico-ipam is found beside calico through CNI_PATH (a chain link outside binDir adds its folder).
+    chain: chain.map((l) => ({ plugin: l.type === 'calico' ? cni.plugin : l.type, config: l.config })),
+    // What a kubelet passes (pkg/kubelet/.../cni: IgnoreUnknown, K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_INFRA_CONTAINER_ID).
+    args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: cni.namespace, K8S_POD_NAME: calicoPodName(pod), K8S_POD_INFRA_CONTAINER_ID: pod.netns },
+  };
+}
+
+/** A probe pod's Pod object name in the lab's API server: unique per node (pod names repeat across nodes). */
+export const calicoPodName = (pod: { node: string; name: string }) => `${pod.node}-${pod.name}`.toLowerCase();
+
+/** The real calico-node's pods: the Calico CNI plugin with calico-ipam, for Pods registered by the programmer. */
+const calicoNode: PodFamily = {
+  async add(env) {
+    const cni = env.cni;
+    if (cni?.kind !== 'calico') throw new Error('calico-node pods need the Calico CNI plugin');
+    const binDir = requireCni();
+    mkdirSync(`${env.labDir}/calico-cni`, { recursive: true, mode: 0o700 });
+    const perNode = env.topology.nodes.map((node) => ({
+      node,
+      calls: node.pods.map((pod) =>
+        calicoCall(env, cni, binDir, 'ADD', { node: node.name, name: pod.name, netns: env.names.pod(node.name, pod.name) }),
+      ),
+    }));
+    const answers = await callsByNode(perNode);
+    return { pods: podsOf(env, perNode, answers), ops: [] };
+  },
+  async remove(env, setup) {
+    const cni = env.cni;
+    if (cni?.kind !== 'calico') throw new Error('calico-node pods are deleted through the Calico CNI plugin');
+    const binDir = requireCni();
+    await callsByNode(
+      env.topology.nodes.map((node) => ({
+        node,
+        calls: setup.pods.filter((p) => p.node === node.name).map((p) => calicoCall(env, cni, binDir, 'DEL', p)),
+      })),
+    );
+  },
+};
+
 /**
  * The real flanneld's pods: the same CNI chain, from the lease flanneld wrote (env.lease reads its
  * subnet.env). The flannel CNI plugin itself is not served by the module proxy here, so its
  * delegation to bridge + host-local is reproduced (plan/pods.ts flannelBridgeConfig).
  */
-export const podFamilies: Record<Family, PodFamily> = { flannel, calico, flanneld: flannel };
+export const podFamilies: Record<Family, PodFamily> = { flannel, calico, flanneld: flannel, 'calico-node': calicoNode };

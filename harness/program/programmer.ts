@@ -8,6 +8,7 @@ import { netnsPath } from '../plan/names.ts';
 import { undoOps } from '../plan/ops.ts';
 import { isRunningDaemon, type LabDaemon } from './daemon.ts';
 import { kernelPlanProgrammer } from './kernel-plan.ts';
+import { realCalicoProgrammer } from './real-calico.ts';
 import { realFlanneldProgrammer } from './real-flanneld.ts';
 import type { ProgramTarget } from './target.ts';
 
@@ -22,7 +23,7 @@ export interface SwitchOptions {
 
 export interface Programmer {
   /** The kind of program, as data: two modes of one kind hand over to each other (a daemon's restart). */
-  readonly kind: 'kernel-plan' | 'real-flanneld';
+  readonly kind: 'kernel-plan' | 'real-flanneld' | 'real-calico';
   /**
    * Programs `mode` on a lab in no mode: its pods (for its family), then its kernel state, by its
    * plan or by its daemons. Records every op and daemon in the target's state as it goes.
@@ -40,6 +41,7 @@ export function programmerOf(mode: ModeDef): Programmer {
   const p = mode.program;
   if ('kernel' in p) return kernelPlanProgrammer(p.kernel);
   if ('flanneld' in p) return realFlanneldProgrammer(p.flanneld);
+  if ('calicoNode' in p) return realCalicoProgrammer(p.calicoNode);
   const never: never = p;
   throw new Error(`mode ${mode.name}: no programmer for ${JSON.stringify(never)}`);
 }

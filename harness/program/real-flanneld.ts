@@ -9,7 +9,7 @@ import { deviceMatcher } from '../modes/stale.ts';
 import { routeIn } from '../net/ipv4.ts';
 import { IF } from '../plan/names.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
-import { diffFacts, factDevice, kernelFacts, plannedFacts, removeFactsOps } from '../plan/model-diff.ts';
+import { factDevice, kernelFacts, plannedFacts } from '../plan/model-diff.ts';
 import type { KernelOp } from '../plan/ops.ts';
 import { cniConfList, flannelPluginConf, KUBE_FLANNEL_CONFLIST } from '../plan/pods.ts';
 import type { Topology } from '../topology/types.ts';
@@ -27,12 +27,11 @@ import {
   withLeases,
 } from './flanneld.ts';
 import { type DaemonSetRun, flannelAnnotations, readKubeLeases, startFlanneldFromDaemonSet } from './kube-flannel.ts';
+import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import type { PodSource } from './pods.ts';
 import type { Programmer, SwitchOptions } from './programmer.ts';
 import { ensureDatastore, ensureKube } from './services.ts';
 import type { DaemonRun, ProgramTarget } from './target.ts';
-
-type Facts = Map<string, Set<string>>;
 
 /** The devices any real-flanneld mode makes (flannel.1, flannel0): what flanneld's kernel state is found by. */
 const flanneldDevices = () => deviceMatcher(allModes().flatMap((m) => (flanneldProgram(m) ? m.owns.devices : [])));
@@ -89,7 +88,8 @@ async function flanneldPods(t: ProgramTarget): Promise<PodAttach> {
     source: {
       mtu: 0,
       lease,
-      flannelCni: {
+      cni: {
+        kind: 'flannel',
         plugin: plugin.path,
         conflist: list,
         subnetFiles: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, subnetFile(env, n.name)])),
@@ -137,17 +137,6 @@ async function pendingFacts(t: ProgramTarget, mode: ModeDef, model: ModeDef | un
   );
 }
 
-/** Removes the leftovers flanneld's previous backend left (unless kept), so the wire shows what this one programs. */
-async function removeLeftovers(t: ProgramTarget, left: readonly string[]): Promise<void> {
-  const ops = t.env.topology.nodes.flatMap((n) =>
-    removeFactsOps(
-      t.env.names.node(n),
-      left.filter((l) => l.startsWith(`${n.name}: `)).map((l) => l.slice(n.name.length + 2)),
-    ),
-  );
-  await t.apply(ops, { force: true });
-}
-
 async function daemonRunOf(
   t: ProgramTarget,
   mode: ModeDef,
@@ -184,18 +173,7 @@ async function daemonRunOf(
           }
         : {}),
     },
-    ...(model && expected
-      ? {
-          modelDiff: {
-            model: model.name,
-            compared: [...expected.values()].reduce((a, f) => a + f.size, 0),
-            // The previous backend's leftovers are reported above, not held against this backend's model.
-            differences: [...after].flatMap(([node, facts]) =>
-              diffFacts(node, expected.get(node) ?? new Set(), new Set([...facts].filter((f) => !left?.includes(`${node}: ${f}`)))),
-            ),
-          },
-        }
-      : {}),
+    ...(model && expected ? { modelDiff: modelDiffOf(model, expected, after, left) } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 // The lab's services, made once and kept until the lab goes down: etcd (flanneld's datastore, the
-// API server's store) and, for a manifest's lab, the kube-apiserver with the manifest applied and
-// one Node per lab node registered. Each in a namespace of its own on the first subnet, recorded
+// API server's store) and, for a manifest's lab or the real Calico, the kube-apiserver with the
+// manifest applied (if any) and one Node per lab node registered. Each in a namespace of its own on the first subnet, recorded
 // in the state before it exists.
 import { planControlHost, planDatastore } from '../plan/datastore.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
@@ -33,9 +33,11 @@ export async function ensureKube(t: ProgramTarget, ds: Datastore): Promise<KubeS
   }
   const kube = t.state.kube;
   if (!kube.applied) {
-    if (!t.manifestObjects) throw new Error(`lab ${t.env.names.lab}: its manifest was never applied, and this process does not hold it`);
+    // A lab without a manifest (the real Calico's) still gets its Nodes registered.
+    if (t.state.manifest && !t.manifestObjects)
+      throw new Error(`lab ${t.env.names.lab}: its manifest was never applied, and this process does not hold it`);
     const api = kubeApi(kube.kubeconfig);
-    kube.applied = await applyManifest(api, t.manifestObjects, t.progress);
+    kube.applied = t.manifestObjects ? await applyManifest(api, t.manifestObjects, t.progress) : [];
     await registerNodes(
       api,
       t.env.topology.nodes.map((n) => ({ name: n.name, ip: formatIpv4(n.ip), podCidr: formatCidr(n.podSubnet) })),

@@ -11,7 +11,7 @@ import type { KubeState } from './apiserver.ts';
 import type { LabDaemon } from './daemon.ts';
 import type { LabEnv } from './env.ts';
 import type { Datastore } from './etcd.ts';
-import type { FlannelCni, PodSource } from './pods.ts';
+import type { PodCni, PodSource } from './pods.ts';
 
 export type Progress = (message: string) => void;
 
@@ -27,8 +27,8 @@ export interface ProgramState {
   pods: PodRuntime[];
   /** The current pod family's ops (Calico pods are planned, flannel pods come from CNI). */
   podOps: KernelOp[];
-  /** The CNI chain the current pods were attached through, when the real flannel plugin attached them: DEL goes through it too. */
-  podCni?: FlannelCni;
+  /** The CNI chain the current pods were attached through, when a real plugin (flannel's, Calico's) attached them: DEL goes through it too. */
+  podCni?: PodCni;
   /** Daemons of the lab, by netns: the mode's, and the lab's services (etcd, kube-apiserver), which outlive modes. */
   daemons: LabDaemon[];
   /** The lab's etcd, once a real-daemon mode asked for it. */

@@ -182,6 +182,24 @@ export interface DaemonFacts {
   leftBehind?: string[];
   /** When a manifest's DaemonSet ran the daemon against the lab's real kube-apiserver. */
   kube?: KubeFacts;
+  /** What the real calico-node ran with and wrote (its pool, its choices per node), for the calico-node modes. */
+  calico?: CalicoFacts;
+}
+
+export interface CalicoFacts {
+  /** "kube-apiserver v1.37.2": the Kubernetes datastore. */
+  apiserver: string;
+  /** The IPPool as read back after the mode was set: name, cidr, blockSize, ipipMode, vxlanMode. */
+  pool: Record<string, unknown>;
+  /** Per node: what calico-node wrote on its Node (tunnel addresses, VXLAN MAC) and its blocks. */
+  nodes: Record<string, Record<string, string>>;
+  /** calico-node's environment on every node, as cnilab set it (the node's name and IP vary). */
+  env: Record<string, string>;
+  /** The daemons per node ("startup", "felix", "confd", "bird"), and how often felix exited and was started again. */
+  daemons: string[];
+  felixRestarts: Record<string, number>;
+  /** Where the pods' MTU came from (felix's /var/lib/calico/mtu, as install-cni reads it). */
+  podMtu: Record<string, number>;
 }
 
 export interface KubeFacts {

@@ -223,7 +223,7 @@ export class Lab implements AsyncDisposable, LabView {
       // Deleted through the chain that attached them (a runtime deletes with the config it added with).
       const podCni = this.state.podCni;
       await podFamilies[old].remove(
-        { ...base, mtu: 0, lease: (n) => topologyLease(this.topology, n, 0), ...(podCni ? { flannelCni: podCni } : {}) },
+        { ...base, mtu: 0, lease: (n) => topologyLease(this.topology, n, 0), ...(podCni ? { cni: podCni } : {}) },
         { pods: this.state.pods, ops: this.state.podOps },
       );
       this.state.pods = [];
@@ -235,7 +235,7 @@ export class Lab implements AsyncDisposable, LabView {
     }
     const t = performance.now();
     this.state.family = family;
-    if (source.flannelCni) this.state.podCni = source.flannelCni;
+    if (source.cni) this.state.podCni = source.cni;
     this.save();
     const setup = await podFamilies[family].add({
       ...base,

@@ -1,0 +1,27 @@
+// What the modes run by the real calico-node share: the one builder that turns an IPPool setting into
+// a mode. calico-node programs the kernel; these files only say which pool, which networking backend,
+// and which cnilab model it is checked against (whose wire expectations are the claim under test).
+import type { CalicoNodeProgram, ModeDef, Tool } from './mode.ts';
+
+export function calicoNodeMode(
+  def: Pick<ModeDef, 'name' | 'summary' | 'programs' | 'vxlanPorts' | 'owns' | 'cited'> & {
+    kernel: ModeDef['needs']['kernel'];
+    calicoNode: CalicoNodeProgram;
+  },
+): ModeDef {
+  const model = def.calicoNode.model;
+  const tools: Tool[] = ['cni-plugins', 'calico-node', ...(def.calicoNode.backend === 'bird' ? (['bird1'] as const) : [])];
+  return {
+    name: def.name,
+    family: 'calico-node',
+    summary: def.summary,
+    programs: def.programs,
+    needs: { kernel: def.kernel, tools },
+    podMtu: model.podMtu,
+    expect: model.expect,
+    vxlanPorts: def.vxlanPorts,
+    owns: def.owns,
+    cited: def.cited,
+    program: { calicoNode: def.calicoNode },
+  };
+}

@@ -1,0 +1,252 @@
+// calico-node in a lab, per node, as calico-node's container runs it (node/filesystem/etc/rc.local
+// and its runit services): `-startup` once, `-allocate-tunnel-addrs` once, felix supervised (runsv
+// starts it again when it exits: felix exits with 129 on every encapsulation change), and for the
+// BIRD backend confd rendering BIRD 1.6's config and BIRD itself. Every one runs in the node's
+// namespace with a mount namespace of its own: calico-node writes fixed paths (/var/lib/calico,
+// and /var/run/calico for -startup), which an overlay sends into the lab's folder instead of the host.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pLimit from 'p-limit';
+import { readInputs, docName } from '../conform/inputs.ts';
+import { UsageError } from '../errors.ts';
+import { bird1Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
+import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject } from '../kube/client.ts';
+import type { CalicoNodeProgram } from '../modes/mode.ts';
+import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
+import type { ResolvedNode } from '../topology/types.ts';
+import type { KubeState } from './apiserver.ts';
+import { type DaemonSpec, type LabDaemon, runOnce, startDaemon, waitReady } from './daemon.ts';
+import type { LabEnv } from './env.ts';
+
+export interface CalicoBinaries {
+  node: { path: string; version: string };
+  cni: { path: string; version: string };
+  /** BIRD 1.6 and birdc beside it: the BIRD backend's. */
+  bird?: { path: string; birdc: string; version: string };
+}
+
+/**
+ * The binaries a calico-node mode needs, or a UsageError saying how to get the missing one (the
+ * run turns it into the mode's skip reason before anything is built).
+ */
+export async function calicoBinaries(prog: CalicoNodeProgram): Promise<CalicoBinaries> {
+  const [node, cni, bird] = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary()]);
+  const hint = 'the calico-node modes need calico-node, the Calico CNI plugin and (for BGP) BIRD 1.6: "cnilab install calico-node"';
+  if (!node.ok) throw new UsageError(node.detail, hint);
+  if (!cni.ok) throw new UsageError(cni.detail, hint);
+  if (prog.backend === 'bird' && !bird.ok) throw new UsageError(bird.detail, hint);
+  if (prog.backend === 'bird' && !calicoConfdDir()) throw new UsageError("confd's templates are not in the cache", hint);
+  return {
+    node,
+    cni,
+    ...(prog.backend === 'bird' && bird.ok
+      ? { bird: { path: bird.path, birdc: `${dirname(bird.path)}/birdc`, version: bird.version } }
+      : {}),
+  };
+}
+
+/** Calico's CRDs, read from the calico module in the Go module cache (libcalico-go/config/crd): never copied into the repo. */
+export function calicoCrds(): ManifestObject[] {
+  const dir = calicoModuleDir();
+  const crds = dir ? `${dir}/libcalico-go/config/crd` : undefined;
+  if (!crds || !existsSync(crds))
+    throw new UsageError('the calico module is not in the Go module cache', '"cnilab install calico-node" fetches it');
+  const files = readdirSync(crds)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => `${crds}/${f}`);
+  return readInputs(files).flatMap((d) => (d.value ? [{ where: docName(d), object: d.value as ManifestObject['object'] }] : []));
+}
+
+/** Applies Calico's CRDs to the lab's API server once (a lab keeps them across modes). */
+export async function ensureCalicoCrds(api: KubeApi, kube: KubeState, progress: (m: string) => void): Promise<void> {
+  if (kube.calicoCrds) return;
+  const applied = await applyManifest(api, calicoCrds(), progress);
+  kube.calicoCrds = applied.length;
+}
+
+export const calicoDir = (env: LabEnv, node: string) => `${env.labDir}/calico/${node}`;
+/** felix's /var/lib/calico/mtu, as its overlay keeps it in the lab's folder. */
+export const felixMtuFile = (env: LabEnv, node: string) => `${calicoDir(env, node)}/felix/upper/calico/mtu`;
+const birdDir = (env: LabEnv, node: string) => `${calicoDir(env, node)}/bird`;
+const birdSocket = (env: LabEnv, node: string) => `${birdDir(env, node)}/bird.ctl`;
+
+/**
+ * calico-node's environment on a node: what calico.yaml's DaemonSet sets (DATASTORE_TYPE, CLUSTER_TYPE,
+ * CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_DEFAULTENDPOINTTOHOSTACTION, FELIX_IPV6SUPPORT,
+ * FELIX_HEALTHENABLED), what the kubelet would fill in (NODENAME from spec.nodeName), and what a lab
+ * must say itself: the node's IP (no autodetection guesswork), quiet file logging, nft iptables
+ * (v3.28's `auto` picks legacy in a fresh namespace), and no usage reports.
+ */
+export function calicoNodeEnv(env: LabEnv, n: ResolvedNode, prog: CalicoNodeProgram): Record<string, string> {
+  const { calico } = env.settings;
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    DATASTORE_TYPE: 'kubernetes',
+    FELIX_DATASTORETYPE: 'kubernetes',
+    KUBECONFIG: '/var/lib/calico/kubeconfig',
+    WAIT_FOR_DATASTORE: 'true',
+    NODENAME: n.name,
+    FELIX_FELIXHOSTNAME: n.name,
+    CALICO_NETWORKING_BACKEND: prog.backend,
+    CLUSTER_TYPE: prog.backend === 'bird' ? 'k8s,bgp' : 'k8s',
+    IP: `${formatIpv4(n.ip)}/${formatCidr(n.subnet.cidr).split('/')[1]}`,
+    CALICO_IPV4POOL_CIDR: formatCidr(env.topology.podCidr),
+    CALICO_IPV4POOL_IPIP: prog.pool.ipipMode,
+    CALICO_IPV4POOL_VXLAN: prog.pool.vxlanMode,
+    FELIX_VXLANVNI: String(calico.vxlanVni),
+    FELIX_VXLANPORT: String(calico.vxlanPort),
+    FELIX_DEFAULTENDPOINTTOHOSTACTION: 'ACCEPT',
+    FELIX_IPV6SUPPORT: 'false',
+    FELIX_HEALTHENABLED: 'true',
+    FELIX_IPTABLESBACKEND: 'nft',
+    FELIX_USAGEREPORTINGENABLED: 'false',
+    FELIX_LOGSEVERITYSCREEN: 'info',
+    FELIX_LOGFILEPATH: 'none',
+    FELIX_LOGSEVERITYSYS: 'none',
+    CALICO_DISABLE_FILE_LOGGING: 'true',
+  };
+}
+
+type Role = 'startup' | 'tunnel-addrs' | 'felix' | 'confd';
+
+/**
+ * A calico-node run on a node: its own overlay of /var/lib (calico/kubeconfig put in its upper
+ * folder first), and for -startup an empty /run as well (it makes /var/run/calico for BIRD).
+ */
+function calicoSpec(
+  env: LabEnv,
+  n: ResolvedNode,
+  role: Role,
+  run: { argv: string[]; environment: Record<string, string>; kubeconfig: string; cwd?: string },
+): DaemonSpec {
+  const dir = `${calicoDir(env, n.name)}/${role}`;
+  mkdirSync(`${dir}/upper/calico`, { recursive: true, mode: 0o700 });
+  writeFileSync(`${dir}/upper/calico/kubeconfig`, run.kubeconfig, { mode: 0o600 });
+  return {
+    what: `calico-node ${role === 'felix' || role === 'confd' ? role : `-${role}`} ${n.name}`,
+    log: `${calicoDir(env, n.name)}/${role}.log`,
+    argv: run.argv,
+    env: run.environment,
+    overlays: { '/var/lib': dir },
+    ...(role === 'startup' ? { tmpfs: ['/run'] } : {}),
+    ...(run.cwd ? { cwd: run.cwd } : {}),
+  };
+}
+
+/** felix under a supervisor, as runsv keeps it in calico-node's container: started again a second after it exits. */
+const supervised = (bin: string) => [
+  'sh',
+  '-c',
+  'while :; do "$@"; echo "cnilab: felix exited with $?; starting it again in 1 s, as runsv does in calico-node\'s container"; sleep 1; done',
+  'felix',
+  bin,
+  '-felix',
+];
+
+/** How often felix exited and was started again on a node, from its supervisor's lines in its log. */
+export function felixRestarts(env: LabEnv, node: string): number {
+  try {
+    return (readFileSync(`${calicoDir(env, node)}/felix.log`, 'utf8').match(/^cnilab: felix exited with/gm) ?? []).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * confd's own folder for a node: conf.d with each BIRD template's destination, check and reload
+ * pointed at the node's BIRD (the stock ones name /etc/calico and `sv hup bird`), templates from the cache.
+ */
+function confdConf(env: LabEnv, n: ResolvedNode, bird: NonNullable<CalicoBinaries['bird']>): string {
+  const src = calicoConfdDir()!;
+  const dir = `${calicoDir(env, n.name)}/confd-conf`;
+  const out = birdDir(env, n.name);
+  for (const p of [dir, out, bird.path, bird.birdc])
+    if (!/^[A-Za-z0-9/._+-]+$/.test(p))
+      throw new UsageError(`${p}: a path confd runs must be plain`, 'use a lab folder without spaces or quotes');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(`${dir}/conf.d`, { recursive: true, mode: 0o700 });
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  symlinkSync(`${src}/templates`, `${dir}/templates`);
+  for (const f of ['bird.toml', 'bird_ipam.toml', 'bird_aggr.toml']) {
+    const toml = readFileSync(`${src}/conf.d/${f}`, 'utf8')
+      .replace(/^dest = "\/etc\/calico\/confd\/config\/([^"]+)"$/m, `dest = "${out}/$1"`)
+      .replace(/^check_cmd = "bird -p -c \{\{\.src\}\}"$/m, `check_cmd = "${bird.path} -p -c {{.src}}"`)
+      .replace(
+        /^reload_cmd = "sv hup bird \|\| true"$/m,
+        `reload_cmd = "${bird.birdc} -s ${birdSocket(env, n.name)} configure >/dev/null 2>&1 || true"`,
+      );
+    if (!toml.includes(`dest = "${out}/`) || toml.includes('sv hup'))
+      throw new Error(`confd's ${f} changed shape: cannot point it at the lab`);
+    writeFileSync(`${dir}/conf.d/${f}`, toml);
+  }
+  return dir;
+}
+
+/** The node's kubeconfig for calico-node: the lab's admin credentials, inlined (its -startup cannot see the lab's folder). */
+export const calicoKubeconfig = (adminKubeconfig: string, server: string) => {
+  const k = JSON.parse(inlineKubeconfig(readFileSync(adminKubeconfig, 'utf8'))) as { clusters: { cluster: { server: string } }[] };
+  for (const c of k.clusters) c.cluster.server = server;
+  return JSON.stringify(k, null, 1);
+};
+
+/**
+ * calico-node on every node: -startup (which writes the Calico Node and, the first time, the
+ * IPPool), -allocate-tunnel-addrs, then felix, and for the BIRD backend confd, then BIRD once
+ * confd rendered its config. Nodes in parallel; every daemon recorded as it starts.
+ */
+export async function startCalicoNode(
+  env: LabEnv,
+  kube: KubeState,
+  prog: CalicoNodeProgram,
+  bins: CalicoBinaries,
+  record: (d: LabDaemon) => void,
+): Promise<{ environment: Record<string, string>; daemons: string[] }> {
+  const kubeconfig = calicoKubeconfig(kube.kubeconfig, kube.server);
+  const limit = pLimit(8);
+  const bin = bins.node.path;
+  await Promise.all(
+    env.topology.nodes.map((n) =>
+      limit(async () => {
+        const exec = env.exec(env.names.node(n));
+        const environment = calicoNodeEnv(env, n, prog);
+        const spec = (role: Role, argv: string[], cwd?: string) =>
+          calicoSpec(env, n, role, { argv, environment, kubeconfig, ...(cwd ? { cwd } : {}) });
+        await runOnce(exec, spec('startup', [bin, '-startup']), 60_000);
+        await runOnce(exec, spec('tunnel-addrs', [bin, '-allocate-tunnel-addrs', '-allocate-tunnel-addrs-run-once']), 60_000);
+        // The MTU file of the felix before (another pool mode) must not pass for this one's.
+        rmSync(felixMtuFile(env, n.name), { force: true });
+        await startDaemon(exec, spec('felix', supervised(bin)), record);
+        if (!bins.bird) return;
+        const bird = bins.bird;
+        const confd = await startDaemon(
+          exec,
+          spec('confd', [bin, '-confd', '-confd-confdir', confdConf(env, n, bird)], birdDir(env, n.name)),
+          record,
+        );
+        const cfg = `${birdDir(env, n.name)}/bird.cfg`;
+        // A pid file from the mode before would be read as this BIRD's.
+        rmSync(`${birdDir(env, n.name)}/bird.pid`, { force: true });
+        const parts = ['bird.cfg', 'bird_ipam.cfg', 'bird_aggr.cfg'].map((f) => `${birdDir(env, n.name)}/${f}`);
+        await waitReady(`confd to render BIRD's config on ${n.name}`, { timeoutMs: 60_000, daemons: [confd] }, async () =>
+          parts.every((p) => existsSync(p)) ? true : undefined,
+        );
+        await startDaemon(
+          exec,
+          {
+            what: `bird ${n.name}`,
+            log: `${calicoDir(env, n.name)}/bird.log`,
+            argv: [bird.path, '-c', cfg, '-s', birdSocket(env, n.name), '-P', `${birdDir(env, n.name)}/bird.pid`],
+            pidFile: `${birdDir(env, n.name)}/bird.pid`,
+            cwd: birdDir(env, n.name),
+          },
+          record,
+        );
+      }),
+    ),
+  );
+  const first = env.topology.nodes[0]!;
+  return {
+    environment: calicoNodeEnv(env, first, prog),
+    daemons: ['-startup', '-allocate-tunnel-addrs', 'felix (supervised)', ...(bins.bird ? ['confd', `BIRD ${bins.bird.version}`] : [])],
+  };
+}

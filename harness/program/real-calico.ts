@@ -1,0 +1,292 @@
+// The real calico-node's modes: the lab's kube-apiserver as Calico's Kubernetes datastore (Calico's
+// CRDs from the module applied first, Nodes and probe Pods registered as a kubelet would), the
+// IPPool's ipipMode/vxlanMode set as users set them, calico-node on every node (calico-node.ts), pods
+// attached by the Calico CNI plugin with calico-ipam, then the kernel compared with cnilab's model
+// fed Calico's own blocks, tunnel addresses and VTEP MACs, and what the previous pool mode left recorded.
+import { readFileSync } from 'node:fs';
+import { injectFault } from '../kernel/fault.ts';
+import { blockAffinities, type CalicoNodeInfo, calicoNodeInfo, patchPoolModes, readPool, registerPods } from '../kube/calico.ts';
+import { kubeApi, type KubeApi } from '../kube/client.ts';
+import { birdKernelRoutes } from '../modes/bird-config.ts';
+import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
+import { allModes } from '../modes/registry.ts';
+import { deviceMatcher } from '../modes/stale.ts';
+import { parseCidr, routeIn } from '../net/ipv4.ts';
+import type { NodeKernelState } from '../plan/kernel-state.ts';
+import { kernelFacts, plannedFacts } from '../plan/model-diff.ts';
+import type { KernelOp } from '../plan/ops.ts';
+import { CALICO_CONFLIST, planCalicoPods } from '../plan/pods.ts';
+import type { Topology } from '../topology/types.ts';
+import type { KubeState } from './apiserver.ts';
+import {
+  type CalicoBinaries,
+  calicoBinaries,
+  calicoDir,
+  ensureCalicoCrds,
+  felixMtuFile,
+  felixRestarts,
+  startCalicoNode,
+} from './calico-node.ts';
+import { TimeoutError } from '../errors.ts';
+import { waitReady } from './daemon.ts';
+import { leftBehind } from './flanneld.ts';
+import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
+import { calicoPodName } from './pods.ts';
+import type { Programmer, SwitchOptions } from './programmer.ts';
+import { ensureDatastore, ensureKube } from './services.ts';
+import type { ProgramTarget } from './target.ts';
+
+/** How long a switched mode gets to settle before what the previous one left is taken for leftovers. */
+const LEFTOVER_GRACE_MS = 15_000;
+
+/** The probe Pods' namespace in the lab's API server. */
+export const PROBE_NAMESPACE = 'cnilab-probes';
+
+/** The devices any calico-node mode makes (vxlan.calico, tunl0): what felix's kernel state is found by. */
+const calicoDevices = () => deviceMatcher(allModes().flatMap((m) => (calicoNodeProgram(m) ? m.owns.devices : [])));
+/** The host side of the Calico CNI plugin's veths (cni-plugin/pkg/dataplane/linux: "cali" + a hash of the pod). */
+const podVeths = (ifname: string) => ifname.startsWith('cali');
+
+const factsOf = (t: ProgramTarget, snaps: readonly NodeKernelState[]): Facts =>
+  new Map(snaps.map((s) => [s.node, kernelFacts(s, t.env.topology.podCidr, calicoDevices(), { podVeths })]));
+
+/** What Calico chose, read back from the API: each node's blocks (calico-ipam) and what calico-node wrote on its Node. */
+interface CalicoChoices {
+  blocks: Map<string, string[]>;
+  nodes: Map<string, CalicoNodeInfo>;
+}
+
+const choicesOf = async (api: KubeApi): Promise<CalicoChoices> => {
+  const [blocks, nodes] = await Promise.all([blockAffinities(api), calicoNodeInfo(api)]);
+  return { blocks, nodes };
+};
+
+/** The topology with Calico's blocks in place of its own per-node blocks (the model's input); a node's first block. */
+function withBlocks(t: Topology, blocks: ReadonlyMap<string, readonly string[]>): Topology {
+  return {
+    ...t,
+    nodes: t.nodes.map((n) => {
+      const c = parseCidr(blocks.get(n.name)?.[0] ?? '');
+      return typeof c === 'string' ? n : { ...n, podBlock: c };
+    }),
+  };
+}
+
+/** cnilab's plan for `model`, fed Calico's blocks, tunnel addresses, VTEP MACs and the pods the plugin made: its facts per node. */
+function modelFacts(t: ProgramTarget, model: ModeDef, c: CalicoChoices): Facts {
+  const topology = withBlocks(t.env.topology, c.blocks);
+  const pick = (f: (i: CalicoNodeInfo) => string | undefined) =>
+    Object.fromEntries([...c.nodes].flatMap(([n, i]) => (f(i) ? [[n, f(i)!]] : [])));
+  const ctx = {
+    topology,
+    names: t.env.names,
+    pods: t.state.pods,
+    settings: t.env.settings,
+    vtepMacs: pick((i) => i.vxlanMac),
+    tunnelAddrs: pick((i) => i.vxlanTunnelAddr ?? i.ipipTunnelAddr),
+  };
+  const program = kernelProgram(model);
+  const mtu = model.podMtu(t.env.topology);
+  const ops: KernelOp[] = [...(program?.plan(ctx) ?? []), ...planCalicoPods(topology, t.env.names, t.state.pods, mtu)];
+  const bird = program?.bird;
+  return new Map(
+    topology.nodes.map((n) => {
+      const netns = t.env.names.node(n);
+      const mine = [...ops, ...(bird ? birdKernelRoutes(topology, n, bird, netns) : [])];
+      return [n.name, plannedFacts(mine, netns, topology.podCidr)];
+    }),
+  );
+}
+
+/** What the model plans that the kernel does not hold yet (the kernel's extras are judged once it settled). */
+async function pendingFacts(t: ProgramTarget, model: ModeDef, api: KubeApi): Promise<string[]> {
+  const [snaps, choices] = await Promise.all([t.snapshots(), choicesOf(api)]);
+  const expected = modelFacts(t, model, choices);
+  const have = factsOf(t, snaps);
+  return [...expected].flatMap(([node, facts]) => [...facts].filter((f) => !have.get(node)?.has(f)).map((f) => `${node}: no ${f}`));
+}
+
+/** Sets the pool's encapsulation when it exists (a switch); -startup makes it from CALICO_IPV4POOL_* the first time. */
+async function setPool(api: KubeApi, prog: CalicoNodeProgram): Promise<boolean> {
+  const pool = await readPool(api);
+  if (!pool) return false;
+  if (pool.spec?.ipipMode === prog.pool.ipipMode && pool.spec?.vxlanMode === prog.pool.vxlanMode) return false;
+  await patchPoolModes(api, prog.pool);
+  return true;
+}
+
+/** The pod MTU felix wrote for each node (/var/lib/calico/mtu), as install-cni reads it when the manifest's veth_mtu is 0. */
+async function felixMtus(t: ProgramTarget): Promise<Record<string, number>> {
+  const felix = t.state.daemons.filter((d) => /^calico-node felix /.test(d.what));
+  return waitReady('felix to write /var/lib/calico/mtu on every node', { timeoutMs: 60_000, daemons: felix }, async () => {
+    const out: Record<string, number> = {};
+    for (const n of t.env.topology.nodes) {
+      let v = Number.NaN;
+      try {
+        v = Number(readFileSync(felixMtuFile(t.env, n.name), 'utf8').trim());
+      } catch {
+        return undefined;
+      }
+      if (!Number.isInteger(v) || v <= 0) return undefined;
+      out[n.name] = v;
+    }
+    return out;
+  });
+}
+
+/** Kubeconfigs for the CNI plugin, one per node (the plugin runs in the node's namespace, not in calico-node's mounts). */
+function cniKubeconfigs(t: ProgramTarget): Record<string, string> {
+  return Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, `${calicoDir(t.env, n.name)}/tunnel-addrs/upper/calico/kubeconfig`]));
+}
+
+async function startOnNodes(
+  t: ProgramTarget,
+  mode: ModeDef,
+  prog: CalicoNodeProgram,
+): Promise<{ kube: KubeState; api: KubeApi; run: Awaited<ReturnType<typeof startCalicoNode>>; bins: CalicoBinaries; version: string }> {
+  const bins = await calicoBinaries(prog);
+  const ds = await ensureDatastore(t);
+  const kube = await ensureKube(t, ds);
+  const api = kubeApi(kube.kubeconfig);
+  await ensureCalicoCrds(api, kube, t.progress);
+  t.save();
+  const patched = await setPool(api, prog);
+  if (patched)
+    t.progress(`mode ${mode.name}: IPPool default-ipv4-ippool patched to ipipMode ${prog.pool.ipipMode}, vxlanMode ${prog.pool.vxlanMode}`);
+  await registerPods(
+    api,
+    PROBE_NAMESPACE,
+    t.env.topology.nodes.flatMap((n) => n.pods.map((p) => ({ name: calicoPodName({ node: n.name, name: p.name }), node: n.name }))),
+  );
+  const run = await startCalicoNode(t.env, kube, prog, bins, (d) => t.record(d));
+  return { kube, api, run, bins, version: bins.node.version };
+}
+
+export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
+  return {
+    kind: 'real-calico',
+    async program(t: ProgramTarget, mode: ModeDef, opts: SwitchOptions) {
+      const t0 = performance.now();
+      // What the previous pool mode left in the kernel, to tell its leftovers from what this one programs.
+      const before = t.state.daemonRun ? factsOf(t, await t.snapshots()) : undefined;
+      t.state.mode = mode.name;
+      t.state.modeOps = [];
+      t.save();
+      const started = await startOnNodes(t, mode, prog);
+      await injectFault(`program:${mode.name}`);
+      const mtus = await felixMtus(t);
+      const cni = started.bins.cni;
+      await t.setPods('calico-node', {
+        mtu: 0,
+        cni: {
+          kind: 'calico',
+          plugin: cni.path,
+          conflist: CALICO_CONFLIST,
+          namespace: PROBE_NAMESPACE,
+          mtus,
+          kubeconfigs: cniKubeconfigs(t),
+        },
+      });
+      const model = prog.model;
+      const daemons = t.state.daemons.filter((d) => /^(calico-node|bird) /.test(d.what));
+      let pending: string[] = [];
+      const settled = (timeoutMs: number) =>
+        waitReady(
+          `calico-node to program every node as ${model.name} plans`,
+          { timeoutMs, daemons, seen: () => pending.slice(0, 4).join('; ') },
+          async () => {
+            pending = await pendingFacts(t, model, started.api);
+            return pending.length === 0 ? true : undefined;
+          },
+        );
+      // After a switch, what the previous pool mode left can stand in the way of this one (felix's
+      // CrossSubnet routes, proto 80, keep BIRD from writing its own for the same blocks): once
+      // this mode had its time, what was there before, is there still and is not planned is
+      // recorded as a fact about Calico and removed (unless kept); then it must settle.
+      let left: string[] | undefined;
+      if (before) {
+        await settled(LEFTOVER_GRACE_MS).catch((e: unknown) => {
+          if (!(e instanceof TimeoutError)) throw e;
+        });
+        const now = factsOf(t, await t.snapshots());
+        const planned = modelFacts(t, model, await choicesOf(started.api));
+        left = leftBehind(before, now, (node, f) => planned.get(node)?.has(f) ?? false);
+        if (left.length && !opts.keepDaemonLeftovers) await removeLeftovers(t, left);
+      }
+      if (!before || !opts.keepDaemonLeftovers) await settled(60_000);
+      t.progress(
+        `mode ${mode.name}: calico-node ${started.version} settled on ${t.env.topology.nodes.length} nodes in ${Math.round(performance.now() - t0)} ms`,
+      );
+      const choices = await choicesOf(started.api);
+      const after = factsOf(t, await t.snapshots());
+      const expected = modelFacts(t, model, choices);
+      const pool = await readPool(started.api);
+      t.state.daemonRun = {
+        mode: mode.name,
+        daemon: `calico-node ${started.version}`,
+        facts: {
+          leases: Object.fromEntries([...choices.blocks].map(([n, b]) => [n, b.join(',')])),
+          cni: `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), chain calico -> portmap from calico.yaml's cni_network_config`,
+          ...(left ? { leftBehind: left } : {}),
+          calico: {
+            apiserver: `kube-apiserver ${started.kube.version}`,
+            pool: { name: pool?.metadata?.name, ...(pool?.spec ?? {}) },
+            nodes: Object.fromEntries(
+              t.env.topology.nodes.map((n) => [
+                n.name,
+                {
+                  ...(choices.nodes.get(n.name) as Record<string, string> | undefined),
+                  blocks: (choices.blocks.get(n.name) ?? []).join(','),
+                },
+              ]),
+            ),
+            env: started.run.environment,
+            daemons: started.run.daemons,
+            felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),
+            podMtu: mtus,
+          },
+        },
+        modelDiff: modelDiffOf(model, expected, after, left),
+      };
+      t.save();
+    },
+    /**
+     * Removes what calico-node programmed, leaving for a mode of another kind: its devices (tunl0
+     * cannot go: down and bare), its routes into the pod network and blackholes, felix's iptables
+     * rules (nftables, as FELIX_IPTABLESBACKEND=nft wrote them) and ipsets.
+     */
+    async clear(t: ProgramTarget) {
+      const owned = calicoDevices();
+      const snaps = await t.snapshots();
+      const ops: KernelOp[] = snaps.flatMap((s) => {
+        const netns = t.env.names.node(s.node);
+        const devs = s.links.filter((l) => owned(l.ifname) && l.ifname !== 'tunl0').map((l) => l.ifname);
+        return [
+          ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
+          ...s.routes
+            .filter((r) => r.protocol !== 'kernel' && !devs.includes(r.dev ?? '') && routeIn(t.env.topology.podCidr, r.dst))
+            .map(
+              (r): KernelOp => ({
+                kind: 'route',
+                netns,
+                dst: r.dst,
+                ...(r.type === 'blackhole' ? { type: 'blackhole' as const } : {}),
+                del: true,
+              }),
+            ),
+        ];
+      });
+      await t.apply(ops, { force: true });
+      await Promise.all(
+        t.env.topology.nodes.map(async (n) => {
+          const exec = t.env.exec(t.env.names.node(n));
+          await exec.run(['nft', 'flush', 'ruleset'], { reject: false, op: 'clear felix rules' });
+          await exec.run(['ipset', 'destroy'], { reject: false, op: 'clear felix ipsets' });
+          await exec.run(['sh', '-c', 'ip link set tunl0 down 2>/dev/null; ip addr flush dev tunl0 2>/dev/null; true'], { reject: false });
+        }),
+      );
+      delete t.state.daemonRun;
+      t.save();
+    },
+  };
+}
