@@ -1,7 +1,7 @@
 // Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,16 @@ export function netnsStartingWith(prefix: string): string[] {
     .filter((n) => n.startsWith(prefix));
 }
 
+/** Whether a process works in the lab's state folder (calico-node's daemons: their command lines name no lab). */
+const worksIn = (pid: string, lab: string) => {
+  try {
+    // Seen from outside its mount namespace, the path is its mount's own (/cnilab/LAB/... without /run).
+    return readlinkSync(`/proc/${pid}/cwd`).includes(`cnilab/${lab}/`);
+  } catch {
+    return false;
+  }
+};
+
 export function labProcesses(lab: string): string[] {
   const out = execFileSync('ps', ['-eo', 'pid=,stat=,args='], { encoding: 'utf8' });
   // Zombies are not running processes: pid 1 of some sandboxes reaps them late.
@@ -30,9 +40,10 @@ export function labProcesses(lab: string): string[] {
     .split('\n')
     .filter(
       (l) =>
-        / (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd|kube-apiserver|icmp-prober\.py|ns-forward\.py)( |$)/.test(l) &&
-        !/ Z/.test(l) &&
-        l.includes(lab),
+        ((/ (\S*\/)?(bird|tcpdump|iperf3|ping|linux\.uml|flanneld|etcd|kube-apiserver|icmp-prober\.py|ns-forward\.py)( |$)/.test(l) &&
+          l.includes(lab)) ||
+          worksIn(l.trim().split(/\s+/)[0]!, lab)) &&
+        !/ Z/.test(l),
     );
 }
 

@@ -24,7 +24,7 @@ const plan: KernelOp[] = [
   { kind: 'neigh', netns: ns, ip: '10.244.2.0', mac: 'aa:aa:aa:aa:aa:02', dev: 'flannel.1' },
   { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:02', dev: 'flannel.1', dst: '192.168.10.12' },
   { kind: 'link-set', netns: ns, name: 'cni0', mtu: 1450 },
-  // Another node's ops and the node's own blackhole are out of scope.
+  // Another node's ops are out of scope; the node's own blackhole is a fact (Calico writes one per block).
   { kind: 'route', netns: 'cnilab-m-node-n2', dst: '10.244.1.0/24', via: '10.244.1.0', dev: 'flannel.1', onlink: true },
   { kind: 'route', netns: ns, dst: '10.244.1.0/24', type: 'blackhole' },
 ];
@@ -47,6 +47,7 @@ const kernel: NodeKernelState = {
     { dst: 'default', gateway: '192.168.10.1', dev: 'eth0' },
     { dst: '10.244.1.0/24', dev: 'cni0', protocol: 'kernel' },
     { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true },
+    { dst: '10.244.1.0/24', type: 'blackhole', protocol: '80' },
   ],
   neigh: [
     { dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'aa:aa:aa:aa:aa:02', permanent: true },
@@ -61,7 +62,8 @@ const owned = (d: string) => d.startsWith('flannel.');
 
 test('a plan and the kernel state it describes have the same facts, scoped to what the mode programs', () => {
   const model = plannedFacts(plan, ns, pods);
-  assert.equal(model.size, 6);
+  assert.equal(model.size, 7);
+  assert.ok(model.has('blackhole 10.244.1.0/24'));
   assert.deepEqual(diffFacts('n1', model, kernelFacts(kernel, pods, owned)), []);
 });
 
@@ -99,4 +101,37 @@ test('facts name their device, and removing facts deletes a device once instead 
     { kind: 'route', netns: ns, dst: '10.244.2.0/24', dev: 'eth0', del: true },
     { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:03', dev: 'vxlan.calico', dst: '192.168.10.13', del: true },
   ]);
+});
+
+test("Calico's routed pods: the host side's MTU and MAC, its /32 route as `ip route` shows it (no length), the block's blackhole", () => {
+  const calicoPlan: KernelOp[] = [
+    { kind: 'route', netns: ns, type: 'blackhole', dst: '10.244.40.128/26' },
+    { kind: 'veth', netns: ns, name: 'cali97dcbc93df0', peer: { netns: 'pod', name: 'eth0' }, mtu: 1450 },
+    { kind: 'link-set', netns: ns, name: 'cali97dcbc93df0', mac: 'ee:ee:ee:ee:ee:ee', up: true },
+    { kind: 'route', netns: ns, dst: '10.244.40.129/32', dev: 'cali97dcbc93df0', scope: 'link' },
+  ];
+  const k: NodeKernelState = {
+    node: 'n1',
+    links: [{ ifname: 'cali97dcbc93df0', kind: 'veth', up: true, mtu: 1450, addrs: [], mac: 'ee:ee:ee:ee:ee:ee' }],
+    routes: [
+      { dst: '10.244.40.128/26', type: 'blackhole', protocol: 'bird' },
+      { dst: '10.244.40.129', dev: 'cali97dcbc93df0' },
+    ],
+    neigh: [],
+    fdb: [],
+  };
+  const model = plannedFacts(calicoPlan, ns, pods);
+  assert.deepEqual([...model].sort(), [
+    'blackhole 10.244.40.128/26',
+    'route 10.244.40.129/32 via - dev cali97dcbc93df0',
+    'veth cali97dcbc93df0 mtu 1450 mac ee:ee:ee:ee:ee:ee',
+  ]);
+  const podVeths = (d: string) => d.startsWith('cali');
+  assert.deepEqual(diffFacts('n1', model, kernelFacts(k, pods, () => false, { podVeths })), []);
+  // A pod made with another MTU is a difference, named on both sides.
+  const wrong = { ...k, links: [{ ...k.links[0]!, mtu: 1500 }] };
+  assert.deepEqual(
+    diffFacts('n1', model, kernelFacts(wrong, pods, () => false, { podVeths })).map((d) => `${d.only}: ${d.fact}`),
+    ['model: veth cali97dcbc93df0 mtu 1450 mac ee:ee:ee:ee:ee:ee', 'kernel: veth cali97dcbc93df0 mtu 1500 mac ee:ee:ee:ee:ee:ee'],
+  );
 });

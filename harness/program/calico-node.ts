@@ -129,7 +129,9 @@ function calicoSpec(
     env: run.environment,
     overlays: { '/var/lib': dir },
     ...(role === 'startup' ? { tmpfs: ['/run'] } : {}),
-    ...(run.cwd ? { cwd: run.cwd } : {}),
+    // In the lab's folder (confd's own cwd is where it renders BIRD's config): felix's command line
+    // names nothing of the lab, its working folder does (what the leak tests look for).
+    cwd: run.cwd ?? calicoDir(env, n.name),
   };
 }
 

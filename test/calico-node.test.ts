@@ -1,0 +1,164 @@
+// The real calico-node (built from the calico module by ci/ensure.sh) in the lab: its daemons on the
+// lab's kube-apiserver, pods through the Calico CNI plugin with calico-ipam, the wire of every pool
+// mode, its kernel state compared with cnilab's model (0 differences), a pool switch with what it
+// leaves recorded, nothing on the host's fixed paths, and no leaks (Ctrl-C, SIGKILL + gc).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { assertPath, assertRunPassed } from '../assertions/index.ts';
+import { Lab } from '../harness/backends/netns/lab.ts';
+import { checkMode } from '../harness/check/index.ts';
+import { bird1Binary, calicoCniBinary, calicoNodeBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
+import { getMode } from '../harness/modes/registry.ts';
+import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
+import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
+import { loadTopology } from '../harness/topology/load.ts';
+import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+
+const parts = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary(), kubeApiserverBinary()]);
+const missing = parts.find((b) => !b.ok);
+const SKIP = ROOT_SKIP || (missing && !missing.ok && missing.detail) || false;
+const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
+
+/** Processes named `comm` running in a namespace. */
+const inNetns = (netns: string, comm: string) =>
+  execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
+    .split('\n')
+    .filter((p) => p && existsSync(`/proc/${p}/comm`) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm);
+
+/** The daemon is the real calico-node, its pods hold calico-ipam's addresses, and the model agrees with the kernel. */
+function assertRealCalico(r: RunResult, model: string, pool: { ipipMode: string; vxlanMode: string }): void {
+  assert.match(r.daemon ?? '', /^calico-node v3\.28\.5\+[0-9a-f]{12}$/);
+  const facts = r.daemonFacts!;
+  assert.match(facts.cni, /^Calico CNI plugin v3\.28\.5\+[0-9a-f]{12} with calico-ipam/);
+  assert.equal(facts.calico?.pool.ipipMode, pool.ipipMode);
+  assert.equal(facts.calico?.pool.vxlanMode, pool.vxlanMode);
+  assert.match(facts.calico?.apiserver ?? '', /^kube-apiserver v1\./);
+  assert.deepEqual(Object.keys(facts.leases).sort(), ['n1', 'n2', 'n3']);
+  for (const blocks of Object.values(facts.leases)) assert.match(blocks, /^10\.244\.\d+\.\d+\/26(,|$)/);
+  assert.equal(r.modelDiff?.model, model);
+  assert.ok((r.modelDiff?.compared ?? 0) > 10, 'the model planned something to compare');
+  assert.deepEqual(r.modelDiff?.differences, [], `cnilab's ${model} differs from calico-node`);
+}
+
+describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
+  test('VXLAN Always, then CrossSubnet, then BGP, from the CLI: each passes on the wire with 0 model differences', async () => {
+    const name = uniqueLab('cn');
+    const out = tmpOut();
+    const r = await runCli([
+      'run',
+      '--modes',
+      'calico-node-vxlan-always,calico-node-vxlan-crosssubnet,calico-node-bgp',
+      '--name',
+      name,
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
+    const [always, cross, bgp] = results.runs;
+    assertRunPassed(always!);
+    assertRealCalico(always!, 'calico-vxlan-always', { ipipMode: 'Never', vxlanMode: 'Always' });
+    assertPath(always!, 'same-subnet', { reachable: true, encap: 'vxlan', vni: 4096, port: 4789 });
+    assertPath(always!, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 4096, port: 4789 });
+    // felix's own VTEP MAC ("f" + SHA-1 of the node name), read back from the Node's VXLAN tunnel address.
+    assert.match(always!.daemonFacts!.calico!.nodes.n1!.vxlanTunnelAddr ?? '', /^10\.244\./);
+
+    assertRunPassed(cross!);
+    assertRealCalico(cross!, 'calico-vxlan-crosssubnet', { ipipMode: 'Never', vxlanMode: 'CrossSubnet' });
+    assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
+    assertPath(cross!, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 4096, port: 4789 });
+    // The pool was patched, not made again: same blocks.
+    assert.deepEqual(cross!.daemonFacts!.leases, always!.daemonFacts!.leases);
+
+    assertRunPassed(bgp!);
+    assertRealCalico(bgp!, 'calico-bgp', { ipipMode: 'Never', vxlanMode: 'Never' });
+    assertPath(bgp!, 'same-subnet', { reachable: true, encap: 'none' });
+    const bird = parts[2]!;
+    assert.deepEqual(bgp!.daemonFacts!.calico!.daemons, [
+      '-startup',
+      '-allocate-tunnel-addrs',
+      'felix (supervised)',
+      'confd',
+      `BIRD ${bird.ok ? bird.version : '?'}`,
+    ]);
+    // A fact about Calico: felix's CrossSubnet routes (proto 80, onlink) outlive the switch to BGP,
+    // where they keep BIRD from writing its own; recorded, then removed.
+    const left = bgp!.daemonFacts!.leftBehind ?? [];
+    assert.ok(left.length > 0, 'the switch from CrossSubnet leaves something');
+    for (const l of left) assert.match(l, /^n[12]: route 10\.244\.\d+\.\d+\/26 via 192\.168\.10\.1[12] dev eth0 onlink$/);
+    assert.match(readFileSync(`${out}/report.md`, 'utf8'), /calico-node v3\.28\.5/);
+    clean(name);
+  });
+
+  test('calico-node writes its fixed paths into the lab, never the host; leaving for another kind removes all of it', async () => {
+    const before = ['/var/lib/calico', '/var/run/calico', '/var/log/calico'].filter(existsSync);
+    const name = uniqueLab('cp');
+    const lab = await Lab.up(topology, getMode('calico-node-bgp'), { name });
+    try {
+      for (const n of topology.nodes) {
+        const ns = lab.names.node(n);
+        // -startup and -allocate-tunnel-addrs ran once; felix (under its supervisor), confd and BIRD run.
+        assert.equal(inNetns(ns, 'calico-node').length, 2, `felix and confd on ${n.name}`);
+        assert.equal(inNetns(ns, 'bird').length, 1, `BIRD on ${n.name}`);
+        assert.equal(readFileSync(`/run/cnilab/${name}/calico/${n.name}/startup/upper/calico/nodename`, 'utf8').trim(), n.name);
+        assert.match(readFileSync(`/run/cnilab/${name}/calico/${n.name}/felix/upper/calico/mtu`, 'utf8'), /^1500/);
+      }
+      // Pods hold calico-ipam's addresses, from their node's blocks.
+      const leases = lab.daemonReport()!.daemonFacts!.leases;
+      for (const p of lab.pods)
+        assert.ok(
+          leases[p.node]!.split(',').some((b) => contains(cidr(b), ipv4(p.ip))),
+          `${p.id} ${p.ip} is in ${p.node}'s blocks ${leases[p.node]}`,
+        );
+      assert.deepEqual(['/var/lib/calico', '/var/run/calico', '/var/log/calico'].filter(existsSync), before, 'nothing made on the host');
+      const routes = execFileSync('ip', ['-n', lab.names.node('n1'), 'route'], { encoding: 'utf8' });
+      assert.match(routes, /blackhole 10\.244\.\d+\.\d+\/26 proto bird/);
+
+      await lab.switchTo(getMode('flannel-vxlan'));
+      assert.deepEqual(await lab.staleState(), []);
+      for (const n of topology.nodes) {
+        const ns = lab.names.node(n);
+        assert.deepEqual(
+          [...inNetns(ns, 'calico-node'), ...inNetns(ns, 'bird'), ...inNetns(ns, 'sh')],
+          [],
+          `calico-node stopped on ${n.name}`,
+        );
+        assert.doesNotMatch(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }), /cali-/);
+      }
+      assertRunPassed(await checkMode(lab, getMode('flannel-vxlan'), { outDir: tmpOut(), count: 1 }));
+      assert.equal(lab.daemonReport(), undefined);
+    } finally {
+      await lab.down();
+    }
+    clean(name);
+  });
+
+  test('Ctrl-C while calico-node runs, and gc after a SIGKILL: no daemon survives', async () => {
+    const name = uniqueLab('ci');
+    const p = cli(['run', '--modes', 'calico-node-bgp', '--name', name, '--out', tmpOut()], {
+      CNILAB_FAULT: 'hang-program:calico-node-bgp',
+    });
+    await waitFor('BIRD to run', () => labProcesses(name).some((l) => /\/bird -c /.test(l)), 60_000);
+    assert.ok(
+      labProcesses(name).some((l) => /calico-node -felix$/.test(l)),
+      'felix runs',
+    );
+    p.kill('SIGINT');
+    assert.equal(await new Promise((r) => p.on('exit', (c) => r(c))), 130);
+    clean(name);
+
+    const victim = uniqueLab('ck');
+    const k = cli(['run', '--modes', 'calico-node-vxlan-always', '--name', victim, '--out', tmpOut()], {
+      CNILAB_FAULT: 'hang-program:calico-node-vxlan-always',
+    });
+    await waitFor('felix to run', () => labProcesses(victim).some((l) => /calico-node -felix$/.test(l)), 60_000);
+    k.kill('SIGKILL');
+    await new Promise((r) => k.on('exit', r));
+    assert.ok(labProcesses(victim).length > 0, 'a SIGKILLed run leaves its daemons');
+    const gc = await runCli(['gc']);
+    assert.equal(gc.code, 0, gc.stderr);
+    clean(victim);
+  });
+});
