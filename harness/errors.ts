@@ -129,7 +129,8 @@ export class DaemonFailedError extends CnilabError {
   readonly exitCode = 1;
   constructor(what: string, how: string, tail: string) {
     super(
-      `${what} failed (${how}): ${clip(tail.trim().split('\n').at(-1) ?? '', 200) || 'no log'}\n    ${tail.trim().replace(/\n/g, '\n    ')}`,
+      `${what} failed (${how}): ${clip(tail.trim().split('\n').at(-1) ?? '', 200) || 'no log'}` +
+        `\n    ${tail.trim().replace(/\n/g, '\n    ')}`,
     );
     this.name = 'DaemonFailedError';
   }

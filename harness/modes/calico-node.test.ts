@@ -59,7 +59,7 @@ test('VXLAN CrossSubnet: an on-subnet peer keeps its VTEP neighbour and FDB entr
   assert.ok(route?.kind === 'route' && route.dev === 'eth0' && route.onlink && route.proto === '80', JSON.stringify(route));
 });
 
-test("BIRD's routes in the mesh: on-subnet peers direct, the rest via the node's router; CrossSubnet IPIP lets BIRD write only the former", () => {
+test("BIRD's mesh routes: on-subnet peers direct, the rest via the node's router; IPIP CrossSubnet lets BIRD write the former", () => {
   const n1 = node('n1');
   const all = birdKernelRoutes(two, n1, { kernelExport: 'all' }, 'ns');
   assert.deepEqual(

@@ -127,11 +127,22 @@ test("Calico's routed pods: the host side's MTU and MAC, its /32 route as `ip ro
     'veth cali97dcbc93df0 mtu 1450 mac ee:ee:ee:ee:ee:ee',
   ]);
   const podVeths = (d: string) => d.startsWith('cali');
-  assert.deepEqual(diffFacts('n1', model, kernelFacts(k, pods, () => false, { podVeths })), []);
+  assert.deepEqual(
+    diffFacts(
+      'n1',
+      model,
+      kernelFacts(k, pods, () => false, { podVeths }),
+    ),
+    [],
+  );
   // A pod made with another MTU is a difference, named on both sides.
   const wrong = { ...k, links: [{ ...k.links[0]!, mtu: 1500 }] };
   assert.deepEqual(
-    diffFacts('n1', model, kernelFacts(wrong, pods, () => false, { podVeths })).map((d) => `${d.only}: ${d.fact}`),
+    diffFacts(
+      'n1',
+      model,
+      kernelFacts(wrong, pods, () => false, { podVeths }),
+    ).map((d) => `${d.only}: ${d.fact}`),
     ['model: veth cali97dcbc93df0 mtu 1450 mac ee:ee:ee:ee:ee:ee', 'kernel: veth cali97dcbc93df0 mtu 1500 mac ee:ee:ee:ee:ee:ee'],
   );
 });

@@ -139,7 +139,8 @@ function calicoSpec(
 const supervised = (bin: string) => [
   'sh',
   '-c',
-  'while :; do "$@"; echo "cnilab: felix exited with $?; starting it again in 1 s, as runsv does in calico-node\'s container"; sleep 1; done',
+  'while :; do "$@"; echo "cnilab: felix exited with $?; starting it again in 1 s, as runsv does in calico-node\'s container"; ' +
+    'sleep 1; done',
   'felix',
   bin,
   '-felix',

@@ -75,7 +75,8 @@ function commandOf(spec: DaemonSpec): string[] {
     ...Object.entries(spec.overlays ?? {}).map(([target, dir]) => {
       // overlay's options are split at ',' and ':': a path holding one would mount something else.
       if (/[,:]/.test(dir + target)) throw new Error(`${spec.what}: overlay paths must not hold ',' or ':' (${dir})`);
-      return `mount -t overlay cnilab -o ${shellQuote(`lowerdir=${target},upperdir=${dir}/upper,workdir=${dir}/work`)} ${shellQuote(target)}`;
+      const options = `lowerdir=${target},upperdir=${dir}/upper,workdir=${dir}/work`;
+      return `mount -t overlay cnilab -o ${shellQuote(options)} ${shellQuote(target)}`;
     }),
     ...Object.entries(spec.mounts ?? {}).map(([target, source]) => `mount --bind ${shellQuote(source)} ${shellQuote(target)}`),
     ...(spec.tmpfs ?? []).map((target) => `mount -t tmpfs -o mode=0755 cnilab ${shellQuote(target)}`),

@@ -215,7 +215,8 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       }
       if (!before || !opts.keepDaemonLeftovers) await settled(60_000);
       t.progress(
-        `mode ${mode.name}: calico-node ${started.version} settled on ${t.env.topology.nodes.length} nodes in ${Math.round(performance.now() - t0)} ms`,
+        `mode ${mode.name}: calico-node ${started.version} settled on ${t.env.topology.nodes.length} nodes ` +
+          `in ${Math.round(performance.now() - t0)} ms`,
       );
       const choices = await choicesOf(started.api);
       const after = factsOf(t, await t.snapshots());
@@ -226,7 +227,9 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
         daemon: `calico-node ${started.version}`,
         facts: {
           leases: Object.fromEntries([...choices.blocks].map(([n, b]) => [n, b.join(',')])),
-          cni: `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), chain calico -> portmap from calico.yaml's cni_network_config`,
+          cni:
+            `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), ` +
+            "chain calico -> portmap from calico.yaml's cni_network_config",
           ...(left ? { leftBehind: left } : {}),
           calico: {
             apiserver: `kube-apiserver ${started.kube.version}`,

@@ -27,7 +27,10 @@ export interface ProgramState {
   pods: PodRuntime[];
   /** The current pod family's ops (Calico pods are planned, flannel pods come from CNI). */
   podOps: KernelOp[];
-  /** The CNI chain the current pods were attached through, when a real plugin (flannel's, Calico's) attached them: DEL goes through it too. */
+  /**
+   * The CNI chain the current pods were attached through, when a real plugin (flannel's, Calico's)
+   * attached them: DEL goes through it too.
+   */
   podCni?: PodCni;
   /** Daemons of the lab, by netns: the mode's, and the lab's services (etcd, kube-apiserver), which outlive modes. */
   daemons: LabDaemon[];
