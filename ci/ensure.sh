@@ -159,12 +159,12 @@ if wanted calico-node lazy; then
     "-s -w -X github.com/projectcalico/calico/node/pkg/lifecycle/startup.VERSION=$calico_git \
     -X github.com/projectcalico/calico/node/buildinfo.GitVersion=$calico_git -X github.com/projectcalico/calico/node/buildinfo.GitRevision=a0db560f0520" \
     "" calico-node calico ||
-    not_built "calico-node did not build (above); nothing runs it yet, and doctor says so"
+    not_built "calico-node did not build (above): the calico-node modes will be skipped, saying so"
 fi
 if wanted calico-cni lazy; then
   build calico-cni CNILAB_CALICO_CNI github.com/projectcalico/calico/cni-plugin/cmd/calico 0 \
     "-s -w -X main.VERSION=$calico_git" "" calico calico ||
-    not_built "the Calico CNI plugin did not build (above); nothing runs it yet, and doctor says so"
+    not_built "the Calico CNI plugin did not build (above): the calico-node modes will be skipped, saying so"
   # One binary, calico or calico-ipam by the name it is called by (cni-plugin/cmd/calico/calico.go).
   d="$gocache/calico-cni-$(version_of calico-cni)"
   if [ -x "$d/calico" ] && [ ! -e "$d/calico-ipam" ]; then ln -s calico "$d/calico-ipam"; fi

@@ -1,6 +1,6 @@
 // The real Calico's parts as the install step builds them (ci/calico, release-v3.28): each binary runs
 // and says its version, and the CNI plugin answers as calico and as calico-ipam by its file name.
-// No mode runs them yet; these tests keep the build honest until the real-Calico modes use it.
+// The calico-node modes run them (test/calico-node.test.ts); these tests keep the build itself honest.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

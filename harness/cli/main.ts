@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../kernel/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import type { Check, HostReport } from '../host/doctor.ts';
-import type { ModeDef } from '../modes/mode.ts';
+import { calicoNodeProgram, type ModeDef } from '../modes/mode.ts';
 import type { Topology } from '../topology/types.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
@@ -189,6 +189,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   const previous = values.resume ? finishedRuns(outDir, topology.name) : new Map<string, RunResult>();
   requireRoot('run');
   const modes = asked.filter((m) => !previous.has(m.name));
+  // Modes named on the command line get their daemons built the first time (a plain run skips them, saying how).
+  if (values.modes !== undefined) await buildDaemonsFor(modes);
   if (previous.size) progress(`--resume: ${previous.size} modes already done in ${outDir}: ${[...previous.keys()].join(', ')}`);
 
   const startedAt = new Date().toISOString();
@@ -329,6 +331,20 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
   return { ...ml, modes: [ml.mode, ...more.filter((m) => m.name !== ml.mode.name)] };
 }
 
+/**
+ * The real Calico's parts, built from their Go modules the first time a mode that needs them is
+ * asked for by name (minutes, once; the progress line says how long): calico-node (with Debian's
+ * BIRD 1.6 and confd's templates), the Calico CNI plugin, and the API server they store in.
+ */
+async function buildDaemonsFor(modes: readonly ModeDef[]): Promise<void> {
+  if (!modes.some((m) => calicoNodeProgram(m)) || process.getuid?.() !== 0) return;
+  const { ensureBuilt } = await import('../host/install.ts');
+  const d = await import('../host/daemons.ts');
+  await ensureBuilt('calico-node', d.calicoNodeBinary);
+  await ensureBuilt('calico-cni', d.calicoCniBinary);
+  await ensureBuilt('kube-apiserver', d.kubeApiserverBinary);
+}
+
 async function cmdUp(argv: string[]): Promise<number> {
   const { Lab } = await import('../backends/netns/lab.ts');
   const { doctor, modeNeeds } = await import('../host/doctor.ts');
@@ -347,6 +363,7 @@ async function cmdUp(argv: string[]): Promise<number> {
         .join(', ')}`,
     );
   const mode = getMode(values.mode);
+  await buildDaemonsFor([mode]);
   const name = labName(values.name);
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
   requireRoot('up');
@@ -398,6 +415,7 @@ async function cmdSwitch(argv: string[]): Promise<number> {
         .join(', ')}`,
     );
   const mode = getMode(positionals[0]!);
+  await buildDaemonsFor([mode]);
   requireRoot('switch');
   const { attachedState, refuseIfRunOwned } = await import('../backends/netns/status.ts');
   const { labDir } = await import('../backends/netns/state.ts');
