@@ -69,8 +69,11 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     assertRealCalico(cross!, 'calico-vxlan-crosssubnet', { ipipMode: 'Never', vxlanMode: 'CrossSubnet' });
     assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
     assertPath(cross!, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 4096, port: 4789 });
-    // The pool was patched, not made again: same blocks.
+    // The pool was patched, not made again (same blocks), and the running calico-node followed it.
     assert.deepEqual(cross!.daemonFacts!.leases, always!.daemonFacts!.leases);
+    assert.equal(always!.daemonFacts!.calico!.switched, 'calico-node started');
+    assert.equal(cross!.daemonFacts!.calico!.switched, 'IPPool patched; calico-node kept running');
+    assert.deepEqual(cross!.daemonFacts!.leftBehind, [], 'Always -> CrossSubnet leaves nothing');
 
     assertRunPassed(bgp!);
     assertRealCalico(bgp!, 'calico-bgp', { ipipMode: 'Never', vxlanMode: 'Never' });
@@ -85,6 +88,8 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     ]);
     // A fact about Calico: felix's CrossSubnet routes (proto 80, onlink) outlive the switch to BGP,
     // where they keep BIRD from writing its own; recorded, then removed.
+    // Another networking backend (BIRD): calico-node started again, as after a change to calico_backend.
+    assert.equal(bgp!.daemonFacts!.calico!.switched, 'calico-node started');
     const left = bgp!.daemonFacts!.leftBehind ?? [];
     assert.ok(left.length > 0, 'the switch from CrossSubnet leaves something');
     for (const l of left) assert.match(l, /^n[12]: route 10\.244\.\d+\.\d+\/26 via 192\.168\.10\.1[12] dev eth0 onlink$/);

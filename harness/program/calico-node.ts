@@ -185,6 +185,27 @@ function confdConf(env: LabEnv, n: ResolvedNode, bird: NonNullable<CalicoBinarie
   return dir;
 }
 
+/**
+ * calico-node -allocate-tunnel-addrs once more on every node, after a pool patch with calico-node
+ * running (its container runs it as a service that follows the pools; here it runs once a change).
+ */
+export async function allocateTunnelAddrs(env: LabEnv, kube: KubeState, prog: CalicoNodeProgram, bins: CalicoBinaries): Promise<void> {
+  const kubeconfig = calicoKubeconfig(kube.kubeconfig, kube.server);
+  await Promise.all(
+    env.topology.nodes.map((n) =>
+      runOnce(
+        env.exec(env.names.node(n)),
+        calicoSpec(env, n, 'tunnel-addrs', {
+          argv: [bins.node.path, '-allocate-tunnel-addrs', '-allocate-tunnel-addrs-run-once'],
+          environment: calicoNodeEnv(env, n, prog),
+          kubeconfig,
+        }),
+        60_000,
+      ),
+    ),
+  );
+}
+
 /** The node's kubeconfig for calico-node: the lab's admin credentials, inlined (its -startup cannot see the lab's folder). */
 export const calicoKubeconfig = (adminKubeconfig: string, server: string) => {
   const k = JSON.parse(inlineKubeconfig(readFileSync(adminKubeconfig, 'utf8'))) as { clusters: { cluster: { server: string } }[] };

@@ -34,6 +34,11 @@ export interface Programmer {
    * its daemons are stopped and the next mode is of another kind.
    */
   clear?(t: ProgramTarget): Promise<void>;
+  /**
+   * Whether a switch from `from` (this kind's) to `to` keeps the daemons running, as users switch:
+   * a Calico pool patch that the running felix follows by itself. Else a switch stops them first.
+   */
+  keepsDaemons?(from: ModeDef, to: ModeDef): boolean;
 }
 
 /** The programmer of a mode, by its program's kind. Exhaustive: a new kind of program fails to compile here. */
@@ -47,14 +52,16 @@ export function programmerOf(mode: ModeDef): Programmer {
 }
 
 /**
- * Removes every trace of the current mode: its daemons, then what a daemon wrote (only when the
- * next mode is of another kind: a restart with a new backend is what users do, and what survives
- * it is recorded as a fact about the daemon), then its ops (forced when rolling back a half-applied one).
+ * Removes every trace of the current mode: its daemons (unless the next mode takes them over as they
+ * run), then what a daemon wrote (only when the next mode is of another kind: a restart with a new
+ * backend is what users do, and what survives it is recorded as a fact about the daemon), then its
+ * ops (forced when rolling back a half-applied one).
  */
 export async function unprogramMode(t: ProgramTarget, opts: { force: boolean; next?: ModeDef }): Promise<void> {
-  await stopModeDaemons(t);
   const run = t.state.daemonRun ? findMode(t.state.daemonRun.mode) : undefined;
   const writer = run ? programmerOf(run) : undefined;
+  const handOver = !opts.force && run !== undefined && opts.next !== undefined && writer?.keepsDaemons?.(run, opts.next) === true;
+  if (!handOver) await stopModeDaemons(t);
   if (writer?.clear && (opts.force || !opts.next || programmerOf(opts.next).kind !== writer.kind)) await writer.clear(t);
   await t.apply(undoOps(t.state.modeOps), { force: opts.force });
   t.state.modeOps = [];

@@ -9,7 +9,7 @@ import { blockAffinities, type CalicoNodeInfo, calicoNodeInfo, patchPoolModes, r
 import { kubeApi, type KubeApi } from '../kube/client.ts';
 import { birdKernelRoutes } from '../modes/bird-config.ts';
 import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
-import { allModes } from '../modes/registry.ts';
+import { allModes, findMode } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
 import { parseCidr, routeIn } from '../net/ipv4.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
@@ -23,12 +23,13 @@ import {
   calicoBinaries,
   calicoDir,
   ensureCalicoCrds,
+  allocateTunnelAddrs,
   felixMtuFile,
   felixRestarts,
   startCalicoNode,
 } from './calico-node.ts';
 import { TimeoutError } from '../errors.ts';
-import { waitReady } from './daemon.ts';
+import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
 import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import { calicoPodName } from './pods.ts';
@@ -139,12 +140,27 @@ function cniKubeconfigs(t: ProgramTarget): Record<string, string> {
   return Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, `${calicoDir(t.env, n.name)}/tunnel-addrs/upper/calico/kubeconfig`]));
 }
 
-async function startOnNodes(
-  t: ProgramTarget,
-  mode: ModeDef,
-  prog: CalicoNodeProgram,
-): Promise<{ kube: KubeState; api: KubeApi; run: Awaited<ReturnType<typeof startCalicoNode>>; bins: CalicoBinaries; version: string }> {
+/** calico-node of the mode before still runs on every node with this mode's networking backend: a pool patch is all it takes. */
+function liveFor(t: ProgramTarget, prog: CalicoNodeProgram): boolean {
+  const before = t.state.daemonRun ? findMode(t.state.daemonRun.mode) : undefined;
+  const felix = t.state.daemons.filter((d) => /^calico-node felix /.test(d.what) && isRunningDaemon(d));
+  return before !== undefined && calicoNodeProgram(before)?.backend === prog.backend && felix.length === t.env.topology.nodes.length;
+}
+
+/** How the mode came to be: calico-node started for it, or the running one following a pool patch. */
+type Started = {
+  kube: KubeState;
+  api: KubeApi;
+  bins: CalicoBinaries;
+  version: string;
+  environment: Record<string, string>;
+  daemons: string[];
+  live: boolean;
+};
+
+async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodeProgram): Promise<Started> {
   const bins = await calicoBinaries(prog);
+  const live = liveFor(t, prog);
   const ds = await ensureDatastore(t);
   const kube = await ensureKube(t, ds);
   const api = kubeApi(kube.kubeconfig);
@@ -158,8 +174,16 @@ async function startOnNodes(
     PROBE_NAMESPACE,
     t.env.topology.nodes.flatMap((n) => n.pods.map((p) => ({ name: calicoPodName({ node: n.name, name: p.name }), node: n.name }))),
   );
+  const base = { kube, api, bins, version: bins.node.version };
+  if (live) {
+    // The running calico-node follows the patch: felix by itself (it exits for an encapsulation
+    // change and is started again), the tunnel addresses by -allocate-tunnel-addrs.
+    await allocateTunnelAddrs(t.env, kube, prog, bins);
+    const was = t.state.daemonRun?.facts.calico;
+    return { ...base, environment: was?.env ?? {}, daemons: was?.daemons ?? [], live };
+  }
   const run = await startCalicoNode(t.env, kube, prog, bins, (d) => t.record(d));
-  return { kube, api, run, bins, version: bins.node.version };
+  return { ...base, ...run, live };
 }
 
 export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
@@ -243,8 +267,9 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
                 },
               ]),
             ),
-            env: started.run.environment,
-            daemons: started.run.daemons,
+            env: started.environment,
+            daemons: started.daemons,
+            switched: started.live ? 'IPPool patched; calico-node kept running' : 'calico-node started',
             felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),
             podMtu: mtus,
           },
@@ -258,6 +283,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
      * cannot go: down and bare), its routes into the pod network and blackholes, felix's iptables
      * rules (nftables, as FELIX_IPTABLESBACKEND=nft wrote them) and ipsets.
      */
+    keepsDaemons: (from, to) => calicoNodeProgram(from)?.backend === calicoNodeProgram(to)?.backend,
     async clear(t: ProgramTarget) {
       const owned = calicoDevices();
       const snaps = await t.snapshots();

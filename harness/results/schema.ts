@@ -197,6 +197,8 @@ export interface CalicoFacts {
   env: Record<string, string>;
   /** The daemons per node ("startup", "felix", "confd", "bird"), and how often felix exited and was started again. */
   daemons: string[];
+  /** How this mode came: "calico-node started", or "IPPool patched; calico-node kept running" (a switch between pool modes). */
+  switched: string;
   felixRestarts: Record<string, number>;
   /** Where the pods' MTU came from (felix's /var/lib/calico/mtu, as install-cni reads it). */
   podMtu: Record<string, number>;
