@@ -14,18 +14,12 @@ import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { clean, cli, inNetns, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 const parts = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary(), kubeApiserverBinary()]);
 const missing = parts.find((b) => !b.ok);
 const SKIP = ROOT_SKIP || (missing && !missing.ok && missing.detail) || false;
 const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
-
-/** Processes named `comm` running in a namespace. */
-const inNetns = (netns: string, comm: string) =>
-  execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
-    .split('\n')
-    .filter((p) => p && existsSync(`/proc/${p}/comm`) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm);
 
 /** The daemon is the real calico-node, its pods hold calico-ipam's addresses, and the model agrees with the kernel. */
 function assertRealCalico(r: RunResult, model: string, pool: { ipipMode: string; vxlanMode: string }): void {

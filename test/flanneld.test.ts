@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { assertPath, assertRunPassed, assertUnreachable } from '../assertions/index.ts';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { checkMode } from '../harness/check/index.ts';
@@ -13,17 +13,11 @@ import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { clean, cli, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { clean, cli, inNetns, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
 
 const [flanneld, etcd, flannelCni] = await Promise.all([flanneldBinary(), etcdBinary(), flannelCniBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || false;
 const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
-
-/** Running processes named `comm` inside a namespace. */
-const inNetns = (netns: string, comm: string) =>
-  execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
-    .split('\n')
-    .filter((p) => p && existsSync(`/proc/${p}/comm`) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm);
 
 /** A fresh lab in `mode`, checked on the wire, always torn down. */
 async function fresh(mode: string, more: (lab: Lab, r: RunResult) => void | Promise<void> = () => {}): Promise<RunResult> {

@@ -1,7 +1,7 @@
 // Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,3 +117,9 @@ export function stderrOf(p: ChildProcess): { text: string } {
   p.stderr!.on('data', (d) => (s.text += d));
   return s;
 }
+
+/** Processes named `comm` running in a namespace. */
+export const inNetns = (netns: string, comm: string) =>
+  execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
+    .split('\n')
+    .filter((p) => p && existsSync(`/proc/${p}/comm`) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm);
