@@ -13,7 +13,20 @@ import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import { clean, cli, inNetns, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import {
+  clean,
+  cli,
+  inNetns,
+  killThenGc,
+  leaveForOwnMode,
+  labProcesses,
+  ROOT,
+  ROOT_SKIP,
+  runCli,
+  tmpOut,
+  uniqueLab,
+  waitFor,
+} from './helpers.ts';
 
 const [flanneld, etcd, flannelCni] = await Promise.all([flanneldBinary(), etcdBinary(), flannelCniBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || false;
@@ -177,17 +190,12 @@ describe('the real flanneld on the two-subnets lab', { skip: SKIP }, () => {
       assertRunPassed(hg);
       assertUnreachable(hg, 'n1/p1', 'n3/p1');
       assert.deepEqual(hg.modelDiff?.differences, []);
-
-      // Leaving for cnilab's own mode: flanneld stops and nothing of it is left.
-      await lab.switchTo(getMode('flannel-vxlan'));
-      assert.deepEqual(await lab.staleState(), []);
-      for (const n of topology.nodes) assert.deepEqual(inNetns(lab.names.node(n), 'flanneld'), [], `flanneld stopped on ${n.name}`);
-      assertRunPassed(await checkMode(lab, getMode('flannel-vxlan'), { outDir: tmpOut(), count: 1 }));
-      assert.equal(lab.daemonReport(), undefined);
-    } finally {
+    } catch (e) {
       await lab.down();
+      throw e;
     }
-    clean(name);
+    // Leaving for cnilab's own mode: flanneld stops and nothing of it is left.
+    await leaveForOwnMode(lab, ['flanneld']);
   });
 
   test("back from cnilab's own mode: leases left in etcd with old VTEP MACs are waited out, not trusted", async () => {
@@ -238,11 +246,6 @@ describe('the real flanneld on the two-subnets lab', { skip: SKIP }, () => {
     const victim = uniqueLab('fk');
     const k = cli(['run', '--modes', 'flanneld-udp', '--name', victim, '--out', tmpOut()], { CNILAB_FAULT: 'hang-program:flanneld-udp' });
     await waitFor('flanneld to run', () => labProcesses(victim).some((l) => /flanneld/.test(l)), 30_000);
-    k.kill('SIGKILL');
-    await new Promise((r) => k.on('exit', r));
-    assert.ok(labProcesses(victim).length > 0, 'a SIGKILLed run leaves its daemons');
-    const gc = await runCli(['gc']);
-    assert.equal(gc.code, 0, gc.stderr);
-    clean(victim);
+    await killThenGc(k, victim);
   });
 });

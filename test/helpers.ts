@@ -5,6 +5,10 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertRunPassed } from '../assertions/index.ts';
+import type { Lab } from '../harness/backends/netns/lab.ts';
+import { checkMode } from '../harness/check/index.ts';
+import { getMode } from '../harness/modes/registry.ts';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 export const isRoot = process.getuid?.() === 0;
@@ -123,3 +127,36 @@ export const inNetns = (netns: string, comm: string) =>
   execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' })
     .split('\n')
     .filter((p) => p && existsSync(`/proc/${p}/comm`) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm);
+
+/**
+ * A real daemon's lab switched to cnilab's own flannel-vxlan: nothing stale, none of `comms` left
+ * in any node, the wire passes, no daemon report; the lab is then taken down and must be gone.
+ */
+export async function leaveForOwnMode(lab: Lab, comms: readonly string[], more: (lab: Lab) => void = () => {}): Promise<void> {
+  try {
+    await lab.switchTo(getMode('flannel-vxlan'));
+    assert.deepEqual(await lab.staleState(), []);
+    for (const n of lab.topology.nodes)
+      assert.deepEqual(
+        comms.flatMap((c) => inNetns(lab.names.node(n), c)),
+        [],
+        `${comms.join(', ')} stopped on ${n.name}`,
+      );
+    more(lab);
+    assertRunPassed(await checkMode(lab, getMode('flannel-vxlan'), { outDir: tmpOut(), count: 1 }));
+    assert.equal(lab.daemonReport(), undefined);
+  } finally {
+    await lab.down();
+  }
+  clean(lab.name);
+}
+
+/** SIGKILL a run (nothing of it can clean up), see that it left its processes, then `cnilab gc` must reap all of `lab`. */
+export async function killThenGc(run: ChildProcess, lab: string): Promise<void> {
+  run.kill('SIGKILL');
+  await new Promise((r) => run.on('exit', r));
+  assert.ok(labProcesses(lab).length > 0, 'a SIGKILLed run leaves its daemons');
+  const gc = await runCli(['gc']);
+  assert.equal(gc.code, 0, gc.stderr);
+  clean(lab);
+}
