@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { Lab } from '../harness/backends/netns/lab.ts';
 import { bird1Binary, calicoCniBinary, calicoNodeBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
+import { checkMode } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
@@ -103,7 +104,7 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     clean(name);
   });
 
-  test('calico-node writes its fixed paths into the lab, never the host; leaving for another kind removes all of it', async () => {
+  test("calico-node keeps to the lab's folders; BGP -> VXLAN leaves BIRD's routes (recorded); leaving for another kind removes all", async () => {
     const before = ['/var/lib/calico', '/var/run/calico', '/var/log/calico'].filter(existsSync);
     const name = uniqueLab('cp');
     const lab = await Lab.up(topology, getMode('calico-node-bgp'), { name });
@@ -131,6 +132,22 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
         const ns = lab.names.node(n);
         assert.match(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }), /cali-/);
       }
+    } catch (e) {
+      await lab.down();
+      throw e;
+    }
+    try {
+      // BGP -> VXLAN (another networking backend: calico-node started again): BIRD's routes persist
+      // (its kernel protocol says `persist`) and felix leaves them be until they are gone: recorded,
+      // removed, and then felix's own are there, with 0 differences from the model.
+      await lab.switchTo(getMode('calico-node-vxlan-always'));
+      const d = lab.daemonReport()!;
+      assert.equal(d.daemonFacts!.calico!.switched, 'calico-node started');
+      const left = d.daemonFacts!.leftBehind ?? [];
+      assert.ok(left.length > 0 && left.every((l) => / proto bird$/.test(l)), left.join('\n'));
+      assert.deepEqual(d.modelDiff?.differences, []);
+      assert.deepEqual(await lab.staleState(), []);
+      assertRunPassed(await checkMode(lab, getMode('calico-node-vxlan-always'), { outDir: tmpOut(), count: 1 }));
     } catch (e) {
       await lab.down();
       throw e;

@@ -4,6 +4,7 @@ import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import type { ResolvedNode, Topology } from '../topology/types.ts';
 import { IF } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
+import { BIRD_ROUTES } from './calico-common.ts';
 import type { BirdPolicy } from './mode.ts';
 
 const id = (ip: number) => formatIpv4(ip).replaceAll('.', '_');
@@ -133,6 +134,7 @@ export function birdKernelRoutes(t: Topology, n: ResolvedNode, policy: BirdPolic
         dst: formatCidr(p.podBlock),
         ...(via !== undefined ? { via: formatIpv4(via) } : {}),
         dev: IF.underlay,
+        proto: BIRD_ROUTES.proto,
       };
     });
 }

@@ -48,13 +48,17 @@ export function vxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
   });
 }
 
+/**
+ * A peer's VTEP neighbour, FDB entry and block route. felix writes the route through vxlan.calico
+ * with its device-route protocol, `boot` unless FELIX_DEVICEROUTEPROTOCOL says otherwise; only its
+ * blackholes and CrossSubnet's plain routes carry 80 (felix/dataplane/linux/vxlan_mgr.go).
+ */
 export const vxlanPeer = (ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode) =>
   vxlanPeerOps(ctx, n, peer, {
     dev: CALICO_VXLAN_DEV,
     peerVtep: tunnelOf(peer, ctx),
     peerMac: calicoVtepMac(peer, ctx),
     dst: blockOf(peer),
-    proto: FELIX_ROUTES.proto,
   });
 
 /**

@@ -13,8 +13,8 @@ function vxlan(cross: boolean): ModeDef {
     programs:
       `${CALICO_VXLAN_DEV} (VNI FELIX_VXLANVNI=4096, port FELIX_VXLANPORT=4789, MTU ext-50, node tunnel address /32); per ` +
       `peer: permanent neighbour tunnel address -> VTEP MAC, FDB entry to the peer node IP, \`BLOCK via PEER_TUNNEL_IP dev ` +
-      `${CALICO_VXLAN_DEV} onlink proto ` +
-      `80\`${cross ? '; peers on the same subnet keep the neighbour and FDB entry, but their route is ' : ''}` +
+      `${CALICO_VXLAN_DEV} onlink\` (protocol boot, felix's device routes)` +
+      `${cross ? '; peers on the same subnet keep the neighbour and FDB entry, but their route is ' : ''}` +
       `${cross ? '`BLOCK via PEER_NODE_IP dev eth0 onlink proto 80`' : ''}. No BIRD (Calico's ` +
       `vxlan backend). Wire: ` +
       `${cross ? 'plain on one subnet, VXLAN 4096/4789 across' : 'VXLAN with VNI 4096 on UDP 4789 between any two nodes'}.`,

@@ -125,10 +125,10 @@ test('host-gw routes only to on-link peers; DirectRouting mixes direct and VXLAN
 test('Calico VXLAN and IPIP: devices, MTUs, felix routes, CrossSubnet going direct on one subnet', () => {
   const vx = lines('calico-vxlan-always', 'n1');
   assert.ok(vx.some((x) => /^link add name vxlan.calico .*mtu 1450 type vxlan id 4096 .*dstport 4789 nolearning$/.test(x)));
-  assert.ok(vx.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink proto 80'));
+  assert.ok(vx.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink'));
   const vxc = lines('calico-vxlan-crosssubnet', 'n1');
   assert.ok(vxc.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev eth0 onlink proto 80'));
-  assert.ok(vxc.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink proto 80'));
+  assert.ok(vxc.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink'));
   const ip = lines('calico-ipip-always', 'n1');
   assert.ok(ip.includes('link set tunl0 mtu 1480 up'));
   assert.ok(ip.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev tunl0 onlink proto 80'));

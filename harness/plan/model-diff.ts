@@ -22,14 +22,21 @@ const vxlanFact = (
   `mtu ${mtu} mac ${mac ?? '-'}`;
 /** `ip route` shows a host route without its length; a plan writes it with /32. */
 const prefixed = (dst: string) => (dst.includes('/') || dst === 'default' ? dst : `${dst}/32`);
-const routeFact = (r: { dst: string; gateway?: string; dev?: string; onlink?: boolean }) =>
-  `route ${prefixed(r.dst)} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.onlink ? ' onlink' : ''}`;
+const routeFact = (r: { dst: string; gateway?: string; dev?: string; onlink?: boolean }, proto = '') =>
+  `route ${prefixed(r.dst)} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}${r.onlink ? ' onlink' : ''}${proto}`;
+/** " proto P" when P is one of the protocols a comparison tells apart (felix's 80 from BIRD's), else nothing. */
+const protoOf = (p: string | undefined, shown: ReadonlySet<string> | undefined) => (p !== undefined && shown?.has(p) ? ` proto ${p}` : '');
 const neighFact = (ip: string, dev: string, mac?: string) => `neigh ${ip} dev ${dev} lladdr ${mac ?? '-'}`;
 const vethFact = (name: string, mtu: number | undefined, mac?: string) => `veth ${name} mtu ${mtu ?? '-'} mac ${mac ?? '-'}`;
 const fdbFact = (mac: string, dev: string, dst: string) => `fdb ${mac} dev ${dev} dst ${dst}`;
 
 /** The facts a plan puts into one node namespace. */
-export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: Cidr): Set<string> {
+export function plannedFacts(
+  ops: readonly KernelOp[],
+  netns: string,
+  podCidr: Cidr,
+  opts: { protocols?: ReadonlySet<string> } = {},
+): Set<string> {
   const out = new Set<string>();
   const mine = ops.filter((o) => o.netns === netns);
   const devices = new Set<string>();
@@ -43,15 +50,19 @@ export function plannedFacts(ops: readonly KernelOp[], netns: string, podCidr: C
     } else if (o.kind === 'veth') vethMtu.set(o.name, o.mtu);
     else if (o.kind === 'link-set' && o.mac && vethMtu.has(o.name)) vethMac.set(o.name, o.mac);
     else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);
-    else if (o.kind === 'route' && !o.del && o.type === 'blackhole' && routeIn(podCidr, o.dst)) out.add(`blackhole ${prefixed(o.dst)}`);
+    else if (o.kind === 'route' && !o.del && o.type === 'blackhole' && routeIn(podCidr, o.dst))
+      out.add(`blackhole ${prefixed(o.dst)}${protoOf(o.proto, opts.protocols)}`);
     else if (o.kind === 'route' && !o.del && o.type !== 'blackhole' && routeIn(podCidr, o.dst))
       out.add(
-        routeFact({
-          dst: o.dst,
-          ...(o.via ? { gateway: o.via } : {}),
-          ...(o.dev ? { dev: o.dev } : {}),
-          ...(o.onlink ? { onlink: true } : {}),
-        }),
+        routeFact(
+          {
+            dst: o.dst,
+            ...(o.via ? { gateway: o.via } : {}),
+            ...(o.dev ? { dev: o.dev } : {}),
+            ...(o.onlink ? { onlink: true } : {}),
+          },
+          protoOf(o.proto, opts.protocols),
+        ),
       );
     else if (o.kind === 'neigh' && !o.del) out.add(neighFact(o.ip, o.dev, o.mac));
     else if (o.kind === 'fdb' && !o.del) out.add(fdbFact(o.mac, o.dev, o.dst));
@@ -71,7 +82,7 @@ export function kernelFacts(
   s: NodeKernelState,
   podCidr: Cidr,
   owned: (ifname: string) => boolean,
-  opts: { podVeths?: (ifname: string) => boolean } = {},
+  opts: { podVeths?: (ifname: string) => boolean; protocols?: ReadonlySet<string> } = {},
 ): Set<string> {
   const out = new Set<string>();
   for (const l of s.links) {
@@ -83,7 +94,8 @@ export function kernelFacts(
   }
   for (const r of s.routes) {
     if (r.protocol === 'kernel' || r.dev === IF.cni0 || !routeIn(podCidr, r.dst)) continue;
-    out.add(r.type === 'blackhole' ? `blackhole ${prefixed(r.dst)}` : routeFact(r));
+    const proto = protoOf(r.protocol, opts.protocols);
+    out.add(r.type === 'blackhole' ? `blackhole ${prefixed(r.dst)}${proto}` : routeFact(r, proto));
   }
   for (const n of s.neigh) if (n.permanent) out.add(neighFact(n.dst, n.dev, n.lladdr));
   for (const f of s.fdb) if (f.dst) out.add(fdbFact(f.mac, f.ifname, f.dst));
@@ -112,9 +124,16 @@ export function removeFactsOps(netns: string, facts: readonly string[]): KernelO
   const ops: KernelOp[] = [...gone].map((name) => ({ kind: 'link-del', netns, name }));
   for (const f of facts) {
     const w = f.split(' ');
+    // A fact that names its protocol is removed with it: felix's route and BIRD's may share a prefix.
+    const proto = /(?: proto (\S+))$/.exec(f)?.[1];
+    const by = proto ? { proto } : {};
+    if (w[0] === 'blackhole') {
+      ops.push({ kind: 'route', netns, type: 'blackhole', dst: w[1]!, ...by, del: true });
+      continue;
+    }
     const dev = factDevice(f);
     if (dev === undefined || gone.has(dev)) continue;
-    if (w[0] === 'route') ops.push({ kind: 'route', netns, dst: w[1]!, dev, del: true });
+    if (w[0] === 'route') ops.push({ kind: 'route', netns, dst: w[1]!, dev, ...by, del: true });
     else if (w[0] === 'neigh') ops.push({ kind: 'neigh', netns, ip: w[1]!, mac: w[5] ?? '', dev, del: true });
     else if (w[0] === 'fdb') ops.push({ kind: 'fdb', netns, mac: w[1]!, dev, dst: w[5]!, del: true });
     else if (w[0] === 'addr') ops.push({ kind: 'addr', netns, dev, cidr: w[2]!, del: true });

@@ -93,8 +93,9 @@ export function renderOp(op: KernelOp): string {
     case 'addr':
       return `addr ${op.del ? 'del' : 'replace'} ${op.cidr} dev ${op.dev}`;
     case 'route': {
-      // A delete names the route by destination, type and device only: the kernel matches on those.
-      if (op.del) return ['route del', op.type, op.dst, op.dev && `dev ${op.dev}`].filter(Boolean).join(' ');
+      // A delete names the route by destination, type, device and (when given) protocol: the kernel matches on those.
+      if (op.del)
+        return ['route del', op.type, op.dst, op.dev && `dev ${op.dev}`, op.proto && `proto ${op.proto}`].filter(Boolean).join(' ');
       const parts = ['route replace'];
       if (op.type) parts.push(op.type);
       parts.push(op.dst);

@@ -35,7 +35,7 @@ test('ops render to the exact ip / bridge batch lines', () => {
     [{ kind: 'route', netns: 'a', dst: '10.244.0.64/26', type: 'blackhole' }, 'route replace blackhole 10.244.0.64/26'],
     [
       { kind: 'route', netns: 'a', dst: '10.244.0.128/26', via: '192.168.10.12', dev: 'eth0', proto: '80', del: true },
-      'route del 10.244.0.128/26 dev eth0',
+      'route del 10.244.0.128/26 dev eth0 proto 80',
     ],
     [
       { kind: 'neigh', netns: 'a', ip: '10.244.2.0', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1' },

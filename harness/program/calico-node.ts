@@ -75,7 +75,7 @@ const birdSocket = (env: LabEnv, node: string) => `${birdDir(env, node)}/bird.ct
  * CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_DEFAULTENDPOINTTOHOSTACTION, FELIX_IPV6SUPPORT,
  * FELIX_HEALTHENABLED), what the kubelet would fill in (NODENAME from spec.nodeName), and what a lab
  * must say itself: the node's IP (no autodetection guesswork), quiet file logging, nft iptables
- * (v3.28's `auto` picks legacy in a fresh namespace), and no usage reports.
+ * (v3.28's `auto` picks legacy in a fresh namespace), no usage reports, and a 10 s route refresh.
  */
 export function calicoNodeEnv(env: LabEnv, n: ResolvedNode, prog: CalicoNodeProgram): Record<string, string> {
   const { calico } = env.settings;
@@ -100,6 +100,9 @@ export function calicoNodeEnv(env: LabEnv, n: ResolvedNode, prog: CalicoNodeProg
     FELIX_HEALTHENABLED: 'true',
     FELIX_IPTABLESBACKEND: 'nft',
     FELIX_USAGEREPORTINGENABLED: 'false',
+    // felix checks the kernel's routes against its own every 90 s by default; a route it left to
+    // someone else (BIRD's, persisted after a switch) is only taken back then. 10 s bounds a switch.
+    FELIX_ROUTEREFRESHINTERVAL: '10',
     FELIX_LOGSEVERITYSCREEN: 'info',
     FELIX_LOGFILEPATH: 'none',
     FELIX_LOGSEVERITYSYS: 'none',

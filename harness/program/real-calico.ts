@@ -8,6 +8,7 @@ import { injectFault } from '../kernel/fault.ts';
 import { blockAffinities, type CalicoNodeInfo, calicoNodeInfo, patchPoolModes, readPool, registerPods } from '../kube/calico.ts';
 import { kubeApi, type KubeApi } from '../kube/client.ts';
 import { birdKernelRoutes } from '../modes/bird-config.ts';
+import { BIRD_ROUTES, FELIX_ROUTES } from '../modes/calico-common.ts';
 import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
 import { allModes, findMode } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
@@ -48,8 +49,11 @@ const calicoDevices = () => deviceMatcher(allModes().flatMap((m) => (calicoNodeP
 /** The host side of the Calico CNI plugin's veths (cni-plugin/pkg/dataplane/linux: "cali" + a hash of the pod). */
 const podVeths = (ifname: string) => ifname.startsWith('cali');
 
+/** Routes are told apart by who wrote them: felix (proto 80) or BIRD; a BIRD route where felix's belongs is a difference. */
+const PROTOCOLS: ReadonlySet<string> = new Set([FELIX_ROUTES.proto, BIRD_ROUTES.proto]);
+
 const factsOf = (t: ProgramTarget, snaps: readonly NodeKernelState[]): Facts =>
-  new Map(snaps.map((s) => [s.node, kernelFacts(s, t.env.topology.podCidr, calicoDevices(), { podVeths })]));
+  new Map(snaps.map((s) => [s.node, kernelFacts(s, t.env.topology.podCidr, calicoDevices(), { podVeths, protocols: PROTOCOLS })]));
 
 /** What Calico chose, read back from the API: each node's blocks (calico-ipam) and what calico-node wrote on its Node. */
 interface CalicoChoices {
@@ -88,13 +92,21 @@ function modelFacts(t: ProgramTarget, model: ModeDef, c: CalicoChoices): Facts {
   };
   const program = kernelProgram(model);
   const mtu = model.podMtu(t.env.topology);
-  const ops: KernelOp[] = [...(program?.plan(ctx) ?? []), ...planCalicoPods(topology, t.env.names, t.state.pods, mtu)];
   const bird = program?.bird;
+  // A block's blackhole is BIRD's where BIRD runs (bird_aggr.cfg's static protocol), else felix's
+  // (vxlan_mgr.go blackholeRoutes, proto 80).
+  const blackholeBy = bird ? BIRD_ROUTES.proto : FELIX_ROUTES.proto;
+  const ops: KernelOp[] = [
+    ...(program?.plan(ctx) ?? []),
+    ...planCalicoPods(topology, t.env.names, t.state.pods, mtu).map((o) =>
+      o.kind === 'route' && o.type === 'blackhole' ? { ...o, proto: blackholeBy } : o,
+    ),
+  ];
   return new Map(
     topology.nodes.map((n) => {
       const netns = t.env.names.node(n);
       const mine = [...ops, ...(bird ? birdKernelRoutes(topology, n, bird, netns) : [])];
-      return [n.name, plannedFacts(mine, netns, topology.podCidr)];
+      return [n.name, plannedFacts(mine, netns, topology.podCidr, { protocols: PROTOCOLS })];
     }),
   );
 }
