@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { checkoutRoot } from '../kernel/root.ts';
 import { errorLine, UsageError } from '../errors.ts';
 import type { Check, HostReport } from '../host/doctor.ts';
-import { calicoNodeProgram, type ModeDef } from '../modes/mode.ts';
+import type { ModeDef } from '../modes/mode.ts';
 import type { Topology } from '../topology/types.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
@@ -337,7 +337,7 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
  * BIRD 1.6 and confd's templates), the Calico CNI plugin, and the API server they store in.
  */
 async function buildDaemonsFor(modes: readonly ModeDef[]): Promise<void> {
-  if (!modes.some((m) => calicoNodeProgram(m)) || process.getuid?.() !== 0) return;
+  if (!modes.some((m) => m.needs.tools.includes('calico-node')) || process.getuid?.() !== 0) return;
   const { ensureBuilt } = await import('../host/install.ts');
   const d = await import('../host/daemons.ts');
   await ensureBuilt('calico-node', d.calicoNodeBinary);

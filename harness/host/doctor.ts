@@ -11,6 +11,7 @@ import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
 import {
   bird1Binary,
+  calicoConfdDir,
   calicoCniBinary,
   calicoNodeBinary,
   etcdBinary,
@@ -82,7 +83,7 @@ const TOOL_COMMANDS: Record<Tool, string[]> = {
   // calico-node's daemons, its CNI plugin, the API server they store in, and the ipset felix calls.
   'calico-node': ['calico-node', 'calico-cni', 'kube-apiserver', 'etcd', 'ipset'],
   // Debian's BIRD 1.6, which confd's templates are written for.
-  bird1: ['bird1'],
+  bird1: ['bird1', 'calico-confd'],
 };
 
 /** Whether this host's kernel and tools run `mode`, and what is missing when not. */
@@ -131,6 +132,7 @@ export async function doctor(): Promise<HostReport> {
     calicoCniBinary(),
     bird1Binary(),
   ]);
+  // The version first: a narrow terminal cuts the (long, cache-keyed) path, not what was built.
   for (const [name, b] of [
     ['flanneld', daemons[0]],
     ['etcd', daemons[1]],
@@ -144,7 +146,11 @@ export async function doctor(): Promise<HostReport> {
     ['calico-cni', daemons[6]],
     ['bird1', daemons[7]],
   ] as const)
-    tools[name] = b.ok ? { ok: true, detail: `${b.path} (${b.version})` } : { ok: false, detail: b.detail };
+    tools[name] = b.ok ? { ok: true, detail: `${b.version}  ${b.path}` } : { ok: false, detail: b.detail };
+  const confd = calicoConfdDir();
+  tools['calico-confd'] = confd
+    ? { ok: true, detail: `templates (krt_tunnel declared for stock BIRD)  ${confd}` }
+    : { ok: false, detail: 'confd\'s templates are not in the cache: "cnilab install calico-node" copies them from the calico module' };
   tools['netns-dir'] = existsSync('/run/netns') || root ? { ok: true, detail: '/run/netns' } : { ok: false, detail: 'no /run/netns' };
   const kernel = root
     ? await probeKernel()
