@@ -104,7 +104,7 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     clean(name);
   });
 
-  test("calico-node keeps to the lab's folders; BGP -> VXLAN leaves BIRD's routes (recorded); leaving for another kind removes all", async () => {
+  test("calico-node keeps to the lab's folders; BGP -> VXLAN leaves BIRD's routes (recorded); leaving removes all", async () => {
     const before = ['/var/lib/calico', '/var/run/calico', '/var/log/calico'].filter(existsSync);
     const name = uniqueLab('cp');
     const lab = await Lab.up(topology, getMode('calico-node-bgp'), { name });
