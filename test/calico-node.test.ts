@@ -93,13 +93,21 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
       'confd',
       `BIRD ${bird.ok ? bird.version : '?'}`,
     ]);
-    // A fact about Calico: felix's CrossSubnet routes (proto 80, onlink) outlive the switch to BGP,
-    // where they keep BIRD from writing its own; recorded, then removed.
+    // A fact about Calico: felix's CrossSubnet routes (proto 80, onlink) and its blackholes outlive the
+    // switch to BGP, where they keep BIRD from writing its own; recorded, then removed.
     // Another networking backend (BIRD): calico-node started again, as after a change to calico_backend.
     assert.equal(bgp!.daemonFacts!.calico!.switched, 'calico-node started');
     const left = bgp!.daemonFacts!.leftBehind ?? [];
     assert.ok(left.length > 0, 'the switch from CrossSubnet leaves something');
-    for (const l of left) assert.match(l, /^n[12]: route 10\.244\.\d+\.\d+\/26 via 192\.168\.10\.1[12] dev eth0 onlink$/);
+    for (const l of left)
+      assert.match(
+        l,
+        /^n[123]: (route 10\.244\.\d+\.\d+\/26 via 192\.168\.10\.1[12] dev eth0 onlink|blackhole 10\.244\.\d+\.\d+\/26) proto 80$/,
+      );
+    assert.ok(
+      left.some((l) => / onlink proto 80$/.test(l)),
+      'the on-subnet routes among them',
+    );
     assert.match(readFileSync(`${out}/report.md`, 'utf8'), /calico-node v3\.28\.5/);
     clean(name);
   });
