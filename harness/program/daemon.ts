@@ -73,8 +73,6 @@ function commandOf(spec: DaemonSpec): string[] {
   // Overlays first (their lab folders may sit under a folder a tmpfs hides next), then binds, then tmpfs.
   const steps = [
     ...Object.entries(spec.overlays ?? {}).map(([target, dir]) => {
-      // overlay's options are split at ',' and ':': a path holding one would mount something else.
-      if (/[,:]/.test(dir + target)) throw new Error(`${spec.what}: overlay paths must not hold ',' or ':' (${dir})`);
       const options = `lowerdir=${target},upperdir=${dir}/upper,workdir=${dir}/work`;
       return `mount -t overlay cnilab -o ${shellQuote(options)} ${shellQuote(target)}`;
     }),
@@ -87,6 +85,9 @@ function commandOf(spec: DaemonSpec): string[] {
 
 /** Makes what `spec`'s mount namespace needs: its targets must exist (none is made on the host), its lab folders are made. */
 function prepareMounts(spec: DaemonSpec): void {
+  // overlay's options are split at ',' and ':': a path holding one would mount something else.
+  for (const [target, dir] of Object.entries(spec.overlays ?? {}))
+    if (/[,:]/.test(dir + target)) throw new Error(`${spec.what}: overlay paths must not hold ',' or ':' (${dir})`);
   for (const target of [...Object.keys(spec.mounts ?? {}), ...Object.keys(spec.overlays ?? {}), ...(spec.tmpfs ?? [])]) {
     // A mount point is never made on the host: a folder there would outlive the lab.
     if (!existsSync(target)) throw new Error(`${spec.what}: mount target ${target} does not exist on this host`);
