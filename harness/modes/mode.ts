@@ -135,6 +135,14 @@ export interface ModeDef {
   config?: ModeConfig;
 }
 
+/** How the reports draw a family: its name in a legend and its colour (cnilab's models light, the real daemons dark). */
+export const FAMILY_STYLE: Readonly<Record<Family, { label: string; colour: string }>> = {
+  flannel: { label: 'flannel (cnilab model)', colour: '#2a6fdb' },
+  flanneld: { label: 'flanneld (the real daemon)', colour: '#17407f' },
+  calico: { label: 'Calico (cnilab model)', colour: '#e66a00' },
+  'calico-node': { label: 'calico-node (the real daemon)', colour: '#8a3f00' },
+};
+
 /** Is this mode run by the real daemon (rather than cnilab's model of it)? */
 export const isRealDaemon = (m: ModeDef): boolean => !('kernel' in m.program);
 

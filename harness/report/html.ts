@@ -1,12 +1,20 @@
 // report.html: one self-contained file (inline CSS and SVG, no scripts, nothing fetched).
 import type { ResultsFile } from '../results/schema.ts';
 import { escapeXml as x, fin, fmt, pct, pm } from './format.ts';
-import { VETH_NOTE } from './markdown.ts';
-import { dfCell, findingText, pathWrong, reportData } from './rows.ts';
+import { precisionText, VETH_NOTE } from './markdown.ts';
+import {
+  daemonRows,
+  dfCell,
+  familyColour,
+  familyLegend,
+  findingText,
+  PHASE_COLUMNS,
+  pathWrong,
+  reportData,
+  TIME_NOTE,
+  timeRows,
+} from './rows.ts';
 import { barChart, type Row } from './svg.ts';
-
-const FAMILY_COLOUR: Record<string, string> = { flannel: '#2a6fdb', calico: '#e66a00' };
-const colourOf = (family: string | undefined) => (family && FAMILY_COLOUR[family]) || '#555';
 
 const tr = (cells: readonly string[]) => `<tr>${cells.map((c) => `<td>${x(c)}</td>`).join('')}</tr>`;
 const more = (n: number) => (n > 0 ? `<li>and ${n} more</li>` : '');
@@ -157,18 +165,37 @@ export function renderHtml(r: ResultsFile): string {
   }
   const rows = d.runs.map((run) => {
     const cells = [
-      `<span class="dot" style="background:${colourOf(run.family)}"></span>${x(run.mode)}`,
+      `<span class="dot" style="background:${familyColour(run.family)}"></span>${x(run.mode)}`,
       x(run.backend),
       x(run.status),
       run.status === 'skipped' ? '–' : `${run.pairsOk}/${run.pairsTotal}`,
-      x(pm(run.perf?.throughputGbps)),
-      !run.comparable ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay)),
-      fmt(run.perf?.rttUs?.p50, 0),
-      run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–',
+      // Perf columns only when the run measured: a plain run's table has no columns of dashes.
+      ...(d.perf
+        ? [
+            x(pm(run.perf?.throughputGbps)),
+            !run.comparable ? 'not comparable' : x(pm(run.perf?.ratioToUnderlay)),
+            x(pm(run.perf?.cpuRatioToUnderlay)),
+            fmt(run.perf?.rttUs?.p50, 0),
+            run.perf?.mtu ? `${run.perf.mtu.expected}/${run.perf.mtu.observed}` : '–',
+          ]
+        : []),
     ];
     return `<tr class="${run.status}">${cells.map((c) => `<td>${c}</td>`).join('')}<td class="reason">${x(run.reason ?? '')}</td></tr>`;
   });
+  const head = [
+    'mode',
+    'backend',
+    'status',
+    'pairs ok',
+    ...(d.perf ? ['Gbit/s', 'vs underlay', 'CPU vs underlay', 'RTT p50 µs', 'MTU exp/obs'] : []),
+    'reason',
+  ];
+  // A failing mode's captures, linked (relative to the report, as results.json lists them).
+  const pcaps = new Map(r.runs.filter((run) => run.status === 'failed').map((run) => [run.mode, run.captures ?? []]));
   const failures = d.failures.map((f) => `<li>${x(f.mode)}: ${x(f.text)}</li>`);
+  const pcapLinks = [...pcaps]
+    .filter(([, c]) => c.length)
+    .map(([mode, c]) => `<li>${x(mode)}: ${c.map((f) => `<a href="${x(f)}">${x(f)}</a>`).join(', ')}</li>`);
   const cited = d.cited.map((c) => [
     c.mode,
     `${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''}`,
@@ -197,14 +224,25 @@ svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-si
       ? `${r.meta.host} · kernel ${r.meta.kernel} · ` +
           `${r.meta.startedAt}${r.meta.durationMs ? ` · ${(r.meta.durationMs / 1000).toFixed(1)} s` : ''}`
       : '',
-  )} · <span class="dot" style="background:#2a6fdb"></span>flannel <span class="dot" style="background:#e66a00"></span>Calico</p>
+  )}${familyLegend(r)
+    .map((f) => ` · <span class="dot" style="background:${f.colour}"></span>${x(f.label)}`)
+    .join('')}</p>
 ${r.conformance ? conformanceHtml(r.conformance) : ''}
-<table><thead><tr><th>mode</th><th>backend</th><th>status</th><th>pairs ok</th><th>Gbit/s</th><th>vs underlay</th>
-<th>RTT p50 µs</th><th>MTU exp/obs</th><th>reason</th></tr></thead><tbody>
+<table><thead><tr>${head.map((h) => `<th>${x(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows.join('\n')}
 </tbody></table>
+${d.skipped.length ? `<h2>Skipped</h2><ul>${d.skipped.map((k) => `<li>${x(k.mode)}: ${x(k.reason)}</li>`).join('')}</ul>` : ''}
 ${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${more(failures.length - 50)}</ul>` : ''}
+${pcapLinks.length ? `<h2>Captures of the failing modes</h2><ul>${pcapLinks.join('')}</ul>` : ''}
+${sectionsHtml(r)}
 ${charts.join('\n')}
+${
+  d.perf
+    ? precisionText(r)
+        .map((t) => `<p class="note">${x(t.replaceAll('**', ''))}</p>`)
+        .join('\n')
+    : ''
+}
 ${
   cited.length
     ? `<h2>Against the widely cited figures</h2><table><thead><tr><th>mode</th><th>measured cost</th><th>cited</th>` +
@@ -214,6 +252,79 @@ ${
 ${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
 </body></html>
 `;
+}
+
+/** The sections report.md has besides the summary, from the same rows: faults, time, real daemons, the manifest. */
+function sectionsHtml(r: ResultsFile): string {
+  const table = (head: readonly string[], body: readonly (readonly string[])[]) =>
+    `<table><thead><tr>${head.map((h) => `<th>${x(h)}</th>`).join('')}</tr></thead><tbody>` +
+    `${body.map((cells) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const list = (xs: readonly string[]) => (xs.length ? xs.map((v) => `<code>${x(v)}</code>`).join('<br>') : '–');
+  const out: string[] = [];
+  const faults = r.runs.flatMap((run) => (run.faults ?? []).map((f) => ({ run, f })));
+  if (faults.length)
+    out.push(
+      '<h2>Faults</h2>',
+      table(
+        ['mode', 'fault', 'status', 'pairs kept', 'lost', 'probes lost', 'RTT before → under (ms)'],
+        faults.map(({ run, f }) => [
+          x(run.mode),
+          x(`${f.name} (${f.kind} on ${f.link})`),
+          x(`${f.status}${f.reason ? `: ${f.reason}` : ''}`),
+          String(f.kept),
+          String(f.lost.length),
+          `${f.lossPercent}%`,
+          x(`${fmt(f.rttMs.before, 3)} → ${fmt(f.rttMs.under, 3)}`),
+        ]),
+      ),
+    );
+  const timed = timeRows(r);
+  if (timed.length)
+    out.push(
+      `<h2>Where the time went</h2><p class="note">${x(TIME_NOTE)}</p>`,
+      table(
+        ['mode', ...PHASE_COLUMNS.map(([, h]) => h), 'total', 'reply deadline', 'first contact max'],
+        timed.map((t) => [x(t.mode), ...t.cells.map(x), x(t.deadline), x(t.firstContact)]),
+      ),
+    );
+  const daemons = daemonRows(r);
+  if (daemons.length)
+    out.push(
+      '<h2>Real daemons</h2>',
+      table(
+        ['mode', 'daemon', 'leases', 'model', 'differences', 'left by the previous backend'],
+        daemons.map((d) => [
+          x(d.mode),
+          x(d.daemon),
+          x(d.leases),
+          x(d.model),
+          d.model.startsWith('none') ? '–' : d.differences.length ? list(d.differences) : 'none',
+          list(d.leftBehind),
+        ]),
+      ),
+    );
+  const kube = r.runs.filter((run) => run.daemonFacts?.kube);
+  if (kube.length)
+    out.push(
+      '<h2>From the manifest, through the real kube-apiserver</h2>',
+      table(
+        ['mode', 'DaemonSet', 'net-conf.json Backend', 'flanneld args', 'added'],
+        kube.map((run) => {
+          const k = run.daemonFacts!.kube!;
+          return [
+            x(run.mode),
+            x(`${k.daemonSet} (${k.apiserver})`),
+            x(
+              `${JSON.stringify(k.netConf.backend)} ` +
+                (k.netConf.patched ? `patched in ${k.netConf.from}` : `as applied (${k.netConf.from})`),
+            ),
+            `<code>${x(k.args.join(' '))}</code>`,
+            list(k.added),
+          ];
+        }),
+      ),
+    );
+  return out.join('\n');
 }
 
 /** cnilab conform's verdict, data plane with sources, findings with fixes and paths, as tables. */

@@ -1,7 +1,7 @@
 // report.md: short enough for a pull-request comment.
 import type { ResultsFile, RttStats } from '../results/schema.ts';
 import { fin, fmt, pct, pm } from './format.ts';
-import { dfCell, findingText, PHASE_COLUMNS, phaseCells, reportData } from './rows.ts';
+import { daemonRows, dfCell, findingText, PHASE_COLUMNS, reportData, TIME_NOTE, timeRows } from './rows.ts';
 
 export const VETH_NOTE =
   'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
@@ -151,25 +151,18 @@ export function renderMarkdown(r: ResultsFile): string {
       );
     }
   }
-  const timed = r.runs.flatMap((run) => {
-    const cells = phaseCells(run);
-    return cells ? [{ run, cells }] : [];
-  });
+  const timed = timeRows(r);
   if (timed.length) {
     out.push(
       '',
-      "**Where the time went** (ms; build on a lab's first mode, teardown on its last, until the kernel removed its namespaces)",
+      `**Where the time went** (${TIME_NOTE})`,
       '',
       `| mode | ${PHASE_COLUMNS.map(([, h]) => h).join(' | ')} | total | reply deadline | first contact max |`,
       `|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|`,
     );
-    for (const { run, cells } of timed)
-      out.push(
-        `| ${run.mode} | ${cells.join(' | ')} | ${run.probing ? `${run.probing.deadlineMs} ms` : '–'} | ` +
-          `${run.probing?.firstContactMs ? `${run.probing.firstContactMs.max} ms` : '–'} |`,
-      );
+    for (const t of timed) out.push(`| ${t.mode} | ${t.cells.join(' | ')} | ${t.deadline} | ${t.firstContact} |`);
   }
-  const daemons = r.runs.filter((run) => run.daemon);
+  const daemons = daemonRows(r);
   if (daemons.length) {
     out.push(
       '',
@@ -178,23 +171,18 @@ export function renderMarkdown(r: ResultsFile): string {
       '| mode | daemon | leases | model | differences | left by the previous backend |',
       '|---|---|---|---|---|---|',
     );
-    for (const run of daemons) {
-      const dd = { name: run.daemon!, leases: {}, leftBehind: undefined as string[] | undefined, ...run.daemonFacts };
-      const m = run.modelDiff;
+    const code = (xs: readonly string[], max: number) =>
+      xs
+        .slice(0, max)
+        .map((x) => `\`${x}\``)
+        .concat(xs.length > max ? [`and ${xs.length - max} more in results.json`] : [])
+        .join('<br>');
+    for (const d of daemons)
       out.push(
-        `| ${run.mode} | ${dd.name} | ${Object.entries(dd.leases)
-          .map(([n, l]) => `${n} ${l}`)
-          .join(', ')} | ${m ? `${m.model} (${m.compared} facts)` : 'none: checked on the wire only'} | ` +
-          `${m ? m.differences.map((x) => `${x.node}, only in the ${x.only}: \`${x.fact}\``).join('<br>') || 'none' : '–'} | ` +
-          `${
-            (dd.leftBehind ?? [])
-              .slice(0, 6)
-              .map((x) => `\`${x}\``)
-              .concat((dd.leftBehind?.length ?? 0) > 6 ? [`and ${dd.leftBehind!.length - 6} more in results.json`] : [])
-              .join('<br>') || '–'
-          } |`,
+        `| ${d.mode} | ${d.daemon} | ${d.leases} | ${d.model} | ` +
+          `${d.model.startsWith('none') ? '–' : code(d.differences, 20) || 'none'} | ` +
+          `${code(d.leftBehind, 6) || '–'} |`,
       );
-    }
   }
   const kube = r.runs.filter((run) => run.daemonFacts?.kube);
   if (kube.length) {

@@ -117,3 +117,40 @@ test('nice ticks are round and cover the maximum', () => {
   assert.deepEqual(niceTicks(34.7), [0, 10, 20, 30, 40]);
   assert.deepEqual(niceTicks(1472, 3), [0, 500, 1000, 1500]);
 });
+
+test('html has every section report.md has, from the same rows; perf columns only when measured; legend from the families', () => {
+  const withDaemon = run('calico-node-vxlan-always', [9, 9.1, 8.9], {
+    family: 'calico-node',
+    daemon: 'calico-node v3.28.5+a0db560f0520',
+    daemonFacts: {
+      leases: { n1: '10.244.40.128/26' },
+      cni: 'Calico CNI plugin',
+      leftBehind: ['n1: route 10.244.217.0/26 via 192.168.10.12 dev eth0 proto bird'],
+    },
+    modelDiff: { model: 'calico-vxlan-always', compared: 39, differences: [] },
+    phases: { build: 80, probe: 6, teardown: 1200 },
+  });
+  const failing = run('flannel-host-gw', [1, 1, 1], {
+    status: 'failed',
+    pairs: [pair({ ok: false, mismatch: 'unreachable' })],
+    captures: ['pcaps/flannel-host-gw/a.pcap'],
+  });
+  const r = results([...sample().runs, withDaemon, failing]);
+  const md = renderMarkdown(r);
+  const html = renderHtml(r);
+  const mdSections = [...md.matchAll(/^\*\*([^*]+)\*\*/gm)]
+    .map((m) => m[1]!.trim())
+    .filter((s) => !/^(Precision|Schedule|underlay)/.test(s));
+  assert.ok(mdSections.length >= 4, mdSections.join(', '));
+  for (const s of mdSections) assert.ok(html.includes(`<h2>${s}`), `report.html lacks "${s}"`);
+  assert.match(html, /only in the|calico-vxlan-always \(39 facts\)/);
+  assert.match(html, /proto bird/);
+  assert.match(html, /<a href="pcaps\/flannel-host-gw\/a\.pcap">/);
+  assert.match(html, /calico-node \(the real daemon\)/, "legend from the modes' families");
+  assert.match(html, /#8a3f00/);
+  // A plain run: no perf columns at all.
+  const plain = results(r.runs.map(({ perf: _p, ...rest }) => rest));
+  delete plain.underlay;
+  assert.doesNotMatch(renderHtml(plain), /<th>Gbit\/s<\/th>|<th>vs underlay<\/th>/);
+  assert.match(renderHtml(r), /<th>Gbit\/s<\/th>/);
+});

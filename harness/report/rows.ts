@@ -1,7 +1,7 @@
 // The rows every report shows, computed once from results.json: Markdown, HTML, JUnit and compare
 // render these; none of them reads another's text.
 import { findMode } from '../modes/registry.ts';
-import type { CitedCost } from '../modes/mode.ts';
+import { type CitedCost, type Family, FAMILY_STYLE } from '../modes/mode.ts';
 import type { Perf, Phase, ResultsFile, RunResult } from '../results/schema.ts';
 import { type CitedVerdict, citedVerdict } from '../stats/precision.ts';
 import { fin } from './format.ts';
@@ -134,3 +134,66 @@ export const pathWrong = (p: ConformancePath) =>
 /** A finding's message with what showed it on the wire, when something did. */
 export const findingText = (f: NonNullable<ResultsFile['conformance']>['findings'][number]) =>
   f.shown ? `${f.message}; on the wire: ${f.shown}` : f.message;
+
+/** What the time table's numbers are. */
+export const TIME_NOTE = "ms; build on a lab's first mode, teardown on its last, until the kernel removed its namespaces";
+
+/** A real daemon's run: what it chose, how its model compared, what its previous backend left. */
+export interface DaemonRow {
+  mode: string;
+  daemon: string;
+  leases: string;
+  model: string;
+  differences: string[];
+  leftBehind: string[];
+}
+
+export function daemonRows(r: ResultsFile): DaemonRow[] {
+  return r.runs
+    .filter((run) => run.daemon)
+    .map((run) => {
+      const m = run.modelDiff;
+      return {
+        mode: run.mode,
+        daemon: run.daemon!,
+        leases: Object.entries(run.daemonFacts?.leases ?? {})
+          .map(([n, l]) => `${n} ${l}`)
+          .join(', '),
+        model: m ? `${m.model} (${m.compared} facts)` : 'none: checked on the wire only',
+        differences: m ? m.differences.map((x) => `${x.node}, only in the ${x.only}: ${x.fact}`) : [],
+        leftBehind: run.daemonFacts?.leftBehind ?? [],
+      };
+    });
+}
+
+/** Where a run's time went: its phase cells and its probing deadlines. */
+export interface TimeRow {
+  mode: string;
+  cells: string[];
+  deadline: string;
+  firstContact: string;
+}
+
+export function timeRows(r: ResultsFile): TimeRow[] {
+  return r.runs.flatMap((run) => {
+    const cells = phaseCells(run);
+    if (!cells) return [];
+    return [
+      {
+        mode: run.mode,
+        cells,
+        deadline: run.probing ? `${run.probing.deadlineMs} ms` : '–',
+        firstContact: run.probing?.firstContactMs ? `${run.probing.firstContactMs.max} ms` : '–',
+      },
+    ];
+  });
+}
+
+/** The families of the runs, in the order first seen, each with its legend label and colour. */
+export function familyLegend(r: ResultsFile): { family: string; label: string; colour: string }[] {
+  const seen = [...new Set(r.runs.map(familyOf).filter((f): f is Family => f !== undefined && f in FAMILY_STYLE))];
+  return seen.map((f) => ({ family: f, ...FAMILY_STYLE[f] }));
+}
+
+/** A family's colour in charts and tables; grey for one no mode declares. */
+export const familyColour = (family: string | undefined) => (family && FAMILY_STYLE[family as Family]?.colour) || '#555';
