@@ -29,7 +29,7 @@ import {
   felixRestarts,
   startCalicoNode,
 } from './calico-node.ts';
-import { TimeoutError } from '../errors.ts';
+import { LabError, TimeoutError } from '../errors.ts';
 import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
 import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
@@ -171,6 +171,13 @@ type Started = {
 };
 
 async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodeProgram): Promise<Started> {
+  // cnilab's calico-bgp peers the nodes with the router as a route reflector when the topology says
+  // so; calico-node would need a BGPPeer (and the mesh off) for that, which is not written yet.
+  if (prog.backend === 'bird' && t.env.topology.router?.bgpPeer)
+    throw new LabError(
+      `${mode.name}: this topology's router is a BGP peer (router.bgpPeer), and cnilab does not give calico-node a BGPPeer yet; ` +
+        'run it on a topology without router.bgpPeer',
+    );
   const bins = await calicoBinaries(prog);
   const live = liveFor(t, prog);
   const ds = await ensureDatastore(t);
