@@ -5,7 +5,8 @@
 // a daemon exiting on its own (its log's last lines in the error) and times out showing the limit,
 // what it saw and the logs; stopped by pid + start time, never by a process name.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { DaemonExitedError, DaemonFailedError, TimeoutError } from '../errors.ts';
+import { CancelledError, DaemonExitedError, DaemonFailedError, TimeoutError } from '../errors.ts';
+import { isCancelled } from '../kernel/exec.ts';
 import { poll } from '../kernel/poll.ts';
 import { isAlive, isRunning, killAll, processStartTime } from '../kernel/procs.ts';
 import { shellQuote } from '../net/shell.ts';
@@ -106,6 +107,9 @@ export async function startDaemon(
   spec: DaemonSpec,
   record: (d: LabDaemon) => void,
 ): Promise<LabDaemon> {
+  // After Ctrl-C a programmer's chain on another node may still be on its way to a start (BIRD after
+  // confd's render): a daemon started now could outlive the teardown that is already sweeping.
+  if (isCancelled()) throw new CancelledError(spec.what);
   prepareMounts(spec);
   const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
   const words = commandOf(spec).map(shellQuote).join(' ');
@@ -182,6 +186,7 @@ export async function stopDaemons(daemons: readonly LabDaemon[], graceMs?: numbe
  * last lines. Not detached: it dies with this process.
  */
 export async function runOnce(exec: Pick<NodeExecutor, 'id' | 'run'>, spec: DaemonSpec, timeoutMs: number): Promise<void> {
+  if (isCancelled()) throw new CancelledError(spec.what);
   prepareMounts(spec);
   const cd = spec.cwd ? `cd ${shellQuote(spec.cwd)} || exit 1; ` : '';
   const words = commandOf(spec).map(shellQuote).join(' ');
