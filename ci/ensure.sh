@@ -154,6 +154,12 @@ fi
 # Calico parses its own version as semver (libcalico-go migrator: a second -startup refuses "v3.28-..."):
 # the commit after v3.28.5 on release-v3.28, named in semver build metadata.
 calico_git=v3.28.5+a0db560f0520
+# A calico-node cached under the same module version but stamped otherwise (before v3.28.5+...,
+# which a second -startup refuses) is built again: the cache key is the module, the stamp matters too.
+for t in calico-node:calico-node calico-cni:calico; do
+  b="$gocache/${t%%:*}-$(version_of "${t%%:*}")/${t##*:}"
+  if [ -x "$b" ] && [ "$("$b" -v 2>/dev/null | head -n1)" != "$calico_git" ]; then rm -f "$b"; fi
+done
 if wanted calico-node lazy; then
   build calico-node CNILAB_CALICO_NODE github.com/projectcalico/calico/node/cmd/calico-node 0 \
     "-s -w -X github.com/projectcalico/calico/node/pkg/lifecycle/startup.VERSION=$calico_git \

@@ -44,7 +44,7 @@ const LEFTOVER_GRACE_MS = 15_000;
 /** The probe Pods' namespace in the lab's API server. */
 export const PROBE_NAMESPACE = 'cnilab-probes';
 
-/** The devices any calico-node mode makes (vxlan.calico, tunl0): what felix's kernel state is found by. */
+/** The devices any calico-node mode makes (vxlan.calico): what felix's kernel state is found by. */
 const calicoDevices = () => deviceMatcher(allModes().flatMap((m) => (calicoNodeProgram(m) ? m.owns.devices : [])));
 /** The host side of the Calico CNI plugin's veths (cni-plugin/pkg/dataplane/linux: "cali" + a hash of the pod). */
 const podVeths = (ifname: string) => ifname.startsWith('cali');
@@ -298,9 +298,9 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       t.save();
     },
     /**
-     * Removes what calico-node programmed, leaving for a mode of another kind: its devices (tunl0
-     * cannot go: down and bare), its routes into the pod network and blackholes, felix's iptables
-     * rules (nftables, as FELIX_IPTABLESBACKEND=nft wrote them) and ipsets.
+     * Removes what calico-node programmed, leaving for a mode of another kind: its devices, its
+     * routes into the pod network and blackholes, felix's iptables rules (nftables, as
+     * FELIX_IPTABLESBACKEND=nft wrote them) and ipsets. A failure here is the switch's failure.
      */
     keepsDaemons: (from, to) => calicoNodeProgram(from)?.backend === calicoNodeProgram(to)?.backend,
     async clear(t: ProgramTarget) {
@@ -308,7 +308,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       const snaps = await t.snapshots();
       const ops: KernelOp[] = snaps.flatMap((s) => {
         const netns = t.env.names.node(s.node);
-        const devs = s.links.filter((l) => owned(l.ifname) && l.ifname !== 'tunl0').map((l) => l.ifname);
+        const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
         return [
           ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
           ...s.routes
@@ -328,9 +328,9 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       await Promise.all(
         t.env.topology.nodes.map(async (n) => {
           const exec = t.env.exec(t.env.names.node(n));
-          await exec.run(['nft', 'flush', 'ruleset'], { reject: false, op: 'clear felix rules' });
-          await exec.run(['ipset', 'destroy'], { reject: false, op: 'clear felix ipsets' });
-          await exec.run(['sh', '-c', 'ip link set tunl0 down 2>/dev/null; ip addr flush dev tunl0 2>/dev/null; true'], { reject: false });
+          // The rules first: an ipset still referenced by a rule cannot be destroyed.
+          await exec.run(['nft', 'flush', 'ruleset'], { op: 'clear felix rules' });
+          await exec.run(['ipset', 'destroy'], { op: 'clear felix ipsets' });
         }),
       );
       delete t.state.daemonRun;
