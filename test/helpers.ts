@@ -1,7 +1,7 @@
 // Shared by the tests that need root: what the host holds of cnilab, and a CLI runner.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,3 +160,17 @@ export async function killThenGc(run: ChildProcess, lab: string): Promise<void> 
   assert.equal(gc.code, 0, gc.stderr);
   clean(lab);
 }
+
+/** `text` with `from` replaced by `to`, written as `name` in a folder of its own; `text` must hold `from`. */
+export function variantFile(text: string, from: string, to: string, name: string): string {
+  assert.ok(text.includes(from), `the fixture holds ${from}`);
+  const f = `${tmpOut('variant')}/${name}`;
+  writeFileSync(f, text.replace(from, to));
+  return f;
+}
+
+/** The 1-based number of the first line of `file` holding `needle` (0: none). */
+export const lineOf = (file: string, needle: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes(needle)) + 1;

@@ -213,7 +213,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     writeFileSync(none, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\ndata: { a: b }\n');
     const r = await runCli(['run', '--manifest', none, '--name', name, '--out', tmpOut()]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /no DaemonSet running flanneld in .*cm\.yaml/);
+    assert.match(r.stderr, /no DaemonSet running flanneld or calico-node in .*cm\.yaml/);
     assert.doesNotMatch(r.stderr, /underlay:/, 'nothing was built');
     const typo = variant('kt', '"Type": "vxlan"', '"Type": "vxlna"');
     const t = await runCli(['run', '--manifest', typo, '--name', name, '--out', tmpOut()]);
@@ -222,7 +222,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
     assert.doesNotMatch(t.stderr, /underlay:/);
     const calico = await runCli(['run', '--manifest', MANIFEST, '--modes', 'calico-bgp', '--name', name, '--out', tmpOut()]);
     assert.equal(calico.code, 2);
-    assert.match(calico.stderr, /--modes calico-bgp cannot run from a manifest/);
+    assert.match(calico.stderr, /--modes calico-bgp cannot run from this manifest: its DaemonSet runs flanneld/);
     clean(name);
   });
 

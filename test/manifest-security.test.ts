@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { labDir, readState } from '../harness/backends/netns/state.ts';
 import { etcdBinary, flanneldBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
-import { clean, labProcesses, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab } from './helpers.ts';
+import { clean, labProcesses, lineOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, variantFile } from './helpers.ts';
 
 const [flanneld, etcd, apiserver] = await Promise.all([flanneldBinary(), etcdBinary(), kubeApiserverBinary()]);
 const SKIP = ROOT_SKIP || (!flanneld.ok && flanneld.detail) || (!etcd.ok && etcd.detail) || (!apiserver.ok && apiserver.detail) || false;
@@ -21,16 +21,7 @@ const UP = '/..'.repeat(16);
 const canary = tmpOut('canary');
 const canaryEmpty = () => assert.deepEqual(readdirSync(canary), [], `the canary folder ${canary} was written to`);
 
-function variant(from: string, to: string, text = FIXTURE): string {
-  assert.ok(text.includes(from), `the fixture holds ${from}`);
-  const f = `${tmpOut('hm')}/kube-flannel.yml`;
-  writeFileSync(f, text.replace(from, to));
-  return f;
-}
-const lineOf = (file: string, needle: string) =>
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .findIndex((l) => l.includes(needle)) + 1;
+const variant = (from: string, to: string, text = FIXTURE) => variantFile(text, from, to, 'kube-flannel.yml');
 
 /** Runs the manifest and asserts a refusal before anything was built: exit 2, the line, nothing left. */
 async function refused(file: string, line: RegExp) {

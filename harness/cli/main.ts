@@ -38,10 +38,10 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  data plane with sources, what is wrong, what each pod path does, and the lab
                  that proves it on the wire (with a DF packet of the pods' MTU per path)
   cnilab up      [--topology F] --mode M [--name LAB]   build a lab and leave it up
-  cnilab up|run  --manifest kube-flannel.yml [--mode M | --modes a,b] ...   the manifest applied to
-                 the lab's own kube-apiserver, flanneld run as its DaemonSet says; a switch patches
-                 its ConfigMap's net-conf.json. run --backend kind [--kubeconfig F]: in a kind
-                 cluster (where Docker runs)
+  cnilab up|run  --manifest kube-flannel.yml|calico.yaml [--mode M | --modes a,b] ...   the
+                 manifest applied to the lab's own kube-apiserver, flanneld or calico-node run as
+                 its DaemonSet says; a switch patches net-conf.json, or the IPPool and
+                 calico_backend. run --backend kind [--kubeconfig F]: flannel in a kind cluster
   cnilab switch  MODE [--name LAB] [--keep-leftovers]  switch a live lab to another mode
                  (a real daemon is restarted with the new backend; what it leaves of the old one is
                  reported and removed, or kept with --keep-leftovers)
@@ -190,7 +190,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   requireRoot('run');
   const modes = asked.filter((m) => !previous.has(m.name));
   // Modes named on the command line get their daemons built the first time (a plain run skips them, saying how).
-  if (values.modes !== undefined) await buildDaemonsFor(modes);
+  if (values.modes !== undefined || fromManifest) await buildDaemonsFor(modes);
   if (previous.size) progress(`--resume: ${previous.size} modes already done in ${outDir}: ${[...previous.keys()].join(', ')}`);
 
   const startedAt = new Date().toISOString();
@@ -300,35 +300,54 @@ async function cmdRun(argv: string[]): Promise<number> {
 }
 
 /**
- * run --manifest: the lab's network from the manifest, its own backend first, then the --modes asked
- * (each a real-flanneld mode, reached by patching the manifest's ConfigMap), all on this kernel.
+ * run --manifest: the lab's network from the manifest, its own data plane first, then the --modes
+ * asked (each the same real daemon's: flanneld-* reached by patching net-conf.json, calico-node-*
+ * by patching the IPPool and calico_backend), all on this kernel.
  */
 async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string) {
   const { readManifest } = await import('../run/manifest.ts');
-  const { isRealDaemon } = await import('../modes/mode.ts');
   if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
     throw new UsageError(
       `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
       'leave --backend out, or give --backend netns or kind',
     );
-  const notFlanneld = more.find((m) => !isRealDaemon(m) || m.config?.cni !== 'flannel');
-  if (notFlanneld)
-    throw new UsageError(
-      `--modes ${notFlanneld.name} cannot run from a manifest: its DaemonSet runs the real flanneld`,
-      `give flanneld-* modes (${allModes()
-        .filter((m) => isRealDaemon(m))
-        .map((m) => m.name)
-        .join(', ')}), reached by patching its net-conf.json`,
-    );
   const ml = await readManifest(files, topology);
-  progress(`manifest: ${ml.manifest.objects.length} objects; its net-conf.json is ${ml.mode.name}`);
+  if (ml.cni === 'calico' && backend === 'kind')
+    throw new UsageError(
+      '--backend kind runs kube-flannel.yml so far, not a calico.yaml',
+      'leave --backend out: the lab runs calico-node itself',
+    );
+  const family = ml.cni === 'flannel' ? 'flanneld' : 'calico-node';
+  const other = more.find((m) => m.family !== family);
+  if (other)
+    throw new UsageError(
+      `--modes ${other.name} cannot run from this manifest: its DaemonSet runs ${ml.cni === 'flannel' ? 'flanneld' : 'calico-node'}`,
+      `give ${family}-* modes (${allModes()
+        .filter((m) => m.family === family)
+        .map((m) => m.name)
+        .join(', ')}), reached by patching ${ml.cni === 'flannel' ? 'its net-conf.json' : 'the IPPool and calico_backend'}`,
+    );
+  const own = 'none' in ml.mode ? undefined : ml.mode;
+  if (!own && !more.length)
+    throw new UsageError(
+      'none' in ml.mode ? ml.mode.none : ml.says,
+      `add --modes with one of ${allModes()
+        .filter((m) => m.family === family)
+        .map((m) => m.name)
+        .join(', ')}: its DaemonSet runs with the pool patched to that mode`,
+    );
+  progress(
+    `manifest: ${ml.manifest.objects.length} objects; ${ml.says}` +
+      (own ? ` (${own.name})` : `: not run (${'none' in ml.mode ? ml.mode.none : ''}); the --modes asked are`),
+  );
   // The lab's own API server is built the first time a manifest needs it (a plain run never does).
   if (backend !== 'kind' && process.getuid?.() === 0) {
     const { ensureBuilt } = await import('../host/install.ts');
     const { kubeApiserverBinary } = await import('../host/daemons.ts');
     await ensureBuilt('kube-apiserver', kubeApiserverBinary);
   }
-  return { ...ml, modes: [ml.mode, ...more.filter((m) => m.name !== ml.mode.name)] };
+  const modes = [...(own ? [own] : []), ...more.filter((m) => m.name !== own?.name)];
+  return { ...ml, mode: modes[0]!, modes };
 }
 
 /**
@@ -377,7 +396,7 @@ async function cmdUp(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** up --manifest: the lab from the manifest, flanneld as its DaemonSet runs it, left up. */
+/** up --manifest: the lab from the manifest, its daemon (flanneld or calico-node) as its DaemonSet runs it, left up. */
 async function upFromManifest(files: string[], values: { topology?: string; mode?: string; name?: string }): Promise<number> {
   const { Lab } = await import('../backends/netns/lab.ts');
   const { requireApiserver } = await import('../program/apiserver.ts');
@@ -386,6 +405,7 @@ async function upFromManifest(files: string[], values: { topology?: string; mode
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
   const ml = await manifestRun(files, topology, values.mode ? [getMode(values.mode)] : [], 'netns');
   requireRoot('up');
+  await buildDaemonsFor(ml.modes);
   await requireApiserver();
   const lab = await Lab.up(ml.topology, ml.mode, {
     ...(name ? { name } : {}),
@@ -497,13 +517,16 @@ async function cmdStatus(argv: string[]): Promise<number> {
   if (s.kube) {
     say(`${s.kube.apiserver} at ${s.kube.server}`);
     say(`  kubeconfig: ${s.kube.kubeconfig}`);
-    if (s.kube.daemonSet) say(`flanneld from DaemonSet ${s.kube.daemonSet}`);
+    if (s.kube.daemonSet)
+      say(
+        s.kube.annotationsBy === 'flannel annotations' ? `flanneld from DaemonSet ${s.kube.daemonSet}` : `calico-node: ${s.kube.daemonSet}`,
+      );
     if (s.kube.backend) say(`  net-conf.json Backend ${s.kube.backend}`);
   }
   // Namespaces are in --json; the table keeps to 100 columns.
   console.log(
     tableFit(
-      ['node', 'underlay', s.daemon ? 'lease' : 'pod subnet', 'pods', ...(s.kube ? ['flannel annotations'] : [])],
+      ['node', 'underlay', s.daemon ? 'lease' : 'pod subnet', 'pods', ...(s.kube ? [s.kube.annotationsBy] : [])],
       s.nodes.map((n) => [
         n.name,
         n.underlayIp,

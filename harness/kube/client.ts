@@ -12,6 +12,7 @@ import {
   loadYaml,
   PatchStrategy,
   type V1ConfigMap,
+  type V1Container,
   type V1DaemonSet,
   type V1Node,
   VersionApi,
@@ -20,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { ApiError, CnilabError } from '../errors.ts';
 import { poll } from '../kernel/poll.ts';
+import { configMapsOf } from './daemonset.ts';
 
 /** The field manager cnilab's writes carry, as kubectl's carry "kubectl". */
 export const FIELD_MANAGER = 'cnilab';
@@ -306,4 +308,16 @@ export function inlineKubeconfig(text: string): string {
     inline(u.user, 'client-key');
   }
   return JSON.stringify(k, null, 1);
+}
+
+/** A CNI's DaemonSet as the API server holds it: the one `find` picks, its container, and the ConfigMaps its pods read. */
+export async function readDaemonSetSpec(
+  api: KubeApi,
+  find: (sets: readonly V1DaemonSet[]) => { ds: V1DaemonSet; container: V1Container } | undefined,
+): Promise<{ ds: V1DaemonSet; container: V1Container; ns: string; maps: Map<string, V1ConfigMap> } | undefined> {
+  const found = find(await readDaemonSets(api));
+  if (!found) return undefined;
+  const ns = found.ds.metadata?.namespace ?? 'default';
+  const read = await Promise.all(configMapsOf(found.ds).map(async (name) => [name, await readConfigMap(api, ns, name)] as const));
+  return { ...found, ns, maps: new Map(read.flatMap(([n, cm]) => (cm ? [[n, cm] as const] : []))) };
 }

@@ -6,6 +6,7 @@
 // checked (env-policy.ts) and its flanneld command line parsed as flanneld parses it
 // (flanneld-flags.ts); a refusal names the field of the DaemonSet (PodSpecError).
 import type { V1ConfigMap, V1Container, V1DaemonSet, V1EnvVar } from '@kubernetes/client-node';
+import { UsageError } from '../errors.ts';
 import { containerPath, PodSpecError, underRoot } from './confine.ts';
 import { checkEnv, SYSTEM_PATH } from './env-policy.ts';
 import { expand, expandEnv } from './expand.ts';
@@ -241,8 +242,10 @@ export function nodePod(
   const dsName = ds.metadata?.name ?? 'daemonset';
   const sa = spec.serviceAccountName ?? 'default';
   const pod = `${dsName}-${node.name}`;
+  // A container or an init container (install-cni's environment carries Calico's CNI config).
   const ci = spec.containers.indexOf(container);
-  const containerField: Field = [...POD_SPEC, 'containers', Math.max(ci, 0)];
+  const ii = spec.initContainers?.indexOf(container) ?? -1;
+  const containerField: Field = ci < 0 && ii >= 0 ? [...POD_SPEC, 'initContainers', ii] : [...POD_SPEC, 'containers', Math.max(ci, 0)];
   const { env, envField } = containerEnv(container, containerField, { name: pod, namespace, node: node.name, nodeIp: node.ip, sa }, maps);
   const lookup = (n: string) => env[n];
   const command = container.command ?? [];
@@ -367,5 +370,21 @@ export function flanneldLaunch(
     netConf: onNode['net-config-path']!,
     subnetFile: onNode['subnet-file']!,
     added,
+  };
+}
+
+/**
+ * Runs a check of a DaemonSet as the API server holds it (checked as the file was, in
+ * run/manifest.ts): a refusal names the object, since the API server has no file:line.
+ */
+export function heldDaemonSetCheck(ds: V1DaemonSet): <T>(f: () => T) => T {
+  const dsName = `DaemonSet ${ds.metadata?.namespace ?? 'default'}/${ds.metadata?.name}`;
+  return (f) => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof PodSpecError) throw new UsageError(`${dsName} (as the API server holds it): ${e.message.split('\n')[0]}`, e.fix);
+      throw e;
+    }
   };
 }

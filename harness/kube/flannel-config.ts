@@ -4,8 +4,8 @@
 import type { V1ConfigMap, V1Container, V1DaemonSet } from '@kubernetes/client-node';
 import { UsageError } from '../errors.ts';
 import type { ModeConfig } from '../modes/mode.ts';
-import { type KubeApi, patchConfigMapKey, readConfigMap, readDaemonSets } from './client.ts';
-import { configMapsOf, fileAt, flannelDaemonSet, netConfigPathOf, nodePod, type PodFile } from './daemonset.ts';
+import { type KubeApi, patchConfigMapKey, readDaemonSetSpec } from './client.ts';
+import { fileAt, flannelDaemonSet, netConfigPathOf, nodePod, type PodFile } from './daemonset.ts';
 
 export interface FlannelSpec {
   ds: V1DaemonSet;
@@ -36,15 +36,13 @@ export function backendIs(backend: Record<string, unknown>, want: ModeConfig | u
 
 /** The DaemonSet running flanneld, with the ConfigMaps its pods read, from the API server. */
 export async function flannelSpec(api: KubeApi): Promise<FlannelSpec> {
-  const found = flannelDaemonSet(await readDaemonSets(api));
-  if (!found)
+  const spec = await readDaemonSetSpec(api, flannelDaemonSet);
+  if (!spec)
     throw new UsageError(
       'the manifest has no DaemonSet whose container runs flanneld',
       'give the kube-flannel.yml that deploys flannel (its DaemonSet runs /opt/bin/flanneld --kube-subnet-mgr)',
     );
-  const ns = found.ds.metadata?.namespace ?? 'default';
-  const read = await Promise.all(configMapsOf(found.ds).map(async (name) => [name, await readConfigMap(api, ns, name)] as const));
-  return { ...found, ns, maps: new Map(read.flatMap(([n, cm]) => (cm ? [[n, cm] as const] : []))) };
+  return spec;
 }
 
 /** The net-conf.json flanneld reads (--net-config-path, else its default), as its ConfigMap volume provides it. */

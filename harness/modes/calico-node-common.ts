@@ -23,5 +23,7 @@ export function calicoNodeMode(
     owns: def.owns,
     cited: def.cited,
     program: { calicoNode: def.calicoNode },
+    // The pool's modes and the networking backend: what a calico.yaml must say for this mode to be its own.
+    config: { cni: 'calico', ...def.calicoNode.pool, backend: def.calicoNode.backend },
   };
 }

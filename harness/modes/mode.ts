@@ -111,7 +111,11 @@ export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
  */
 export type ModeConfig =
   | { cni: 'flannel'; backend: string; directRouting: boolean }
-  | { cni: 'calico'; ipipMode: EncapMode; vxlanMode: EncapMode };
+  /**
+   * `backend` (calico_backend) only where a mode depends on it: the real calico-node's modes run
+   * BIRD or not by it; cnilab's models match a pool whatever it is.
+   */
+  | { cni: 'calico'; ipipMode: EncapMode; vxlanMode: EncapMode; backend?: 'bird' | 'vxlan' };
 
 export interface ModeDef {
   name: ModeName;

@@ -46,9 +46,12 @@ export const findMode = (name: string): ModeDef | undefined => registry.get(name
 
 /** The modes that program this CNI setting, the real daemon's first, then cnilab's model of it. */
 export function modesFor(c: ModeConfig): ModeDef[] {
+  // Every setting the mode names must be asked for, with its value; a setting the mode does not
+  // name (calico_backend for cnilab's Calico models) does not matter to it.
   const same = (m: ModeDef) => {
     const mc = m.config as Record<string, unknown> | undefined;
-    return mc !== undefined && Object.entries(c).every(([k, v]) => mc[k] === v) && Object.keys(mc).length === Object.keys(c).length;
+    const asked = c as Record<string, unknown>;
+    return mc !== undefined && Object.entries(mc).every(([k, v]) => asked[k] === v);
   };
   const found = allModes().filter(same);
   return [...found.filter(isRealDaemon), ...found.filter((m) => !isRealDaemon(m))];

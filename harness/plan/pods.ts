@@ -253,6 +253,8 @@ export function calicoChain(
         ? {
             ...p,
             nodename: node,
+            // The node's name is given: the file it would otherwise be read from (a host path) is not used.
+            nodename_file: undefined,
             nodename_file_optional: true,
             mtu,
             log_file_path: paths.logFile,

@@ -99,6 +99,8 @@ export async function startApiserver(
         `--service-account-signing-key-file=${pki.saKey}`,
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--authorization-mode=RBAC',
+        // As every cluster a CNI is installed on (kubeadm sets it): calico.yaml's DaemonSet is privileged.
+        '--allow-privileged=true',
         // Its door listens on the host's loopback: nobody without the lab's certificates or a token gets in.
         '--anonymous-auth=false',
         // Nothing in a lab uses them, and on 2 cores they cost start-up time.

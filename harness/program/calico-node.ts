@@ -10,7 +10,7 @@ import pLimit from 'p-limit';
 import { readInputs, docName } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
 import { bird1Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
-import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject } from '../kube/client.ts';
+import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject, objectName } from '../kube/client.ts';
 import type { CalicoNodeProgram } from '../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import type { ResolvedNode } from '../topology/types.ts';
@@ -57,11 +57,15 @@ export function calicoCrds(): ManifestObject[] {
   return readInputs(files).flatMap((d) => (d.value ? [{ where: docName(d), object: d.value as ManifestObject['object'] }] : []));
 }
 
-/** Applies Calico's CRDs to the lab's API server once (a lab keeps them across modes). */
+/**
+ * Applies Calico's CRDs to the lab's API server once (a lab keeps them across modes); a CRD the
+ * user's manifest brought (calico.yaml carries them all) is the manifest's, not replaced.
+ */
 export async function ensureCalicoCrds(api: KubeApi, kube: KubeState, progress: (m: string) => void): Promise<void> {
-  if (kube.calicoCrds) return;
-  const applied = await applyManifest(api, calicoCrds(), progress);
-  kube.calicoCrds = applied.length;
+  if (kube.calicoCrds !== undefined) return;
+  const have = new Set(kube.applied ?? []);
+  const missing = calicoCrds().filter((c) => !have.has(objectName(c.object)));
+  kube.calicoCrds = missing.length ? (await applyManifest(api, missing, progress)).length : 0;
 }
 
 export const calicoDir = (env: LabEnv, node: string) => `${env.labDir}/calico/${node}`;
@@ -130,7 +134,9 @@ function calicoSpec(
     log: `${calicoDir(env, n.name)}/${role}.log`,
     argv: run.argv,
     env: run.environment,
-    overlays: { '/var/lib': dir },
+    // /var/log too: felix logs to /var/log/calico/felix.log unless told otherwise (calico.yaml does
+    // not tell it), which in calico-node's container is the container's own folder.
+    overlays: { '/var/lib': dir, '/var/log': `${dir}/log` },
     ...(role === 'startup' ? { tmpfs: ['/run'] } : {}),
     // In the lab's folder (confd's own cwd is where it renders BIRD's config): felix's command line
     // names nothing of the lab, its working folder does (what the leak tests look for).
@@ -189,19 +195,28 @@ function confdConf(env: LabEnv, n: ResolvedNode, bird: NonNullable<CalicoBinarie
 }
 
 /**
+ * How calico-node is launched on the lab's nodes: its environment per node and the kubeconfig its
+ * /var/lib/calico/kubeconfig holds (cnilab's own, or, from a manifest, its DaemonSet's, see
+ * calico-launch.ts), the CNI config list install-cni would write, and what the lab added to either.
+ */
+export interface CalicoLaunch {
+  envOf(n: ResolvedNode): Record<string, string>;
+  kubeconfig: string;
+}
+
+/**
  * calico-node -allocate-tunnel-addrs once more on every node, after a pool patch with calico-node
  * running (its container runs it as a service that follows the pools; here it runs once a change).
  */
-export async function allocateTunnelAddrs(env: LabEnv, kube: KubeState, prog: CalicoNodeProgram, bins: CalicoBinaries): Promise<void> {
-  const kubeconfig = calicoKubeconfig(kube.kubeconfig, kube.server);
+export async function allocateTunnelAddrs(env: LabEnv, launch: CalicoLaunch, bins: CalicoBinaries): Promise<void> {
   await Promise.all(
     env.topology.nodes.map((n) =>
       runOnce(
         env.exec(env.names.node(n)),
         calicoSpec(env, n, 'tunnel-addrs', {
           argv: [bins.node.path, '-allocate-tunnel-addrs', '-allocate-tunnel-addrs-run-once'],
-          environment: calicoNodeEnv(env, n, prog),
-          kubeconfig,
+          environment: launch.envOf(n),
+          kubeconfig: launch.kubeconfig,
         }),
         60_000,
       ),
@@ -217,37 +232,55 @@ export const calicoKubeconfig = (adminKubeconfig: string, server: string) => {
 };
 
 /**
+ * What a kubelet leaves in every node's iptables, and felix reads to pick its iptables backend
+ * (felix/environment/feature_detect_linux.go DetectBackend, after kubernetes-sigs/iptables-wrappers):
+ * the KUBE-IPTABLES-HINT chain in mangle, made by the host's iptables (nft on Debian).
+ */
+async function kubeletIptablesHint(env: LabEnv, n: ResolvedNode): Promise<void> {
+  const exec = env.exec(env.names.node(n));
+  const has = await exec.run(['iptables-nft', '-t', 'mangle', '-S', 'KUBE-IPTABLES-HINT'], { reject: false, op: 'kubelet iptables hint' });
+  if (has.exitCode !== 0) await exec.run(['iptables-nft', '-t', 'mangle', '-N', 'KUBE-IPTABLES-HINT'], { op: 'kubelet iptables hint' });
+}
+
+/**
  * calico-node on every node: -startup (which writes the Calico Node and, the first time, the
- * IPPool), -allocate-tunnel-addrs, then felix, and for the BIRD backend confd, then BIRD once
- * confd rendered its config. Nodes in parallel; every daemon recorded as it starts.
+ * IPPool) on all nodes, then `afterStartup` (the pool set to the mode's), then per node
+ * -allocate-tunnel-addrs, felix, and for the BIRD backend confd, then BIRD once confd rendered its
+ * config. Nodes in parallel; every daemon recorded as it starts.
  */
 export async function startCalicoNode(
   env: LabEnv,
-  kube: KubeState,
-  prog: CalicoNodeProgram,
+  launch: CalicoLaunch,
   bins: CalicoBinaries,
   record: (d: LabDaemon) => void,
-): Promise<{ environment: Record<string, string>; daemons: string[] }> {
-  const kubeconfig = calicoKubeconfig(kube.kubeconfig, kube.server);
+  afterStartup: () => Promise<void>,
+): Promise<{ daemons: string[] }> {
   const limit = pLimit(8);
   const bin = bins.node.path;
+  const spec = (n: ResolvedNode, role: Role, argv: string[], cwd?: string) =>
+    calicoSpec(env, n, role, { argv, environment: launch.envOf(n), kubeconfig: launch.kubeconfig, ...(cwd ? { cwd } : {}) });
+  const exec = (n: ResolvedNode) => env.exec(env.names.node(n));
   await Promise.all(
     env.topology.nodes.map((n) =>
       limit(async () => {
-        const exec = env.exec(env.names.node(n));
-        const environment = calicoNodeEnv(env, n, prog);
-        const spec = (role: Role, argv: string[], cwd?: string) =>
-          calicoSpec(env, n, role, { argv, environment, kubeconfig, ...(cwd ? { cwd } : {}) });
-        await runOnce(exec, spec('startup', [bin, '-startup']), 60_000);
-        await runOnce(exec, spec('tunnel-addrs', [bin, '-allocate-tunnel-addrs', '-allocate-tunnel-addrs-run-once']), 60_000);
+        await kubeletIptablesHint(env, n);
+        await runOnce(exec(n), spec(n, 'startup', [bin, '-startup']), 60_000);
+      }),
+    ),
+  );
+  await afterStartup();
+  await Promise.all(
+    env.topology.nodes.map((n) =>
+      limit(async () => {
+        await runOnce(exec(n), spec(n, 'tunnel-addrs', [bin, '-allocate-tunnel-addrs', '-allocate-tunnel-addrs-run-once']), 60_000);
         // The MTU file of the felix before (another pool mode) must not pass for this one's.
         rmSync(felixMtuFile(env, n.name), { force: true });
-        await startDaemon(exec, spec('felix', supervised(bin)), record);
+        await startDaemon(exec(n), spec(n, 'felix', supervised(bin)), record);
         if (!bins.bird) return;
         const bird = bins.bird;
         const confd = await startDaemon(
-          exec,
-          spec('confd', [bin, '-confd', '-confd-confdir', confdConf(env, n, bird)], birdDir(env, n.name)),
+          exec(n),
+          spec(n, 'confd', [bin, '-confd', '-confd-confdir', confdConf(env, n, bird)], birdDir(env, n.name)),
           record,
         );
         const cfg = `${birdDir(env, n.name)}/bird.cfg`;
@@ -258,7 +291,7 @@ export async function startCalicoNode(
           parts.every((p) => existsSync(p)) ? true : undefined,
         );
         await startDaemon(
-          exec,
+          exec(n),
           {
             what: `bird ${n.name}`,
             log: `${calicoDir(env, n.name)}/bird.log`,
@@ -271,9 +304,7 @@ export async function startCalicoNode(
       }),
     ),
   );
-  const first = env.topology.nodes[0]!;
   return {
-    environment: calicoNodeEnv(env, first, prog),
     daemons: ['-startup', '-allocate-tunnel-addrs', 'felix (supervised)', ...(bins.bird ? ['confd', `BIRD ${bins.bird.version}`] : [])],
   };
 }

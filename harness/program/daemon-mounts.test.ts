@@ -11,7 +11,13 @@ function fakeNode() {
   const seen: string[][] = [];
   return {
     seen,
-    exec: { id: 'node-n1', run: async (argv: readonly string[]) => (seen.push([...argv]), { exitCode: 0, stdout: '', stderr: '' }) },
+    exec: {
+      id: 'node-n1',
+      run: async (argv: readonly string[]) => {
+        seen.push([...argv]);
+        return { exitCode: 0, stdout: '', stderr: '' };
+      },
+    },
   };
 }
 

@@ -6,13 +6,12 @@ import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { flanneldBinary } from '../host/daemons.ts';
 import { kubeApi, kubeconfigText, readNodes, serviceAccountToken } from '../kube/client.ts';
-import { mkdirInside, PodSpecError, writeInside } from '../kube/confine.ts';
-import { type FlanneldLaunch, flanneldLaunch, nodePod, type PodFile } from '../kube/daemonset.ts';
+import { mkdirInside, writeInside } from '../kube/confine.ts';
+import { type FlanneldLaunch, flanneldLaunch, heldDaemonSetCheck, nodePod, type PodFile } from '../kube/daemonset.ts';
 import { flannelAnnotation, flannelAnnotationsOf, vtepMacOf } from '../kube/annotations.ts';
 import { switchNetConf } from '../kube/flannel-config.ts';
 import type { ModeConfig } from '../modes/mode.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
-import { UsageError } from '../errors.ts';
 import type { KubeState } from './apiserver.ts';
 import { type LabDaemon, startDaemon } from './daemon.ts';
 import { requireBinary } from './etcd.ts';
@@ -45,16 +44,7 @@ export async function startFlanneldFromDaemonSet(
   const { spec, netConf } = await switchNetConf(api, want);
   const rootOf = (node: string) => `${env.labDir}/nodes/${node}`;
   const dsName = `DaemonSet ${spec.ns}/${spec.ds.metadata?.name}`;
-  // The DaemonSet as the API server holds it is checked as the file was (run/manifest.ts); a
-  // refusal here names the object, since the API server has no file:line.
-  const inPod = <T>(f: () => T): T => {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof PodSpecError) throw new UsageError(`${dsName} (as the API server holds it): ${e.message.split('\n')[0]}`, e.fix);
-      throw e;
-    }
-  };
+  const inPod = heldDaemonSetCheck(spec.ds);
   const podOf = (n: { name: string; ip: number }) =>
     inPod(() => nodePod(spec.ds, spec.container, spec.maps, { name: n.name, ip: formatIpv4(n.ip), root: rootOf(n.name) }));
   const launchOf = (n: (typeof env.topology.nodes)[number], root: string) =>

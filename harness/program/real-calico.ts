@@ -16,13 +16,12 @@ import { parseCidr, routeIn } from '../net/ipv4.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import { kernelFacts, plannedFacts } from '../plan/model-diff.ts';
 import type { KernelOp } from '../plan/ops.ts';
-import { CALICO_CONFLIST, planCalicoPods } from '../plan/pods.ts';
+import { planCalicoPods } from '../plan/pods.ts';
 import type { Topology } from '../topology/types.ts';
 import type { KubeState } from './apiserver.ts';
 import {
   type CalicoBinaries,
   calicoBinaries,
-  calicoDir,
   ensureCalicoCrds,
   allocateTunnelAddrs,
   felixMtuFile,
@@ -30,6 +29,7 @@ import {
   startCalicoNode,
 } from './calico-node.ts';
 import { LabError, TimeoutError } from '../errors.ts';
+import { type CalicoLaunchPlan, labLaunch, manifestLaunch } from './calico-launch.ts';
 import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
 import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
@@ -147,11 +147,6 @@ async function felixMtus(t: ProgramTarget): Promise<Record<string, number>> {
   });
 }
 
-/** Kubeconfigs for the CNI plugin, one per node (the plugin runs in the node's namespace, not in calico-node's mounts). */
-function cniKubeconfigs(t: ProgramTarget): Record<string, string> {
-  return Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, `${calicoDir(t.env, n.name)}/tunnel-addrs/upper/calico/kubeconfig`]));
-}
-
 /** calico-node of the mode before still runs on every node with this mode's networking backend: a pool patch is all it takes. */
 function liveFor(t: ProgramTarget, prog: CalicoNodeProgram): boolean {
   const before = t.state.daemonRun ? findMode(t.state.daemonRun.mode) : undefined;
@@ -165,7 +160,7 @@ type Started = {
   api: KubeApi;
   bins: CalicoBinaries;
   version: string;
-  environment: Record<string, string>;
+  launch: CalicoLaunchPlan;
   daemons: string[];
   live: boolean;
 };
@@ -185,23 +180,29 @@ async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodePro
   const api = kubeApi(kube.kubeconfig);
   await ensureCalicoCrds(api, kube, t.progress);
   t.save();
-  const patched = await setPool(api, prog);
-  if (patched)
-    t.progress(`mode ${mode.name}: IPPool default-ipv4-ippool patched to ipipMode ${prog.pool.ipipMode}, vxlanMode ${prog.pool.vxlanMode}`);
+  const pool = async () => {
+    if (await setPool(api, prog))
+      t.progress(
+        `mode ${mode.name}: IPPool default-ipv4-ippool patched to ipipMode ${prog.pool.ipipMode}, vxlanMode ${prog.pool.vxlanMode}`,
+      );
+  };
   await registerPods(
     api,
     PROBE_NAMESPACE,
     t.env.topology.nodes.flatMap((n) => n.pods.map((p) => ({ name: calicoPodName({ node: n.name, name: p.name }), node: n.name }))),
   );
-  const base = { kube, api, bins, version: bins.node.version };
+  // A manifest's lab runs its DaemonSet's calico-node; any other lab cnilab's own environment.
+  const launch = t.state.manifest ? await manifestLaunch(t.env, kube, api, prog, t.progress) : labLaunch(t.env, kube, prog);
+  const base = { kube, api, bins, version: bins.node.version, launch };
   if (live) {
     // The running calico-node follows the patch: felix by itself (it exits for an encapsulation
     // change and is started again), the tunnel addresses by -allocate-tunnel-addrs.
-    await allocateTunnelAddrs(t.env, kube, prog, bins);
-    const was = t.state.daemonRun?.facts.calico;
-    return { ...base, environment: was?.env ?? {}, daemons: was?.daemons ?? [], live };
+    await pool();
+    await allocateTunnelAddrs(t.env, launch, bins);
+    return { ...base, daemons: t.state.daemonRun?.facts.calico?.daemons ?? [], live };
   }
-  const run = await startCalicoNode(t.env, kube, prog, bins, (d) => t.record(d));
+  // The pool is set between -startup (which makes it from CALICO_IPV4POOL_* the first time) and felix.
+  const run = await startCalicoNode(t.env, launch, bins, (d) => t.record(d), pool);
   return { ...base, ...run, live };
 }
 
@@ -217,17 +218,20 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       t.save();
       const started = await startOnNodes(t, mode, prog);
       await injectFault(`program:${mode.name}`);
-      const mtus = await felixMtus(t);
+      const felix = await felixMtus(t);
       const cni = started.bins.cni;
+      const launch = started.launch;
+      // The config's own MTU, else felix's file (what the plugin reads when the config says 0).
+      const mtus = launch.cni.mtu ? Object.fromEntries(Object.keys(felix).map((n) => [n, launch.cni.mtu])) : felix;
       await t.setPods('calico-node', {
         mtu: 0,
         cni: {
           kind: 'calico',
           plugin: cni.path,
-          conflist: CALICO_CONFLIST,
+          conflist: launch.cni.conflist,
           namespace: PROBE_NAMESPACE,
           mtus,
-          kubeconfigs: cniKubeconfigs(t),
+          kubeconfigs: launch.cni.kubeconfigs,
         },
       });
       const model = prog.model;
@@ -272,7 +276,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
           leases: Object.fromEntries([...choices.blocks].map(([n, b]) => [n, b.join(',')])),
           cni:
             `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), ` +
-            "chain calico -> portmap from calico.yaml's cni_network_config",
+            `chain ${launch.cni.conflist.plugins.map((p) => p.type).join(' -> ')} from ${launch.cni.from}`,
           ...(left ? { leftBehind: left } : {}),
           calico: {
             apiserver: `kube-apiserver ${started.kube.version}`,
@@ -286,7 +290,10 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
                 },
               ]),
             ),
-            env: started.environment,
+            source: launch.source,
+            env: launch.environment,
+            ...(launch.added.length ? { added: launch.added } : {}),
+            ...(launch.notRun.length ? { notRun: launch.notRun } : {}),
             daemons: started.daemons,
             switched: started.live ? 'IPPool patched; calico-node kept running' : 'calico-node started',
             felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),

@@ -193,8 +193,14 @@ export interface CalicoFacts {
   pool: Record<string, unknown>;
   /** Per node: what calico-node wrote on its Node (tunnel addresses, VXLAN MAC) and its blocks. */
   nodes: Record<string, Record<string, string>>;
-  /** calico-node's environment on every node, as cnilab set it (the node's name and IP vary). */
+  /** Where calico-node's environment came from: cnilab's own, or the manifest's DaemonSet as the API server holds it. */
+  source: string;
+  /** calico-node's environment on the first node (the node's name and IP vary). */
   env: Record<string, string>;
+  /** From a manifest: what the lab added to the DaemonSet's pod (a kubelet's and the image's part), each with why. */
+  added?: string[];
+  /** From a manifest: its workloads the lab does not run, and why. */
+  notRun?: string[];
   /** The daemons per node ("startup", "felix", "confd", "bird"), and how often felix exited and was started again. */
   daemons: string[];
   /** How this mode came: "calico-node started", or "IPPool patched; calico-node kept running" (a switch between pool modes). */

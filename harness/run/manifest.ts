@@ -1,27 +1,41 @@
-// `--manifest`: a user's kube-flannel.yml (files or folders, many documents) read and judged before
-// anything is built, then handed to the lab as objects for its kube-apiserver. The lab's network
-// comes from the manifest's net-conf.json (Network, SubnetLen, VNI, port, MTU), and the first mode is
-// the real flanneld with the manifest's own backend; other modes are reached through its ConfigMap.
+// `--manifest`: a user's kube-flannel.yml or calico.yaml (files or folders, many documents) read and
+// judged before anything is built, then handed to the lab as objects for its kube-apiserver. The
+// lab's network comes from the manifest (net-conf.json's Network, SubnetLen, VNI, port, MTU; the
+// pool calico-node would make, its block size, felix's VNI and port), and the first mode is the real
+// daemon with the manifest's own data plane; other modes are reached through its ConfigMap (flannel)
+// or the IPPool and calico_backend (Calico).
 import type { LabManifest } from '../backends/backend.ts';
-import { conform } from '../conform/conform.ts';
+import type { CalicoPlane } from '../conform/calico.ts';
+import { type Conformance, conform } from '../conform/conform.ts';
 import { docName, readInputs } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
 import type { KubernetesObject, V1ConfigMap, V1DaemonSet } from '@kubernetes/client-node';
 import { PodSpecError } from '../kube/confine.ts';
 import { flannelDaemonSet, flanneldLaunch, nodePod } from '../kube/daemonset.ts';
 import type { InputDoc } from '../conform/inputs.ts';
-import { isRealDaemon, type ModeDef } from '../modes/mode.ts';
+import { calicoCniConfigOf, calicoNodeDaemonSet, calicoNodeEnvOf, CniConfigError } from '../kube/calico-daemonset.ts';
+import { type EncapMode, isRealDaemon, type ModeDef } from '../modes/mode.ts';
+import { modesFor } from '../modes/registry.ts';
 import type { Topology } from '../topology/types.ts';
 
 export interface ManifestLab {
   manifest: LabManifest;
-  /** The topology with the manifest's network and lease size, VNI, port and MTU. */
+  /** The topology with the manifest's network and lease or block size, VNI, port and MTU. */
   topology: Topology;
-  /** The real flanneld mode of the manifest's own net-conf.json. */
-  mode: ModeDef;
+  /** The CNI the manifest deploys. */
+  cni: 'flannel' | 'calico';
+  /**
+   * The real daemon's mode for the manifest's own data plane (net-conf.json's backend; the IPPool
+   * calico-node makes from CALICO_IPV4POOL_*, and calico_backend), or why none runs here.
+   */
+  mode: ModeDef | { none: string };
+  /** What the manifest's own data plane is called ("net-conf.json is flanneld-vxlan", "IPPool ipipMode Always, ..."). */
+  says: string;
 }
 
-const DAEMONSET_HINT = 'give the kube-flannel.yml that deploys flannel (a DaemonSet running flanneld --kube-subnet-mgr and its ConfigMap)';
+const DAEMONSET_HINT =
+  'give the kube-flannel.yml that deploys flannel (a DaemonSet running flanneld --kube-subnet-mgr and its ConfigMap), ' +
+  'or the calico.yaml that deploys Calico (the calico-node DaemonSet and calico-config)';
 
 export async function readManifest(paths: readonly string[], topology: Topology): Promise<ManifestLab> {
   const docs = readInputs(paths);
@@ -32,34 +46,69 @@ export async function readManifest(paths: readonly string[], topology: Topology)
       throw new UsageError(`${docName(d)}: not a Kubernetes object (apiVersion, kind and metadata.name are needed)`, DAEMONSET_HINT);
     return [{ where: docName(d), object: v }];
   });
-  // The same test the lab applies to the DaemonSets it reads back from the API server.
+  // The same tests the lab applies to the DaemonSets it reads back from the API server.
   const sets = objects.filter((o) => o.object.kind === 'DaemonSet').map((o) => o.object as V1DaemonSet);
-  if (!flannelDaemonSet(sets)) throw new UsageError(`no DaemonSet running flanneld in ${paths.join(', ')}`, DAEMONSET_HINT);
-  checkPodSpec(docs);
+  const cni = flannelDaemonSet(sets) ? 'flannel' : calicoNodeDaemonSet(sets) ? 'calico' : undefined;
+  if (!cni) throw new UsageError(`no DaemonSet running flanneld or calico-node in ${paths.join(', ')}`, DAEMONSET_HINT);
+  checkPodSpec(docs, cni);
   // The same reading and lint as `cnilab conform`: an error there is an error before anything is built.
   const { conformance, topology: lab, mode } = await conform(docs, topology, { runs: (m) => isRealDaemon(m) });
   const bad = conformance.findings.find((f) => f.severity === 'error');
   if (bad) throw new UsageError(`${bad.at}: ${bad.message}`, bad.fix ?? 'fix the manifest ("cnilab conform FILE --explain" says more)');
-  if (conformance.cni !== 'flannel')
+  if (conformance.cni !== cni)
     throw new UsageError(
-      `${paths.join(', ')} configures Calico networking`,
-      '--manifest runs flannel\'s DaemonSet; check Calico configs with "cnilab conform"',
+      `${paths.join(', ')}: its DaemonSet runs ${cni === 'flannel' ? 'flanneld' : 'calico-node'}, but its config is ${conformance.cni}'s`,
+      "give one CNI's manifest",
     );
-  if (!lab || !mode || !isRealDaemon(mode))
+  const manifest = { files: [...new Set(docs.map((d) => d.file))], objects };
+  if (!lab)
+    throw new UsageError(`${paths.join(', ')}: ${'skip' in conformance.proof ? conformance.proof.skip : 'no lab from it'}`, DAEMONSET_HINT);
+  if (cni === 'calico') return { manifest, topology: lab, cni, ...calicoNodeModeOf(conformance) };
+  if (!mode || !isRealDaemon(mode))
     throw new UsageError(
       `${paths.join(', ')}: ${'skip' in conformance.proof ? conformance.proof.skip : 'no real-flanneld mode for its backend'}`,
       'use a backend the real flanneld runs here: vxlan (with or without DirectRouting), host-gw or udp',
     );
-  return { manifest: { files: [...new Set(docs.map((d) => d.file))], objects }, topology: lab, mode };
+  return { manifest, topology: lab, cni, mode, says: `its net-conf.json is ${mode.name}` };
 }
 
 /**
- * The flanneld pod as the lab would run it, made from the file before anything is built: every
- * path it names confined, its env and command line checked (kube/daemonset.ts). A refusal points
- * at the file and line of the field.
+ * The calico-node mode of the manifest's pool and networking backend, or why none: IPIP's routes
+ * come from Calico's BIRD fork (krt_tunnel), which no stock BIRD has (../shared/notes/calico.md).
  */
-function checkPodSpec(docs: readonly InputDoc[]): void {
-  const dsDoc = docs.find((d) => d.kind === 'DaemonSet' && flannelDaemonSet([d.value as V1DaemonSet]));
+function calicoNodeModeOf(c: Conformance): Pick<ManifestLab, 'mode' | 'says'> {
+  const plane = c.plane as CalicoPlane;
+  const pool = plane.pools.find((p) => p.name === c.pool);
+  if (!pool) return { mode: { none: 'no IPv4 pool selects the nodes' }, says: 'no pool' };
+  const says = `IPPool ipipMode ${pool.ipipMode.value}, vxlanMode ${pool.vxlanMode.value}, calico_backend ${plane.backend.value}`;
+  const backend = plane.backend.value === 'bird' ? 'bird' : 'vxlan';
+  const mode = modesFor({
+    cni: 'calico',
+    ipipMode: pool.ipipMode.value as EncapMode,
+    vxlanMode: pool.vxlanMode.value as EncapMode,
+    backend,
+  }).find(isRealDaemon);
+  if (mode) return { mode, says };
+  const ipip = pool.ipipMode.value !== 'Never';
+  return {
+    mode: {
+      none: ipip
+        ? `${pool.ipipMode.at}: ipipMode ${pool.ipipMode.value}: calico-node v3.28 leaves IPIP routes to Calico's own BIRD ` +
+          '(krt_tunnel), which stock BIRD lacks; felix writes them only from v3.31'
+        : `no calico-node mode for ${says}`,
+    },
+    says,
+  };
+}
+
+/**
+ * The daemon's pod as the lab would run it, made from the file before anything is built: every
+ * path it names confined, its env and command line checked (kube/daemonset.ts), Calico's CNI config
+ * as install-cni would write it (kube/calico-daemonset.ts). A refusal points at the file and line.
+ */
+function checkPodSpec(docs: readonly InputDoc[], cni: 'flannel' | 'calico'): void {
+  const daemonSet = cni === 'flannel' ? flannelDaemonSet : calicoNodeDaemonSet;
+  const dsDoc = docs.find((d) => d.kind === 'DaemonSet' && daemonSet([d.value as V1DaemonSet]));
   if (!dsDoc) return;
   const ds = dsDoc.value as V1DaemonSet;
   const ns = ds.metadata?.namespace ?? 'default';
@@ -70,10 +119,21 @@ function checkPodSpec(docs: readonly InputDoc[]): void {
   );
   try {
     const root = '/run/cnilab/LAB/nodes/NODE';
-    const pod = nodePod(ds, flannelDaemonSet([ds])!.container, maps, { name: 'NODE', ip: '192.0.2.1', root });
+    const node = { name: 'NODE', ip: '192.0.2.1', root };
+    if (cni === 'calico') {
+      const spec = { ds, container: calicoNodeDaemonSet([ds])!.container, ns, maps };
+      calicoNodeEnvOf(spec, node);
+      calicoCniConfigOf(spec, node, `${root}/etc/cni/net.d/calico-kubeconfig`);
+      return;
+    }
+    const pod = nodePod(ds, flannelDaemonSet([ds])!.container, maps, node);
     flanneldLaunch(pod, { binary: 'flanneld', root, kubeconfig: `${root}/kubeconfig`, hasDefaultRoute: true });
   } catch (e) {
     if (!(e instanceof PodSpecError)) throw e;
+    // A CNI config is refused where it is written: the ConfigMap's key, not the env that names it.
+    const cm =
+      e instanceof CniConfigError && e.configMap ? docs.find((d) => d.kind === 'ConfigMap' && d.name === e.configMap!.name) : undefined;
+    if (cm && e instanceof CniConfigError) throw new UsageError(`${cm.at(['data', e.configMap!.key])}: ${docName(cm)}: ${e.why}`, e.fix);
     throw new UsageError(`${dsDoc.at(e.field)}: ${docName(dsDoc)}: ${e.message.split('\n')[0]}`, e.fix);
   }
 }

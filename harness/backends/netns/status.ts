@@ -36,7 +36,9 @@ export interface StatusJson {
     manifest: string[];
     daemonSet?: string;
     backend?: string;
-    /** Per node, in short: backend-type, public-ip, VtepMAC (the full annotations: `annotationsFull`). */
+    /** Whose annotations `annotations` shows: flanneld's, or what calico-node wrote on its Node. */
+    annotationsBy: 'flannel annotations' | 'calico-node on the Node';
+    /** Per node, in short: backend-type, public-ip, VtepMAC; or Calico's tunnel address and VTEP MAC (in full: `annotationsFull`). */
     annotations: Record<string, string>;
     annotationsFull: Record<string, Record<string, string>>;
   };
@@ -129,16 +131,30 @@ export function labStatus(state: LabState): StatusJson {
 /** The kube part of a status: the annotations as read back from the API server once flanneld settled. */
 function kubeStatus(state: LabState): NonNullable<StatusJson['kube']> {
   const k = state.kube!;
-  const facts = state.daemonRun?.mode === state.mode ? state.daemonRun?.facts.kube : undefined;
+  const current = state.daemonRun?.mode === state.mode ? state.daemonRun?.facts : undefined;
+  const base = { apiserver: `kube-apiserver ${k.version}`, server: k.server, kubeconfig: k.kubeconfig, manifest: state.manifest ?? [] };
+  const calico = current?.calico;
+  if (calico) {
+    const nodes = calico.nodes;
+    const tunnel = (a: Record<string, string>) => a.vxlanTunnelAddr ?? a.ipipTunnelAddr;
+    const short = (a: Record<string, string>) =>
+      [tunnel(a) && `tunnel ${tunnel(a)}`, a.vxlanMac && `VTEP ${a.vxlanMac}`].filter(Boolean).join(' ') || '(none)';
+    return {
+      ...base,
+      daemonSet: calico.source,
+      annotationsBy: 'calico-node on the Node',
+      annotations: Object.fromEntries(Object.entries(nodes).map(([n, a]) => [n, short(a)])),
+      annotationsFull: nodes,
+    };
+  }
+  const facts = current?.kube;
   const full = facts?.annotations ?? {};
   const short = (a: Record<string, string>) =>
     [flannelAnnotation(a, 'backend-type'), flannelAnnotation(a, 'public-ip'), vtepMacOf(a)].filter(Boolean).join(' ') || '(none)';
   return {
-    apiserver: `kube-apiserver ${k.version}`,
-    server: k.server,
-    kubeconfig: k.kubeconfig,
-    manifest: state.manifest ?? [],
+    ...base,
     ...(facts ? { daemonSet: facts.daemonSet, backend: JSON.stringify(facts.netConf.backend) } : {}),
+    annotationsBy: 'flannel annotations',
     annotations: Object.fromEntries(Object.entries(full).map(([n, a]) => [n, short(a)])),
     annotationsFull: full,
   };
