@@ -169,6 +169,35 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     });
   });
 
+  test('BGP with the router as route reflector: a BGPPeer per subnet, the mesh off, plain across subnets', async () => {
+    const name = uniqueLab('cr');
+    const out = tmpOut();
+    const r = await runCli([
+      'run',
+      '--modes',
+      'calico-node-bgp',
+      '--topology',
+      `${ROOT}/topologies/two-subnets-rr.yaml`,
+      '--name',
+      name,
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
+    const [bgp] = (JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile).runs;
+    assertRunPassed(bgp!);
+    assertRealCalico(bgp!, 'calico-bgp', { ipipMode: 'Never', vxlanMode: 'Never' });
+    // Across the router, unencapsulated: the router learned every block from the reflection.
+    assertPath(bgp!, 'cross-subnet', { reachable: true, encap: 'none' });
+    assert.deepEqual(bgp!.daemonFacts!.calico!.bgp, [
+      'BGPConfiguration default: {"nodeToNodeMeshEnabled":false,"asNumber":64512}',
+      `BGPPeer cnilab-router-a: {"peerIP":"192.168.10.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'a'"}`,
+      `BGPPeer cnilab-router-b: {"peerIP":"192.168.20.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'b'"}`,
+      "the router r1's BIRD (Debian's bird2) as the route reflector: cnilab's, not Calico's",
+    ]);
+    clean(name);
+  });
+
   test('Ctrl-C while calico-node runs, and gc after a SIGKILL: no daemon survives', async () => {
     const name = uniqueLab('ci');
     const p = cli(['run', '--modes', 'calico-node-bgp', '--name', name, '--out', tmpOut()], {

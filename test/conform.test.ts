@@ -125,6 +125,9 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.match(r.stdout, /ERROR mtu-too-large at .*calico-vxlan-mtu\.yaml:9/);
     assert.match(r.stdout, /DF {3}cross-subnet 1500 bytes did not pass \(path carries 1450; must not\)/);
     const c = results(out).conformance!;
+    // calico_backend vxlan: the real calico-node proves it, with veth_mtu as calico.yaml hands it on (felix and the CNI config).
+    assert.deepEqual(c.proof, { mode: 'calico-node-vxlan-always', real: true });
+    assert.deepEqual(results(out).runs[0]!.modelDiff?.differences, []);
     const f = c.findings.find((x) => x.rule === 'mtu-too-large')!;
     assert.match(f.shown ?? '', /a 1500-byte DF packet from n\d\/p\d to n\d\/p\d \(same-subnet\) did not pass; the path carries 1450/);
     // Small packets still cross as the config says: it is the full-size ones that are lost.

@@ -804,7 +804,8 @@ async function cmdConform(argv: string[]): Promise<number> {
     const outDir = outFolder(claimOutDir, values.out).path;
     claimed = outDir;
     requireRoot('conform');
-    console.log(`\nproving it on the wire with ${c.mode.name} (${cc.proof.real ? 'the real flanneld' : "cnilab's model"})`);
+    const { FAMILY_STYLE } = await import('../modes/mode.ts');
+    console.log(`\nproving it on the wire with ${c.mode.name} (${FAMILY_STYLE[c.mode.family].label})`);
     const r = await runModes({
       topology: c.topology,
       modes: [c.mode],

@@ -12,6 +12,8 @@ const isV6 = (p: CalicoPool) => p.cidr.value.includes(':');
 const on = (mode: string) => mode !== 'Never';
 /** Only exactly "none" and "vxlan" leave BIRD off (node/filesystem/etc/rc.local). */
 export const runsBird = (p: CalicoPlane) => p.backend.value !== 'none' && p.backend.value !== 'vxlan';
+/** The networking backend a real calico-node mode must have for this config: BIRD or not. */
+export const networkingOf = (p: CalicoPlane): 'bird' | 'vxlan' => (runsBird(p) ? 'bird' : 'vxlan');
 
 /** The lab nodes a pool's nodeSelector picks, by the labels a kubelet gives them; an error when unreadable. */
 export function selectedNodes(p: CalicoPool, t: Topology): string[] | { error: string } {

@@ -179,8 +179,10 @@ test("calico.yaml: the env's pool (IPIP Always), the backend through its configM
 
 test('calico-vxlan.yaml, IPPools (v3 and crd v1) and FelixConfiguration: each mode, VNI, port and block size', async () => {
   const vx = (await run(['calico-manifest-vxlan.yaml'])).conformance;
-  assert.deepEqual([cal(vx).backend.value, c(vx)], ['vxlan', 'calico-vxlan-crosssubnet']);
+  // calico_backend vxlan: the real calico-node proves it where it runs (here, always: `runs` is not given).
+  assert.deepEqual([cal(vx).backend.value, c(vx)], ['vxlan', 'calico-node-vxlan-crosssubnet']);
   assert.deepEqual(encaps(vx), ['none', 'none', 'vxlan']);
+  // An IPPool alone: calico_backend is Calico's default, bird, and no calico-node mode runs BIRD with a VXLAN pool.
   const pool = await run(['calico-ippool.yaml']);
   assert.deepEqual([c(pool.conformance), poolOf(pool.conformance).blockSize.value], ['calico-vxlan-always', 27]);
   assert.deepEqual(
@@ -201,7 +203,7 @@ test('calico-vxlan.yaml, IPPools (v3 and crd v1) and FelixConfiguration: each mo
   assert.deepEqual([c(cross), encaps(cross)], ['calico-ipip-crosssubnet', ['none', 'none', 'ipip']]);
   assert.deepEqual(cross.findings, [], 'kubernetes.io/os == "linux" selects every node');
   const bgp = (await run(['calico-bgp.yaml'])).conformance;
-  assert.deepEqual([c(bgp), cal(bgp).asNumber.value, encaps(bgp)], ['calico-bgp', 64600, ['none', 'none', 'unreachable']]);
+  assert.deepEqual([c(bgp), cal(bgp).asNumber.value, encaps(bgp)], ['calico-node-bgp', 64600, ['none', 'none', 'unreachable']]);
   assert.deepEqual(
     bgp.findings.map((f) => f.rule),
     ['bgp-across-subnets'],
@@ -227,7 +229,7 @@ test('an operator Installation for each encapsulation', async () => {
   }
   // Unencapsulated is right on one segment, and wrong across a router (the two-subnet default).
   const none = (await conform(readInputs([`${FIX}/operator-none.yaml`], ROOT), one)).conformance;
-  assert.deepEqual([c(none), none.findings], ['calico-bgp', []]);
+  assert.deepEqual([c(none), none.findings], ['calico-node-bgp', []]);
   assert.deepEqual(
     (await run(['operator-none.yaml'])).conformance.findings.map((f) => f.rule),
     ['bgp-across-subnets'],

@@ -11,7 +11,7 @@ import { resolveTopology } from '../topology/resolve.ts';
 import { pathBetween, type Topology, type TopologySpec } from '../topology/types.ts';
 import { FLANNEL_BACKENDS, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
 import { type CalicoPlane, type CalicoPool, isCalicoDoc, resolveCalico } from './calico.ts';
-import { calicoModeConfig, lintCalico, provenPool } from './calico-lint.ts';
+import { calicoModeConfig, lintCalico, networkingOf, provenPool } from './calico-lint.ts';
 import { docName, type InputDoc } from './inputs.ts';
 import { closest, type Finding, inRange, podCidrOverlaps, type Sourced } from './plane.ts';
 
@@ -144,7 +144,8 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
   findings.push(...lintCalico(plane, t));
   const pool = provenPool(plane, t);
   const which = pool ? calicoModeConfig(plane, pool) : { none: 'no enabled IPv4 pool selects the nodes' };
-  const modes = 'none' in which ? [] : modesFor(which);
+  // With the networking backend: the real calico-node's modes run BIRD or not by it (cnilab's models match either).
+  const modes = 'none' in which ? [] : modesFor({ ...which, backend: networkingOf(plane) });
   const podMtu = plane.podMtu?.value;
   return {
     cni: 'calico',

@@ -121,3 +121,40 @@ export async function deletePods(api: KubeApi, namespace: string, names: readonl
     }),
   );
 }
+
+/** The Node label that says which underlay subnet a lab node is on. */
+export const SUBNET_LABEL = 'cnilab.io/subnet';
+
+/**
+ * The topology's router as every node's BGP route reflector, as Calico users set up a top-of-rack
+ * peer: the node-to-node mesh off (BGPConfiguration default), and one BGPPeer per subnet with the
+ * router's address there, for the nodes on that subnet (api/pkg/apis/projectcalico/v3/bgppeer.go).
+ * Server-side applied; returns what it wrote, one line each.
+ */
+export async function applyRouteReflector(
+  api: KubeApi,
+  asn: number,
+  subnets: readonly { name: string; routerIp: string }[],
+): Promise<string[]> {
+  const objects: (KubernetesObject & { spec: Record<string, unknown> })[] = [
+    {
+      apiVersion: CALICO_CRD_GROUP,
+      kind: 'BGPConfiguration',
+      metadata: { name: 'default' },
+      spec: { nodeToNodeMeshEnabled: false, asNumber: asn },
+    },
+    ...subnets.map((s) => ({
+      apiVersion: CALICO_CRD_GROUP,
+      kind: 'BGPPeer',
+      metadata: { name: `cnilab-router-${s.name}` },
+      spec: { peerIP: s.routerIp, asNumber: asn, nodeSelector: `${SUBNET_LABEL} == '${s.name}'` },
+    })),
+  ];
+  for (const o of objects)
+    try {
+      await api.objects.patch(o, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (e) {
+      throw new ApiError(`applying ${o.kind} ${o.metadata?.name}: ${apiMessage(e)}`);
+    }
+  return objects.map((o) => `${o.kind} ${o.metadata?.name}: ${JSON.stringify(o.spec)}`);
+}

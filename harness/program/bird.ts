@@ -102,6 +102,26 @@ export async function startBird(env: BirdEnv, policy: BirdPolicy, record: (d: La
   return daemons;
 }
 
+/**
+ * The router's BIRD alone, as the route reflector the real calico-node's BIRD peers with (cnilab's
+ * part of the network, not Calico's); `routerEstablished` waits for its sessions with every node.
+ */
+export function startRouterBird(env: BirdEnv, record: (d: LabDaemon) => void): Promise<LabDaemon> {
+  const base = birdBase(env, 'router');
+  return startOne(
+    env.exec(env.names.router()),
+    base,
+    routerBirdConfig(env.topology, { asn: env.settings.calico.asn, logFile: `${base}.log` }),
+    record,
+  );
+}
+
+export const routerEstablished = (env: BirdEnv, timeoutMs: number) =>
+  waitEstablished(
+    [{ exec: env.exec(env.names.router()), socket: `${birdBase(env, 'router')}.ctl`, peers: env.topology.nodes.length }],
+    timeoutMs,
+  );
+
 /** BGP is converged when every node's kernel has a route for every other node's block. */
 export async function waitBlockRoutes(env: BirdEnv, timeoutMs = 15_000): Promise<void> {
   const t = env.topology;

@@ -49,7 +49,8 @@ export function labLaunch(env: LabEnv, kube: KubeState, prog: CalicoNodeProgram)
     cni: {
       conflist: CALICO_CONFLIST,
       from: "cnilab's copy of calico.yaml's cni_network_config",
-      mtu: 0,
+      // veth_mtu when a config sets it (install-cni's __CNI_MTU__), else 0: felix's file.
+      mtu: env.settings.podMtu ?? 0,
       // The admin kubeconfig -allocate-tunnel-addrs was given, in its overlay's upper folder.
       kubeconfigs: Object.fromEntries(
         env.topology.nodes.map((n) => [n.name, `${calicoDir(env, n.name)}/tunnel-addrs/upper/calico/kubeconfig`]),

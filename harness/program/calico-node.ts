@@ -76,10 +76,12 @@ const birdSocket = (env: LabEnv, node: string) => `${birdDir(env, node)}/bird.ct
 
 /**
  * calico-node's environment on a node: what calico.yaml's DaemonSet sets (DATASTORE_TYPE, CLUSTER_TYPE,
- * CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_*, FELIX_DEFAULTENDPOINTTOHOSTACTION, FELIX_IPV6SUPPORT,
- * FELIX_HEALTHENABLED), what the kubelet would fill in (NODENAME from spec.nodeName), and what a lab
- * must say itself: the node's IP (no autodetection guesswork), quiet file logging, nft iptables
- * (v3.28's `auto` picks legacy in a fresh namespace), no usage reports, and a 10 s route refresh.
+ * CALICO_NETWORKING_BACKEND, CALICO_IPV4POOL_* with the lab's pool and block size, the MTUs from
+ * veth_mtu when set, FELIX_DEFAULTENDPOINTTOHOSTACTION, FELIX_IPV6SUPPORT, FELIX_HEALTHENABLED),
+ * what the kubelet would fill in (NODENAME from spec.nodeName), and what a lab must say itself: the
+ * node's IP (no autodetection guesswork), the lab's AS, quiet file logging, nft iptables (v3.28's
+ * `auto` picks legacy in a fresh namespace without a kubelet's hint), no usage reports, and a 10 s
+ * route refresh.
  */
 export function calicoNodeEnv(env: LabEnv, n: ResolvedNode, prog: CalicoNodeProgram): Record<string, string> {
   const { calico } = env.settings;
@@ -95,6 +97,11 @@ export function calicoNodeEnv(env: LabEnv, n: ResolvedNode, prog: CalicoNodeProg
     CLUSTER_TYPE: prog.backend === 'bird' ? 'k8s,bgp' : 'k8s',
     IP: `${formatIpv4(n.ip)}/${formatCidr(n.subnet.cidr).split('/')[1]}`,
     CALICO_IPV4POOL_CIDR: formatCidr(env.topology.podCidr),
+    CALICO_IPV4POOL_BLOCK_SIZE: String(env.topology.blockSize),
+    // The node's AS (-startup writes it on the Calico Node), the lab's as its router peers with it.
+    AS: String(calico.asn),
+    // veth_mtu as calico.yaml hands it on (FELIX_IPINIPMTU, FELIX_VXLANMTU and the CNI config's mtu), when a config sets it.
+    ...(env.settings.podMtu ? { FELIX_IPINIPMTU: String(env.settings.podMtu), FELIX_VXLANMTU: String(env.settings.podMtu) } : {}),
     CALICO_IPV4POOL_IPIP: prog.pool.ipipMode,
     CALICO_IPV4POOL_VXLAN: prog.pool.vxlanMode,
     FELIX_VXLANVNI: String(calico.vxlanVni),

@@ -5,14 +5,22 @@
 // fed Calico's own blocks, tunnel addresses and VTEP MACs, and what the previous pool mode left recorded.
 import { readFileSync } from 'node:fs';
 import { injectFault } from '../kernel/fault.ts';
-import { blockAffinities, type CalicoNodeInfo, calicoNodeInfo, patchPoolModes, readPool, registerPods } from '../kube/calico.ts';
+import {
+  applyRouteReflector,
+  blockAffinities,
+  type CalicoNodeInfo,
+  calicoNodeInfo,
+  patchPoolModes,
+  readPool,
+  registerPods,
+} from '../kube/calico.ts';
 import { kubeApi, type KubeApi } from '../kube/client.ts';
 import { birdKernelRoutes } from '../modes/bird-config.ts';
 import { BIRD_ROUTES, FELIX_ROUTES } from '../modes/calico-common.ts';
-import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
+import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef, podMtuOf } from '../modes/mode.ts';
 import { allModes, findMode } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
-import { parseCidr, routeIn } from '../net/ipv4.ts';
+import { formatIpv4, parseCidr, routeIn } from '../net/ipv4.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import { kernelFacts, plannedFacts } from '../plan/model-diff.ts';
 import type { KernelOp } from '../plan/ops.ts';
@@ -28,7 +36,8 @@ import {
   felixRestarts,
   startCalicoNode,
 } from './calico-node.ts';
-import { LabError, TimeoutError } from '../errors.ts';
+import { TimeoutError } from '../errors.ts';
+import { routerEstablished, startRouterBird } from './bird.ts';
 import { type CalicoLaunchPlan, labLaunch, manifestLaunch } from './calico-launch.ts';
 import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
@@ -91,7 +100,8 @@ function modelFacts(t: ProgramTarget, model: ModeDef, c: CalicoChoices): Facts {
     tunnelAddrs: pick((i) => i.vxlanTunnelAddr ?? i.ipipTunnelAddr),
   };
   const program = kernelProgram(model);
-  const mtu = model.podMtu(t.env.topology);
+  // A config's own veth_mtu is what the pods get (the CNI config's mtu); else the mode's from the underlay.
+  const mtu = podMtuOf(model, t.env.topology, t.env.settings);
   const bird = program?.bird;
   // A block's blackhole is BIRD's where BIRD runs (bird_aggr.cfg's static protocol), else felix's
   // (vxlan_mgr.go blackholeRoutes, proto 80).
@@ -161,18 +171,44 @@ type Started = {
   bins: CalicoBinaries;
   version: string;
   launch: CalicoLaunchPlan;
+  /** The route reflector's objects and the router's BIRD, with the topology's router.bgpPeer. */
+  bgp: string[];
   daemons: string[];
   live: boolean;
 };
 
+/**
+ * With the topology's router as a BGP peer (router.bgpPeer), the BIRD backend peers with it as
+ * Calico users peer with a top-of-rack route reflector: mesh off, a BGPPeer per subnet (written
+ * before confd renders), and the router's own BIRD (cnilab's part of the network) started.
+ */
+async function routeReflector(t: ProgramTarget, api: KubeApi, prog: CalicoNodeProgram): Promise<string[]> {
+  const topology = t.env.topology;
+  if (prog.backend !== 'bird' || !topology.router?.bgpPeer) return [];
+  const subnets = topology.subnets.map((s) => ({ name: s.name, routerIp: formatIpv4(s.routerIp!) }));
+  const wrote = await applyRouteReflector(api, t.env.settings.calico.asn, subnets);
+  const running = t.state.daemons.some((d) => d.netns === t.env.names.router() && /^bird /.test(d.what) && isRunningDaemon(d));
+  if (!running) await startRouterBird(t.env, (d) => t.record(d));
+  return [...wrote, `the router ${topology.router.name}'s BIRD (Debian's bird2) as the route reflector: cnilab's, not Calico's`];
+}
+
+/** The router has learned every node's blocks from the route reflection (pods across subnets go through it). */
+async function routerLearned(t: ProgramTarget, blocks: ReadonlyMap<string, readonly string[]>): Promise<void> {
+  await routerEstablished(t.env, 60_000);
+  const exec = t.env.exec(t.env.names.router());
+  const want = [...blocks.values()].flat();
+  let missing: string[] = [];
+  const daemons = t.state.daemons.filter((d) => d.netns === t.env.names.router());
+  const seen = () => `no route for ${missing.join(', ')}`;
+  await waitReady('the router to learn every block', { timeoutMs: 30_000, daemons, seen }, async () => {
+    const r = await exec.run(['ip', '-json', 'route', 'show', 'proto', 'bird'], { op: 'router routes' });
+    const have = new Set((JSON.parse(r.stdout) as { dst: string }[]).map((x) => x.dst));
+    missing = want.filter((b) => !have.has(b));
+    return missing.length === 0 ? true : undefined;
+  });
+}
+
 async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodeProgram): Promise<Started> {
-  // cnilab's calico-bgp peers the nodes with the router as a route reflector when the topology says
-  // so; calico-node would need a BGPPeer (and the mesh off) for that, which is not written yet.
-  if (prog.backend === 'bird' && t.env.topology.router?.bgpPeer)
-    throw new LabError(
-      `${mode.name}: this topology's router is a BGP peer (router.bgpPeer), and cnilab does not give calico-node a BGPPeer yet; ` +
-        'run it on a topology without router.bgpPeer',
-    );
   const bins = await calicoBinaries(prog);
   const live = liveFor(t, prog);
   const ds = await ensureDatastore(t);
@@ -180,6 +216,7 @@ async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodePro
   const api = kubeApi(kube.kubeconfig);
   await ensureCalicoCrds(api, kube, t.progress);
   t.save();
+  const bgp = await routeReflector(t, api, prog);
   const pool = async () => {
     if (await setPool(api, prog))
       t.progress(
@@ -193,7 +230,7 @@ async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodePro
   );
   // A manifest's lab runs its DaemonSet's calico-node; any other lab cnilab's own environment.
   const launch = t.state.manifest ? await manifestLaunch(t.env, kube, api, prog, t.progress) : labLaunch(t.env, kube, prog);
-  const base = { kube, api, bins, version: bins.node.version, launch };
+  const base = { kube, api, bins, version: bins.node.version, launch, bgp };
   if (live) {
     // The running calico-node follows the patch: felix by itself (it exits for an encapsulation
     // change and is started again), the tunnel addresses by -allocate-tunnel-addrs.
@@ -266,6 +303,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
           `in ${Math.round(performance.now() - t0)} ms`,
       );
       const choices = await choicesOf(started.api);
+      if (started.bgp.length) await routerLearned(t, choices.blocks);
       const after = factsOf(t, await t.snapshots());
       const expected = modelFacts(t, model, choices);
       const pool = await readPool(started.api);
@@ -294,6 +332,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
             env: launch.environment,
             ...(launch.added.length ? { added: launch.added } : {}),
             ...(launch.notRun.length ? { notRun: launch.notRun } : {}),
+            ...(started.bgp.length ? { bgp: started.bgp } : {}),
             daemons: started.daemons,
             switched: started.live ? 'IPPool patched; calico-node kept running' : 'calico-node started',
             felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),

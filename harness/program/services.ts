@@ -5,6 +5,7 @@
 import { planControlHost, planDatastore } from '../plan/datastore.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import { applyManifest, kubeApi, registerNodes } from '../kube/client.ts';
+import { SUBNET_LABEL } from '../kube/calico.ts';
 import { type KubeState, startApiserver } from './apiserver.ts';
 import { type Datastore, startEtcd } from './etcd.ts';
 import type { ProgramTarget } from './target.ts';
@@ -40,7 +41,13 @@ export async function ensureKube(t: ProgramTarget, ds: Datastore): Promise<KubeS
     kube.applied = t.manifestObjects ? await applyManifest(api, t.manifestObjects, t.progress) : [];
     await registerNodes(
       api,
-      t.env.topology.nodes.map((n) => ({ name: n.name, ip: formatIpv4(n.ip), podCidr: formatCidr(n.podSubnet) })),
+      t.env.topology.nodes.map((n) => ({
+        name: n.name,
+        ip: formatIpv4(n.ip),
+        podCidr: formatCidr(n.podSubnet),
+        // Which underlay subnet a node is on, for selectors (a BGPPeer with the subnet's router).
+        labels: { [SUBNET_LABEL]: n.subnet.name },
+      })),
     );
     t.save();
   }

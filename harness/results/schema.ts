@@ -201,6 +201,8 @@ export interface CalicoFacts {
   added?: string[];
   /** From a manifest: its workloads the lab does not run, and why. */
   notRun?: string[];
+  /** With the topology's router as BGP peer: the BGPConfiguration and BGPPeers written, and the router's BIRD. */
+  bgp?: string[];
   /** The daemons per node ("startup", "felix", "confd", "bird"), and how often felix exited and was started again. */
   daemons: string[];
   /** How this mode came: "calico-node started", or "IPPool patched; calico-node kept running" (a switch between pool modes). */

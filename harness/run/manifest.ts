@@ -6,6 +6,7 @@
 // or the IPPool and calico_backend (Calico).
 import type { LabManifest } from '../backends/backend.ts';
 import type { CalicoPlane } from '../conform/calico.ts';
+import { networkingOf } from '../conform/calico-lint.ts';
 import { type Conformance, conform } from '../conform/conform.ts';
 import { docName, readInputs } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
@@ -81,7 +82,7 @@ function calicoNodeModeOf(c: Conformance): Pick<ManifestLab, 'mode' | 'says'> {
   const pool = plane.pools.find((p) => p.name === c.pool);
   if (!pool) return { mode: { none: 'no IPv4 pool selects the nodes' }, says: 'no pool' };
   const says = `IPPool ipipMode ${pool.ipipMode.value}, vxlanMode ${pool.vxlanMode.value}, calico_backend ${plane.backend.value}`;
-  const backend = plane.backend.value === 'bird' ? 'bird' : 'vxlan';
+  const backend = networkingOf(plane);
   const mode = modesFor({
     cni: 'calico',
     ipipMode: pool.ipipMode.value as EncapMode,
