@@ -8,7 +8,7 @@ export function twoSubnets(name: string, nodes: number, podsPerNode = 2): Topolo
     { length: nodes },
     (_, i) => `  - { name: n${i + 1}, subnet: ${i < Math.ceil(nodes / 2) ? 'a' : 'b'}, pods: ${podsPerNode} }`,
   );
-  const subnets = '  - { name: a, cidr: 192.168.10.0/24 }\n  - { name: b, cidr: 192.168.20.0/24 }';
+  const subnets = '  - { name: a, cidr: 172.31.10.0/24 }\n  - { name: b, cidr: 172.31.20.0/24 }';
   return parseTopology(`name: ${name}\nsubnets:\n${subnets}\nrouter: { name: r1 }\nnodes:\n${list.join('\n')}\n`);
 }
 

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { assertPath, assertRunPassed } from '../assertions/index.ts';
 import { bird1Binary, calicoCniBinary, calicoModuleDir, calicoNodeBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
 import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
-import { clean, lineOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, variantFile } from './helpers.ts';
+import { clean, lineOf, ROOT_SKIP, runCli, tmpOut, uniqueLab, variantFile } from './helpers.ts';
 
 const parts = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary(), kubeApiserverBinary()]);
 const missing = parts.find((b) => !b.ok);
@@ -20,8 +20,6 @@ const SKIP =
   (missing && !missing.ok && missing.detail) ||
   (!existsSync(`${manifests}/calico.yaml`) && 'the calico module is not in the Go module cache') ||
   false;
-/** Upstream's manifests leave CALICO_IPV4POOL_CIDR commented out: the pool is 192.168.0.0/16, so the nodes sit elsewhere. */
-const TOPOLOGY = `${ROOT}/topologies/two-subnets-172.yaml`;
 const HOST_PATHS = ['/var/lib/calico', '/var/run/calico', '/var/log/calico', '/etc/cni/net.d/10-calico.conflist'];
 
 const resultsOf = (out: string) => JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
@@ -57,7 +55,7 @@ describe("upstream's calico.yaml and calico-vxlan.yaml on the lab's kube-apiserv
     const before = HOST_PATHS.filter(existsSync);
     const name = uniqueLab('cm');
     const out = tmpOut();
-    const r = await runCli(['run', '--manifest', `${manifests}/calico-vxlan.yaml`, '--topology', TOPOLOGY, '--name', name, '--out', out]);
+    const r = await runCli(['run', '--manifest', `${manifests}/calico-vxlan.yaml`, '--name', name, '--out', out]);
     assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
     assert.match(
       r.stderr + r.stdout,
@@ -75,7 +73,7 @@ describe("upstream's calico.yaml and calico-vxlan.yaml on the lab's kube-apiserv
   });
 
   test('calico.yaml: IPIP Always is refused with its reason; its DaemonSet runs BGP, then VXLAN with calico_backend patched', async () => {
-    const ipip = await runCli(['run', '--manifest', `${manifests}/calico.yaml`, '--topology', TOPOLOGY, '--out', tmpOut()]);
+    const ipip = await runCli(['run', '--manifest', `${manifests}/calico.yaml`, '--out', tmpOut()]);
     assert.equal(ipip.code, 2, ipip.stderr);
     assert.match(
       ipip.stderr,
@@ -87,19 +85,7 @@ describe("upstream's calico.yaml and calico-vxlan.yaml on the lab's kube-apiserv
     const name = uniqueLab('cy');
     const out = tmpOut();
     const modes = 'calico-node-bgp,calico-node-vxlan-always';
-    const r = await runCli([
-      'run',
-      '--manifest',
-      `${manifests}/calico.yaml`,
-      '--modes',
-      modes,
-      '--topology',
-      TOPOLOGY,
-      '--name',
-      name,
-      '--out',
-      out,
-    ]);
+    const r = await runCli(['run', '--manifest', `${manifests}/calico.yaml`, '--modes', modes, '--name', name, '--out', out]);
     assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
     const [bgp, vxlan] = resultsOf(out).runs;
     // -startup made the pool IPIP Always from the DaemonSet's env; the mode patched it before felix started.
@@ -125,14 +111,14 @@ describe("upstream's calico.yaml and calico-vxlan.yaml on the lab's kube-apiserv
 describe('a calico.yaml lab left up', { skip: SKIP }, () => {
   test('up --manifest, status shows what calico-node wrote on each Node, switch in another process patches the pool, down', async () => {
     const name = uniqueLab('cu');
-    const up = await runCli(['up', '--manifest', `${manifests}/calico-vxlan.yaml`, '--topology', TOPOLOGY, '--name', name]);
+    const up = await runCli(['up', '--manifest', `${manifests}/calico-vxlan.yaml`, '--name', name]);
     assert.equal(up.code, 0, up.stdout + up.stderr);
     try {
       const status = await runCli(['status', '--name', name]);
       assert.match(status.stdout, /mode calico-node-vxlan-crosssubnet/);
       assert.match(status.stdout, /calico-node: DaemonSet kube-system\/calico-node, container calico-node/);
       assert.match(status.stdout, /calico-node on the Node/);
-      assert.match(status.stdout, /\nn3 +172\.18\.20\.11 +192\.168\.\d+\.\d+\/26 .* tunnel 192\.168\.\d+\.\d+\n/);
+      assert.match(status.stdout, /\nn3 +172\.31\.20\.11 +192\.168\.\d+\.\d+\/26 .* tunnel 192\.168\.\d+\.\d+\n/);
       // A new process: the manifest is not held any more; the DaemonSet is read back from the API server.
       const sw = await runCli(['switch', 'calico-node-vxlan-always', '--name', name]);
       assert.equal(sw.code, 0, sw.stdout + sw.stderr);
@@ -154,7 +140,7 @@ describe('a hostile calico.yaml is refused before anything is built', { skip: SK
   const variant = (from: string, to: string) => variantFile(upstream(), from, to, 'calico.yaml');
   async function refused(file: string, line: RegExp): Promise<void> {
     const name = uniqueLab('hc');
-    const r = await runCli(['run', '--manifest', file, '--topology', TOPOLOGY, '--name', name, '--out', tmpOut()]);
+    const r = await runCli(['run', '--manifest', file, '--name', name, '--out', tmpOut()]);
     assert.equal(r.code, 2, r.stdout + r.stderr.slice(-3000));
     assert.match(r.stderr, line);
     assert.doesNotMatch(r.stderr, /underlay:|internal error|\n\s+at /, 'refused before anything was built, with no stack');

@@ -102,7 +102,7 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     for (const l of left)
       assert.match(
         l,
-        /^n[123]: (route 10\.244\.\d+\.\d+\/26 via 192\.168\.10\.1[12] dev eth0 onlink|blackhole 10\.244\.\d+\.\d+\/26) proto 80$/,
+        /^n[123]: (route 10\.244\.\d+\.\d+\/26 via 172\.31\.10\.1[12] dev eth0 onlink|blackhole 10\.244\.\d+\.\d+\/26) proto 80$/,
       );
     assert.ok(
       left.some((l) => / onlink proto 80$/.test(l)),
@@ -191,8 +191,8 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     assertPath(bgp!, 'cross-subnet', { reachable: true, encap: 'none' });
     assert.deepEqual(bgp!.daemonFacts!.calico!.bgp, [
       'BGPConfiguration default: {"nodeToNodeMeshEnabled":false,"asNumber":64512}',
-      `BGPPeer cnilab-router-a: {"peerIP":"192.168.10.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'a'"}`,
-      `BGPPeer cnilab-router-b: {"peerIP":"192.168.20.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'b'"}`,
+      `BGPPeer cnilab-router-a: {"peerIP":"172.31.10.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'a'"}`,
+      `BGPPeer cnilab-router-b: {"peerIP":"172.31.20.1","asNumber":64512,"nodeSelector":"cnilab.io/subnet == 'b'"}`,
       "the router r1's BIRD (Debian's bird2) as the route reflector: cnilab's, not Calico's",
     ]);
     clean(name);

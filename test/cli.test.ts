@@ -24,7 +24,7 @@ describe('cli lab lifecycle', { skip: ROOT_SKIP }, () => {
     assert.deepEqual(Object.keys(s.nodes[0]).slice(0, 5), ['name', 'netns', 'subnet', 'underlayIp', 'underlayIf']);
     assert.deepEqual(
       s.nodes.map((n: { underlayIp: string }) => n.underlayIp),
-      ['192.168.10.11', '192.168.10.12', '192.168.20.11'],
+      ['172.31.10.11', '172.31.10.12', '172.31.20.11'],
     );
     assert.match(s.nodes[2].pods[0].ip, /^10\.244\.3\.\d+$/);
     assert.equal(s.nodes[0].pods[0].netns, `cnilab-${name}-pod-n1-p1`);

@@ -115,7 +115,7 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       };
       assert.equal(s.mode, 'flanneld-vxlan');
       assert.equal(s.kube.daemonSet, 'kube-flannel/kube-flannel-ds, container kube-flannel');
-      assert.equal(s.kube.annotationsFull.n2![`${FLANNEL}/public-ip`], '192.168.10.12');
+      assert.equal(s.kube.annotationsFull.n2![`${FLANNEL}/public-ip`], '172.31.10.12');
       const text = await runCli(['status', '--name', name]);
       assert.match(text.stdout, /flannel annotations/);
       assert.ok(

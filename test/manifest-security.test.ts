@@ -143,7 +143,7 @@ describe('what a manifest lab keeps on the host', { skip: SKIP }, () => {
       // $(POD_IP) became the node's address, on flanneld's command line as the kubelet would have it.
       const cmdlines = labProcesses(name).filter((l) => /flanneld/.test(l));
       assert.ok(
-        cmdlines.some((l) => /--public-ip=192\.168\.10\.11( |$)/.test(l)),
+        cmdlines.some((l) => /--public-ip=172\.31\.10\.11( |$)/.test(l)),
         cmdlines.join('\n'),
       );
       // Its environment is the pod's: nothing of cnilab's own (CNILAB_*, HOME) leaked in.

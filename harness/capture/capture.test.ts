@@ -11,7 +11,7 @@ import { ethernet, icmpEcho, ipipEcho, ipv4, udp, vxlanEcho } from './test-packe
 
 const pkts = [
   { tsNs: 1_700_000_000_123_456_789n, data: vxlanEcho({ seq: 1 }) },
-  { tsNs: 1_700_000_000_223_456_000n, data: ipipEcho(['192.168.10.11', '192.168.20.11'], ['10.244.0.65', '10.244.0.193']) },
+  { tsNs: 1_700_000_000_223_456_000n, data: ipipEcho(['172.31.10.11', '172.31.20.11'], ['10.244.0.65', '10.244.0.193']) },
   { tsNs: 1_700_000_001_000_000_000n, data: ethernet(ipv4('10.244.1.2', '10.244.2.2', 1, icmpEcho(0, 9, 3, Uint8Array.of(1, 2, 3)))) },
 ];
 
@@ -98,7 +98,7 @@ const d = (data: Uint8Array, linktype = 1, ports = DEFAULT_VXLAN_PORTS): Decoded
 
 test('decode: VXLAN on 8472, 4789 and a configured port; the inner packet is what is reported', () => {
   const a = d(vxlanEcho({ vni: 1, port: 8472, payload: Uint8Array.of(0xc1, 0x1a) }))!;
-  assert.deepEqual(a.encap, { kind: 'vxlan', vni: 1, port: 8472, outerSrc: 0xc0a80a0b, outerDst: 0xc0a80a0c });
+  assert.deepEqual(a.encap, { kind: 'vxlan', vni: 1, port: 8472, outerSrc: 0xac1f0a0b, outerDst: 0xac1f0a0c });
   assert.equal(ipv4ToString(a.src), '10.244.1.2');
   assert.equal(ipv4ToString(a.dst), '10.244.2.2');
   assert.equal(a.icmp?.type, 8);
@@ -114,7 +114,7 @@ test('decode: VXLAN on 8472, 4789 and a configured port; the inner packet is wha
 
 test("decode: flannel's udp backend, the bare pod packet in UDP 8285, only on its port and only when it is IPv4", () => {
   const inner = ipv4('10.244.1.2', '10.244.2.2', 1, icmpEcho(8, 7, 3, Uint8Array.of(0xc1, 0x1a)));
-  const frame = (port: number, payload = inner) => ethernet(ipv4('192.168.10.11', '192.168.20.11', 17, udp(8285, port, payload)));
+  const frame = (port: number, payload = inner) => ethernet(ipv4('172.31.10.11', '172.31.20.11', 17, udp(8285, port, payload)));
   const raw = (data: Uint8Array) => ({
     linktype: 1,
     tsNs: 5n,
@@ -125,7 +125,7 @@ test("decode: flannel's udp backend, the bare pod packet in UDP 8285, only on it
   });
   const opts = { vxlanPorts: DEFAULT_VXLAN_PORTS, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS };
   const a = decode(raw(frame(8285)), opts)!;
-  assert.deepEqual(a.encap, { kind: 'udp', port: 8285, outerSrc: 0xc0a80a0b, outerDst: 0xc0a8140b });
+  assert.deepEqual(a.encap, { kind: 'udp', port: 8285, outerSrc: 0xac1f0a0b, outerDst: 0xac1f140b });
   assert.deepEqual([ipv4ToString(a.src), ipv4ToString(a.dst), a.icmp?.type, a.icmp?.seq], ['10.244.1.2', '10.244.2.2', 8, 3]);
   // Without the option (or on another port) it stays plain UDP; a payload that is not IPv4 is not a tunnel.
   assert.equal(decode(raw(frame(8285)), { vxlanPorts: DEFAULT_VXLAN_PORTS })!.encap.kind, 'none');
@@ -134,7 +134,7 @@ test("decode: flannel's udp backend, the bare pod packet in UDP 8285, only on it
 });
 
 test('decode: IPIP, plain ICMP, VLAN tags, SLL, SLL2 and raw framing', () => {
-  const i = d(ipipEcho(['192.168.10.11', '192.168.20.11'], ['10.244.0.65', '10.244.0.193']))!;
+  const i = d(ipipEcho(['172.31.10.11', '172.31.20.11'], ['10.244.0.65', '10.244.0.193']))!;
   assert.equal(i.encap.kind, 'ipip');
   assert.equal(ipv4ToString(i.dst), '10.244.0.193');
   const ipPkt = ipv4('10.0.0.1', '10.0.0.2', 1, icmpEcho(8, 1, 1, new Uint8Array(4)), { df: true });
@@ -166,10 +166,10 @@ test('our decoder agrees with tshark on every packet', { skip: existsSync('/usr/
   try {
     const list = [
       vxlanEcho({ vni: 1, port: 8472 }),
-      vxlanEcho({ vni: 4096, port: 4789, outer: ['192.168.10.12', '192.168.20.11'], inner: ['10.244.0.130', '10.244.0.193'] }),
-      ipipEcho(['192.168.10.11', '192.168.20.11'], ['10.244.0.65', '10.244.0.193']),
+      vxlanEcho({ vni: 4096, port: 4789, outer: ['172.31.10.12', '172.31.20.11'], inner: ['10.244.0.130', '10.244.0.193'] }),
+      ipipEcho(['172.31.10.11', '172.31.20.11'], ['10.244.0.65', '10.244.0.193']),
       ethernet(ipv4('10.244.1.2', '10.244.1.3', 1, icmpEcho(8, 1, 1, new Uint8Array(8)))),
-      ethernet(ipv4('192.168.10.11', '192.168.10.12', 17, udp(1234, 53, new Uint8Array(12)))),
+      ethernet(ipv4('172.31.10.11', '172.31.10.12', 17, udp(1234, 53, new Uint8Array(12)))),
     ];
     writeFileSync(
       `${dir}/t.pcap`,

@@ -87,7 +87,7 @@ export function icmpEcho(type: 8 | 0, id: number, seq: number, payload: Uint8Arr
 export function vxlanEcho(
   opts: { vni?: number; port?: number; outer?: [string, string]; inner?: [string, string]; payload?: Uint8Array; seq?: number } = {},
 ): Uint8Array {
-  const [os, od] = opts.outer ?? ['192.168.10.11', '192.168.10.12'];
+  const [os, od] = opts.outer ?? ['172.31.10.11', '172.31.10.12'];
   const [is, id] = opts.inner ?? ['10.244.1.2', '10.244.2.2'];
   const inner = ethernet(ipv4(is, id, 1, icmpEcho(8, 7, opts.seq ?? 1, opts.payload ?? new Uint8Array(56))));
   return ethernet(ipv4(os, od, 17, udp(40000, opts.port ?? 8472, vxlan(opts.vni ?? 1, inner))));

@@ -306,6 +306,7 @@ async function cmdRun(argv: string[]): Promise<number> {
  */
 async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string) {
   const { readManifest } = await import('../run/manifest.ts');
+  const { isRealDaemon } = await import('../modes/mode.ts');
   if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
     throw new UsageError(
       `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
@@ -317,24 +318,21 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
       '--backend kind runs kube-flannel.yml so far, not a calico.yaml',
       'leave --backend out: the lab runs calico-node itself',
     );
-  const family = ml.cni === 'flannel' ? 'flanneld' : 'calico-node';
-  const other = more.find((m) => m.family !== family);
+  // What its DaemonSet can run: the real daemon's modes of its CNI (the modes' own data says which).
+  const runnable = allModes().filter((m) => isRealDaemon(m) && m.config?.cni === ml.cni);
+  const names = runnable.map((m) => m.name).join(', ');
+  const daemon = ml.cni === 'flannel' ? 'flanneld' : 'calico-node';
+  const other = more.find((m) => !runnable.includes(m));
   if (other)
     throw new UsageError(
-      `--modes ${other.name} cannot run from this manifest: its DaemonSet runs ${ml.cni === 'flannel' ? 'flanneld' : 'calico-node'}`,
-      `give ${family}-* modes (${allModes()
-        .filter((m) => m.family === family)
-        .map((m) => m.name)
-        .join(', ')}), reached by patching ${ml.cni === 'flannel' ? 'its net-conf.json' : 'the IPPool and calico_backend'}`,
+      `--modes ${other.name} cannot run from this manifest: its DaemonSet runs ${daemon}`,
+      `give one of ${names}, reached by patching ${ml.cni === 'flannel' ? 'its net-conf.json' : 'the IPPool and calico_backend'}`,
     );
   const own = 'none' in ml.mode ? undefined : ml.mode;
   if (!own && !more.length)
     throw new UsageError(
       'none' in ml.mode ? ml.mode.none : ml.says,
-      `add --modes with one of ${allModes()
-        .filter((m) => m.family === family)
-        .map((m) => m.name)
-        .join(', ')}: its DaemonSet runs with the pool patched to that mode`,
+      `add --modes with one of ${names}: its DaemonSet runs with the pool patched to that mode`,
     );
   progress(
     `manifest: ${ml.manifest.objects.length} objects; ${ml.says}` +

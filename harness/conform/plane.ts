@@ -53,8 +53,10 @@ export function podCidrOverlaps(pods: Cidr, what: string, at: string, t: Topolog
     severity: 'error',
     at,
     message,
-    fix: 'pick a pod CIDR apart from every node subnet and node address',
+    fix: `pick a pod CIDR apart from every node subnet and node address (or a --topology whose nodes are elsewhere)`,
   });
-  if (hit.length) return hit.map((s) => finding(`${what} overlaps the node subnet ${formatCidr(s.cidr)} (${s.name})`));
-  return t.nodes.filter((n) => contains(pods, n.ip)).map((n) => finding(`${what} holds node ${n.name}'s address`));
+  // The subnets are the lab's topology's (the user's own only when --topology named it): said so.
+  const lab = `the lab's topology ${t.name}`;
+  if (hit.length) return hit.map((s) => finding(`${what} overlaps subnet ${s.name} (${formatCidr(s.cidr)}) of ${lab}`));
+  return t.nodes.filter((n) => contains(pods, n.ip)).map((n) => finding(`${what} holds node ${n.name}'s address in ${lab}`));
 }

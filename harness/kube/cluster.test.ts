@@ -6,7 +6,7 @@ import { parseTopology } from '../topology/load.ts';
 import { kindConfig, probePod, rolloutPending } from './cluster.ts';
 
 const t = parseTopology(
-  'name: k\nmtu: 1500\npodCidr: 10.244.0.0/16\nsubnets: [{ name: a, cidr: 192.168.30.0/24 }]\n' +
+  'name: k\nmtu: 1500\npodCidr: 10.244.0.0/16\nsubnets: [{ name: a, cidr: 172.31.30.0/24 }]\n' +
     'nodes:\n  - { name: n1, subnet: a, pods: 1 }\n  - { name: n2, subnet: a, pods: 1 }\n  - { name: n3, subnet: a, pods: 1 }\n',
 );
 

@@ -15,7 +15,7 @@ const docs = readInputs([`${checkoutRoot()}/test/fixtures/kube/kube-flannel.yml`
 const ds = docs.find((d) => d.kind?.endsWith('DaemonSet'))!.value as V1DaemonSet;
 const cm = docs.find((d) => d.kind?.endsWith('ConfigMap'))!.value as V1ConfigMap;
 const maps = new Map([[cm.metadata!.name!, cm]]);
-const node = { name: 'n1', ip: '192.168.10.11', root: '/lab/nodes/n1' };
+const node = { name: 'n1', ip: '172.31.10.11', root: '/lab/nodes/n1' };
 
 test("kube-flannel.yml's DaemonSet on a node: flanneld's container, env, files and mounts as the kubelet would give them", () => {
   const found = flannelDaemonSet([ds]);
@@ -221,9 +221,9 @@ test('$(VAR) is expanded in env, command and args as the kubelet does: dependent
       s.containers[0]!.args!.push('--public-ip=$(IP)', '--iface=$(LATER)$(NOPE)');
     }),
   );
-  assert.equal(l.env.LATE, '$(LATER)-192.168.10.11', 'a variable defined below is not expanded');
-  assert.equal(l.env.COST, '$(IP) $192.168.10.11 $ $(');
-  assert.ok(l.argv.includes('--public-ip=192.168.10.11'));
+  assert.equal(l.env.LATE, '$(LATER)-172.31.10.11', 'a variable defined below is not expanded');
+  assert.equal(l.env.COST, '$(IP) $172.31.10.11 $ $(');
+  assert.ok(l.argv.includes('--public-ip=172.31.10.11'));
   assert.ok(l.argv.includes('--iface=x$(NOPE)'));
 });
 

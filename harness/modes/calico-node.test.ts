@@ -48,14 +48,14 @@ test('VXLAN CrossSubnet: an on-subnet peer keeps its VTEP neighbour and FDB entr
     .filter((o) => o.netns === names.node('n1'));
   const n2 = node('n2');
   assert.ok(
-    ops.some((o) => o.kind === 'fdb' && o.dst === '192.168.10.12'),
+    ops.some((o) => o.kind === 'fdb' && o.dst === '172.31.10.12'),
     'FDB entry for the on-subnet peer',
   );
   assert.ok(
     ops.some((o) => o.kind === 'neigh' && o.mac === calicoVtepMac(n2)),
     'VTEP neighbour for the on-subnet peer',
   );
-  const route = ops.find((o) => o.kind === 'route' && o.via === '192.168.10.12');
+  const route = ops.find((o) => o.kind === 'route' && o.via === '172.31.10.12');
   assert.ok(route?.kind === 'route' && route.dev === 'eth0' && route.onlink && route.proto === '80', JSON.stringify(route));
 });
 
@@ -64,7 +64,7 @@ test("BIRD's mesh routes: on-subnet peers direct, the rest via the node's router
   const all = birdKernelRoutes(two, n1, { kernelExport: 'all' }, 'ns');
   assert.deepEqual(
     all.map((o) => (o.kind === 'route' ? `${o.dst} via ${o.via} dev ${o.dev}` : o.kind)),
-    [`${formatCidr(node('n2').podBlock)} via 192.168.10.12 dev eth0`, `${formatCidr(node('n3').podBlock)} via 192.168.10.1 dev eth0`],
+    [`${formatCidr(node('n2').podBlock)} via 172.31.10.12 dev eth0`, `${formatCidr(node('n3').podBlock)} via 172.31.10.1 dev eth0`],
   );
   assert.equal(birdKernelRoutes(two, n1, { kernelExport: 'same-subnet' }, 'ns').length, 1);
   assert.deepEqual(birdKernelRoutes(two, n1, { kernelExport: 'none' }, 'ns'), []);
@@ -73,7 +73,7 @@ test("BIRD's mesh routes: on-subnet peers direct, the rest via the node's router
 test("felix's routes are the real felix's own in a calico-node mode, and stale once no calico-node mode runs", () => {
   const s: NodeKernelState = {
     node: 'n1',
-    links: [{ ifname: 'eth0', kind: 'veth', up: true, mtu: 1500, addrs: ['192.168.10.11/24'] }],
+    links: [{ ifname: 'eth0', kind: 'veth', up: true, mtu: 1500, addrs: ['172.31.10.11/24'] }],
     routes: [{ dst: '10.244.40.128/26', type: 'blackhole', protocol: '80' }],
     neigh: [],
     fdb: [],

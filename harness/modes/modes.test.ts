@@ -85,13 +85,13 @@ test('flannel vxlan: flannel.1, MTU ext-50, and per peer the route, neighbour an
   const l = lines('flannel-vxlan', 'n1');
   assert.ok(
     l.includes(
-      'link add name flannel.1 address 0e:00:c0:a8:0a:0b mtu 1450 type vxlan id 1 local 192.168.10.11 dev eth0 dstport 8472 nolearning',
+      'link add name flannel.1 address 0e:00:ac:1f:0a:0b mtu 1450 type vxlan id 1 local 172.31.10.11 dev eth0 dstport 8472 nolearning',
     ),
   );
   assert.ok(l.includes('addr replace 10.244.1.0/32 dev flannel.1'));
   for (const [peer, ip, mac] of [
-    ['2', '192.168.10.12', '0e:00:c0:a8:0a:0c'],
-    ['3', '192.168.20.11', '0e:00:c0:a8:14:0b'],
+    ['2', '172.31.10.12', '0e:00:ac:1f:0a:0c'],
+    ['3', '172.31.20.11', '0e:00:ac:1f:14:0b'],
   ]) {
     assert.ok(l.includes(`route replace 10.244.${peer}.0/24 via 10.244.${peer}.0 dev flannel.1 onlink`));
     assert.ok(l.includes(`neigh replace 10.244.${peer}.0 lladdr ${mac} dev flannel.1 nud permanent`));
@@ -109,7 +109,7 @@ test('flannel vxlan: flannel.1, MTU ext-50, and per peer the route, neighbour an
 test('host-gw routes only to on-link peers; DirectRouting mixes direct and VXLAN', () => {
   assert.deepEqual(
     lines('flannel-host-gw', 'n1').filter((x) => x.startsWith('route')),
-    ['route replace 10.244.2.0/24 via 192.168.10.12 dev eth0'],
+    ['route replace 10.244.2.0/24 via 172.31.10.12 dev eth0'],
   );
   assert.deepEqual(
     lines('flannel-host-gw', 'n3').filter((x) => x.startsWith('route')),
@@ -117,7 +117,7 @@ test('host-gw routes only to on-link peers; DirectRouting mixes direct and VXLAN
   );
   const dr = lines('flannel-vxlan-directrouting', 'n1').filter((x) => x.startsWith('route'));
   assert.deepEqual(dr, [
-    'route replace 10.244.2.0/24 via 192.168.10.12 dev eth0',
+    'route replace 10.244.2.0/24 via 172.31.10.12 dev eth0',
     'route replace 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink',
   ]);
 });
@@ -127,11 +127,11 @@ test('Calico VXLAN and IPIP: devices, MTUs, felix routes, CrossSubnet going dire
   assert.ok(vx.some((x) => /^link add name vxlan.calico .*mtu 1450 type vxlan id 4096 .*dstport 4789 nolearning$/.test(x)));
   assert.ok(vx.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink'));
   const vxc = lines('calico-vxlan-crosssubnet', 'n1');
-  assert.ok(vxc.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev eth0 onlink proto 80'));
+  assert.ok(vxc.includes('route replace 10.244.0.128/26 via 172.31.10.12 dev eth0 onlink proto 80'));
   assert.ok(vxc.includes('route replace 10.244.0.192/26 via 10.244.0.192 dev vxlan.calico onlink'));
   const ip = lines('calico-ipip-always', 'n1');
   assert.ok(ip.includes('link set tunl0 mtu 1480 up'));
-  assert.ok(ip.includes('route replace 10.244.0.128/26 via 192.168.10.12 dev tunl0 onlink proto 80'));
+  assert.ok(ip.includes('route replace 10.244.0.128/26 via 172.31.10.12 dev tunl0 onlink proto 80'));
   assert.ok(!lines('calico-ipip-crosssubnet', 'n1').some((x) => x.includes('10.244.0.128/26')), 'same-subnet block left to BIRD');
   assert.deepEqual(
     allModes().map((m) => m.podMtu(two)),
@@ -153,15 +153,15 @@ test('BIRD configs: only the own block exported, mesh or reflector peers, kernel
   assert.match(mesh, /route 10\.244\.0\.64\/26 blackhole/);
   assert.match(mesh, /if proto = "static_block" then accept;\s*reject;/);
   assert.equal((mesh.match(/^protocol bgp Mesh_/gm) ?? []).length, 2);
-  assert.match(mesh, /neighbor 192\.168\.10\.12 as 64512;\s*source address 192\.168\.10\.11;\s*passive on/);
+  assert.match(mesh, /neighbor 172\.31\.10\.12 as 64512;\s*source address 172\.31\.10\.11;\s*passive on/);
   assert.doesNotMatch(mesh, /protocol \w+ rr\b/);
   const viaRr = nodeBirdConfig(rr, n1, { kernelExport: 'none' }, { asn: 64512, logFile: '/tmp/x.log' });
   assert.equal((viaRr.match(/^protocol bgp /gm) ?? []).length, 1);
-  assert.match(viaRr, /neighbor 192\.168\.10\.1 as 64512/);
+  assert.match(viaRr, /neighbor 172\.31\.10\.1 as 64512/);
   assert.match(viaRr, /reject; # felix programs every block route/);
   assert.match(
     nodeBirdConfig(two, n1, { kernelExport: 'same-subnet' }, { asn: 64512, logFile: '/tmp/x.log' }),
-    /if bgp_next_hop ~ 192\.168\.10\.0\/24 then accept;/,
+    /if bgp_next_hop ~ 172\.31\.10\.0\/24 then accept;/,
   );
   const router = routerBirdConfig(rr, { asn: 64512, logFile: '/tmp/r.log' });
   assert.equal((router.match(/^protocol bgp Client_/gm) ?? []).length, 3);

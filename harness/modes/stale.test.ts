@@ -12,11 +12,11 @@ const base = (over: Partial<NodeKernelState> = {}): NodeKernelState => ({
   node: 'n1',
   links: [
     { ifname: 'lo', up: true, mtu: 65536, addrs: [] },
-    { ifname: 'eth0', kind: 'veth', up: true, mtu: 1500, addrs: ['192.168.10.11/24'] },
+    { ifname: 'eth0', kind: 'veth', up: true, mtu: 1500, addrs: ['172.31.10.11/24'] },
     { ifname: 'tunl0', kind: 'ipip', up: false, mtu: 1480, addrs: [] },
   ],
   routes: [
-    { dst: 'default', gateway: '192.168.10.1', dev: 'eth0' },
+    { dst: 'default', gateway: '172.31.10.1', dev: 'eth0' },
     { dst: '10.244.0.64/26', type: 'blackhole' },
     { dst: '10.244.0.65', dev: 'cali1' },
   ],
@@ -42,12 +42,12 @@ test('leftovers of another mode are each named', () => {
     ],
     routes: [
       ...base().routes,
-      { dst: '10.244.0.192/26', gateway: '192.168.10.12', dev: 'tunl0', protocol: '80' },
+      { dst: '10.244.0.192/26', gateway: '172.31.10.12', dev: 'tunl0', protocol: '80' },
       { dst: '10.244.9.0/26', dev: 'eth0', protocol: '80' },
-      { dst: '10.244.8.0/26', gateway: '192.168.10.12', dev: 'eth0', protocol: 'bird' },
+      { dst: '10.244.8.0/26', gateway: '172.31.10.12', dev: 'eth0', protocol: 'bird' },
     ],
     neigh: [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'x', permanent: true }],
-    fdb: [{ mac: 'x', ifname: 'flannel.1', dst: '192.168.10.12' }],
+    fdb: [{ mac: 'x', ifname: 'flannel.1', dst: '172.31.10.12' }],
   });
   const stale = findStale(s, { podCidr, mode: getMode('calico-vxlan-always'), modeOps: felix, netns: 'ns', modes: allModes() });
   const want = [
@@ -57,7 +57,7 @@ test('leftovers of another mode are each named', () => {
     /felix route 10\.244\.9\.0\/26/,
     /BIRD route 10\.244\.8\.0\/26 survives/,
     /permanent neighbour 10\.244\.2\.0 on flannel\.1/,
-    /FDB x dst 192\.168\.10\.12 on flannel\.1/,
+    /FDB x dst 172\.31\.10\.12 on flannel\.1/,
     /planned route 10\.244\.0\.128\/26 is missing/,
   ];
   for (const re of want)
@@ -72,7 +72,7 @@ test("a device a real daemon left, recorded as its fact, is not cnilab's stale s
   const s = base({
     links: [...base().links, { ifname: 'flannel.1', kind: 'vxlan', up: true, mtu: 1450, addrs: [] }],
     neigh: [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'x', permanent: true }],
-    fdb: [{ mac: 'x', ifname: 'flannel.1', dst: '192.168.10.12' }],
+    fdb: [{ mac: 'x', ifname: 'flannel.1', dst: '172.31.10.12' }],
   });
   const ctx = { podCidr, mode: getMode('flanneld-host-gw'), modeOps: [], netns: 'ns', modes: allModes() };
   assert.equal(findStale(s, ctx).length, 3);
@@ -101,12 +101,12 @@ test('snapshots parse real ip -json / bridge -json output', () => {
     },
   ]);
   const route =
-    '[{"dst":"default","gateway":"192.168.10.1","dev":"eth0","flags":[]},{' +
+    '[{"dst":"default","gateway":"172.31.10.1","dev":"eth0","flags":[]},{' +
     '"dst":"10.244.2.0/24","gateway":"10.244.2.0","dev":"flannel.1","flags":["onlink"]},{' +
     '"type":"blackhole","dst":"10.244.0.64/26","flags":[]},{' +
-    '"dst":"10.244.0.128/26","gateway":"192.168.10.12","dev":"eth0","protocol":"bird","metric":32,"flags":[]}]';
-  const neigh = '[{"dst":"10.244.2.0","dev":"flannel.1","lladdr":"0e:00:c0:a8:0a:0c","state":["PERMANENT"]}]';
-  const fdb = '[{"mac":"0e:00:c0:a8:0a:0c","ifname":"flannel.1","dst":"192.168.10.12","flags":["self"],"state":"permanent"}]';
+    '"dst":"10.244.0.128/26","gateway":"172.31.10.12","dev":"eth0","protocol":"bird","metric":32,"flags":[]}]';
+  const neigh = '[{"dst":"10.244.2.0","dev":"flannel.1","lladdr":"0e:00:ac:1f:0a:0c","state":["PERMANENT"]}]';
+  const fdb = '[{"mac":"0e:00:ac:1f:0a:0c","ifname":"flannel.1","dst":"172.31.10.12","flags":["self"],"state":"permanent"}]';
   const s = parseSnapshot('n1', [addr, route, neigh, fdb].join('@@cnilab@@'));
   assert.deepEqual(s.links[1], {
     ifname: 'flannel.1',
@@ -118,8 +118,8 @@ test('snapshots parse real ip -json / bridge -json output', () => {
     vxlan: { id: 1, port: 0, learning: true },
   });
   assert.deepEqual(s.routes[1], { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true });
-  assert.deepEqual(s.routes[3], { dst: '10.244.0.128/26', gateway: '192.168.10.12', dev: 'eth0', protocol: 'bird' });
+  assert.deepEqual(s.routes[3], { dst: '10.244.0.128/26', gateway: '172.31.10.12', dev: 'eth0', protocol: 'bird' });
   assert.deepEqual(s.routes[2], { dst: '10.244.0.64/26', type: 'blackhole' });
-  assert.deepEqual(s.neigh, [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: '0e:00:c0:a8:0a:0c', permanent: true }]);
-  assert.deepEqual(s.fdb, [{ mac: '0e:00:c0:a8:0a:0c', ifname: 'flannel.1', dst: '192.168.10.12' }]);
+  assert.deepEqual(s.neigh, [{ dst: '10.244.2.0', dev: 'flannel.1', lladdr: '0e:00:ac:1f:0a:0c', permanent: true }]);
+  assert.deepEqual(s.fdb, [{ mac: '0e:00:ac:1f:0a:0c', ifname: 'flannel.1', dst: '172.31.10.12' }]);
 });

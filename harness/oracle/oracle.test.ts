@@ -84,7 +84,7 @@ test('ping summaries: all, some and none received', () => {
   );
   assert.deepEqual(
     parsePing(
-      'From 192.168.10.1 icmp_seq=1 Destination Net Unreachable\n3 packets transmitted, 0 received, +3 errors, 100% packet loss, time ' +
+      'From 172.31.10.1 icmp_seq=1 Destination Net Unreachable\n3 packets transmitted, 0 received, +3 errors, 100% packet loss, time ' +
         '2040ms\n',
     ),
     { sent: 3, received: 0 },

@@ -14,7 +14,7 @@ const plan: KernelOp[] = [
     name: 'flannel.1',
     vni: 1,
     port: 8472,
-    local: '192.168.10.11',
+    local: '172.31.10.11',
     dev: 'eth0',
     mtu: 1450,
     mac: 'aa:aa:aa:aa:aa:01',
@@ -22,7 +22,7 @@ const plan: KernelOp[] = [
   { kind: 'addr', netns: ns, dev: 'flannel.1', cidr: '10.244.1.0/32' },
   { kind: 'route', netns: ns, dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'flannel.1', onlink: true },
   { kind: 'neigh', netns: ns, ip: '10.244.2.0', mac: 'aa:aa:aa:aa:aa:02', dev: 'flannel.1' },
-  { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:02', dev: 'flannel.1', dst: '192.168.10.12' },
+  { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:02', dev: 'flannel.1', dst: '172.31.10.12' },
   { kind: 'link-set', netns: ns, name: 'cni0', mtu: 1450 },
   // Another node's ops are out of scope; the node's own blackhole is a fact (Calico writes one per block).
   { kind: 'route', netns: 'cnilab-m-node-n2', dst: '10.244.1.0/24', via: '10.244.1.0', dev: 'flannel.1', onlink: true },
@@ -31,7 +31,7 @@ const plan: KernelOp[] = [
 const kernel: NodeKernelState = {
   node: 'n1',
   links: [
-    { ifname: 'eth0', up: true, mtu: 1500, addrs: ['192.168.10.11/24'] },
+    { ifname: 'eth0', up: true, mtu: 1500, addrs: ['172.31.10.11/24'] },
     {
       ifname: 'flannel.1',
       kind: 'vxlan',
@@ -39,22 +39,22 @@ const kernel: NodeKernelState = {
       mtu: 1450,
       addrs: ['10.244.1.0/32'],
       mac: 'aa:aa:aa:aa:aa:01',
-      vxlan: { id: 1, port: 8472, local: '192.168.10.11', dev: 'eth0', learning: false },
+      vxlan: { id: 1, port: 8472, local: '172.31.10.11', dev: 'eth0', learning: false },
     },
     { ifname: 'cni0', kind: 'bridge', up: true, mtu: 1450, addrs: ['10.244.1.1/24'] },
   ],
   routes: [
-    { dst: 'default', gateway: '192.168.10.1', dev: 'eth0' },
+    { dst: 'default', gateway: '172.31.10.1', dev: 'eth0' },
     { dst: '10.244.1.0/24', dev: 'cni0', protocol: 'kernel' },
     { dst: '10.244.2.0/24', gateway: '10.244.2.0', dev: 'flannel.1', onlink: true },
     { dst: '10.244.1.0/24', type: 'blackhole', protocol: '80' },
   ],
   neigh: [
     { dst: '10.244.2.0', dev: 'flannel.1', lladdr: 'aa:aa:aa:aa:aa:02', permanent: true },
-    { dst: '192.168.10.12', dev: 'eth0', lladdr: 'bb:bb:bb:bb:bb:bb', permanent: false },
+    { dst: '172.31.10.12', dev: 'eth0', lladdr: 'bb:bb:bb:bb:bb:bb', permanent: false },
   ],
   fdb: [
-    { mac: 'aa:aa:aa:aa:aa:02', ifname: 'flannel.1', dst: '192.168.10.12' },
+    { mac: 'aa:aa:aa:aa:aa:02', ifname: 'flannel.1', dst: '172.31.10.12' },
     { mac: '33:33:00:00:00:01', ifname: 'eth0' },
   ],
 };
@@ -71,35 +71,35 @@ test('every kind of difference is named, on the side that has it', () => {
   const k: NodeKernelState = {
     ...kernel,
     links: kernel.links.map((l) => (l.vxlan ? { ...l, mtu: 1400, vxlan: { ...l.vxlan, learning: true } } : l)),
-    routes: [...kernel.routes, { dst: '10.244.3.0/24', gateway: '192.168.20.11', dev: 'eth0' }],
+    routes: [...kernel.routes, { dst: '10.244.3.0/24', gateway: '172.31.20.11', dev: 'eth0' }],
     fdb: [],
   };
   const d = diffFacts('n1', plannedFacts(plan, ns, pods), kernelFacts(k, pods, owned));
   assert.deepEqual(
     d.map((x) => `${x.only}: ${x.fact}`),
     [
-      'model: link flannel.1 vxlan id 1 port 8472 local 192.168.10.11 dev eth0 nolearning mtu 1450 mac aa:aa:aa:aa:aa:01',
-      'model: fdb aa:aa:aa:aa:aa:02 dev flannel.1 dst 192.168.10.12',
-      'kernel: link flannel.1 vxlan id 1 port 8472 local 192.168.10.11 dev eth0 learning mtu 1400 mac aa:aa:aa:aa:aa:01',
-      'kernel: route 10.244.3.0/24 via 192.168.20.11 dev eth0',
+      'model: link flannel.1 vxlan id 1 port 8472 local 172.31.10.11 dev eth0 nolearning mtu 1450 mac aa:aa:aa:aa:aa:01',
+      'model: fdb aa:aa:aa:aa:aa:02 dev flannel.1 dst 172.31.10.12',
+      'kernel: link flannel.1 vxlan id 1 port 8472 local 172.31.10.11 dev eth0 learning mtu 1400 mac aa:aa:aa:aa:aa:01',
+      'kernel: route 10.244.3.0/24 via 172.31.20.11 dev eth0',
     ],
   );
 });
 
 test('facts name their device, and removing facts deletes a device once instead of what is on it', () => {
   assert.equal(factDevice('link flannel.1 vxlan id 1'), 'flannel.1');
-  assert.equal(factDevice('route 10.244.2.0/24 via 192.168.10.12 dev eth0'), 'eth0');
+  assert.equal(factDevice('route 10.244.2.0/24 via 172.31.10.12 dev eth0'), 'eth0');
   assert.equal(factDevice('mtu cni0 1450'), 'cni0');
   const ops = removeFactsOps(ns, [
-    'link flannel.1 vxlan id 1 port 8472 local 192.168.10.11 dev eth0 nolearning mtu 1450 mac aa:aa:aa:aa:aa:01',
+    'link flannel.1 vxlan id 1 port 8472 local 172.31.10.11 dev eth0 nolearning mtu 1450 mac aa:aa:aa:aa:aa:01',
     'neigh 10.244.2.0 dev flannel.1 lladdr aa:aa:aa:aa:aa:02',
-    'route 10.244.2.0/24 via 192.168.10.12 dev eth0',
-    'fdb aa:aa:aa:aa:aa:03 dev vxlan.calico dst 192.168.10.13',
+    'route 10.244.2.0/24 via 172.31.10.12 dev eth0',
+    'fdb aa:aa:aa:aa:aa:03 dev vxlan.calico dst 172.31.10.13',
   ]);
   assert.deepEqual(ops, [
     { kind: 'link-del', netns: ns, name: 'flannel.1' },
     { kind: 'route', netns: ns, dst: '10.244.2.0/24', dev: 'eth0', del: true },
-    { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:03', dev: 'vxlan.calico', dst: '192.168.10.13', del: true },
+    { kind: 'fdb', netns: ns, mac: 'aa:aa:aa:aa:aa:03', dev: 'vxlan.calico', dst: '172.31.10.13', del: true },
   ]);
 });
 

@@ -21,12 +21,12 @@ test('ops render to the exact ip / bridge batch lines', () => {
         name: 'flannel.1',
         vni: 1,
         port: 8472,
-        local: '192.168.10.11',
+        local: '172.31.10.11',
         dev: 'eth0',
         mtu: 1450,
-        mac: '0e:00:c0:a8:0a:0b',
+        mac: '0e:00:ac:1f:0a:0b',
       },
-      'link add name flannel.1 address 0e:00:c0:a8:0a:0b mtu 1450 type vxlan id 1 local 192.168.10.11 dev eth0 dstport 8472 nolearning',
+      'link add name flannel.1 address 0e:00:ac:1f:0a:0b mtu 1450 type vxlan id 1 local 172.31.10.11 dev eth0 dstport 8472 nolearning',
     ],
     [
       { kind: 'route', netns: 'a', dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'flannel.1', onlink: true },
@@ -34,16 +34,16 @@ test('ops render to the exact ip / bridge batch lines', () => {
     ],
     [{ kind: 'route', netns: 'a', dst: '10.244.0.64/26', type: 'blackhole' }, 'route replace blackhole 10.244.0.64/26'],
     [
-      { kind: 'route', netns: 'a', dst: '10.244.0.128/26', via: '192.168.10.12', dev: 'eth0', proto: '80', del: true },
+      { kind: 'route', netns: 'a', dst: '10.244.0.128/26', via: '172.31.10.12', dev: 'eth0', proto: '80', del: true },
       'route del 10.244.0.128/26 dev eth0 proto 80',
     ],
     [
-      { kind: 'neigh', netns: 'a', ip: '10.244.2.0', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1' },
-      'neigh replace 10.244.2.0 lladdr 0e:00:c0:a8:0a:0c dev flannel.1 nud permanent',
+      { kind: 'neigh', netns: 'a', ip: '10.244.2.0', mac: '0e:00:ac:1f:0a:0c', dev: 'flannel.1' },
+      'neigh replace 10.244.2.0 lladdr 0e:00:ac:1f:0a:0c dev flannel.1 nud permanent',
     ],
     [
-      { kind: 'fdb', netns: 'a', mac: '0e:00:c0:a8:0a:0c', dev: 'flannel.1', dst: '192.168.10.12' },
-      'fdb append 0e:00:c0:a8:0a:0c dev flannel.1 dst 192.168.10.12 self permanent',
+      { kind: 'fdb', netns: 'a', mac: '0e:00:ac:1f:0a:0c', dev: 'flannel.1', dst: '172.31.10.12' },
+      'fdb append 0e:00:ac:1f:0a:0c dev flannel.1 dst 172.31.10.12 self permanent',
     ],
     [{ kind: 'ipip-fallback', netns: 'a', mtu: 1480 }, 'link set tunl0 mtu 1480 up'],
     [{ kind: 'link-set', netns: 'a', name: 'cali1', mac: 'ee:ee:ee:ee:ee:ee', up: true }, 'link set cali1 address ee:ee:ee:ee:ee:ee up'],
@@ -88,7 +88,7 @@ test('the underlay plan stays inside the lab: every op names a namespace with th
     .sort();
   assert.deepEqual(fwd, ['cnilab-t1-node-n1', 'cnilab-t1-node-n2', 'cnilab-t1-node-n3', 'cnilab-t1-rtr']);
   const defaults = ops.filter((o) => o.kind === 'route' && o.dst === 'default').map((o) => o.kind === 'route' && o.via);
-  assert.deepEqual(defaults, ['192.168.10.1', '192.168.10.1', '192.168.20.1']);
+  assert.deepEqual(defaults, ['172.31.10.1', '172.31.10.1', '172.31.20.1']);
 });
 
 test('interface names fit IFNAMSIZ even with 10-character names', () => {

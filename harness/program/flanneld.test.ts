@@ -7,8 +7,8 @@ import { parseTopology } from '../topology/load.ts';
 import { leftBehind, netConf, parseSubnetEnv, withLeases } from './flanneld.ts';
 
 const t = parseTopology(
-  'name: t\npodCidr: 10.244.0.0/16\nrouter: {}\nsubnets:\n  - {name: a, cidr: 192.168.10.0/28}\n  - {name: b, cidr: 192.168.20.0/24}\n' +
-    'nodes:\n  - {name: n1, subnet: a, ip: 192.168.10.14}\n  - {name: n2, subnet: a, ip: 192.168.10.3}\n  - {name: n3, subnet: b}\n',
+  'name: t\npodCidr: 10.244.0.0/16\nrouter: {}\nsubnets:\n  - {name: a, cidr: 172.31.10.0/28}\n  - {name: b, cidr: 172.31.20.0/24}\n' +
+    'nodes:\n  - {name: n1, subnet: a, ip: 172.31.10.14}\n  - {name: n2, subnet: a, ip: 172.31.10.3}\n  - {name: n3, subnet: b}\n',
   't.yaml',
 );
 
@@ -27,7 +27,7 @@ test('net-conf.json carries the network, the lease length and the backend as use
 });
 
 test("the model is fed flanneld's leases in place of the topology's", () => {
-  const l = withLeases(t, new Map([['n2', { subnet: '10.244.93.0/24', publicIp: '192.168.10.3', backendType: 'vxlan' }]]));
+  const l = withLeases(t, new Map([['n2', { subnet: '10.244.93.0/24', publicIp: '172.31.10.3', backendType: 'vxlan' }]]));
   assert.deepEqual(
     l.nodes.map((n) => formatCidr(n.podSubnet)),
     ['10.244.1.0/24', '10.244.93.0/24', '10.244.3.0/24'],
@@ -37,9 +37,9 @@ test("the model is fed flanneld's leases in place of the topology's", () => {
 test("etcd takes the first subnet's highest free address, past nodes and the router", () => {
   const ds = planDatastore(t, labNames('m'));
   // /28: hosts .1-.14; .14 is n1's, so .13.
-  assert.equal(ds.ip, '192.168.10.13');
+  assert.equal(ds.ip, '172.31.10.13');
   assert.equal(ds.netns, 'cnilab-m-etcd');
-  assert.ok(ds.ops.some((o) => o.kind === 'route' && o.dst === 'default' && o.via === '192.168.10.1'));
+  assert.ok(ds.ops.some((o) => o.kind === 'route' && o.dst === 'default' && o.via === '172.31.10.1'));
 });
 
 test('left behind: facts there before the restart and after it that the new backend does not program', () => {

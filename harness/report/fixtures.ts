@@ -34,7 +34,7 @@ export function run(mode: string, gbps: number[], over: Partial<RunResult> = {})
 
 export function results(runs: RunResult[]): ResultsFile {
   return {
-    topology: { name: 'two-subnets', nodes: [{ name: 'n1', subnet: 'a', underlayIp: '192.168.10.11' }] },
+    topology: { name: 'two-subnets', nodes: [{ name: 'n1', subnet: 'a', underlayIp: '172.31.10.11' }] },
     runs,
     underlay: { throughputGbps: summarize([20, 20.5, 19.5]), rttUs: { p50: 5, p90: 7, p99: 12, mean: 6, jitter: 1, samples: 200 } },
     meta: { cnilab: '0.1.0', startedAt: '2026-11-22T00:00:00Z', host: 'test', kernel: '6.1' },

@@ -125,7 +125,7 @@ test('html has every section report.md has, from the same rows; perf columns onl
     daemonFacts: {
       leases: { n1: '10.244.40.128/26' },
       cni: 'Calico CNI plugin',
-      leftBehind: ['n1: route 10.244.217.0/26 via 192.168.10.12 dev eth0 proto bird'],
+      leftBehind: ['n1: route 10.244.217.0/26 via 172.31.10.12 dev eth0 proto bird'],
     },
     modelDiff: { model: 'calico-vxlan-always', compared: 39, differences: [] },
     phases: { build: 80, probe: 6, teardown: 1200 },

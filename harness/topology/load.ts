@@ -213,7 +213,7 @@ function readSpec(r: Reader): TopologySpec | undefined {
   const subnets: TopologySpec['subnets'] = [];
   const nSubnets = r.seq(['subnets'], 'subnets');
   if (r.value(['subnets']) === undefined)
-    r.issue(['subnets'], 'is missing', 'add at least one underlay subnet: subnets: [{name: a, cidr: 192.168.10.0/24}]');
+    r.issue(['subnets'], 'is missing', 'add at least one underlay subnet: subnets: [{name: a, cidr: 172.31.10.0/24}]');
   for (let i = 0; i < nSubnets; i++) {
     if (!r.keys(['subnets', i], ['name', 'cidr'], `subnets[${i}]`)) continue;
     const sname = r.string(['subnets', i, 'name'], { required: true, pattern: NAME_RE, patternText: NAME_TEXT });

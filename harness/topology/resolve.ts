@@ -56,11 +56,11 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     seen.set(s.name, i);
     const c = parseCidr(s.cidr);
     if (typeof c === 'string') {
-      bad(['subnets', i, 'cidr'], `"${s.cidr}": ${c}`, 'write the subnet as a.b.c.d/len, e.g. 192.168.10.0/24');
+      bad(['subnets', i, 'cidr'], `"${s.cidr}": ${c}`, 'write the subnet as a.b.c.d/len, e.g. 172.31.10.0/24');
       continue;
     }
     if (reservedIn(c)) {
-      bad(['subnets', i, 'cidr'], `${s.cidr} overlaps ${reservedIn(c)}`, 'use a private range, e.g. 192.168.10.0/24');
+      bad(['subnets', i, 'cidr'], `${s.cidr} overlaps ${reservedIn(c)}`, 'use a private range, e.g. 172.31.10.0/24');
       continue;
     }
     if (c.prefix > 28) {

@@ -21,14 +21,14 @@ test('the shipped default topology resolves to the documented addresses', async 
   assert.deepEqual(
     t.nodes.map((n) => [n.name, formatIpv4(n.ip), formatCidr(n.podSubnet), formatCidr(n.podBlock), n.subnet.name]),
     [
-      ['n1', '192.168.10.11', '10.244.1.0/24', '10.244.0.64/26', 'a'],
-      ['n2', '192.168.10.12', '10.244.2.0/24', '10.244.0.128/26', 'a'],
-      ['n3', '192.168.20.11', '10.244.3.0/24', '10.244.0.192/26', 'b'],
+      ['n1', '172.31.10.11', '10.244.1.0/24', '10.244.0.64/26', 'a'],
+      ['n2', '172.31.10.12', '10.244.2.0/24', '10.244.0.128/26', 'a'],
+      ['n3', '172.31.20.11', '10.244.3.0/24', '10.244.0.192/26', 'b'],
     ],
   );
   assert.deepEqual(
     t.subnets.map((s) => formatIpv4(s.routerIp!)),
-    ['192.168.10.1', '192.168.20.1'],
+    ['172.31.10.1', '172.31.20.1'],
   );
   assert.deepEqual(
     t.nodes[0]!.pods.map((p) => p.id),
