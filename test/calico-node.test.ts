@@ -33,6 +33,9 @@ const parts = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Bin
 const missing = parts.find((b) => !b.ok);
 const SKIP = ROOT_SKIP || (missing && !missing.ok && missing.detail) || false;
 const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
+/** A node's nftables rules (nft's warning about tables iptables-nft manages, the kubelet hint's, is not wanted in the output). */
+const nftRules = (netns: string) =>
+  execFileSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 /** The daemon is the real calico-node, its pods hold calico-ipam's addresses, and the model agrees with the kernel. */
 function assertRealCalico(r: RunResult, model: string, pool: { ipipMode: string; vxlanMode: string }): void {
@@ -138,7 +141,7 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
 
       for (const n of topology.nodes) {
         const ns = lab.names.node(n);
-        assert.match(execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }), /cali-/);
+        assert.match(nftRules(ns), /cali-/);
       }
     } catch (e) {
       await lab.down();
@@ -163,7 +166,7 @@ describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
     // Leaving for another kind: felix's rules, devices and routes go with its daemons.
     await leaveForOwnMode(lab, ['calico-node', 'bird', 'sh'], () => {
       for (const n of topology.nodes) {
-        const rules = execFileSync('ip', ['netns', 'exec', lab.names.node(n), 'nft', 'list', 'ruleset'], { encoding: 'utf8' });
+        const rules = nftRules(lab.names.node(n));
         assert.doesNotMatch(rules, /cali-/, `felix's rules gone on ${n.name}`);
       }
     });

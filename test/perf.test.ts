@@ -50,6 +50,17 @@ test('run --perf measures every mode against the underlay and writes the reports
     if (cyc.counted) assert.ok(res.runs.every((x) => (x.perf?.paths?.[0]?.cyclesPerByte?.mean ?? 0) > 0));
     else assert.match(cyc.why, /perf stat/);
     assert.deepEqual([res.underlay?.stop?.why, res.underlay?.stop?.rounds], ['budget', 2]);
+    // Which is faster, pair by pair: decided, or undecided with the rounds it would need (the budget ran out).
+    const pairs = res.underlay?.stop?.pairs ?? [];
+    assert.deepEqual(
+      pairs.map((p) => `${p.a} vs ${p.b}`),
+      ['flannel-host-gw vs flannel-vxlan', 'flannel-host-gw vs calico-vxlan-always', 'flannel-vxlan vs calico-vxlan-always'],
+    );
+    for (const p of pairs) {
+      assert.equal(p.rounds, 2);
+      assert.ok(p.verdict !== 'undecided' || p.needed === null || (p.needed ?? 0) > 2, JSON.stringify(p));
+    }
+    assert.match(r.stdout, /flannel-host-gw vs flannel-vxlan: (faster|slower|equivalent|undecided)/);
     assert.equal(res.underlay?.pinned, true, 'two CPUs here: sender and receiver pinned apart');
     for (const run of res.runs) {
       const p = run.perf!;
@@ -77,6 +88,10 @@ test('run --perf measures every mode against the underlay and writes the reports
     assert.match(md, /\*\*Schedule\.\*\* The 10 s budget counts from the start of the run/);
     assert.match(md, /\*\*Precision\.\*\* .* It stopped after 2 rounds in \d+ s \(budget spent\)/);
     assert.match(md, /\| (consistent|differs|inconclusive) \|/);
+    assert.match(
+      md,
+      /### Which mode is faster\?\n\n\| throughput, row vs column \| flannel-host-gw \| flannel-vxlan \| calico-vxlan-always \|/,
+    );
     assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<testsuite name="flannel-vxlan@netns" tests="30" failures="0"/);
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -18,7 +18,8 @@ import {
 } from '../probe/perf.ts';
 import type { ModeSamples, PathSamples, PerfOptions, PerfPath, PerfSamples, PerfStop } from '../results/samples.ts';
 import { relativeHalfWidth, roundsNeeded, stopDecision } from '../stats/precision.ts';
-import { headlineEstimates } from './summarize.ts';
+import { headlineEstimates, headlinePerRound } from './summarize.ts';
+import { DEFAULT_MARGIN, decidePairs } from '../stats/pairs.ts';
 import { prng, shuffle } from '../stats/random.ts';
 import { pathBetween, type ResolvedNode } from '../topology/types.ts';
 
@@ -134,6 +135,7 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
   const order: string[][] = [];
   const pin = availableParallelism() >= 2 ? { client: 0, server: 1 } : undefined;
   const target = opts.target ?? 0.05;
+  const margin = opts.margin ?? DEFAULT_MARGIN;
   const started = performance.now();
   // Every mode on a lab of its own, when the session can build them; the underlay is measured on
   // the first of them (every lab has the same underlay).
@@ -241,10 +243,19 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
       const now = performance.now();
       roundTimes.push(now - roundStart);
       const estimates = headlineEstimates(underlay, [...samples.values()]);
+      const decided = decidePairs(headlinePerRound(underlay, [...samples.values()]), margin);
+      const undecided = decided.filter((p) => p.verdict === 'undecided').map((p) => `${p.a} vs ${p.b}`);
       const halfWidths = Object.fromEntries(Object.entries(estimates).map(([k, e]) => [k, relativeHalfWidth(e)]));
       // A typical round is one without the first round's extras, once there is one.
       const roundMs = roundTimes.length > 1 ? Math.max(...roundTimes.slice(1).slice(-3)) : roundTimes[0]!;
-      const base = { rounds: round + 1, elapsedMs: Math.round(now - started), target, budgetMs: opts.budgetMs ?? 0, halfWidths };
+      const base = {
+        rounds: round + 1,
+        elapsedMs: Math.round(now - started),
+        target,
+        budgetMs: opts.budgetMs ?? 0,
+        halfWidths,
+        ...(decided.length ? { pairs: decided, margin } : {}),
+      };
       const needed = (missed: readonly string[]) => ({
         roundMs: Math.round(roundMs),
         needed: Object.fromEntries(missed.map((k) => [k, roundsNeeded(estimates[k]!, round + 1, target)])),
@@ -265,13 +276,17 @@ export async function measurePerf(session: BackendSession, modes: readonly ModeD
         elapsedMs: now - started,
         budgetMs: opts.budgetMs,
         roundMs,
+        undecided,
       });
       if (d.stop) {
         const missed = d.missed.map((m) => m.name);
         stop = { ...base, why: d.why, missed, ...needed(missed) };
       } else {
         const widest = (Math.max(...Object.values(halfWidths)) * 100).toFixed(1);
-        opts.progress?.(`perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)`);
+        opts.progress?.(
+          `perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)` +
+            (undecided.length ? `; ${undecided.length} pair${undecided.length > 1 ? 's' : ''} undecided (${undecided[0]}…)` : ''),
+        );
       }
     }
     return {

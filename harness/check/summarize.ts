@@ -76,6 +76,28 @@ export function pairedRatio(a: readonly Tagged[], b: readonly Tagged[]): Estimat
   );
 }
 
+/**
+ * Each mode's headline throughput ratio per round (same-subnet, over the underlay measured in that
+ * round): what two modes are compared on (stats/pairs.ts), round by round.
+ */
+export function headlinePerRound(
+  underlay: readonly PathSamples[],
+  modes: readonly ModeSamples[],
+): { name: string; perRound: Map<number, number> }[] {
+  return modes.flatMap((m) => {
+    const p = m.paths.find((x) => x.path === 'same-subnet' && x.reachable && x.single.length);
+    const u = p && underlay.find((x) => x.path === p.path);
+    if (!p || !u?.single.length) return [];
+    const base = roundMeans(gbpsOf(u.single));
+    const perRound = new Map<number, number>();
+    for (const [round, v] of roundMeans(gbpsOf(p.single))) {
+      const b = base.get(round);
+      if (b !== undefined && b > 0) perRound.set(round, v / b);
+    }
+    return [{ name: m.mode, perRound }];
+  });
+}
+
 /** The ratios sampling stops on: each host mode's headline throughput and CPU per GB against the underlay. */
 export function headlineEstimates(underlay: readonly PathSamples[], modes: readonly ModeSamples[]): Record<string, Estimate> {
   const out: Record<string, Estimate> = {};

@@ -35,6 +35,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--perf', 'then measure RTT, throughput, CPU per GB and MTU per mode against the underlay'],
       ['--budget S', 'with --perf: seconds for the whole run (default 180)'],
       ['--target PCT', 'with --perf: stop when every ratio is within ±PCT% (default 5)'],
+      ['--margin PCT', 'with --perf: and every two modes are faster, slower or within ±PCT% (default 3)'],
       ['--rounds N', 'with --perf: rounds at least (default 3)'],
       ['--seconds S', 'with --perf: length of a throughput test (default 0.25)'],
       ['--streams P', 'with --perf: parallel streams once per mode (default 4)'],

@@ -23,8 +23,8 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
 
   cnilab run     [--topology F] [--modes a,b] [--out DIR] [--name LAB] [--count N]
                  [--backend netns|uml|qemu|kind|auto] [--resume] [--verbose | --quiet]
-                 [--perf [--budget S] [--target PCT] [--rounds N] [--seconds S] [--streams P]
-                         [--rtt-count N]]
+                 [--perf [--budget S] [--target PCT] [--margin PCT] [--rounds N] [--seconds S]
+                         [--streams P] [--rtt-count N]]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
                  The terminal shows the summary and the failing pairs (--verbose: every pair;
                  --quiet: the summary); results.json is written after every mode, and --resume
@@ -133,6 +133,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       'rtt-count': { type: 'string' },
       budget: { type: 'string' },
       target: { type: 'string' },
+      margin: { type: 'string' },
       resume: { type: 'boolean' },
       verbose: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -163,18 +164,24 @@ async function cmdRun(argv: string[]): Promise<number> {
         streams: int('streams', values.streams, 4, 1, 16),
         rttCount: int('rtt-count', values['rtt-count'], 50, 10, 10000),
         target: int('target', values.target, 5, 1, 50) / 100,
+        // Two modes closer than this are equivalent: sampling goes on until every pair is decided.
+        margin: num('margin', values.margin, 3, 0.5, 20) / 100,
         budgetSeconds: int('budget', values.budget, 180, 10, 3600),
       }
     : undefined;
-  if (!values.perf && (values.rounds || values.seconds || values.streams || values['rtt-count'] || values.budget || values.target))
-    throw new UsageError('--rounds, --seconds, --streams, --rtt-count, --budget and --target only apply with --perf', 'add --perf');
+  const perfOnly = [values.rounds, values.seconds, values.streams, values['rtt-count'], values.budget, values.target, values.margin];
+  if (!values.perf && perfOnly.some((v) => v !== undefined))
+    throw new UsageError(
+      '--rounds, --seconds, --streams, --rtt-count, --budget, --target and --margin only apply with --perf',
+      'add --perf',
+    );
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
   const count = pingCount(values.count);
   let topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
   let asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
   const fromManifest = values.manifest
-    ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend)
+    ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend, values.topology === undefined)
     : undefined;
   if (fromManifest) ({ topology, modes: asked } = fromManifest);
   if (values.kubeconfig !== undefined) {
@@ -292,6 +299,10 @@ async function cmdRun(argv: string[]): Promise<number> {
   };
   const phases = phasesSummary(all);
   console.log(`\n${runsSummary(all)}\n${phases ? `\n${phases}\n` : ''}`);
+  // --perf: which mode is faster, pair by pair (the reports have the matrix).
+  const { pairMatrix } = await import('../report/rows.ts');
+  const told = pairMatrix(results).lines;
+  if (told.length) console.log(`${told.map((l) => cut(l, TERMINAL_WIDTH)).join('\n')}\n`);
   // The summary is shown first: a report that cannot be written (ENOSPC) does not hide the verdicts.
   const files = await out.withRoom(() => writeReports(outDir, results));
   out.release();
@@ -304,7 +315,7 @@ async function cmdRun(argv: string[]): Promise<number> {
  * asked (each the same real daemon's: flanneld-* reached by patching net-conf.json, calico-node-*
  * by patching the IPPool and calico_backend), all on this kernel.
  */
-async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string) {
+async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string, placeUnderlay: boolean) {
   const { readManifest } = await import('../run/manifest.ts');
   const { isRealDaemon } = await import('../modes/mode.ts');
   if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
@@ -312,7 +323,7 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
       `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
       'leave --backend out, or give --backend netns or kind',
     );
-  const ml = await readManifest(files, topology);
+  const ml = await readManifest(files, topology, placeUnderlay);
   if (ml.cni === 'calico' && backend === 'kind')
     throw new UsageError(
       '--backend kind runs kube-flannel.yml so far, not a calico.yaml',
@@ -401,7 +412,7 @@ async function upFromManifest(files: string[], values: { topology?: string; mode
   const { loadTopology } = await import('../topology/load.ts');
   const name = labName(values.name);
   const topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
-  const ml = await manifestRun(files, topology, values.mode ? [getMode(values.mode)] : [], 'netns');
+  const ml = await manifestRun(files, topology, values.mode ? [getMode(values.mode)] : [], 'netns', values.topology === undefined);
   requireRoot('up');
   await buildDaemonsFor(ml.modes);
   await requireApiserver();
@@ -771,7 +782,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   const { BACKENDS } = await import('../backends/registry.ts');
   const backends = lazyAvailability(BACKENDS);
   const runs = host ? async (m: ModeDef) => 'backend' in (await placeMode(m, 'auto', host, backends)) : undefined;
-  const c = await conform(docs, topology, { expects, lintOnly, ...(runs ? { runs } : {}) });
+  const c = await conform(docs, topology, { expects, lintOnly, placeUnderlay: values.topology === undefined, ...(runs ? { runs } : {}) });
   const cc = c.conformance;
   const shown = (v: { value: unknown; at: string; default?: true }) => [String(v.value), v.default ? `default (${v.at})` : v.at];
   console.log(

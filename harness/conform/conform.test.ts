@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import { findMode } from '../modes/registry.ts';
 import { loadTopology } from '../topology/load.ts';
+import { formatCidr } from '../net/ipv4.ts';
 import { conform, conformanceResult } from './conform.ts';
 import { defaultSubnetLen } from './flannel.ts';
 import { readExpectations } from './expectations.ts';
@@ -355,4 +356,100 @@ test('an expectations file is the same gate as --expect; a wrong key or wire is 
     () => readExpectations(`${FIX}/nowhere.yaml`),
     (e: unknown) => e instanceof UsageError && /no such file/.test(e.message),
   );
+});
+
+test("a pod network over cnilab's own underlay moves the underlay; over a --topology of the user's it is a finding", async () => {
+  // Calico's default pool (calico.yaml with CALICO_IPV4POOL_CIDR commented out) over a lab on 192.168.0.0/16.
+  const mine = await loadTopology(`${ROOT}/test/fixtures/topologies/nodes-in-192-168.yaml`);
+  const docs = readInputs([`${FIX}/broken-calico-manifest.yaml`], ROOT);
+  const overlaps = (c: { findings: { rule: string; message: string }[] }) =>
+    c.findings.filter((f) => f.rule === 'pod-cidr-overlaps-nodes').map((f) => f.message);
+  const given = await conform(docs, mine);
+  assert.deepEqual(overlaps(given.conformance), [
+    "pool default-ipv4-ippool (192.168.0.0/16, Calico's default: nothing set it) overlaps subnet a (192.168.10.0/24) " +
+      "of the lab's topology nodes-in-192-168",
+    "pool default-ipv4-ippool (192.168.0.0/16, Calico's default: nothing set it) overlaps subnet b (192.168.20.0/24) " +
+      "of the lab's topology nodes-in-192-168",
+  ]);
+  const placed = await conform(docs, mine, { placeUnderlay: true });
+  assert.deepEqual(overlaps(placed.conformance), []);
+  assert.deepEqual(
+    placed.topology?.nodes.map((n) => `${n.name} ${n.ip >>> 24}.${(n.ip >>> 16) & 255}`),
+    ['n1 172.31', 'n2 172.31', 'n3 172.31'],
+  );
+});
+
+test("flannel's Backend.MTU is the external MTU: 1500 on a 1500 underlay is right, past it is the finding", async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/cnilab-mtu-`);
+  const rules = async (mtu: number) => {
+    writeFileSync(`${dir}/net-conf.json`, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', MTU: mtu } }));
+    const c = (await conform(readInputs([`${dir}/net-conf.json`]), await topo())).conformance;
+    return c.findings.filter((f) => f.rule === 'mtu-too-large').map((f) => f.message);
+  };
+  assert.deepEqual(await rules(1500), [], 'flannel.1 gets 1450: room for VXLAN');
+  assert.deepEqual(await rules(1600), [
+    "Backend.MTU 1600 (the external MTU: flannel.1 gets 1550) is larger than the underlay's 1500: " +
+      'full-size packets are dropped or fragmented',
+  ]);
+});
+
+test('flannel\'s Backend.Type is case-insensitive, as flanneld lower-cases it: "VXLAN" is vxlan', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-type-`)}/net-conf.json`;
+  writeFileSync(f, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'VXLAN', VNI: 7 } }));
+  const c = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual([fl(c).backend.value, fl(c).vni.value, c.findings], ['vxlan', 7, []]);
+});
+
+test('a `kind: List` (kubectl get ippool -o yaml) is read as its items, each value with its own line', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-list-`)}/ippools.yaml`;
+  writeFileSync(
+    f,
+    [
+      'apiVersion: v1',
+      'kind: List',
+      'items:',
+      '- apiVersion: crd.projectcalico.org/v1',
+      '  kind: IPPool',
+      '  metadata: { name: pods }',
+      '  spec:',
+      '    cidr: 10.60.0.0/16',
+      '    vxlanMode: Always',
+      '    ipipMode: Never',
+      '',
+    ].join('\n'),
+  );
+  const c = (await conform(readInputs([f]), await topo())).conformance;
+  assert.equal(c.pool, 'pods');
+  assert.deepEqual(
+    [poolOf(c).cidr.value, poolOf(c).cidr.at.split(':')[1], poolOf(c).vxlanMode.at.split(':')[1]],
+    ['10.60.0.0/16', '8', '9'],
+  );
+});
+
+test("upstream's own manifests at the pinned versions, from the Go module cache, lint clean on the default topology", async (t) => {
+  const { calicoModuleDir, flannelModuleDir } = await import('../host/daemons.ts');
+  const calico = calicoModuleDir();
+  const flannel = flannelModuleDir();
+  if (!calico || !flannel) return t.skip('the calico and flannel modules are not in the Go module cache ("cnilab install --all")');
+  const want: [string, string, string][] = [
+    [`${calico}/manifests/calico.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/calico-vxlan.yaml`, 'calico-node-vxlan-crosssubnet', '192.168.0.0/16'],
+    [`${calico}/manifests/calico-typha.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/calico-etcd.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/custom-resources.yaml`, 'calico-vxlan-crosssubnet', '192.168.0.0/16'],
+    [`${calico}/manifests/canal.yaml`, 'flanneld-vxlan', '10.244.0.0/16'],
+    [`${flannel}/Documentation/kube-flannel.yml`, 'flanneld-vxlan', '10.244.0.0/16'],
+  ];
+  for (const [file, mode, pods] of want) {
+    const r = await conform(readInputs([file]), await topo(), { placeUnderlay: true });
+    const errors = r.conformance.findings.filter((f) => f.severity === 'error').map((f) => `${f.rule}: ${f.message}`);
+    assert.deepEqual(errors, [], file);
+    assert.deepEqual([c(r.conformance), r.topology && formatCidr(r.topology.podCidr)], [mode, pods], file);
+  }
 });

@@ -77,6 +77,11 @@ export interface ConformOptions {
   expects?: Partial<Record<PathKind, Expectation>>;
   /** Lint and explain only: no lab is built, and the proof says so. */
   lintOnly?: boolean;
+  /**
+   * The topology is cnilab's default (no --topology): when the config's pod network covers its
+   * subnets, the lab's underlay moves to another /16 instead of the overlap being reported.
+   */
+  placeUnderlay?: boolean;
   /** Can this host run that mode (here or in a guest)? Asked in order of preference: the real daemon first. */
   runs?: (mode: ModeDef) => boolean | Promise<boolean>;
 }
@@ -176,10 +181,47 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
   };
 }
 
+/** Where the lab's underlay may go when the config's pod network covers it: the first /16 of these that is clear. */
+const UNDERLAY_PLACES = ['172.31', '192.168', '10.250', '172.20'];
+
+/** The topology with every subnet and node address moved to `prefix` (its first two octets), or undefined when it does not resolve. */
+function underlayAt(t: Topology, prefix: string): Topology | undefined {
+  const move = (a: string) => a.replace(/^\d+\.\d+\./, `${prefix}.`);
+  const spec = specOf(t);
+  const moved = resolveTopology(
+    {
+      ...spec,
+      subnets: spec.subnets.map((s) => ({ ...s, cidr: move(s.cidr) })),
+      nodes: spec.nodes.map((n) => ({ ...n, ...(n.ip ? { ip: move(n.ip) } : {}) })),
+    },
+    () => {},
+  );
+  return moved ? ({ ...moved, ...(t.source ? { source: t.source } : {}) } as Topology) : undefined;
+}
+
 export async function conform(
   docs: readonly InputDoc[],
   topology: Topology,
   opts: ConformOptions = {},
+): Promise<{ conformance: Conformance; topology?: Topology; mode?: ModeDef }> {
+  const first = await conformOn(docs, topology, opts);
+  // The lab's own underlay (no --topology) is cnilab's to place: moved clear of the config's pod
+  // network rather than reported as the user's overlap.
+  const overlap = (c: Conformance) => c.findings.some((f) => f.rule === 'pod-cidr-overlaps-nodes');
+  if (!opts.placeUnderlay || !overlap(first.conformance)) return first;
+  for (const prefix of UNDERLAY_PLACES) {
+    const t = underlayAt(topology, prefix);
+    if (!t) continue;
+    const again = await conformOn(docs, t, opts);
+    if (!overlap(again.conformance)) return again;
+  }
+  return first;
+}
+
+async function conformOn(
+  docs: readonly InputDoc[],
+  topology: Topology,
+  opts: ConformOptions,
 ): Promise<{ conformance: Conformance; topology?: Topology; mode?: ModeDef }> {
   const flannelDocs = docs.filter(isFlannelDoc);
   const calicoDocs = docs.filter(isCalicoDoc);
@@ -400,15 +442,28 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
       'use "Type": "vxlan" with "DirectRouting": true (plain on one subnet, VXLAN across)',
     );
   const overhead = FLANNEL_OVERHEAD[b];
-  for (const m of [p.podMtu, p.mtu])
-    if (m && overhead !== undefined && m.value > t.mtu - overhead)
-      add(
-        'mtu-too-large',
-        'error',
-        m.at,
-        `MTU ${m.value} is larger than the underlay's ${t.mtu} minus ${b}'s ${overhead} bytes: full-size packets are dropped or fragmented`,
-        `set it to ${t.mtu - overhead} or less (or leave it out: flannel derives it)`,
-      );
+  // The pods' own MTU (cni-conf.json's delegate) must leave room for the encapsulation.
+  const pod = p.podMtu;
+  if (pod && overhead !== undefined && pod.value > t.mtu - overhead)
+    add(
+      'mtu-too-large',
+      'error',
+      pod.at,
+      `MTU ${pod.value} is larger than the underlay's ${t.mtu} minus ${b}'s ${overhead} bytes: full-size packets are dropped or fragmented`,
+      `set it to ${t.mtu - overhead} or less (or leave it out: flannel derives it)`,
+    );
+  // Backend.MTU is the external MTU: flanneld makes flannel.1 MTU - 50, and the pods follow it
+  // (flannel v0.28.9 pkg/backend/vxlan/device.go newVXLANDevice). Too large only past the underlay's own.
+  const ext = p.mtu;
+  if (ext && overhead !== undefined && ext.value > t.mtu)
+    add(
+      'mtu-too-large',
+      'error',
+      ext.at,
+      `Backend.MTU ${ext.value} (the external MTU: flannel.1 gets ${ext.value - overhead}) is larger than the underlay's ${t.mtu}: ` +
+        'full-size packets are dropped or fragmented',
+      `set it to ${t.mtu} or less (or leave it out: flanneld takes the interface's)`,
+    );
   return out;
 }
 

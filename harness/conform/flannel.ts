@@ -17,7 +17,7 @@ export interface FlannelPlane {
   vni: Sourced<number>;
   port: Sourced<number>;
   directRouting: Sourced<boolean>;
-  /** Backend.MTU: the VXLAN device's MTU when set. */
+  /** Backend.MTU when set: the external MTU (flannel.1 gets it minus 50, pkg/backend/vxlan/device.go). */
   mtu?: Sourced<number>;
   /** The pods' MTU from cni-conf.json's delegate, when set. */
   podMtu?: Sourced<number>;
@@ -154,9 +154,10 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
   const network = field(net, 'Network');
   const backendObj = field(net, 'Backend')?.value as Record<string, unknown> | undefined;
   const typeField = backendObj ? field(backendObj, 'Type') : undefined;
-  // pkg/subnet/config.go parseBackendType: no Backend at all means "udp".
+  // pkg/subnet/config.go parseBackendType: no Backend at all means "udp". flanneld lower-cases the
+  // type before it looks the backend up (pkg/backend/manager.go GetBackend): "VXLAN" is vxlan.
   const backend: Sourced<string> = typeField
-    ? { value: String(typeField.value), at: atNet('Type') }
+    ? { value: String(typeField.value).toLowerCase(), at: atNet('Type') }
     : { value: 'udp', at: backendObj ? atNet('Backend') : atNet('Network'), default: true };
   const bkeys = BACKEND_KEYS[backend.value];
   if (backendObj && bkeys)

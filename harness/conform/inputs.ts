@@ -80,7 +80,32 @@ export function readInputs(paths: readonly string[], cwd = process.cwd()): Input
     return docs
       .map((doc, i) => ({ doc, i }))
       .filter(({ doc }) => doc.contents !== null)
-      .map(({ doc, i }) => toInput(doc, i + 1, shown, lines));
+      .flatMap(({ doc, i }) => listItems(toInput(doc, i + 1, shown, lines)));
+  });
+}
+
+/**
+ * A `kind: List` (what `kubectl get ippool -o yaml` prints; also `IPPoolList` and the like) as its
+ * items, each a document of its own whose lines are still the file's; any other document as it is.
+ */
+function listItems(d: InputDoc): InputDoc[] {
+  const items = dig(d.value, 'items');
+  if (!d.kind?.endsWith('List') || !Array.isArray(items)) return [d];
+  return items.map((value, i) => {
+    const o = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
+    const meta = (o.metadata ?? {}) as Record<string, unknown>;
+    const inItem = (path: Path): Path => ['items', i, ...path];
+    return {
+      file: d.file,
+      index: d.index,
+      ...(typeof o.kind === 'string' ? { kind: o.kind } : {}),
+      ...(typeof meta.name === 'string' ? { name: meta.name } : {}),
+      ...(typeof meta.namespace === 'string' ? { namespace: meta.namespace } : {}),
+      value,
+      at: (path) => d.at(inItem(path)),
+      atInString: (path, key) => d.atInString(inItem(path), key),
+      atLineInString: (path, n) => d.atLineInString(inItem(path), n),
+    };
   });
 }
 

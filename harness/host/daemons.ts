@@ -184,3 +184,5 @@ export function goModuleDir(module: string, version: string): string | undefined
 
 /** The calico module (manifests, CRDs) at the version calico-node is built from. */
 export const calicoModuleDir = () => goModuleDir('github.com/projectcalico/calico', GO_TOOLS['calico-node']!.version);
+/** flannel's module at the pinned version (its Documentation/ carries upstream's manifests). */
+export const flannelModuleDir = () => goModuleDir(GO_TOOLS.flanneld!.module, GO_TOOLS.flanneld!.version);

@@ -12,6 +12,7 @@ import {
   pathWrong,
   reportData,
   TIME_NOTE,
+  pairMatrix,
   timeRows,
 } from './rows.ts';
 import { barChart, type Row } from './svg.ts';
@@ -236,6 +237,7 @@ ${failures.length ? `<h2>Failures</h2><ul>${failures.slice(0, 50).join('')}${mor
 ${pcapLinks.length ? `<h2>Captures of the failing modes</h2><ul>${pcapLinks.join('')}</ul>` : ''}
 ${sectionsHtml(r)}
 ${charts.join('\n')}
+${pairsHtml(r)}
 ${
   d.perf
     ? precisionText(r)
@@ -252,6 +254,16 @@ ${
 ${fin(r.underlay?.seed) ? `<p class="note">Measurement order shuffled per round (seed ${r.underlay!.seed}).</p>` : ''}
 </body></html>
 `;
+}
+
+/** "Which mode is faster?": the same matrix and sentences as report.md. */
+function pairsHtml(r: ResultsFile): string {
+  const m = pairMatrix(r);
+  if (!m.body.length) return '';
+  return (
+    `<h2>Which mode is faster?</h2><table><thead><tr>${m.head.map((h) => `<th>${x(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${m.body.map(tr).join('')}</tbody></table><ul>${m.lines.map((l) => `<li>${x(l)}</li>`).join('')}</ul>`
+  );
 }
 
 /** The sections report.md has besides the summary, from the same rows: faults, time, real daemons, the manifest. */

@@ -1,7 +1,8 @@
 // report.md: short enough for a pull-request comment.
 import type { ResultsFile, RttStats } from '../results/schema.ts';
 import { fin, fmt, pct, pm } from './format.ts';
-import { daemonRows, dfCell, findingText, PHASE_COLUMNS, reportData, TIME_NOTE, timeRows } from './rows.ts';
+import { DEFAULT_MARGIN, pairText } from '../stats/pairs.ts';
+import { daemonRows, dfCell, findingText, PHASE_COLUMNS, pairMatrix, reportData, TIME_NOTE, timeRows } from './rows.ts';
 
 export const VETH_NOTE =
   'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
@@ -57,7 +58,8 @@ export function precisionText(r: ResultsFile): string[] {
     s.why === 'rounds'
       ? `a fixed ${s.rounds} rounds`
       : `short interleaved rounds (each visits the underlay twice and every mode once, in a new random order) until every host ` +
-        `ratio's 95% interval is within ±${pct(s.target)} of its value, or the next round would not fit the budget (at least ` +
+        `ratio's 95% interval is within ±${pct(s.target)} of its value and every two modes are told apart (faster, slower, ` +
+        `or equivalent within ±${pct(s.margin ?? DEFAULT_MARGIN)}), or the next round would not fit the budget (at least ` +
         `${r.perfSettings?.rounds ?? 3} rounds)`;
   const out = [
     `**Precision.** Sampling: ${rule}. It stopped after ${s.rounds} rounds in ${Math.round(s.elapsedMs / 1000)} s ` +
@@ -68,6 +70,12 @@ export function precisionText(r: ResultsFile): string[] {
     out.push(
       `Missed the target, ${s.why === 'budget' ? 'the budget ran out first (`--budget` gives more time)' : 'too few rounds'}: ` +
         `${s.missed.map((m) => missedWhy(s, m)).join(', ')}.`,
+    );
+  const undecided = (s.pairs ?? []).filter((p) => p.verdict === 'undecided');
+  if (undecided.length)
+    out.push(
+      `Not told apart, ${s.why === 'budget' ? 'the budget ran out first (`--budget` gives more time)' : 'too few rounds'}: ` +
+        `${undecided.map((p) => pairText(p, s.margin ?? DEFAULT_MARGIN)).join('; ')}.`,
     );
   if (schedule) out.push(schedule);
   const cyc = r.underlay?.cycles;
@@ -218,6 +226,18 @@ export function renderMarkdown(r: ResultsFile): string {
       ...(d.failures.length > 10 ? [`- and ${d.failures.length - 10} more`] : []),
     );
   if (d.perf) {
+    const m = pairMatrix(r);
+    if (m.body.length)
+      out.push(
+        '',
+        '### Which mode is faster?',
+        '',
+        `| ${m.head.join(' | ')} |`,
+        `|${m.head.map(() => '---').join('|')}|`,
+        ...m.body.map((row) => `| ${row.join(' | ')} |`),
+        '',
+        ...m.lines.map((l) => `- ${l}`),
+      );
     out.push('', ...precisionText(r));
     out.push('', '### Against the widely cited figures', '', '| mode | measured cost vs underlay | cited | verdict |', '|---|---|---|---|');
     for (const c of d.cited)

@@ -154,3 +154,36 @@ test('html has every section report.md has, from the same rows; perf columns onl
   assert.doesNotMatch(renderHtml(plain), /<th>Gbit\/s<\/th>|<th>vs underlay<\/th>/);
   assert.match(renderHtml(r), /<th>Gbit\/s<\/th>/);
 });
+
+test('which mode is faster: the pairs as a matrix and a sentence each, the same in report.md and report.html', () => {
+  const r = results([run('flannel-host-gw', [19, 19.2, 18.8]), run('flannel-vxlan', [17.5, 17.6, 17.4]), run('calico-bgp', [19, 19, 19])]);
+  r.underlay!.stop = {
+    why: 'budget',
+    rounds: 6,
+    elapsedMs: 170_000,
+    target: 0.05,
+    budgetMs: 180_000,
+    halfWidths: {},
+    missed: [],
+    margin: 0.03,
+    pairs: [
+      { a: 'flannel-host-gw', b: 'flannel-vxlan', diff: 0.079, lo: 0.051, hi: 0.108, rounds: 6, verdict: 'faster' },
+      { a: 'flannel-host-gw', b: 'calico-bgp', diff: 0.004, lo: -0.012, hi: 0.02, rounds: 6, verdict: 'equivalent' },
+      { a: 'flannel-vxlan', b: 'calico-bgp', diff: -0.03, lo: -0.08, hi: 0.02, rounds: 6, verdict: 'undecided', needed: 14 },
+    ],
+  };
+  const md = renderMarkdown(r);
+  assert.match(md, /### Which mode is faster\?/);
+  assert.match(md, /\| flannel-host-gw \| – \| \+7\.9% \| ≈ \|/);
+  assert.match(md, /\| flannel-vxlan \| −7\.3% \| – \| \? \|/);
+  assert.match(md, /- flannel-host-gw vs flannel-vxlan: faster by 7\.9% \[5\.1, 10\.8\]/);
+  assert.match(md, /- flannel-host-gw vs calico-bgp: equivalent within ±3\.0% \(0\.4% \[-1\.2, 2\.0\]\)/);
+  assert.match(
+    md,
+    /Not told apart, the budget ran out first .*flannel-vxlan vs calico-bgp: undecided \(-3\.0% \[-8\.0, 2\.0\]; needs ~8 more rounds\)/,
+  );
+  const html = renderHtml(r);
+  assert.match(html, /<h2>Which mode is faster\?<\/h2>/);
+  assert.match(html, /<td>flannel-host-gw<\/td><td>–<\/td><td>\+7\.9%<\/td><td>≈<\/td>/);
+  assert.match(html, /<li>flannel-vxlan vs calico-bgp: undecided/);
+});

@@ -3,6 +3,7 @@
 import { findMode } from '../modes/registry.ts';
 import { type CitedCost, type Family, FAMILY_STYLE } from '../modes/mode.ts';
 import type { Perf, Phase, ResultsFile, RunResult } from '../results/schema.ts';
+import { DEFAULT_MARGIN, pairText } from '../stats/pairs.ts';
 import { type CitedVerdict, citedVerdict } from '../stats/precision.ts';
 import { fin } from './format.ts';
 
@@ -197,3 +198,32 @@ export function familyLegend(r: ResultsFile): { family: string; label: string; c
 
 /** A family's colour in charts and tables; grey for one no mode declares. */
 export const familyColour = (family: string | undefined) => (family && FAMILY_STYLE[family as Family]?.colour) || '#555';
+
+/**
+ * "Which mode is faster?" as a matrix: every measured host mode against every other, each cell from
+ * the row's point of view ("+7.9%" faster, "−7.9%" slower, "≈" equivalent within the margin, "?"
+ * undecided), and each pair's whole sentence (stats/pairs.ts pairText). Empty without pairs.
+ */
+export function pairMatrix(r: ResultsFile): { head: string[]; body: string[][]; lines: string[] } {
+  const s = r.underlay?.stop;
+  const pairs = s?.pairs ?? [];
+  if (!pairs.length) return { head: [], body: [], lines: [] };
+  const margin = s?.margin ?? DEFAULT_MARGIN;
+  const modes = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+  const cell = (a: string, b: string): string => {
+    if (a === b) return '–';
+    const p = pairs.find((x) => (x.a === a && x.b === b) || (x.a === b && x.b === a));
+    if (!p) return '';
+    const flip = p.a !== a;
+    if (p.verdict === 'undecided') return '?';
+    if (p.verdict === 'equivalent') return '≈';
+    // From the row's side: the pair is stored a-over-b.
+    const d = flip ? 1 / (1 + p.diff) - 1 : p.diff;
+    return `${d > 0 ? '+' : '−'}${Math.abs(d * 100).toFixed(1)}%`;
+  };
+  return {
+    head: ['throughput, row vs column', ...modes],
+    body: modes.map((a) => [a, ...modes.map((b) => cell(a, b))]),
+    lines: pairs.map((p) => pairText(p, margin)),
+  };
+}

@@ -17,6 +17,8 @@ export interface PerfOptions {
   rounds: number;
   /** Keep sampling until every ratio is this precise (0.05: ±5%)... */
   target?: number;
+  /** ...and every two modes are told apart: faster, slower, or equivalent within ±margin (0.03). */
+  margin?: number;
   /** ...or until another round would not fit this budget. */
   budgetMs?: number;
   seconds: number;
@@ -45,6 +47,23 @@ export interface ModeSamples {
   mtu?: { expected: number; observed: number; maxDfPayload: number; path: PerfPath };
 }
 
+export type PairVerdict = 'faster' | 'slower' | 'equivalent' | 'undecided';
+
+/** Two modes compared on the rounds they share (stats/pairs.ts decides it). */
+export interface PairDecision {
+  a: string;
+  b: string;
+  /** How much higher a's values are than b's, relative (0.07: a is 7% faster), with its 95% interval. */
+  diff: number;
+  lo: number;
+  hi: number;
+  /** Rounds both were measured in. */
+  rounds: number;
+  verdict: PairVerdict;
+  /** Undecided: the rounds in all it would need at the spread it showed (Infinity: cannot be known). */
+  needed?: number;
+}
+
 /** Why sampling stopped, and how precise it got. */
 export interface PerfStop {
   why: 'precision' | 'budget' | 'rounds';
@@ -60,6 +79,9 @@ export interface PerfStop {
   roundMs?: number;
   /** For each ratio that missed: the rounds it would need at the spread it showed (Infinity: unknown). */
   needed?: Record<string, number>;
+  /** Every two host modes compared on the rounds' headline throughput, and the equivalence margin. */
+  pairs?: PairDecision[];
+  margin?: number;
 }
 
 export interface PerfSamples {

@@ -305,7 +305,15 @@ export interface ResultsFile {
   };
   /** How guests and the host shared the machine while measuring, and when the host's rounds began. */
   perfSchedule?: PerfSchedule;
-  perfSettings?: { rounds: number; seconds: number; rttCount: number; streams: number; target?: number; budgetSeconds?: number };
+  perfSettings?: {
+    rounds: number;
+    seconds: number;
+    rttCount: number;
+    streams: number;
+    target?: number;
+    margin?: number;
+    budgetSeconds?: number;
+  };
   /** Present while a run is going, and left when it was killed or crashed: which modes are done. */
   incomplete?: { reason: string; done: number; of: number };
   meta?: { cnilab: string; startedAt: string; host: string; kernel: string; durationMs?: number };

@@ -38,7 +38,8 @@ const DAEMONSET_HINT =
   'give the kube-flannel.yml that deploys flannel (a DaemonSet running flanneld --kube-subnet-mgr and its ConfigMap), ' +
   'or the calico.yaml that deploys Calico (the calico-node DaemonSet and calico-config)';
 
-export async function readManifest(paths: readonly string[], topology: Topology): Promise<ManifestLab> {
+/** `placeUnderlay`: the topology is cnilab's default, to move clear of the manifest's pod network (conform.ts). */
+export async function readManifest(paths: readonly string[], topology: Topology, placeUnderlay = false): Promise<ManifestLab> {
   const docs = readInputs(paths);
   const objects = docs.flatMap((d) => {
     const v = d.value as KubernetesObject | null;
@@ -53,7 +54,7 @@ export async function readManifest(paths: readonly string[], topology: Topology)
   if (!cni) throw new UsageError(`no DaemonSet running flanneld or calico-node in ${paths.join(', ')}`, DAEMONSET_HINT);
   checkPodSpec(docs, cni);
   // The same reading and lint as `cnilab conform`: an error there is an error before anything is built.
-  const { conformance, topology: lab, mode } = await conform(docs, topology, { runs: (m) => isRealDaemon(m) });
+  const { conformance, topology: lab, mode } = await conform(docs, topology, { runs: (m) => isRealDaemon(m), placeUnderlay });
   const bad = conformance.findings.find((f) => f.severity === 'error');
   if (bad) throw new UsageError(`${bad.at}: ${bad.message}`, bad.fix ?? 'fix the manifest ("cnilab conform FILE --explain" says more)');
   if (conformance.cni !== cni)

@@ -23,6 +23,13 @@ test('the stopping rule: never before the minimum, at the target, or when the ne
   // An estimate with one sample has no interval: it is never precise enough.
   assert.equal(relativeHalfWidth({ mean: 1, ci95: Infinity }), Infinity);
   assert.deepEqual(stopDecision({ ...base, rounds: 5, estimates: { z: { mean: 1, ci95: Infinity } } }), { stop: false });
+  // Every ratio at ±5% but two modes not told apart: sampling goes on while the budget allows.
+  assert.deepEqual(stopDecision({ ...base, rounds: 3, estimates: tight, undecided: ['a vs b'] }), { stop: false });
+  assert.deepEqual(stopDecision({ ...base, rounds: 3, estimates: tight, undecided: ['a vs b'], elapsedMs: 175_000 }), {
+    stop: true,
+    why: 'budget',
+    missed: [],
+  });
 });
 
 test('more rounds of the same noise narrow a ratio until the rule stops: the rule is reachable', () => {

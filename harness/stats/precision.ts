@@ -25,6 +25,8 @@ export interface StopInput {
   budgetMs: number;
   /** How long a round took, recently: the next one must fit in what is left of the budget. */
   roundMs: number;
+  /** Pairs of modes not yet told apart (stats/pairs.ts): sampling goes on for them while the budget allows. */
+  undecided?: readonly string[];
 }
 
 export type StopDecision =
@@ -32,12 +34,15 @@ export type StopDecision =
   | { stop: true; why: 'precision'; missed: [] }
   | { stop: true; why: 'budget'; missed: { name: string; halfWidth: number }[] };
 
-/** Stop when every estimate is within the target, or when another round would not fit the budget. */
+/**
+ * Stop when every estimate is within the target and every pair of modes is decided, or when another
+ * round would not fit the budget: a ±5% interval on each is not yet an answer while two overlap.
+ */
 export function stopDecision(s: StopInput): StopDecision {
   const missed = Object.entries(s.estimates)
     .map(([name, e]) => ({ name, halfWidth: relativeHalfWidth(e) }))
     .filter((m) => !(m.halfWidth <= s.target));
-  if (s.rounds >= s.minRounds && missed.length === 0) return { stop: true, why: 'precision', missed: [] };
+  if (s.rounds >= s.minRounds && missed.length === 0 && !s.undecided?.length) return { stop: true, why: 'precision', missed: [] };
   if (s.rounds >= s.minRounds && s.elapsedMs + s.roundMs > s.budgetMs) return { stop: true, why: 'budget', missed };
   return { stop: false };
 }
