@@ -38,16 +38,33 @@ export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConf
   const vxlan = pool.vxlanMode.value as EncapMode;
   if (!ENCAP_MODES.includes(ipip) || !ENCAP_MODES.includes(vxlan)) return { none: 'its encapsulation mode is not valid' };
   if (on(ipip) && on(vxlan)) return { none: 'Calico refuses IPIP and VXLAN on one pool' };
+  if (policyOnly(plane)) return { none: POLICY_ONLY };
   // IPIP and unencapsulated pools need BIRD to carry the routes; VXLAN is felix's alone.
   if (!on(vxlan) && !runsBird(plane))
     return { none: on(ipip) ? 'IPIP without BIRD' : 'no encapsulation and no BGP: nothing routes to other nodes' };
   return { cni: 'calico', ipipMode: ipip, vxlanMode: vxlan };
 }
 
+/** Calico for policy only (calico-policy-only.yaml): host-local IPAM, so no pool is used and the platform routes pods. */
+const policyOnly = (plane: CalicoPlane) => plane.ipam !== undefined && plane.ipam.value !== 'calico-ipam';
+const POLICY_ONLY =
+  'Calico enforces policy only here: pods take host-local addresses and the platform routes them, which a lab does not have';
+
 export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
   const out: Finding[] = [];
   const add = (rule: string, severity: Finding['severity'], at: string, message: string, fix: string) =>
     out.push({ rule, severity, at, message, fix });
+  if (policyOnly(plane)) {
+    // No pool is used (calico-ipam does not run): the pools' rules do not apply.
+    add(
+      'policy-only',
+      'warning',
+      plane.ipam!.at,
+      `the CNI config's IPAM is ${plane.ipam!.value}, not calico-ipam: ${POLICY_ONLY} (no Calico data plane to check)`,
+      'nothing to fix if that is meant (calico-policy-only.yaml); for Calico networking use calico.yaml',
+    );
+    return out;
+  }
   const b = plane.backend;
   if (!(CALICO_BACKENDS as readonly string[]).includes(b.value))
     add(

@@ -36,6 +36,8 @@ export interface CalicoPlane {
   podMtu?: Sourced<number>;
   ipipMtu?: Sourced<number>;
   vxlanMtu?: Sourced<number>;
+  /** The CNI config's IPAM plugin when the manifest installs one (calico-ipam; host-local: policy only). */
+  ipam?: Sourced<string>;
   nodeToNodeMesh: Sourced<boolean>;
   asNumber: Sourced<number>;
   bgpPeers: Sourced<string>[];
@@ -389,6 +391,12 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
         ? { value: Number(vethRaw), at: cm!.at(['data', 'veth_mtu']) }
         : undefined,
   );
+  // The IPAM of the CNI config calico.yaml installs: host-local (calico-policy-only.yaml, from the
+  // node's podCIDR) means Calico does not allocate, and the platform routes the pods.
+  const cniCm = docs.find((d) => d.kind === 'ConfigMap' && typeof dig(d.value, 'data', 'cni_network_config') === 'string');
+  const cniConf = String(dig(cniCm?.value, 'data', 'cni_network_config') ?? '');
+  const ipamType = /"ipam"\s*:\s*\{[^}]*"type"\s*:\s*"([^"]+)"/.exec(cniConf)?.[1];
+  const ipam = ipamType && cniCm ? { value: ipamType, at: cniCm.atInString(['data', 'cni_network_config'], 'ipam') } : undefined;
   const ipipMtu = nonZero(felixNum('FELIX_IPINIPMTU', 'ipipMTU'));
   const vxlanMtu = nonZero(felixNum('FELIX_VXLANMTU', 'vxlanMTU'));
 
@@ -419,6 +427,7 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       ...(podMtu ? { podMtu } : {}),
       ...(ipipMtu ? { ipipMtu } : {}),
       ...(vxlanMtu ? { vxlanMtu } : {}),
+      ...(ipam ? { ipam } : {}),
       nodeToNodeMesh,
       asNumber,
       bgpPeers,

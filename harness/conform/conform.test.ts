@@ -452,4 +452,11 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
     assert.deepEqual(errors, [], file);
     assert.deepEqual([c(r.conformance), r.topology && formatCidr(r.topology.podCidr)], [mode, pods], file);
   }
+  // calico-policy-only.yaml: host-local IPAM, Calico is not the network: a warning that says so, nothing to prove.
+  const policy = (await conform(readInputs([`${calico}/manifests/calico-policy-only.yaml`]), await topo())).conformance;
+  assert.deepEqual(
+    policy.findings.map((f) => [f.rule, f.severity]),
+    [['policy-only', 'warning']],
+  );
+  assert.match(c(policy), /^skip: Calico enforces policy only here: pods take host-local addresses/);
 });
