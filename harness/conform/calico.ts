@@ -27,6 +27,8 @@ export interface CalicoPool {
 export interface CalicoPlane {
   cni: 'calico';
   install: 'manifest' | 'operator' | 'resources';
+  /** Where the first Calico document is ("file:line"): where a finding about what is missing points. */
+  source?: string;
   /** calico_backend / CALICO_NETWORKING_BACKEND as written: bird (BGP), vxlan or none. */
   backend: Sourced<string>;
   pools: CalicoPool[];
@@ -420,6 +422,7 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
     plane: {
       cni: 'calico',
       install: inst ? 'operator' : ds || cm ? 'manifest' : 'resources',
+      ...(mine[0] ? { source: mine[0].at([]) } : {}),
       backend,
       pools,
       vxlanVni,

@@ -460,3 +460,16 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
   );
   assert.match(c(policy), /^skip: Calico enforces policy only here: pods take host-local addresses/);
 });
+
+test('a lone BGPConfiguration: a warning at its own line that no pool was given, not an error at "calico-node default"', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-lone-`)}/bgp.yaml`;
+  writeFileSync(f, 'apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec:\n  asNumber: 64600\n');
+  const c = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual(
+    c.findings.map((x) => [x.rule, x.severity, x.at.split(':')[1]]),
+    [['no-pool-given', 'warning', '1']],
+  );
+  assert.equal(cal(c).asNumber.value, 64600);
+});
