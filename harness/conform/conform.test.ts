@@ -473,3 +473,18 @@ test('a lone BGPConfiguration: a warning at its own line that no pool was given,
   );
   assert.equal(cal(c).asNumber.value, 64600);
 });
+
+test('--kube-subnet-mgr: SubnetLen is unused (a warning, never a range error); the lab leases /24 as the controller manager cuts', async () => {
+  const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const text = readFileSync(`${FIX}/flannel-vxlan.yaml`, 'utf8');
+  assert.ok(text.includes('"Network": "10.244.0.0/16",'));
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-ksm-`)}/kube-flannel.yml`;
+  writeFileSync(f, text.replace('"Network": "10.244.0.0/16",', '"Network": "10.244.0.0/16",\n      "SubnetLen": 15,'));
+  const r = await conform(readInputs([f]), await topo());
+  assert.deepEqual(
+    r.conformance.findings.map((x) => [x.rule, x.severity]),
+    [['subnetlen-unused', 'warning']],
+  );
+  assert.equal(r.topology?.subnetLen, 24);
+});

@@ -42,6 +42,9 @@ export interface Conformance {
 
 const CNI_HINT = "give a kube-flannel.yml, a net-conf.json, Canal's manifest, a calico.yaml, an IPPool or an Installation";
 
+/** kube-controller-manager's --node-cidr-mask-size for IPv4 when not set (cmd/kube-controller-manager/app/options). */
+const KUBE_NODE_CIDR_MASK = 24;
+
 /** Encapsulation overhead on the pods' MTU per flannel backend (host-gw none). */
 const FLANNEL_OVERHEAD: Record<string, number> = { vxlan: ENCAP_OVERHEAD.vxlan, udp: ENCAP_OVERHEAD.udp, 'host-gw': 0 };
 
@@ -129,7 +132,8 @@ function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: 
           spec: {
             ...specOf(t),
             podCidr: plane.network.value,
-            subnetLen: plane.subnetLen.value,
+            // --kube-subnet-mgr: the Nodes' podCIDRs, as the controller manager would cut them.
+            subnetLen: plane.kubeSubnetMgr?.value ? KUBE_NODE_CIDR_MASK : plane.subnetLen.value,
             settings: { ...t.settings, flannel: { vni: plane.vni.value, port: plane.port.value }, ...(podMtu ? { podMtu } : {}) },
           },
           networkAt: plane.network.at,
@@ -409,7 +413,19 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
     return out;
   }
   // pkg/subnet/config.go CheckNetworkConfig: SubnetLen <= 30, and at least the network's prefix + 2.
-  if (net.prefix > 28)
+  // Only etcd mode calls it: under --kube-subnet-mgr a lease is the Node's podCIDR, which the
+  // controller manager cuts (--node-cidr-mask-size), and SubnetLen is never read.
+  if (p.kubeSubnetMgr?.value) {
+    if (!p.subnetLen.default)
+      add(
+        'subnetlen-unused',
+        'warning',
+        p.subnetLen.at,
+        `SubnetLen ${p.subnetLen.value} is not used with --kube-subnet-mgr (${p.kubeSubnetMgr.at}): each node's lease is its ` +
+          `Node's podCIDR, /${KUBE_NODE_CIDR_MASK} from kube-controller-manager by default`,
+        'remove it, or set --node-cidr-mask-size on kube-controller-manager for another lease size',
+      );
+  } else if (net.prefix > 28)
     add('network-too-small', 'error', p.network.at, `Network /${net.prefix} is too small (flannel needs /28 or larger)`, 'widen Network');
   else if (p.subnetLen.value > 30 || p.subnetLen.value < net.prefix + 2)
     add(
