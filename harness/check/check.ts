@@ -81,12 +81,15 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     dropped = files.reduce((a, f) => a + (f.dropped ?? 0), 0);
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
+    // flannel's udp backend on a configured Port is a tunnel there too.
+    const udp = lab.settings.flannel.udpPort;
+    const udpTunnelPorts = new Set([...DEFAULT_UDP_TUNNEL_PORTS, ...(udp ? [udp] : [])]);
     for (const f of files) {
       let read = 0;
       let broken: string | undefined;
       try {
         read = await forEachPacket(f.file, (raw) => {
-          const d = decode(raw, { vxlanPorts, udpTunnelPorts: DEFAULT_UDP_TUNNEL_PORTS });
+          const d = decode(raw, { vxlanPorts, udpTunnelPorts });
           if (d) tally.add(d);
         });
       } catch (e) {

@@ -474,7 +474,7 @@ test('a lone BGPConfiguration: a warning at its own line that no pool was given,
   assert.equal(cal(c).asNumber.value, 64600);
 });
 
-test('--kube-subnet-mgr: SubnetLen is unused (a warning, never a range error); the lab leases /24 as the controller manager cuts', async () => {
+test('--kube-subnet-mgr: SubnetLen is unused (a warning, not a range error); the lab leases /24 as the controller cuts', async () => {
   const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const text = readFileSync(`${FIX}/flannel-vxlan.yaml`, 'utf8');
@@ -487,4 +487,17 @@ test('--kube-subnet-mgr: SubnetLen is unused (a warning, never a range error); t
     [['subnetlen-unused', 'warning']],
   );
   assert.equal(r.topology?.subnetLen, 24);
+});
+
+test("flannel udp with its own Port (flannel's documented example, 7890): explained and expected on 7890, not 8285", async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-udp-`)}/net-conf.json`;
+  writeFileSync(f, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'udp', Port: 7890 } }));
+  const r = await conform(readInputs([f]), await topo());
+  assert.equal(r.topology?.settings.flannel.udpPort, 7890);
+  assert.deepEqual(
+    r.conformance.paths.filter((p) => p.path !== 'same-node').map((p) => p.text),
+    ['UDP 7890 from flanneld, the bare pod packet inside', 'UDP 7890 from flanneld, the bare pod packet inside'],
+  );
 });

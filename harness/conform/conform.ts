@@ -134,7 +134,13 @@ function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: 
             podCidr: plane.network.value,
             // --kube-subnet-mgr: the Nodes' podCIDRs, as the controller manager would cut them.
             subnetLen: plane.kubeSubnetMgr?.value ? KUBE_NODE_CIDR_MASK : plane.subnetLen.value,
-            settings: { ...t.settings, flannel: { vni: plane.vni.value, port: plane.port.value }, ...(podMtu ? { podMtu } : {}) },
+            settings: {
+              ...t.settings,
+              // udp's Port is its own (pkg/backend/udp: defaultPort 8285); vxlan's VNI and port stay flannel's defaults then.
+              flannel:
+                b === 'udp' ? { ...t.settings.flannel, udpPort: plane.port.value } : { vni: plane.vni.value, port: plane.port.value },
+              ...(podMtu ? { podMtu } : {}),
+            },
           },
           networkAt: plane.network.at,
         }

@@ -16,14 +16,15 @@ export const flanneldUdp = flanneldMode({
     'No cnilab model. Wire: UDP 8285 carrying the bare pod packet between any two nodes.',
   kernel: ['veth', 'bridge', 'tun'],
   podMtu: (t) => t.mtu - UDP_OVERHEAD,
-  expect(_src, _dst, path) {
+  expect(_src, _dst, path, ctx) {
     if (path === 'same-node') return { reachable: true, encap: 'none' };
-    return { reachable: true, encap: 'udp', port: FLANNEL_UDP_PORT };
+    return { reachable: true, encap: 'udp', port: ctx.settings.flannel.udpPort ?? FLANNEL_UDP_PORT };
   },
   vxlanPorts: () => [],
   owns: { devices: [{ name: 'flannel0' }], routes: [] },
   cited: { text: 'flannel udp, user-space forwarding: far slower than VXLAN (flannel: "debugging only")', lo: 0.5, hi: 1 },
   config: { cni: 'flannel', backend: 'udp', directRouting: false },
   // pkg/backend/udp/udp_amd64.go RegisterNetwork: LeaseAttrs{PublicIP} only, so the lease's BackendType is empty.
-  flanneld: { backend: () => ({ Type: 'udp' }), leaseType: '' },
+  // A config's own Port (udp.go: Port, 0 means defaultPort), else flanneld's default.
+  flanneld: { backend: (s) => ({ Type: 'udp', ...(s.flannel.udpPort ? { Port: s.flannel.udpPort } : {}) }), leaseType: '' },
 });

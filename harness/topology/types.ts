@@ -2,7 +2,8 @@ import type { Cidr, Ipv4 } from '../net/ipv4.ts';
 
 /** Per-family knobs, as the real CNIs expose them: net-conf.json's Backend, FELIX_VXLANVNI/PORT, the AS. */
 export interface ModeSettings {
-  flannel: { vni: number; port: number };
+  /** The vxlan backend's VNI and port; `udpPort`: the udp backend's Port when a config sets it (8285 otherwise). */
+  flannel: { vni: number; port: number; udpPort?: number };
   calico: { vxlanVni: number; vxlanPort: number; asn: number };
   /**
    * The pods' MTU when a config sets it (Calico's veth_mtu, flannel's cni-conf.json delegate mtu):
