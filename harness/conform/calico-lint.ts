@@ -75,15 +75,17 @@ export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
       'write bird, vxlan or none, in lower case',
     );
   const v4 = plane.pools.filter((p) => !isV6(p));
-  if (!v4.length && plane.install === 'resources')
+  if (!v4.length && (plane.install === 'resources' || plane.poolsElsewhere))
     // Resources alone (a BGPConfiguration, a FelixConfiguration) say nothing of the pool: the
     // installation makes one. Not an error in these files; nothing to prove without it.
     add(
       'no-pool-given',
       'warning',
-      plane.source ?? b.at,
-      'no IPPool among these files: the installation makes the pool (calico-node: 192.168.0.0/16 unless told), ' +
-        'so its data plane is not checked',
+      plane.poolsElsewhere ?? plane.source ?? b.at,
+      plane.poolsElsewhere
+        ? 'ipPools: [] makes the operator create no pool, and no IPPool is among these files: its data plane is not checked'
+        : 'no IPPool among these files: the installation makes the pool (calico-node: 192.168.0.0/16 unless told), ' +
+            'so its data plane is not checked',
       'give the IPPool, calico.yaml or the Installation with these resources',
     );
   else if (!v4.length)

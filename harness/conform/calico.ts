@@ -29,6 +29,8 @@ export interface CalicoPlane {
   install: 'manifest' | 'operator' | 'resources';
   /** Where the first Calico document is ("file:line"): where a finding about what is missing points. */
   source?: string;
+  /** The Installation's `ipPools: []` ("file:line"): the operator makes no pool, the user's IPPools are elsewhere. */
+  poolsElsewhere?: string;
   /** calico_backend / CALICO_NETWORKING_BACKEND as written: bird (BGP), vxlan or none. */
   backend: Sourced<string>;
   pools: CalicoPool[];
@@ -300,7 +302,9 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       fix: 'set the encapsulation on the IPPool resource, and drop the other',
     });
   if (!resources.length && inst) {
-    const list = instPools.length ? instPools : [{}];
+    // No ipPools key: the operator's default pool. `ipPools: []` is an explicit "none" (the operator
+    // creates no pool then), not the default.
+    const list = instPools.length ? instPools : Array.isArray(net?.ipPools) ? [] : [{}];
     list.forEach((p, i) => {
       const at = (k: string) => (instPools.length ? instAt('ipPools', i, ...(k in p ? [k] : [])) : inst.at(['spec']));
       const here = at('');
@@ -423,6 +427,7 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       cni: 'calico',
       install: inst ? 'operator' : ds || cm ? 'manifest' : 'resources',
       ...(mine[0] ? { source: mine[0].at([]) } : {}),
+      ...(inst && !resources.length && Array.isArray(net?.ipPools) && !instPools.length ? { poolsElsewhere: instAt('ipPools') } : {}),
       backend,
       pools,
       vxlanVni,

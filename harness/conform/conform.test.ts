@@ -501,3 +501,19 @@ test("flannel udp with its own Port (flannel's documented example, 7890): explai
     ['UDP 7890 from flanneld, the bare pod packet inside', 'UDP 7890 from flanneld, the bare pod packet inside'],
   );
 });
+
+test('an Installation with `ipPools: []` makes no pool: no invented 192.168.0.0/16 IPIP pool, a warning at that line', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-inst-`)}/installation.yaml`;
+  writeFileSync(
+    f,
+    'apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n  calicoNetwork:\n    ipPools: []\n',
+  );
+  const c = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual(cal(c).pools, []);
+  assert.deepEqual(
+    c.findings.map((x) => [x.rule, x.severity, x.at.split(':')[1]]),
+    [['no-pool-given', 'warning', '6']],
+  );
+});
