@@ -517,3 +517,15 @@ test('an Installation with `ipPools: []` makes no pool: no invented 192.168.0.0/
     [['no-pool-given', 'warning', '6']],
   );
 });
+
+test('a bare net-conf.json with lower-case keys is flannel, read as flanneld reads it (encoding/json ignores case)', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-lc-`)}/net-conf.json`;
+  writeFileSync(f, JSON.stringify({ network: '10.244.0.0/16', backend: { type: 'vxlan', vni: 3 } }));
+  const c = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual(
+    [c.cni, fl(c).network?.value, fl(c).backend.value, fl(c).vni.value, c.findings],
+    ['flannel', '10.244.0.0/16', 'vxlan', 3, []],
+  );
+});

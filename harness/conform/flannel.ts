@@ -79,7 +79,15 @@ function containersOf(d: InputDoc): Container[] {
 /** Does this document configure flannel? */
 export function isFlannelDoc(d: InputDoc): boolean {
   if (d.kind === 'ConfigMap') return typeof dig(d.value, 'data', 'net-conf.json') === 'string';
-  if (!d.kind && d.value && typeof d.value === 'object' && !Array.isArray(d.value) && 'Network' in d.value) return true;
+  // A bare net-conf.json: keys match case-insensitively, as flanneld's encoding/json reads them.
+  if (
+    !d.kind &&
+    d.value &&
+    typeof d.value === 'object' &&
+    !Array.isArray(d.value) &&
+    Object.keys(d.value).some((k) => k.toLowerCase() === 'network')
+  )
+    return true;
   return isFlannelDaemonSet(d);
 }
 
