@@ -529,3 +529,11 @@ test('a bare net-conf.json with lower-case keys is flannel, read as flanneld rea
     ['flannel', '10.244.0.0/16', 'vxlan', 3, []],
   );
 });
+
+test('a setting the backend does not read is not shown: host-gw has no VNI, port or DirectRouting; udp has a port, no VNI', async () => {
+  const { planeEntries } = await import('./conform.ts');
+  const keys = async (file: string) =>
+    planeEntries((await conform(readInputs([`${FIX}/${file}`], ROOT), await topo())).conformance.plane).map(([k]) => k);
+  assert.deepEqual(await keys('flannel-host-gw.json'), ['network', 'subnetLen', 'backend']);
+  assert.ok((await keys('flannel-vxlan.yaml')).includes('vni'));
+});

@@ -494,7 +494,13 @@ export function planeEntries(plane: FlannelPlane | CalicoPlane): [string, Source
   const isSourced = (v: unknown): v is Sourced<string | number | boolean> =>
     typeof v === 'object' && v !== null && 'at' in v && 'value' in v;
   const out: [string, Sourced<string | number | boolean>][] = [];
+  // A flannel setting its backend does not read is not shown (host-gw has no VNI, no port; only vxlan routes directly).
+  const b = plane.cni === 'flannel' ? plane.backend.value : undefined;
+  const unused = (k: string) =>
+    b !== undefined &&
+    ((k === 'vni' && b !== 'vxlan') || (k === 'port' && b !== 'vxlan' && b !== 'udp') || (k === 'directRouting' && b !== 'vxlan'));
   for (const [k, v] of Object.entries(plane)) {
+    if (unused(k)) continue;
     if (isSourced(v)) out.push([k, v]);
     else if (k === 'pools' && Array.isArray(v)) {
       for (const p of v as CalicoPool[])
