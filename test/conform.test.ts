@@ -2,7 +2,7 @@
 // lab programmed with exactly its values (the real flanneld where it is built, else the model).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { ResultsFile } from '../harness/results/schema.ts';
 import { netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab } from './helpers.ts';
 
@@ -44,6 +44,18 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.match(readFileSync(`${out}/report.html`, 'utf8'), /<h2>Conformance: flannel, conformant<\/h2>/);
     assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<testsuite name="conformance" tests="3" failures="0"/);
     assert.deepEqual(netnsOf(name), []);
+  });
+
+  test("flannel's documented udp example (Port 7890): the real flanneld-udp carries the pods in UDP 7890", async () => {
+    const out = tmpOut();
+    const f = `${tmpOut('udp')}/net-conf.json`;
+    writeFileSync(f, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'udp', Port: 7890 } }));
+    const r = await runCli(['conform', f, '--out', out]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const res = results(out);
+    assert.deepEqual(res.conformance!.proof, { mode: 'flanneld-udp', real: true });
+    const across = res.runs[0]!.pairs.filter((p) => p.path !== 'same-node');
+    assert.ok(across.length > 0 && across.every((p) => p.ok && p.observed.encap === 'udp' && p.observed.port === 7890));
   });
 
   test('a custom VNI and port are what crosses the wire', async () => {

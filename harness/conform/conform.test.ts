@@ -2,6 +2,8 @@
 // every broken one is caught by the rule meant for it, every good one passes clean.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
@@ -20,6 +22,12 @@ import { nodeLabels, parseSelector } from './selector.ts';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const FIX = `${ROOT}/test/fixtures/conform`;
 const topo = () => loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
+/** A file of `text` in a folder of its own. */
+function tmpFile(name: string, text: string): string {
+  const f = `${mkdtempSync(`${tmpdir()}/cnilab-conform-`)}/${name}`;
+  writeFileSync(f, text);
+  return f;
+}
 const run = async (files: string[], expects = {}) =>
   conform(
     readInputs(
@@ -380,12 +388,9 @@ test("a pod network over cnilab's own underlay moves the underlay; over a --topo
 });
 
 test("flannel's Backend.MTU is the external MTU: 1500 on a 1500 underlay is right, past it is the finding", async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(`${tmpdir()}/cnilab-mtu-`);
   const rules = async (mtu: number) => {
-    writeFileSync(`${dir}/net-conf.json`, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', MTU: mtu } }));
-    const c = (await conform(readInputs([`${dir}/net-conf.json`]), await topo())).conformance;
+    const f = tmpFile('net-conf.json', JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', MTU: mtu } }));
+    const c = (await conform(readInputs([f]), await topo())).conformance;
     return c.findings.filter((f) => f.rule === 'mtu-too-large').map((f) => f.message);
   };
   assert.deepEqual(await rules(1500), [], 'flannel.1 gets 1450: room for VXLAN');
@@ -396,20 +401,14 @@ test("flannel's Backend.MTU is the external MTU: 1500 on a 1500 underlay is righ
 });
 
 test('flannel\'s Backend.Type is case-insensitive, as flanneld lower-cases it: "VXLAN" is vxlan', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-type-`)}/net-conf.json`;
-  writeFileSync(f, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'VXLAN', VNI: 7 } }));
+  const f = tmpFile('net-conf.json', JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'VXLAN', VNI: 7 } }));
   const c = (await conform(readInputs([f]), await topo())).conformance;
   assert.deepEqual([fl(c).backend.value, fl(c).vni.value, c.findings], ['vxlan', 7, []]);
 });
 
 test('a `kind: List` (kubectl get ippool -o yaml) is read as its items, each value with its own line', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-list-`)}/ippools.yaml`;
-  writeFileSync(
-    f,
+  const f = tmpFile(
+    'ippools.yaml',
     [
       'apiVersion: v1',
       'kind: List',
@@ -462,10 +461,10 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
 });
 
 test('a lone BGPConfiguration: a warning at its own line that no pool was given, not an error at "calico-node default"', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-lone-`)}/bgp.yaml`;
-  writeFileSync(f, 'apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec:\n  asNumber: 64600\n');
+  const f = tmpFile(
+    'bgp.yaml',
+    'apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec:\n  asNumber: 64600\n',
+  );
   const c = (await conform(readInputs([f]), await topo())).conformance;
   assert.deepEqual(
     c.findings.map((x) => [x.rule, x.severity, x.at.split(':')[1]]),
@@ -475,12 +474,10 @@ test('a lone BGPConfiguration: a warning at its own line that no pool was given,
 });
 
 test('--kube-subnet-mgr: SubnetLen is unused (a warning, not a range error); the lab leases /24 as the controller cuts', async () => {
-  const { mkdtempSync, readFileSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  const { readFileSync } = await import('node:fs');
   const text = readFileSync(`${FIX}/flannel-vxlan.yaml`, 'utf8');
   assert.ok(text.includes('"Network": "10.244.0.0/16",'));
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-ksm-`)}/kube-flannel.yml`;
-  writeFileSync(f, text.replace('"Network": "10.244.0.0/16",', '"Network": "10.244.0.0/16",\n      "SubnetLen": 15,'));
+  const f = tmpFile('kube-flannel.yml', text.replace('"Network": "10.244.0.0/16",', '"Network": "10.244.0.0/16",\n      "SubnetLen": 15,'));
   const r = await conform(readInputs([f]), await topo());
   assert.deepEqual(
     r.conformance.findings.map((x) => [x.rule, x.severity]),
@@ -490,10 +487,7 @@ test('--kube-subnet-mgr: SubnetLen is unused (a warning, not a range error); the
 });
 
 test("flannel udp with its own Port (flannel's documented example, 7890): explained and expected on 7890, not 8285", async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-udp-`)}/net-conf.json`;
-  writeFileSync(f, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'udp', Port: 7890 } }));
+  const f = tmpFile('net-conf.json', JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'udp', Port: 7890 } }));
   const r = await conform(readInputs([f]), await topo());
   assert.equal(r.topology?.settings.flannel.udpPort, 7890);
   assert.deepEqual(
@@ -503,11 +497,8 @@ test("flannel udp with its own Port (flannel's documented example, 7890): explai
 });
 
 test('an Installation with `ipPools: []` makes no pool: no invented 192.168.0.0/16 IPIP pool, a warning at that line', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-inst-`)}/installation.yaml`;
-  writeFileSync(
-    f,
+  const f = tmpFile(
+    'installation.yaml',
     'apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n  calicoNetwork:\n    ipPools: []\n',
   );
   const c = (await conform(readInputs([f]), await topo())).conformance;
@@ -519,10 +510,7 @@ test('an Installation with `ipPools: []` makes no pool: no invented 192.168.0.0/
 });
 
 test('a bare net-conf.json with lower-case keys is flannel, read as flanneld reads it (encoding/json ignores case)', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-lc-`)}/net-conf.json`;
-  writeFileSync(f, JSON.stringify({ network: '10.244.0.0/16', backend: { type: 'vxlan', vni: 3 } }));
+  const f = tmpFile('net-conf.json', JSON.stringify({ network: '10.244.0.0/16', backend: { type: 'vxlan', vni: 3 } }));
   const c = (await conform(readInputs([f]), await topo())).conformance;
   assert.deepEqual(
     [c.cni, fl(c).network?.value, fl(c).backend.value, fl(c).vni.value, c.findings],
