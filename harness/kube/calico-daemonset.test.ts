@@ -60,6 +60,12 @@ test('a calico-node env value or a CNI config that names a host path, or a plugi
       (e) => e instanceof PodSpecError && /names a path/.test(e.message) && e.field.includes('env'),
       `${name}=${value}`,
     );
+  // calico-etcd.yaml's datastore: the lab's is its kube-apiserver.
+  const etcd = specOf((ds) => {
+    const e = ds.spec!.template.spec!.containers[0]!.env!.find((x) => x.name === 'DATASTORE_TYPE')!;
+    e.value = 'etcdv3';
+  });
+  assert.throws(() => calicoNodeEnvOf(etcd, node), /calico-node would use an etcd datastore/);
   // Not paths: a CIDR, "none", autodetection methods.
   for (const [name, value] of [
     ['CALICO_IPV4POOL_CIDR', '10.0.0.0/16'],

@@ -40,6 +40,15 @@ export const LAB_OWNED = new Set(['KUBECONFIG']);
  */
 export function calicoNodeEnvOf(spec: CalicoNodeSpec, node: { name: string; ip: string; root: string }): Record<string, string> {
   const pod = nodePod(spec.ds, spec.container, spec.maps, node);
+  // calico-node's default datastore is etcdv3 (calico-etcd.yaml): a lab's is its kube-apiserver.
+  const store = pod.env.DATASTORE_TYPE ?? 'etcdv3';
+  if (store !== 'kubernetes')
+    throw new PodSpecError(
+      pod.envField.DATASTORE_TYPE ?? pod.containerField,
+      store,
+      'calico-node would use an etcd datastore: the lab runs Calico on its kube-apiserver (Kubernetes datastore) only',
+      'use calico.yaml (DATASTORE_TYPE kubernetes), not calico-etcd.yaml',
+    );
   for (const [name, value] of Object.entries(pod.env)) {
     if (LAB_OWNED.has(name)) continue;
     if (value.startsWith('/') || (PATH_NAME.test(name) && value !== '' && value !== 'none'))
