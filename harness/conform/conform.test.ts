@@ -443,6 +443,8 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
     [`${calico}/manifests/calico-etcd.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
     [`${calico}/manifests/custom-resources.yaml`, 'calico-vxlan-crosssubnet', '192.168.0.0/16'],
     [`${calico}/manifests/canal.yaml`, 'flanneld-vxlan', '10.244.0.0/16'],
+    // flannel's config written to etcd by its configure-canal Job (etcdctl set /coreos.com/network/config).
+    [`${calico}/manifests/canal-etcd.yaml`, 'flanneld-vxlan', '10.244.0.0/16'],
     [`${flannel}/Documentation/kube-flannel.yml`, 'flanneld-vxlan', '10.244.0.0/16'],
   ];
   for (const [file, mode, pods] of want) {

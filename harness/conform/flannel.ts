@@ -77,7 +77,27 @@ function containersOf(d: InputDoc): Container[] {
 }
 
 /** Does this document configure flannel? */
+/** flannel's etcd key for its network config (pkg/subnet/etcd: /coreos.com/network/config). */
+const ETCD_CONFIG_KEY = '/coreos.com/network/config';
+
+/**
+ * Where a Job writes flannel's network config into etcd with `etcdctl set /coreos.com/network/config
+ * JSON` (canal-etcd.yaml's configure-canal): the path of the JSON word, or undefined.
+ */
+function etcdctlConfigAt(d: InputDoc): Path | undefined {
+  if (d.kind !== 'Job') return undefined;
+  for (const { c, path } of containersOf(d))
+    for (const part of ['command', 'args'] as const) {
+      const words = Array.isArray(c[part]) ? (c[part] as unknown[]) : [];
+      const k = words.indexOf(ETCD_CONFIG_KEY);
+      if (k >= 0 && words.some((w) => typeof w === 'string' && /(^|\/)etcdctl$/.test(w)) && typeof words[k + 1] === 'string')
+        return [...path, part, k + 1];
+    }
+  return undefined;
+}
+
 export function isFlannelDoc(d: InputDoc): boolean {
+  if (etcdctlConfigAt(d)) return true;
   if (d.kind === 'ConfigMap') return typeof dig(d.value, 'data', 'net-conf.json') === 'string';
   // A bare net-conf.json: keys match case-insensitively, as flanneld's encoding/json reads them.
   if (
@@ -143,6 +163,19 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
       const mtu = dig(fl, 'delegate', 'mtu');
       if (typeof mtu === 'number') podMtu = { value: mtu, at: at('mtu') };
     }
+  } else if (conf && etcdctlConfigAt(conf)) {
+    // The JSON etcdctl writes: one word of the Job's command, so every key is on its line.
+    const at = etcdctlConfigAt(conf)!;
+    try {
+      net = JSON.parse(String(dig(conf.value, ...at))) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(
+        `${conf.at(at)}: the network config ${docName(conf)} writes is not JSON: ${(e as Error).message}`,
+        'write it as a JSON object',
+      );
+    }
+    atNet = () => conf.at(at);
+    canal = /canal/.test(conf.name ?? '') || docs.some((d) => d.kind === 'ConfigMap' && /canal/.test(d.name ?? ''));
   } else if (conf) {
     net = conf.value as Record<string, unknown>;
     // A top-level key, else one inside Backend, in the document's own spelling.
