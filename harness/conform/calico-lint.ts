@@ -39,6 +39,7 @@ export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConf
   if (!ENCAP_MODES.includes(ipip) || !ENCAP_MODES.includes(vxlan)) return { none: 'its encapsulation mode is not valid' };
   if (on(ipip) && on(vxlan)) return { none: 'Calico refuses IPIP and VXLAN on one pool' };
   if (policyOnly(plane)) return { none: POLICY_ONLY };
+  if (plane.migration) return { none: MIGRATION };
   // IPIP and unencapsulated pools need BIRD to carry the routes; VXLAN is felix's alone.
   if (!on(vxlan) && !runsBird(plane))
     return { none: on(ipip) ? 'IPIP without BIRD' : 'no encapsulation and no BGP: nothing routes to other nodes' };
@@ -49,6 +50,9 @@ export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConf
 const policyOnly = (plane: CalicoPlane) => plane.ipam !== undefined && plane.ipam.value !== 'calico-ipam';
 const POLICY_ONLY =
   'Calico enforces policy only here: pods take host-local addresses and the platform routes them, which a lab does not have';
+const MIGRATION =
+  "flannel-migration's calico.yaml: the migration controller (migration-job.yaml) makes the pool from flannel's network, VXLAN, " +
+  'so the env pool is not the one pods use';
 
 export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
   const out: Finding[] = [];
@@ -62,6 +66,16 @@ export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
       plane.ipam!.at,
       `the CNI config's IPAM is ${plane.ipam!.value}, not calico-ipam: ${POLICY_ONLY} (no Calico data plane to check)`,
       'nothing to fix if that is meant (calico-policy-only.yaml); for Calico networking use calico.yaml',
+    );
+    return out;
+  }
+  if (plane.migration) {
+    add(
+      'flannel-migration',
+      'warning',
+      plane.migration,
+      `${MIGRATION}: its data plane is flannel's until a node migrates, then the controller's pool (not checked here)`,
+      "check kube-flannel.yml's net-conf.json: the pool the controller makes follows it",
     );
     return out;
   }

@@ -27,6 +27,8 @@ export interface CalicoPool {
 export interface CalicoPlane {
   cni: 'calico';
   install: 'manifest' | 'operator' | 'resources';
+  /** flannel-migration's calico.yaml ("file:line" of its nodeSelector): the migration controller makes the pool. */
+  migration?: string;
   /** Where the first Calico document is ("file:line"): where a finding about what is missing points. */
   source?: string;
   /** The Installation's `ipPools: []` ("file:line"): the operator makes no pool, the user's IPPools are elsewhere. */
@@ -46,6 +48,9 @@ export interface CalicoPlane {
   asNumber: Sourced<number>;
   bgpPeers: Sourced<string>[];
 }
+
+/** The node label flannel-migration's calico-node selects on (manifests/flannel-migration/calico.yaml). */
+const MIGRATION_LABEL = 'projectcalico.org/node-network-during-migration';
 
 /** node/pkg/lifecycle/startup/startup.go: DEFAULT_IPV4_POOL_CIDR, DEFAULT_IPV4_POOL_BLOCK_SIZE. */
 export const CALICO_DEFAULT_CIDR = '192.168.0.0/16';
@@ -427,6 +432,10 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       cni: 'calico',
       install: inst ? 'operator' : ds || cm ? 'manifest' : 'resources',
       ...(mine[0] ? { source: mine[0].at([]) } : {}),
+      // flannel-migration's calico.yaml: calico-node only on migrated nodes; the migration controller makes the pool.
+      ...(ds && dig(ds.value, 'spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL) !== undefined
+        ? { migration: ds.at(['spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL]) }
+        : {}),
       ...(inst && !resources.length && Array.isArray(net?.ipPools) && !instPools.length ? { poolsElsewhere: instAt('ipPools') } : {}),
       backend,
       pools,

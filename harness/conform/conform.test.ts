@@ -460,6 +460,13 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
     [['policy-only', 'warning']],
   );
   assert.match(c(policy), /^skip: Calico enforces policy only here: pods take host-local addresses/);
+  // flannel-migration's calico.yaml: the migration controller makes the pool, not the env's IPIP one.
+  const migration = (await conform(readInputs([`${calico}/manifests/flannel-migration/calico.yaml`]), await topo())).conformance;
+  assert.deepEqual(
+    migration.findings.map((f) => [f.rule, f.severity]),
+    [['flannel-migration', 'warning']],
+  );
+  assert.match(c(migration), /^skip: flannel-migration's calico.yaml: the migration controller/);
 });
 
 test('a lone BGPConfiguration: a warning at its own line that no pool was given, not an error at "calico-node default"', async () => {
