@@ -534,3 +534,16 @@ test('a setting the backend does not read is not shown: host-gw has no VNI, port
   assert.deepEqual(await keys('flannel-host-gw.json'), ['network', 'subnetLen', 'backend']);
   assert.ok((await keys('flannel-vxlan.yaml')).includes('vni'));
 });
+
+test('an IPv6-only net-conf.json (EnableIPv4: false) is read, said to be unproven in an IPv4 lab, not network-missing', async () => {
+  const f = tmpFile(
+    'net-conf.json',
+    JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10:244::/56', Backend: { Type: 'vxlan' } }),
+  );
+  const v6 = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual(
+    v6.findings.map((x) => [x.rule, x.severity]),
+    [['ipv6-only', 'warning']],
+  );
+  assert.match(c(v6), /^skip: an IPv6-only network/);
+});

@@ -145,7 +145,11 @@ function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: 
           networkAt: plane.network.at,
         }
       : {}),
-    modes: modes.length ? modes : { none: `cnilab has no mode for flannel's ${b} backend` },
+    modes: plane.ipv6Only
+      ? { none: 'an IPv6-only network: cnilab builds IPv4 labs' }
+      : modes.length
+        ? modes
+        : { none: `cnilab has no mode for flannel's ${b} backend` },
     responsible: [
       `Backend.Type "${b}" at ${plane.backend.at}`,
       ...(b === 'vxlan' ? [`DirectRouting ${plane.directRouting.value} at ${plane.directRouting.at}`] : []),
@@ -267,10 +271,10 @@ async function conformOn(
       }
   const proof: Conformance['proof'] = opts.lintOnly
     ? { skip: 'not asked (--lint-only)' }
-    : !lab
-      ? { skip: 'the config does not describe a lab on this topology (see the findings)' }
-      : !Array.isArray(r.modes)
-        ? { skip: r.modes.none }
+    : !Array.isArray(r.modes)
+      ? { skip: r.modes.none }
+      : !lab
+        ? { skip: 'the config does not describe a lab on this topology (see the findings)' }
         : mode
           ? { mode: mode.name, real: isRealDaemon(mode) }
           : { skip: `${r.modes.map((m) => m.name).join(' and ')} cannot run here` };
@@ -403,6 +407,17 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
     add('vni-range', 'error', p.vni.at, `VNI ${p.vni.value} is outside 1-16777215 (24 bits)`, 'pick a VNI in 1-16777215');
   if (!inRange(p.port.value, 1, 65_535))
     add('port-range', 'error', p.port.at, `Port ${p.port.value} is not a UDP port`, 'pick a port in 1-65535');
+  // pkg/subnet/config.go: EnableIPv4 false needs no Network. cnilab's labs are IPv4: said, not proven.
+  if (p.ipv6Only) {
+    add(
+      'ipv6-only',
+      'warning',
+      p.ipv6Only.at,
+      'an IPv6-only network (EnableIPv4: false): cnilab builds IPv4 labs, so its data plane is read but not proven',
+      'nothing to fix in the config; a dual-stack config is proven on its IPv4 side',
+    );
+    return out;
+  }
   if (!p.network) {
     add(
       'network-missing',

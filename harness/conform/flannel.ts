@@ -23,6 +23,8 @@ export interface FlannelPlane {
   podMtu?: Sourced<number>;
   ipMasq?: Sourced<boolean>;
   kubeSubnetMgr?: Sourced<boolean>;
+  /** `EnableIPv4: false` (an IPv6-only net-conf.json): where it is said. */
+  ipv6Only?: Sourced<true>;
   iface?: Sourced<string>;
 }
 
@@ -105,7 +107,7 @@ export function isFlannelDoc(d: InputDoc): boolean {
     d.value &&
     typeof d.value === 'object' &&
     !Array.isArray(d.value) &&
-    Object.keys(d.value).some((k) => k.toLowerCase() === 'network')
+    Object.keys(d.value).some((k) => k.toLowerCase() === 'network' || k.toLowerCase() === 'ipv6network')
   )
     return true;
   return isFlannelDaemonSet(d);
@@ -235,6 +237,7 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
     port,
     directRouting: dr ? { value: dr.value === true, at: atNet('DirectRouting') } : { value: false, at: backend.at, default: true },
     ...(mtu ? { mtu } : {}),
+    ...(field(net, 'EnableIPv4')?.value === false ? { ipv6Only: { value: true as const, at: atNet('EnableIPv4') } } : {}),
     ...(podMtu ? { podMtu } : {}),
   };
 
