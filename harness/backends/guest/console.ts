@@ -23,6 +23,9 @@ fail() {
   echo
   echo "${SETUP_MARKER} $NONCE $*@@"
   off
+  # off returns when the power-off already took the root away (sleep and perl no longer exec, seen
+  # on a busy host): the job must not run after a failed setup. init exiting ends the guest.
+  exit 1
 }`;
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestError } from '../../errors.ts';
 import { onCancel, spawn } from '../../kernel/exec.ts';
-import { isMarkerLine, LineSplitter, parseExitMarker, parseSetupFailure, sanitizeName, TAIL_LINES, EXIT_MARKER } from './console.ts';
+import { isMarkerLine, LineSplitter, parseExitMarker, parseSetupFailure, sanitizeName, TAIL_LINES } from './console.ts';
 import { SUPERVISOR, sweep } from './supervisor.ts';
 
 export const DEFAULT_GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -141,7 +141,8 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
     const onLine = (line: string) => {
       lines.push(line);
       if (isMarkerLine(line, nonce)) {
-        if (line.startsWith(EXIT_MARKER)) exitSeenAt ??= Date.now();
+        // Either marker ends the job: the guest powers off next (or is ended 15 s later).
+        exitSeenAt ??= Date.now();
         return;
       }
       try {
@@ -183,13 +184,15 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
     const shown = lines.filter((l) => !isMarkerLine(l, nonce));
     const tail = shown.slice(-TAIL_LINES);
     if (left.length) throw new GuestError('crashed', `${label}: host processes ${left.join(', ')} would not die`, tail);
+    // A failed setup wins over an exit marker: a command that ran after it (the guest's root gone
+    // mid power-off, so its shell went on) says nothing about the command.
+    const setup = parseSetupFailure(text, nonce);
+    if (setup !== undefined) throw new GuestError('setup', `${label}: setup failed: ${setup}`, tail);
     const code = parseExitMarker(text, nonce);
     if (code !== undefined) return { exitCode: code, console: shown.join('\n'), durationMs: Date.now() - t0 };
     if (why === 'timeout')
       throw new GuestError('timeout', `${label} timed out after ${opts.timeoutMs} ms running ${opts.command.join(' ')}; killed it`, tail);
     if (why === 'aborted') throw new GuestError('aborted', `${label} aborted; killed it`, tail);
-    const setup = parseSetupFailure(text, nonce);
-    if (setup !== undefined) throw new GuestError('setup', `${label}: setup failed: ${setup}`, tail);
     const reason = kind.explain?.(shown);
     throw new GuestError('crashed', `${label} ended without an exit marker (${reason ?? 'crash or kernel panic'})`, tail);
   } finally {

@@ -261,3 +261,14 @@ test('stale guest temp dirs are removed without a live guest; fresh ones are kep
     await rm(fresh, { recursive: true, force: true });
   }
 });
+
+test("a guest's failed setup never runs the job, even when power-off did not stop its shell (off returned)", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { shellPrelude } = await import('../guest/console.ts');
+  // off() stands in for a power-off that took the root away: its sleeps return at once.
+  const script = `${shellPrelude('n0nce')}\noff() { :; }\nfail "modprobe x"\necho "the job ran"\n`;
+  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /@@CNILAB-GUEST-SETUP-FAILED n0nce modprobe x@@/);
+  assert.doesNotMatch(r.stdout, /the job ran/);
+});
