@@ -85,12 +85,11 @@ export function headlinePerRound(
   modes: readonly ModeSamples[],
 ): { name: string; perRound: Map<number, number> }[] {
   return modes.flatMap((m) => {
-    const p = m.paths.find((x) => x.path === 'same-subnet' && x.reachable && x.single.length);
-    const u = p && underlay.find((x) => x.path === p.path);
-    if (!p || !u?.single.length) return [];
-    const base = roundMeans(gbpsOf(u.single));
+    const h = headlineOf(m, underlay);
+    if (!h) return [];
+    const base = roundMeans(gbpsOf(h.u.single));
     const perRound = new Map<number, number>();
-    for (const [round, v] of roundMeans(gbpsOf(p.single))) {
+    for (const [round, v] of roundMeans(gbpsOf(h.p.single))) {
       const b = base.get(round);
       if (b !== undefined && b > 0) perRound.set(round, v / b);
     }
@@ -98,13 +97,20 @@ export function headlinePerRound(
   });
 }
 
+/** A mode's headline path (same-subnet, reachable, measured) with the underlay's samples on it. */
+function headlineOf(m: ModeSamples, underlay: readonly PathSamples[]): { p: PathSamples; u: PathSamples } | undefined {
+  const p = m.paths.find((x) => x.path === 'same-subnet' && x.reachable && x.single.length);
+  const u = p && underlay.find((x) => x.path === p.path);
+  return p && u?.single.length ? { p, u } : undefined;
+}
+
 /** The ratios sampling stops on: each host mode's headline throughput and CPU per GB against the underlay. */
 export function headlineEstimates(underlay: readonly PathSamples[], modes: readonly ModeSamples[]): Record<string, Estimate> {
   const out: Record<string, Estimate> = {};
   for (const m of modes) {
-    const p = m.paths.find((x) => x.path === 'same-subnet' && x.reachable && x.single.length);
-    const u = p && underlay.find((x) => x.path === p.path);
-    if (!p || !u?.single.length) continue;
+    const h = headlineOf(m, underlay);
+    if (!h) continue;
+    const { p, u } = h;
     out[`${m.mode} throughput`] = pairedRatio(gbpsOf(p.single), gbpsOf(u.single));
     const ca = cpuTagged(p.single);
     const cb = cpuTagged(u.single);
