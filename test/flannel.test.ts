@@ -10,9 +10,8 @@ import { getMode } from '../harness/modes/registry.ts';
 import { DEFAULT_SETTINGS } from '../harness/modes/mode.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import type { RunResult } from '../harness/results/schema.ts';
-import type { LabView } from '../harness/backends/backend.ts';
 import type { NodeExecutor } from '../harness/node/executor.ts';
-import { netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab } from './helpers.ts';
+import { netnsOf, ROOT, ROOT_SKIP, tmpOut, uniqueLab, viewOf } from './helpers.ts';
 
 describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
   const name = uniqueLab('fl');
@@ -99,22 +98,13 @@ describe('flannel modes on the two-subnets lab', { skip: ROOT_SKIP }, () => {
       readFile: (f) => e.readFile(f),
       exists: () => false,
     });
-    const view: LabView = {
-      lab: lab.lab,
-      backend: lab.backend,
-      topology: lab.topology,
-      settings: lab.settings,
-      mode: lab.mode,
-      pods: lab.pods,
-      capturePoints: lab.capturePoints,
-      executor: (ns) => broken(lab.executor(ns)),
-      nodeExecutor: (n) => broken(lab.nodeExecutor(n)),
-    };
+    const view = viewOf(lab, { executor: (ns) => broken(lab.executor(ns)), nodeExecutor: (n) => broken(lab.nodeExecutor(n)) });
+
     const r = await checkMode(view, getMode('flannel-host-gw'), { outDir: out });
     assert.equal(r.status, 'failed');
     assert.equal(r.pairs.filter((p) => p.ok).length, 0, 'not one pair passes, not even the ones that must be unreachable');
     assert.equal(r.pairs.filter((p) => p.path === 'cross-subnet' && p.error).length, 16);
-    assert.match(r.reason!, /30 probes did not run \(cannot open an ICMP socket in \/run\/netns\/\S+-gone: /);
+    assert.match(r.reason!, /30 pairs were not judged \(cannot open an ICMP socket in \/run\/netns\/\S+-gone: /);
     assert.throws(() => assertUnreachable(r, 'n1/p1', 'n3/p1'), /the probe did not run/);
     assert.equal(r.probing?.warmup.answered, 0, 'the warm-up could not probe either');
   });

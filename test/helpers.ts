@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertRunPassed } from '../assertions/index.ts';
+import type { LabView } from '../harness/backends/backend.ts';
 import type { Lab } from '../harness/backends/netns/lab.ts';
 import { checkMode } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
@@ -51,11 +52,13 @@ export function labProcesses(lab: string): string[] {
     );
 }
 
-export function cli(args: string[], env: Record<string, string> = {}): ChildProcess {
+/** `detached`: the run leads a process group of its own, as a CI runner's job does (kill -pid reaches all of it). */
+export function cli(args: string[], env: Record<string, string> = {}, opts: { detached?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', `${ROOT}/harness/cli/main.ts`, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
 }
 
@@ -174,3 +177,18 @@ export const lineOf = (file: string, needle: string) =>
   readFileSync(file, 'utf8')
     .split('\n')
     .findIndex((l) => l.includes(needle)) + 1;
+
+/** A live lab seen through other executors or capture points: the check layer takes any LabView. */
+export function viewOf(lab: Lab, over: Partial<Pick<LabView, 'executor' | 'nodeExecutor' | 'capturePoints'>>): LabView {
+  return {
+    lab: lab.lab,
+    backend: lab.backend,
+    topology: lab.topology,
+    settings: lab.settings,
+    mode: lab.mode,
+    pods: lab.pods,
+    capturePoints: over.capturePoints ?? lab.capturePoints,
+    executor: over.executor ?? ((ns) => lab.executor(ns)),
+    nodeExecutor: over.nodeExecutor ?? ((n) => lab.nodeExecutor(n)),
+  };
+}

@@ -21,7 +21,10 @@ import type { Progress } from '../program/target.ts';
 export interface CapturePoint {
   segment: string;
   exec: NodeExecutor;
+  /** The interface captured; "any" captures every interface of the executor's namespace. */
   iface: string;
+  /** The topology nodes whose underlay traffic this capture sees: a pair with an end here needs it complete. */
+  nodes: readonly string[];
 }
 
 /** What the check layer needs of a live lab whose nodes this process can reach. */
@@ -44,6 +47,8 @@ export interface CheckRequest {
   outDir: string;
   /** Pings per pair. */
   count?: number;
+  /** How long a capture may lag behind the probes before it counts as incomplete (tcpdump.ts END_WAIT_MS). */
+  captureWaitMs?: number;
   /** Also send a DF packet of the pods' MTU on each underlay path (RunResult.mtuProbes). */
   mtuProbe?: boolean;
   /** Also find the largest DF packet that crosses a pod path (RunResult.mtuSearch; --perf). */

@@ -1,9 +1,13 @@
 // tcpdump in a node, through its executor. --immediate-mode: without it packets wait in the kernel
 // ring until a block fills or its timeout passes, and a short probe ends before tcpdump has seen any
 // of them. start() resolves once tcpdump says it is listening, so no probe is sent before the
-// capture can see it; stop() waits until the file stops growing before it signals (tcpdump loses the
-// last packets when killed at once).
-import { statSync } from 'node:fs';
+// capture can see it. stop() is told the end marker of the round (a frame sent out of the captured
+// interface after the last probe) and signals tcpdump only once the file holds it: the kernel hands
+// a capture its packets in order, so a file holding the marker holds every earlier packet that the
+// kernel did not count as dropped. Without it, tcpdump is signalled while the probe's packets can
+// still be in its ring, and they are lost uncounted (seen in a TCG guest under load: 80 ms of a probe
+// round in the file).
+import { open } from 'node:fs/promises';
 import { LabError, TimeoutError } from '../errors.ts';
 import type { NodeExecutor } from '../node/executor.ts';
 
@@ -16,10 +20,28 @@ export interface CaptureSpec {
   snaplen?: number;
 }
 
+export interface StoppedCapture {
+  file: string;
+  /** tcpdump's own "packets captured" and "packets dropped by kernel", when it lived to print them. */
+  packets?: number;
+  dropped?: number;
+  /** Whether the file held the end marker before tcpdump was signalled (only when one was asked for). */
+  sawEnd?: boolean;
+}
+
+export interface StopOptions {
+  /** The round's end marker: stop only once the file holds these bytes, waiting at most waitMs. */
+  endMarker?: Uint8Array;
+  waitMs?: number;
+}
+
 export interface RunningCapture {
   spec: CaptureSpec;
-  stop(): Promise<{ file: string; packets?: number; dropped?: number }>;
+  stop(opts?: StopOptions): Promise<StoppedCapture>;
 }
+
+/** How long stop() waits for the end marker by default: a TCG guest under load has been seen seconds behind. */
+export const END_WAIT_MS = 10_000;
 
 export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise<RunningCapture> {
   // The ring has slots of snaplen bytes: tcpdump's default 262144 leaves 8 slots in its 2 MiB
@@ -65,8 +87,8 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
   });
   return {
     spec,
-    async stop() {
-      await settled(spec.file);
+    async stop(opts: StopOptions = {}) {
+      const sawEnd = opts.endMarker ? await fileHolds(spec.file, opts.endMarker, opts.waitMs ?? END_WAIT_MS) : undefined;
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), 3000);
       await proc.wait();
@@ -74,37 +96,42 @@ export async function startCapture(spec: CaptureSpec, timeoutMs = 5000): Promise
 
       const m = /(\d+) packets? captured/.exec(stderr);
       const d = /(\d+) packets? dropped by kernel/.exec(stderr);
-      return { file: spec.file, ...(m ? { packets: Number(m[1]) } : {}), ...(d ? { dropped: Number(d[1]) } : {}) };
+      return {
+        file: spec.file,
+        ...(m ? { packets: Number(m[1]) } : {}),
+        ...(d ? { dropped: Number(d[1]) } : {}),
+        ...(sawEnd !== undefined ? { sawEnd } : {}),
+      };
     },
   };
 }
 
 /**
- * Waits until the capture file has stopped growing: -U writes each packet as it comes, so a file
- * unchanged for SILENCE_MS holds everything that had crossed the wire (the probes are done by now:
- * their replies came back, or their deadline passed). Never longer than MAX_DRAIN_MS, the old
- * fixed wait; tcpdump loses the last packets when signalled while they are still in its ring.
+ * Waits until `file` holds `needle`, reading only what was appended since the last look (-U writes
+ * each packet as it comes). False when waitMs passed first.
  */
-const SILENCE_MS = 30;
-const MAX_DRAIN_MS = 150;
-async function settled(file: string): Promise<void> {
-  const size = () => {
-    try {
-      return statSync(file).size;
-    } catch {
-      return -1;
+async function fileHolds(file: string, needle: Uint8Array, waitMs: number): Promise<boolean> {
+  const until = performance.now() + waitMs;
+  const want = Buffer.from(needle);
+  let from = 0;
+  for (;;) {
+    const f = await open(file, 'r').catch(() => undefined);
+    if (f) {
+      try {
+        const { size } = await f.stat();
+        if (size > from) {
+          const start = Math.max(0, from - want.length + 1);
+          const buf = Buffer.alloc(size - start);
+          const { bytesRead } = await f.read(buf, 0, buf.length, start);
+          if (buf.subarray(0, bytesRead).includes(want)) return true;
+          from = start + bytesRead;
+        }
+      } finally {
+        await f.close();
+      }
     }
-  };
-  const until = performance.now() + MAX_DRAIN_MS;
-  let last = size();
-  let quietSince = performance.now();
-  while (performance.now() < until) {
+    if (performance.now() >= until) return false;
     await new Promise((r) => setTimeout(r, 10));
-    const now = size();
-    if (now !== last) {
-      last = now;
-      quietSince = performance.now();
-    } else if (performance.now() - quietSince >= SILENCE_MS) return;
   }
 }
 

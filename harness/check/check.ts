@@ -1,21 +1,23 @@
 // The wire check of one mode: warm up (neighbours resolved, the underlay's RTT sets the reply
 // deadline), capture every underlay segment, probe every ordered pod pair at once through one
-// prober process (each probe marks its packets), then judge each pair against what the mode must do.
+// prober process (each probe marks its packets), end the round on every capture with a marker frame,
+// then judge each pair against what the mode must do: only on whole captures, since a capture that
+// lost packets cannot prove an absence, and a pair it covers is an error, not a verdict.
 // Works on any LabView: the nodes are reached through their executors.
 import { mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { relative } from 'node:path';
-import type { CheckRequest, LabView } from '../backends/backend.ts';
+import type { CapturePoint, CheckRequest, LabView } from '../backends/backend.ts';
 import { decode, DEFAULT_UDP_TUNNEL_PORTS, DEFAULT_VXLAN_PORTS } from '../capture/decode.ts';
 import { forEachPacket, PcapFormatError } from '../capture/pcap-reader.ts';
-import { CaptureError, startCapture, type RunningCapture } from '../capture/tcpdump.ts';
+import { CaptureError, END_WAIT_MS, startCapture, type RunningCapture, type StoppedCapture } from '../capture/tcpdump.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { vxlanPortsOf } from '../modes/registry.ts';
 import { WireTally } from '../oracle/classify.ts';
 import { pairResult, type ProbeOutcome } from '../oracle/verdict.ts';
-import { probeMarker } from '../probe/marker.ts';
-import { answerOutcome, markerPayload, startProber } from '../probe/prober.ts';
-import type { PairResult, Probing, RunResult } from '../results/schema.ts';
+import { endMarker, probeMarker } from '../probe/marker.ts';
+import { answerOutcome, markerPayload, startProber, type Prober } from '../probe/prober.ts';
+import type { CaptureStat, PairResult, Probing, RunResult } from '../results/schema.ts';
 import { labNames } from '../plan/names.ts';
 import { pathBetween } from '../topology/types.ts';
 import { probePodMtu } from './mtu-probe.ts';
@@ -34,9 +36,9 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   const pairs = pods.flatMap((src) => pods.filter((dst) => dst.id !== src.id).map((dst) => ({ src, dst })));
   const fileOf = (segment: string) => `${pcapDir}/underlay-${segment}.pcap`;
 
-  const captures: RunningCapture[] = [];
+  const captures: { point: CapturePoint; cap: RunningCapture }[] = [];
   let results: PairResult[];
-  let dropped = 0;
+  const stats: CaptureStat[] = [];
   const phases: NonNullable<RunResult['phases']> = {};
   let t0 = performance.now();
   const lap = (phase: keyof typeof phases) => {
@@ -49,7 +51,9 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   try {
     // The warm-up runs while the captures start; its packets carry no marker of this run.
     const startCaptures = Promise.all(
-      lab.capturePoints.map(async (c) => captures.push(await startCapture({ exec: c.exec, iface: c.iface, file: fileOf(c.segment) }))),
+      lab.capturePoints.map(async (point) =>
+        captures.push({ point, cap: await startCapture({ exec: point.exec, iface: point.iface, file: fileOf(point.segment) }) }),
+      ),
     );
     // Awaited below; until then a tcpdump that fails at once must not be an unhandled rejection.
     startCaptures.catch(() => undefined);
@@ -76,15 +80,16 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     const outcomes: ProbeOutcome[] = answers.map(answerOutcome);
     progress(`${mode.name}: probed ${pairs.length} pairs (deadline ${probing.deadlineMs} ms)`);
     lap('probe');
-    const files = await Promise.all(captures.splice(0).map((c) => c.stop()));
+    const order = lab.capturePoints.map((c) => c.segment);
+    const inOrder = captures.splice(0).sort((x, y) => order.indexOf(x.point.segment) - order.indexOf(y.point.segment));
+    const stopped = await endRound(inOrder, prober, opts.captureWaitMs);
     lap('captureStop');
-    dropped = files.reduce((a, f) => a + (f.dropped ?? 0), 0);
     const tally = new WireTally(runTag);
     const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
     // flannel's udp backend on a configured Port is a tunnel there too.
     const udp = lab.settings.flannel.udpPort;
     const udpTunnelPorts = new Set([...DEFAULT_UDP_TUNNEL_PORTS, ...(udp ? [udp] : [])]);
-    for (const f of files) {
+    for (const { point, f, unsent } of stopped) {
       let read = 0;
       let broken: string | undefined;
       try {
@@ -97,7 +102,10 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
         broken = e.message;
       }
       if (broken || (f.packets !== undefined && read < f.packets)) throw incompleteCapture(f.file, read, f.packets, broken);
+      stats.push(captureStat(point, f, read, unsent, opts.captureWaitMs ?? END_WAIT_MS));
     }
+    // A pair is judged only on whole captures of the segments its nodes are on.
+    const gapOf = (node: string) => stats.find((c, k) => c.incomplete && stopped[k]!.point.nodes.includes(node))?.incomplete;
     lap('decode');
     results = pairs.map((p, i) => {
       const a = nodeOf.get(p.src.node)!;
@@ -110,10 +118,11 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
         mode.expect(a, b, path, { topology: t, settings: lab.settings }),
         outcomes[i]!,
         tally.get(i),
+        gapOf(p.src.node) ?? gapOf(p.dst.node),
       );
     });
   } finally {
-    await Promise.all([...captures.map((c) => c.stop().catch(() => undefined)), prober.close()]);
+    await Promise.all([...captures.map((c) => c.cap.stop().catch(() => undefined)), prober.close()]);
   }
   const mtuProbes = opts.mtuProbe ? await probePodMtu(lab, mode) : undefined;
   if (mtuProbes) lap('mtuProbe');
@@ -124,7 +133,7 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   const errors = results.filter((r) => r.error);
   const why = [
     failed - errors.length ? `${failed - errors.length} of ${results.length} pairs did not behave as ${mode.name} must` : '',
-    errors.length ? `${errors.length} probes did not run (${errors[0]!.error})` : '',
+    errors.length ? `${errors.length} pairs were not judged (${errors[0]!.error})` : '',
     ...badMtu.map((m) =>
       m.error
         ? `the DF probe on ${m.path} did not run (${m.error})`
@@ -137,15 +146,57 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     family: mode.family,
     backend: lab.backend,
     status: failed === 0 && badMtu.length === 0 ? 'passed' : 'failed',
-    // A capture that dropped packets cannot prove an absence: say so next to any failure it may explain.
-    ...(failed || badMtu.length ? { reason: `${why.join('; ')}${dropped ? ` (the captures dropped ${dropped} packets)` : ''}` } : {}),
+    ...(failed || badMtu.length ? { reason: why.join('; ') } : {}),
     pairs: results,
-    captures: lab.capturePoints.map((c) => relative(opts.outDir, fileOf(c.segment))),
+    captures: stats.map((c) => relative(opts.outDir, fileOf(c.segment))),
+    captureStats: stats,
     phases,
     probing,
     ...(mtuProbes ? { mtuProbes } : {}),
     ...(mtuSearch ? { mtuSearch } : {}),
     ...lab.daemonReport?.(),
+  };
+}
+
+type Stopped = { point: CapturePoint; f: StoppedCapture; unsent?: string };
+
+/**
+ * Ends the round on every capture: a marker frame out of each captured interface (out of lo where
+ * the capture is "any": seen there, it touches no wire), then each tcpdump is stopped once its file
+ * holds the marker, or after waitMs.
+ */
+async function endRound(captures: { point: CapturePoint; cap: RunningCapture }[], prober: Prober, waitMs?: number): Promise<Stopped[]> {
+  const end = endMarker();
+  const unsent = await prober.mark(
+    captures.map(({ point }) => ({ from: point.exec, iface: point.iface === 'any' ? 'lo' : point.iface, payload: end })),
+  );
+  return Promise.all(
+    captures.map(async ({ point, cap }, k) => {
+      const why = unsent[k];
+      const f = await cap.stop(why ? {} : { endMarker: end, ...(waitMs !== undefined ? { waitMs } : {}) });
+      return { point, f, ...(why ? { unsent: why } : {}) };
+    }),
+  );
+}
+
+/** A capture as results.json keeps it, with the reason it cannot judge when it cannot. */
+function captureStat(point: CapturePoint, f: StoppedCapture, written: number, unsent: string | undefined, waitMs: number): CaptureStat {
+  const counted =
+    f.packets === undefined ? 'tcpdump printed no counts' : `tcpdump counted ${f.packets}, ${f.dropped ?? 0} dropped by the kernel`;
+  const incomplete = unsent
+    ? `the end-of-round marker was not sent (${unsent})`
+    : !f.sawEnd
+      ? `its end-of-round marker did not reach the file within ${waitMs} ms (the file holds ${written} packets; ${counted})`
+      : f.dropped
+        ? `the kernel dropped ${f.dropped} of its packets (tcpdump captured ${f.packets ?? '?'})`
+        : undefined;
+  return {
+    segment: point.segment,
+    ...(f.packets !== undefined ? { captured: f.packets } : {}),
+    ...(f.dropped !== undefined ? { droppedByKernel: f.dropped } : {}),
+    written,
+    sawEnd: f.sawEnd === true,
+    ...(incomplete ? { incomplete: `capture incomplete on segment ${point.segment}: ${incomplete}` } : {}),
   };
 }
 

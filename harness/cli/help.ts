@@ -28,7 +28,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--count N', 'echo requests per pod pair (default 3)'],
       ['--backend B', 'netns, uml, qemu, kind or auto (default auto: this kernel, then a guest)'],
       ['--resume', 'run only the modes not done in --out'],
-      ['--verbose', 'every pair in the terminal (default: the failing ones)'],
+      ['--verbose', "every pair and a guest's console (default: failing pairs, guest steps)"],
       ['--quiet', 'only the summary'],
       ['--manifest F', "your kube-flannel.yml or calico.yaml (repeatable) on the lab's API server"],
       ['--kubeconfig F', 'with --backend kind: a kind cluster of yours'],

@@ -12,6 +12,7 @@ import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
+import { AGENT_LINE } from '../run/agent.ts';
 import { parseFlags } from './args.ts';
 import { COMMAND_HELP, commandHelp, versionText } from './help.ts';
 import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, tableFit, TERMINAL_WIDTH } from './table.ts';
@@ -26,11 +27,12 @@ const HELP = `cnilab: Kubernetes pod networks from real kernel devices, checked 
                  [--perf [--budget S] [--target PCT] [--margin PCT] [--rounds N] [--seconds S]
                          [--streams P] [--rtt-count N]]
                  build the lab, run every mode, probe and capture, tear down; exit 1 on a mismatch.
-                 The terminal shows the summary and the failing pairs (--verbose: every pair;
-                 --quiet: the summary); results.json is written after every mode, and --resume
-                 runs only the modes not done in --out. --perf then measures RTT, TCP throughput,
-                 CPU per GB and MTU per mode against the underlay, in short interleaved rounds
-                 until every ratio is within ±PCT% (5) or S seconds (180) have passed
+                 The terminal shows the summary and the failing pairs (--verbose: every pair and
+                 a guest's console; --quiet: the summary); results.json is written after every
+                 mode, and --resume runs only the modes not done in --out. --perf then measures
+                 RTT, TCP throughput, CPU per GB and MTU per mode against the underlay, in short
+                 interleaved rounds until every ratio is within ±PCT% (5) or S seconds (180) have
+                 passed
   cnilab compare A/results.json B/results.json        what changed, and is it more than noise
   cnilab conform FILE|DIR ... [--topology F] [--out DIR] [--lint-only] [--explain]
                  [--expect PATH=WIRE ...] [--expectations F] [--fail-on warning]
@@ -274,7 +276,11 @@ async function cmdRun(argv: string[]): Promise<number> {
     count,
     onRun: show,
     progress,
-    onConsole: (b, l) => log(`  ${b}| ${l}`),
+    onConsole: (b, l) => {
+      // A line per guest step (the agent's own); the kernel's messages stay in <backend>-console.log
+      // unless --verbose. A guest that fails names that log and shows its tail in the error.
+      if (l.trim() && (values.verbose || AGENT_LINE.test(l))) log(`  ${b}| ${l}`);
+    },
     ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),
     ...(fromManifest ? { manifest: fromManifest.manifest, settings: topology.settings } : {}),
     ...(values.kubeconfig ? { kubeconfig: resolve(values.kubeconfig) } : {}),
@@ -503,7 +509,7 @@ async function cmdCheck(argv: string[]): Promise<number> {
   const r = await checkMode(lab, mode, { outDir: out.path, progress, count });
   out.release();
   if (r.pairs.some((p) => p.error))
-    log(`${r.pairs.filter((p) => p.error).length} probes did not run: ${r.pairs.find((p) => p.error)!.error}`);
+    log(`${r.pairs.filter((p) => p.error).length} pairs were not judged: ${r.pairs.find((p) => p.error)!.error}`);
   console.log(pairsTable(r.pairs));
   for (const l of daemonLines(r)) console.log(l);
   return r.status === 'passed' ? 0 : 1;

@@ -64,29 +64,19 @@ export function pairResult(
   expected: WireExpectation,
   probe: ProbeOutcome,
   wire: WireSeen,
+  /** Why the captures this pair needs are not whole: the pair is then an error, never a verdict. */
+  captureGap?: string,
 ): PairResult {
+  const pair = { src, dst, path, expected };
   if ('error' in probe) {
     // The probe did not run: nothing was observed, and the pair fails as an error, not as a verdict.
-    return {
-      src,
-      dst,
-      path,
-      expected,
-      observed: { reachable: false, encap: 'none', wirePackets: wire.packets },
-      ok: false,
-      error: probe.error,
-      mismatch: `probe did not run: ${probe.error}`,
-    };
+    const observed = { reachable: false, encap: 'none' as const, wirePackets: wire.packets };
+    return { ...pair, observed, ok: false, error: probe.error, mismatch: `probe did not run: ${probe.error}` };
   }
-  const { observed, problems } = observe(path, probe, wire);
-  const v = judge(expected, observed, problems);
-  return {
-    src,
-    dst,
-    path,
-    expected,
-    observed: { ...observed, wirePackets: wire.packets },
-    ok: v.ok,
-    ...(v.mismatch ? { mismatch: v.mismatch } : {}),
-  };
+  const seen = observe(path, probe, wire);
+  const observed = { ...seen.observed, wirePackets: wire.packets };
+  // What the probe saw stands; what the wire carried is unknown, so nothing is judged.
+  if (captureGap) return { ...pair, observed, ok: false, error: captureGap, mismatch: `not judged: ${captureGap}` };
+  const v = judge(expected, seen.observed, seen.problems);
+  return { ...pair, observed, ok: v.ok, ...(v.mismatch ? { mismatch: v.mismatch } : {}) };
 }

@@ -14,6 +14,11 @@
 # per probe, {"sent", "received", "rttsMs"} or {"error"}: a socket that could not be opened or a
 # probe that sent nothing is an error, never "unreachable". Sockets are closed at the end of each
 # round, so a namespace deleted between rounds is never held alive here. EOF on stdin: exit.
+#
+# The other request ends a round on the captures: {"marks": [{"netns": FILE, "iface": NAME,
+# "payload": HEX}]} sends one frame of ethertype 0x88B5 (IEEE 802 local experimental: nothing in a lab
+# speaks it, and the decoder never reads it as traffic) out of each interface, through a packet socket
+# made in that namespace. It answers {"marked": [null | "why not"]}, one per mark.
 import json
 import os
 import select
@@ -173,15 +178,46 @@ def run_round(req):
     return results
 
 
+ETH_P_END = 0x88B5
+BROADCAST = b'\xff' * 6
+# A locally administered source address: the frame is ours, never a node's.
+SOURCE = bytes.fromhex('02c111ab0e0d')
+
+
+def send_marks(req):
+    out = []
+    for m in req['marks']:
+        try:
+            enter(m['netns'])
+            try:
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            finally:
+                setns(HOME)
+            with s:
+                # The name resolves in the socket's own namespace.
+                s.bind((m['iface'], 0))
+                s.send(BROADCAST + SOURCE + struct.pack('!H', ETH_P_END) + bytes.fromhex(m['payload']))
+            out.append(None)
+        except OSError as e:
+            out.append('cannot send the end marker out of %s in %s: %s' % (m['iface'], m['netns'], e.strerror or e))
+    return out
+
+
+def answer(req):
+    if 'marks' in req:
+        return {'marked': send_marks(req)}
+    return {'results': run_round(req)}
+
+
 def main():
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
-            answer = {'results': run_round(json.loads(line))}
+            out = answer(json.loads(line))
         except Exception as e:  # a broken request answers with its error; the prober goes on
-            answer = {'error': '%s: %s' % (type(e).__name__, e)}
-        sys.stdout.write(json.dumps(answer, separators=(',', ':')) + '\n')
+            out = {'error': '%s: %s' % (type(e).__name__, e)}
+        sys.stdout.write(json.dumps(out, separators=(',', ':')) + '\n')
         sys.stdout.flush()
 
 

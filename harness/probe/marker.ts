@@ -11,3 +11,12 @@ export function probeMarker(runTag: number, index: number): Uint8Array {
 export const runPrefix = (runTag: number) => Uint8Array.of(...MARKER_TAG, runTag & 255);
 
 export const markerHex = (m: Uint8Array) => [...m].map((b) => b.toString(16).padStart(2, '0')).join('');
+
+/**
+ * The frame payload that ends a check's round on every capture: "cnilab:end:" and 8 random bytes, so
+ * a capture holding it holds this check's end, not an earlier one's.
+ */
+export function endMarker(): Uint8Array {
+  const tag = new TextEncoder().encode('cnilab:end:');
+  return Uint8Array.of(...tag, ...crypto.getRandomValues(new Uint8Array(8)));
+}

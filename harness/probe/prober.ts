@@ -41,8 +41,17 @@ export interface RoundOptions {
   deadlineMs: number;
 }
 
+/** One frame out of one interface of a node, after a round: the captures there must contain it. */
+export interface EndMark {
+  from: NodeExecutor;
+  iface: string;
+  payload: Uint8Array;
+}
+
 export interface Prober {
   round(probes: readonly Probe[], opts: RoundOptions): Promise<ProbeAnswer[]>;
+  /** Sends each end mark; answers, per mark, why it was not sent (undefined when it was). */
+  mark(marks: readonly EndMark[]): Promise<(string | undefined)[]>;
   close(): Promise<void>;
 }
 
@@ -76,6 +85,25 @@ export function startProber(owner: string): Prober {
     for (const p of pending.splice(0)) p.reject(new ProbeError(dead));
   });
 
+  /** Sends one request line and waits for its answer line; a prober that dies or hangs is a ProbeError. */
+  function ask(req: unknown, limitMs: number): Promise<string> {
+    if (dead) return Promise.reject(new ProbeError(dead));
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ProbeError(`the prober did not answer within ${limitMs} ms`)), limitMs);
+      pending.push({
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      proc.stdin?.write(`${JSON.stringify(req)}\n`);
+    });
+  }
+
   async function round(probes: readonly Probe[], opts: RoundOptions): Promise<ProbeAnswer[]> {
     if (!probes.length) return [];
     const sources: Record<string, string> = {};
@@ -90,32 +118,28 @@ export function startProber(owner: string): Prober {
     const maxCount = Math.max(...probes.map((p) => p.count));
     // The prober paces itself; this only catches one that hangs.
     const limitMs = maxCount * interval + opts.deadlineMs + 20_000;
-    let line: string;
     try {
-      if (dead) throw new ProbeError(dead);
-      line = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new ProbeError(`the prober did not answer within ${limitMs} ms`)), limitMs);
-        pending.push({
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-          reject: (e) => {
-            clearTimeout(timer);
-            reject(e);
-          },
-        });
-        proc.stdin?.write(`${JSON.stringify(req)}\n`);
-      });
+      return parseAnswer(await ask(req, limitMs), probes.length);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       return probes.map(() => ({ error: why }));
     }
-    return parseAnswer(line, probes.length);
+  }
+
+  async function mark(marks: readonly EndMark[]): Promise<(string | undefined)[]> {
+    if (!marks.length) return [];
+    const req = { marks: marks.map((m) => ({ netns: m.from.netnsPath, iface: m.iface, payload: hex(m.payload) })) };
+    try {
+      return parseMarked(await ask(req, 20_000), marks.length);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      return marks.map(() => why);
+    }
   }
 
   return {
     round,
+    mark,
     close: async () => {
       proc.stdin?.end();
       const t = setTimeout(() => proc.kill('SIGKILL'), 2_000);
@@ -143,6 +167,19 @@ export function parseAnswer(line: string, n: number): ProbeAnswer[] {
       return { error: 'prober: malformed result' };
     return { sent: r.sent, received: r.received, rttsMs: r.rttsMs as number[] };
   });
+}
+
+/** The answer to a marks request: anything but one entry per mark makes every mark unsent. */
+export function parseMarked(line: string, n: number): (string | undefined)[] {
+  let a: { marked?: unknown; error?: unknown };
+  try {
+    a = JSON.parse(line) as typeof a;
+  } catch {
+    return Array.from({ length: n }, () => `prober: not JSON: ${line.slice(0, 80)}`);
+  }
+  if (typeof a.error === 'string') return Array.from({ length: n }, () => `prober: ${a.error}`);
+  if (!Array.isArray(a.marked) || a.marked.length !== n) return Array.from({ length: n }, () => `prober: expected ${n} marks`);
+  return a.marked.map((m: unknown) => (typeof m === 'string' ? m : m === null ? undefined : 'prober: malformed mark'));
 }
 
 /** An answer as the check uses it: received > 0 is reachable; an error stays an error. */

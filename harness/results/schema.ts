@@ -29,7 +29,11 @@ export interface PairResult {
   ok: boolean;
   /** Why ok is false, in words, when it is. */
   mismatch?: string;
-  /** Set when the probe did not run (a tool error, a timeout, a missing node): `observed` then holds nothing seen. */
+  /**
+   * Set when the pair was not judged: the probe did not run (a tool error, a timeout, a missing node;
+   * `observed` then holds nothing seen), or a capture it needs is not whole (`observed` holds what the
+   * probe saw).
+   */
   error?: string;
 }
 
@@ -106,6 +110,20 @@ export interface MtuProbe {
   error?: string;
 }
 
+/** One underlay capture of a check: what tcpdump counted, what its file holds, and whether it is whole. */
+export interface CaptureStat {
+  segment: string;
+  /** tcpdump's own "packets captured" and "packets dropped by kernel", when it printed them. */
+  captured?: number;
+  droppedByKernel?: number;
+  /** Packets read back from the file (the warm-up's and the end marker's included). */
+  written: number;
+  /** Whether the round's end marker, sent out of the captured interface after the last probe, reached the file. */
+  sawEnd: boolean;
+  /** Why this capture cannot prove what crossed its segment: every pair it covers is then an error, not a verdict. */
+  incomplete?: string;
+}
+
 export interface RunResult {
   mode: string;
   /** The mode's pod family (flannel, calico): reports colour by it. */
@@ -120,6 +138,8 @@ export interface RunResult {
   stale?: string[];
   /** Pcap files written for this run, relative to the results directory. */
   captures?: string[];
+  /** Each of those captures as its tcpdump and its file tell it, in the same order. */
+  captureStats?: CaptureStat[];
   perf?: Perf;
   /** Faults declared in the topology, checked after the wire check. */
   faults?: FaultResult[];

@@ -8,6 +8,8 @@ import { localChecker } from '../check/index.ts';
 import { getMode } from '../modes/registry.ts';
 import { toWire } from '../errors.ts';
 
+/** The agent's lines on the guest console, one per step: a terminal shows these, not the kernel's. */
+export const AGENT_LINE = /^\[ *[\d.]+s in the guest\] /;
 const log = (s: string) => process.stderr.write(`[${process.uptime().toFixed(1).padStart(5)}s in the guest] ${s}\n`);
 
 async function handle(req: AgentRequest, state: { session?: BackendSession }): Promise<unknown> {

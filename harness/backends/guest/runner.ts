@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GuestError } from '../../errors.ts';
 import { onCancel, spawn } from '../../kernel/exec.ts';
 import { isMarkerLine, LineSplitter, parseExitMarker, parseSetupFailure, sanitizeName, TAIL_LINES } from './console.ts';
-import { SUPERVISOR, sweep } from './supervisor.ts';
+import { recordGuest, SUPERVISOR, sweep } from './supervisor.ts';
 
 export const DEFAULT_GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -137,6 +137,8 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
       cleanEnv: true,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir },
     });
+    // Before anything else can fail: from here on gc finds this guest by its record if we die.
+    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid).catch(() => undefined);
     let exitSeenAt: number | undefined;
     const onLine = (line: string) => {
       lines.push(line);

@@ -103,7 +103,7 @@ class KindSession implements BackendSession, LabView {
   }
   /** Each node's eth0, inside its container: every packet between nodes is seen where it leaves and arrives. */
   get capturePoints(): CapturePoint[] {
-    return [...(this.view_?.nodes ?? [])].map(([node, exec]) => ({ segment: node, exec, iface: 'eth0' }));
+    return [...(this.view_?.nodes ?? [])].map(([node, exec]) => ({ segment: node, exec, iface: 'eth0', nodes: [node] }));
   }
   daemonReport() {
     return this.facts;

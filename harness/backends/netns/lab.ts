@@ -101,7 +101,12 @@ export class Lab implements AsyncDisposable, LabView {
    * itself only sees frames it floods or delivers locally.
    */
   get capturePoints(): CapturePoint[] {
-    return this.topology.subnets.map((s) => ({ segment: s.name, exec: netnsExecutor(this.names.switch(s)), iface: 'any' }));
+    return this.topology.subnets.map((s) => ({
+      segment: s.name,
+      exec: netnsExecutor(this.names.switch(s)),
+      iface: 'any',
+      nodes: this.topology.nodes.filter((n) => n.subnet.name === s.name).map((n) => n.name),
+    }));
   }
 
   private readonly exec = (netns: string) => netnsExecutor(netns);

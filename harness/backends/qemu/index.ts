@@ -5,7 +5,7 @@ import { modeNeeds, toolsOnly } from '../../host/doctor.ts';
 import type { Backend } from '../backend.ts';
 import { probeBoot } from '../guest/probe.ts';
 import { GuestSession } from '../guest/session.ts';
-import { cleanupStaleGuests } from '../guest/supervisor.ts';
+import { reapGuests } from '../guest/supervisor.ts';
 import { QEMU_CPUS, qemuGuest } from './guest.ts';
 
 export const qemuBackend: Backend = {
@@ -22,7 +22,7 @@ export const qemuBackend: Backend = {
     return new GuestSession(qemuGuest, 'qemu', topology, { memMb: 1024, ...opts });
   },
   async reap() {
-    const removed = await cleanupStaleGuests(qemuGuest.tempPrefix, qemuGuest.tagOf, { minAgeMs: 10_000 });
-    return removed.map((d) => `qemu temp dir ${d}`);
+    // By its record: a guest whose run is dead, whatever still runs of it.
+    return reapGuests(qemuGuest, { minAgeMs: 10_000 });
   },
 };

@@ -5,7 +5,7 @@ import { modeNeeds, toolsOnly } from '../../host/doctor.ts';
 import type { Backend } from '../backend.ts';
 import { GuestSession } from '../guest/session.ts';
 import { probeBoot } from '../guest/probe.ts';
-import { cleanupStaleGuests } from '../guest/supervisor.ts';
+import { reapGuests } from '../guest/supervisor.ts';
 import { findUml, umlGuest } from './guest.ts';
 
 export const umlBackend: Backend = {
@@ -25,8 +25,7 @@ export const umlBackend: Backend = {
     return new GuestSession(umlGuest, 'uml', topology, opts);
   },
   async reap() {
-    // A SIGKILLed run takes its guest down with it (PDEATHSIG), but not the guest's temp directory.
-    const removed = await cleanupStaleGuests(umlGuest.tempPrefix, umlGuest.tagOf, { minAgeMs: 10_000 });
-    return removed.map((d) => `uml temp dir ${d}`);
+    // By its record: a guest whose run is dead, whatever still runs of it.
+    return reapGuests(umlGuest, { minAgeMs: 10_000 });
   },
 };

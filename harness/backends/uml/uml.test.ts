@@ -10,7 +10,7 @@ import { GuestError } from '../../errors.ts';
 import { shellQuote } from '../../net/shell.ts';
 import { EXIT_MARKER, LineSplitter, SETUP_MARKER, parseExitMarker, parseSetupFailure, sanitizeName } from '../guest/console.ts';
 import { DEFAULT_GUEST_PATH } from '../guest/runner.ts';
-import { cleanupStaleGuests } from '../guest/supervisor.ts';
+import { reapGuests } from '../guest/supervisor.ts';
 import {
   buildInitScript,
   buildKernelArgs,
@@ -230,7 +230,7 @@ test('the UML FPU panic is explained in one line; other panics by their panic li
 });
 
 test('stale guest temp dirs are removed without a live guest; fresh ones are kept', async () => {
-  const cleanupStaleUml = (o: { minAgeMs: number }) => cleanupStaleGuests(umlGuest.tempPrefix, umlGuest.tagOf, o);
+  const cleanupStaleUml = async (o: { minAgeMs: number }) => (await reapGuests(umlGuest, o)).map((l) => l.replace(/^uml temp dir /, ''));
   const { mkdir, utimes, stat } = await import('node:fs/promises');
   const old = join(tmpdir(), 'cnilab-uml-unittest-stale-abc123-Xy12Zq');
   const fresh = join(tmpdir(), 'cnilab-uml-unittest-fresh-abc123-Xy12Zq');
