@@ -3,6 +3,8 @@ import type { ResultsFile } from '../results/schema.ts';
 import { escapeXml as x, fin, fmt, pct, pm } from './format.ts';
 import { precisionText, VETH_NOTE } from './markdown.ts';
 import {
+  captureRows,
+  capturesNote,
   daemonRows,
   dfCell,
   familyColour,
@@ -298,6 +300,17 @@ function sectionsHtml(r: ResultsFile): string {
         ['mode', ...PHASE_COLUMNS.map(([, h]) => h), 'total', 'reply deadline', 'first contact max'],
         timed.map((t) => [x(t.mode), ...t.cells.map(x), x(t.deadline), x(t.firstContact)]),
       ),
+    );
+  const caps = captureRows(r);
+  if (caps.total)
+    out.push(
+      `<h2>Captures</h2><p class="note">${x(capturesNote(caps))}</p>`,
+      caps.broken.length
+        ? table(
+            ['mode', 'segment', 'packets', 'why'],
+            caps.broken.map((c) => [x(c.mode), x(c.segment), x(c.counts), x(c.why)]),
+          )
+        : '',
     );
   const daemons = daemonRows(r);
   if (daemons.length)

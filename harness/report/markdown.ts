@@ -2,7 +2,18 @@
 import type { ResultsFile, RttStats } from '../results/schema.ts';
 import { fin, fmt, pct, pm } from './format.ts';
 import { DEFAULT_MARGIN, pairText } from '../stats/pairs.ts';
-import { daemonRows, dfCell, findingText, PHASE_COLUMNS, pairMatrix, reportData, TIME_NOTE, timeRows } from './rows.ts';
+import {
+  captureRows,
+  capturesNote,
+  daemonRows,
+  dfCell,
+  findingText,
+  PHASE_COLUMNS,
+  pairMatrix,
+  reportData,
+  TIME_NOTE,
+  timeRows,
+} from './rows.ts';
 
 export const VETH_NOTE =
   'A veth lab is not bare metal: every pod hop adds a veth pair (and for flannel a bridge) processed on the same two CPUs as the ' +
@@ -169,6 +180,14 @@ export function renderMarkdown(r: ResultsFile): string {
       `|---|${PHASE_COLUMNS.map(() => '---|').join('')}---|---|---|`,
     );
     for (const t of timed) out.push(`| ${t.mode} | ${t.cells.join(' | ')} | ${t.deadline} | ${t.firstContact} |`);
+  }
+  const caps = captureRows(r);
+  if (caps.total) {
+    out.push('', `**Captures** ${capturesNote(caps)}`);
+    if (caps.broken.length) {
+      out.push('', '| mode | segment | packets | why |', '|---|---|---|---|');
+      for (const c of caps.broken) out.push(`| ${c.mode} | ${c.segment} | ${c.counts} | ${c.why} |`);
+    }
   }
   const daemons = daemonRows(r);
   if (daemons.length) {

@@ -134,6 +134,16 @@ test('html has every section report.md has, from the same rows; perf columns onl
     status: 'failed',
     pairs: [pair({ ok: false, mismatch: 'unreachable' })],
     captures: ['pcaps/flannel-host-gw/a.pcap'],
+    captureStats: [
+      {
+        segment: 'a',
+        captured: 120,
+        droppedByKernel: 0,
+        written: 120,
+        sawEnd: false,
+        incomplete: 'capture incomplete on segment a: its end-of-round marker did not reach the file within 10000 ms',
+      },
+    ],
   });
   const r = results([...sample().runs, withDaemon, failing]);
   const md = renderMarkdown(r);
@@ -146,6 +156,9 @@ test('html has every section report.md has, from the same rows; perf columns onl
   assert.match(html, /only in the|calico-vxlan-always \(39 facts\)/);
   assert.match(html, /proto bird/);
   assert.match(html, /<a href="pcaps\/flannel-host-gw\/a\.pcap">/);
+  assert.match(md, /\*\*Captures\*\* 1 of 1 captures were not whole/);
+  assert.match(md, /\| flannel-host-gw \| a \| 120 in the file; tcpdump: 120 captured, 0 dropped by the kernel \| its end-of-round marker/);
+  assert.match(html, /<td>its end-of-round marker did not reach the file within 10000 ms<\/td>/);
   assert.match(html, /calico-node \(the real daemon\)/, "legend from the modes' families");
   assert.match(html, /#8a3f00/);
   // A plain run: no perf columns at all.

@@ -190,6 +190,35 @@ export function timeRows(r: ResultsFile): TimeRow[] {
   });
 }
 
+/** A capture that cannot prove what crossed its segment, with its counts. */
+export interface CaptureRow {
+  mode: string;
+  segment: string;
+  counts: string;
+  why: string;
+}
+
+/** Every capture that was not whole (its pairs were errors), and how many captures there were. */
+export function captureRows(r: ResultsFile): { total: number; broken: CaptureRow[] } {
+  const all = r.runs.flatMap((run) => (run.captureStats ?? []).map((c) => ({ run, c })));
+  const broken = all
+    .filter(({ c }) => c.incomplete)
+    .map(({ run, c }) => ({
+      mode: run.mode,
+      segment: c.segment,
+      counts: `${c.written} in the file; tcpdump: ${c.captured ?? '?'} captured, ${c.droppedByKernel ?? '?'} dropped by the kernel`,
+      why: c.incomplete!.replace(/^capture incomplete on segment \S+: /, ''),
+    }));
+  return { total: all.length, broken };
+}
+
+/** The report's sentence on the captures: whole ones in one line, the others listed after it. */
+export function capturesNote(c: { total: number; broken: CaptureRow[] }): string {
+  return c.broken.length
+    ? `${c.broken.length} of ${c.total} captures were not whole: the pairs with an end on their segment were not judged.`
+    : `All ${c.total} captures were whole: each held its round's end marker, and the kernel dropped none of their packets.`;
+}
+
 /** The families of the runs, in the order first seen, each with its legend label and colour. */
 export function familyLegend(r: ResultsFile): { family: string; label: string; colour: string }[] {
   const seen = [...new Set(r.runs.map(familyOf).filter((f): f is Family => f !== undefined && f in FAMILY_STYLE))];
