@@ -33,13 +33,15 @@ export function provenPool(plane: CalicoPlane, t: Topology): CalicoPool | undefi
 }
 
 /** The setting a mode must program for this pool, as felix and BIRD would; or why no mode can. */
-export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConfig | { none: string } {
+export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool | undefined): ModeConfig | { none: string } {
+  // Said before the pool: with policy only or a migration, no pool of these files is the pods'.
+  if (policyOnly(plane)) return { none: POLICY_ONLY };
+  if (plane.migration) return { none: MIGRATION };
+  if (!pool) return { none: 'no enabled IPv4 pool selects the nodes' };
   const ipip = pool.ipipMode.value as EncapMode;
   const vxlan = pool.vxlanMode.value as EncapMode;
   if (!ENCAP_MODES.includes(ipip) || !ENCAP_MODES.includes(vxlan)) return { none: 'its encapsulation mode is not valid' };
   if (on(ipip) && on(vxlan)) return { none: 'Calico refuses IPIP and VXLAN on one pool' };
-  if (policyOnly(plane)) return { none: POLICY_ONLY };
-  if (plane.migration) return { none: MIGRATION };
   // IPIP and unencapsulated pools need BIRD to carry the routes; VXLAN is felix's alone.
   if (!on(vxlan) && !runsBird(plane))
     return { none: on(ipip) ? 'IPIP without BIRD' : 'no encapsulation and no BGP: nothing routes to other nodes' };
@@ -49,7 +51,8 @@ export function calicoModeConfig(plane: CalicoPlane, pool: CalicoPool): ModeConf
 /** Calico for policy only (calico-policy-only.yaml): host-local IPAM, so no pool is used and the platform routes pods. */
 const policyOnly = (plane: CalicoPlane) => plane.ipam !== undefined && plane.ipam.value !== 'calico-ipam';
 const POLICY_ONLY =
-  'Calico enforces policy only here: pods take host-local addresses and the platform routes them, which a lab does not have';
+  "Calico enforces policy only here: pods take the platform's addresses (host-local, a cloud VPC's) and the platform " +
+  'routes them, which a lab does not have';
 const MIGRATION =
   "flannel-migration's calico.yaml: the migration controller (migration-job.yaml) makes the pool from flannel's network, VXLAN, " +
   'so the env pool is not the one pods use';
@@ -64,8 +67,9 @@ export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
       'policy-only',
       'warning',
       plane.ipam!.at,
-      `the CNI config's IPAM is ${plane.ipam!.value}, not calico-ipam: ${POLICY_ONLY} (no Calico data plane to check)`,
-      'nothing to fix if that is meant (calico-policy-only.yaml); for Calico networking use calico.yaml',
+      `the pods' IPAM is ${plane.ipam!.value}, not calico-ipam: ${POLICY_ONLY} (no Calico data plane to check)`,
+      'nothing to fix if that is meant (calico-policy-only.yaml, an Installation on a platform CNI); ' +
+        'for Calico networking use calico.yaml or cni.type Calico',
     );
     return out;
   }
@@ -89,7 +93,16 @@ export function lintCalico(plane: CalicoPlane, t: Topology): Finding[] {
       'write bird, vxlan or none, in lower case',
     );
   const v4 = plane.pools.filter((p) => !isV6(p));
-  if (!v4.length && (plane.install === 'resources' || plane.poolsElsewhere))
+  if (!v4.length && plane.pools.length)
+    // Calico's IPv6 pools are real, but cnilab's labs are IPv4: read, not proven (as flannel's ipv6-only).
+    add(
+      'ipv6-only',
+      'warning',
+      plane.pools[0]!.cidr.at,
+      'only IPv6 pools: cnilab builds IPv4 labs, so their data plane is read but not proven',
+      'nothing to fix in the config; a dual-stack config is proven on its IPv4 pool',
+    );
+  else if (!v4.length && (plane.install === 'resources' || plane.poolsElsewhere))
     // Resources alone (a BGPConfiguration, a FelixConfiguration) say nothing of the pool: the
     // installation makes one. Not an error in these files; nothing to prove without it.
     add(

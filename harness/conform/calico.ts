@@ -55,6 +55,10 @@ const MIGRATION_LABEL = 'projectcalico.org/node-network-during-migration';
 /** node/pkg/lifecycle/startup/startup.go: DEFAULT_IPV4_POOL_CIDR, DEFAULT_IPV4_POOL_BLOCK_SIZE. */
 export const CALICO_DEFAULT_CIDR = '192.168.0.0/16';
 export const CALICO_DEFAULT_BLOCK_SIZE = 26;
+/** ippool.go: blockSize "Defaults to 26 for IPv4 and 122 for IPv6" (the operator's IPPool says the same). */
+export const CALICO_DEFAULT_BLOCK_SIZE_V6 = 122;
+const defaultBlockSize = (cidr: unknown) =>
+  typeof cidr === 'string' && cidr.includes(':') ? CALICO_DEFAULT_BLOCK_SIZE_V6 : CALICO_DEFAULT_BLOCK_SIZE;
 /** felix/config/config_params.go: VXLANVNI `int;4096`, VXLANPort `int;4789`. */
 export const CALICO_DEFAULT_VNI = 4096;
 export const CALICO_DEFAULT_VXLAN_PORT = 4789;
@@ -246,6 +250,17 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
   const inst = installs[0];
   const net = dig(inst?.value, 'spec', 'calicoNetwork') as Record<string, unknown> | undefined;
   const instAt = (...p: Path) => inst!.at(['spec', 'calicoNetwork', ...p]);
+  // An Installation whose cni.type is not Calico (AmazonVPC, AzureVNET, GKE): the platform's CNI and
+  // IPAM network the pods, and the operator makes Calico enforce policy only, with no pool (operator
+  // api/v1/installation_types.go CNISpec: the IPAM follows the plugin type).
+  const cniType = dig(inst?.value, 'spec', 'cni', 'type');
+  const platformIpam =
+    typeof cniType === 'string' && cniType !== 'Calico'
+      ? {
+          value: String(dig(inst?.value, 'spec', 'cni', 'ipam', 'type') ?? (cniType === 'GKE' ? 'HostLocal' : cniType)),
+          at: inst!.at(['spec', 'cni', 'type']),
+        }
+      : undefined;
   if (inst && net) findings.push(...unknownFields(net, CALICO_NETWORK_KEYS, (k) => instAt(k), 'Installation spec.calicoNetwork'));
 
   // The networking backend: the env (following its configMapKeyRef), the ConfigMap alone, or the
@@ -259,12 +274,15 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       ? { value: cmBackend, at: cm!.at(['data', 'calico_backend']) }
       : bgpOpt
         ? { value: bgpOpt.value === 'Disabled' ? 'vxlan' : 'bird', at: bgpOpt.at }
-        : // node/filesystem/etc/rc.local: anything but exactly "none" or "vxlan" (unset too) starts BIRD.
-          {
-            value: 'bird',
-            at: inst ? inst.at(['spec']) : ds ? ds.at([]) : 'calico-node default (BIRD unless none or vxlan)',
-            default: true,
-          };
+        : platformIpam
+          ? // The operator defaults bgp to Disabled on a platform CNI: calico-node runs no BIRD.
+            { value: 'none', at: platformIpam.at, default: true }
+          : // node/filesystem/etc/rc.local: anything but exactly "none" or "vxlan" (unset too) starts BIRD.
+            {
+              value: 'bird',
+              at: inst ? inst.at(['spec']) : ds ? ds.at([]) : 'calico-node default (BIRD unless none or vxlan)',
+              default: true,
+            };
 
   // Pools: resources first; the Installation's and the env's are created only when no pool exists
   // (startup.go configureIPPools lists the pools first; the operator's ipPools "to create if none exist").
@@ -282,9 +300,9 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       name: d.name ?? `pool ${pools.length + 1}`,
       origin: 'IPPool',
       cidr: typeof spec.cidr === 'string' ? { value: spec.cidr, at: at('cidr') } : { value: '', at: d.at(['spec']) },
-      // ippool.go: "Defaults to 26 for IPv4"; ipipMode and vxlanMode default to Never; nodeSelector all().
+      // ippool.go: blockSize 26 for IPv4, 122 for IPv6; ipipMode and vxlanMode default to Never; nodeSelector all().
       blockSize:
-        typeof spec.blockSize === 'number' ? { value: spec.blockSize, at: at('blockSize') } : dflt(CALICO_DEFAULT_BLOCK_SIZE, here),
+        typeof spec.blockSize === 'number' ? { value: spec.blockSize, at: at('blockSize') } : dflt(defaultBlockSize(spec.cidr), here),
       ipipMode: typeof spec.ipipMode === 'string' ? { value: spec.ipipMode, at: at('ipipMode') } : dflt('Never', here),
       vxlanMode: typeof spec.vxlanMode === 'string' ? { value: spec.vxlanMode, at: at('vxlanMode') } : dflt('Never', here),
       natOutgoing: bool(spec, 'natOutgoing', at, false, here),
@@ -309,7 +327,7 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
   if (!resources.length && inst) {
     // No ipPools key: the operator's default pool. `ipPools: []` is an explicit "none" (the operator
     // creates no pool then), not the default.
-    const list = instPools.length ? instPools : Array.isArray(net?.ipPools) ? [] : [{}];
+    const list = platformIpam ? [] : instPools.length ? instPools : Array.isArray(net?.ipPools) ? [] : [{}];
     list.forEach((p, i) => {
       const at = (k: string) => (instPools.length ? instAt('ipPools', i, ...(k in p ? [k] : [])) : inst.at(['spec']));
       const here = at('');
@@ -331,7 +349,7 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
         name: typeof p.name === 'string' ? p.name : 'default-ipv4-ippool',
         origin: 'Installation',
         cidr: typeof p.cidr === 'string' ? { value: p.cidr, at: at('cidr') } : dflt(CALICO_DEFAULT_CIDR, here),
-        blockSize: typeof p.blockSize === 'number' ? { value: p.blockSize, at: at('blockSize') } : dflt(CALICO_DEFAULT_BLOCK_SIZE, here),
+        blockSize: typeof p.blockSize === 'number' ? { value: p.blockSize, at: at('blockSize') } : dflt(defaultBlockSize(p.cidr), here),
         ipipMode: { value: m.ipip, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
         vxlanMode: { value: m.vxlan, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
         natOutgoing: typeof p.natOutgoing === 'string' ? { value: p.natOutgoing === 'Enabled', at: at('natOutgoing') } : dflt(true, here),
@@ -407,7 +425,8 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
   const cniCm = docs.find((d) => d.kind === 'ConfigMap' && typeof dig(d.value, 'data', 'cni_network_config') === 'string');
   const cniConf = String(dig(cniCm?.value, 'data', 'cni_network_config') ?? '');
   const ipamType = /"ipam"\s*:\s*\{[^}]*"type"\s*:\s*"([^"]+)"/.exec(cniConf)?.[1];
-  const ipam = ipamType && cniCm ? { value: ipamType, at: cniCm.atInString(['data', 'cni_network_config'], 'ipam') } : undefined;
+  const ipam =
+    platformIpam ?? (ipamType && cniCm ? { value: ipamType, at: cniCm.atInString(['data', 'cni_network_config'], 'ipam') } : undefined);
   const ipipMtu = nonZero(felixNum('FELIX_IPINIPMTU', 'ipipMTU'));
   const vxlanMtu = nonZero(felixNum('FELIX_VXLANMTU', 'vxlanMTU'));
 

@@ -459,7 +459,7 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
     policy.findings.map((f) => [f.rule, f.severity]),
     [['policy-only', 'warning']],
   );
-  assert.match(c(policy), /^skip: Calico enforces policy only here: pods take host-local addresses/);
+  assert.match(c(policy), /^skip: Calico enforces policy only here: pods take the platform.s addresses/);
   // flannel-migration's calico.yaml: the migration controller makes the pool, not the env's IPIP one.
   const migration = (await conform(readInputs([`${calico}/manifests/flannel-migration/calico.yaml`]), await topo())).conformance;
   assert.deepEqual(
@@ -531,7 +531,7 @@ test('a setting the backend does not read is not shown: host-gw has no VNI, port
   const { planeEntries } = await import('./conform.ts');
   const keys = async (file: string) =>
     planeEntries((await conform(readInputs([`${FIX}/${file}`], ROOT), await topo())).conformance.plane).map(([k]) => k);
-  assert.deepEqual(await keys('flannel-host-gw.json'), ['network', 'subnetLen', 'backend']);
+  assert.deepEqual(await keys('flannel-host-gw.json'), ['network', 'subnetLen', 'backend', 'mtu']);
   assert.ok((await keys('flannel-vxlan.yaml')).includes('vni'));
 });
 
@@ -546,4 +546,55 @@ test('an IPv6-only net-conf.json (EnableIPv4: false) is read, said to be unprove
     [['ipv6-only', 'warning']],
   );
   assert.match(c(v6), /^skip: an IPv6-only network/);
+});
+
+test("wireguard listens on ListenPort (51820 by default), not vxlan's 8472; an MTU left to detection is shown as auto", async () => {
+  const { planeEntries } = await import('./conform.ts');
+  const wg = async (backend: Record<string, unknown>) =>
+    (await conform(readInputs([tmpFile('net-conf.json', JSON.stringify({ Network: '10.244.0.0/16', Backend: backend }))]), await topo()))
+      .conformance;
+  const plain = await wg({ Type: 'wireguard' });
+  assert.deepEqual([fl(plain).port.value, fl(plain).port.default], [51820, true]);
+  assert.equal(fl(await wg({ Type: 'wireguard', ListenPort: 51999 })).port.value, 51999);
+  assert.deepEqual(
+    (await wg({ Type: 'wireguard', Mode: 'auto', PSK: 'x' })).findings.map((f) => f.rule),
+    ['backend-unproven'],
+    "wireguard's own keys are known",
+  );
+  const mtu = Object.fromEntries(planeEntries(plain.plane));
+  assert.deepEqual([mtu.mtu?.value, mtu.mtu?.default], ['auto', true]);
+  assert.match(mtu.mtu!.at, /minus 80/);
+  const vx = Object.fromEntries(planeEntries((await wg({ Type: 'vxlan' })).plane));
+  assert.match(vx.mtu!.at, /minus 50/);
+  assert.equal(Object.fromEntries(planeEntries((await wg({ Type: 'vxlan', MTU: 1400 })).plane)).mtu?.value, 1400);
+  const calico = (await conform(readInputs([`${FIX}/calico-ippool.yaml`], ROOT), await topo())).conformance;
+  assert.equal(Object.fromEntries(planeEntries(calico.plane)).podMtu?.value, 'auto');
+});
+
+test("an IPv6 pool's blockSize defaults to 122 (ippool.go), and a lone IPv6 pool is read, said unproven in an IPv4 lab", async () => {
+  const f = tmpFile(
+    'v6.yaml',
+    'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: { name: v6 }\nspec: { cidr: "fd00:10:244::/64", vxlanMode: Always }\n',
+  );
+  const c6 = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual([cal(c6).pools[0]!.blockSize.value, cal(c6).pools[0]!.blockSize.default], [122, true]);
+  assert.deepEqual(
+    c6.findings.map((x) => [x.rule, x.severity, x.at.split(':')[1]]),
+    [['ipv6-only', 'warning', '4']],
+  );
+});
+
+test('an Installation on a platform CNI (cni.type AmazonVPC): policy only, no pool, no BIRD, at the cni.type line', async () => {
+  const f = tmpFile(
+    'installation.yaml',
+    'apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n  cni:\n    type: AmazonVPC\n',
+  );
+  const inst = (await conform(readInputs([f]), await topo())).conformance;
+  assert.deepEqual(cal(inst).pools, []);
+  assert.deepEqual([cal(inst).backend.value, cal(inst).ipam?.value], ['none', 'AmazonVPC']);
+  assert.deepEqual(
+    inst.findings.map((x) => [x.rule, x.severity, x.at.split(':')[1]]),
+    [['policy-only', 'warning', '6']],
+  );
+  assert.match(c(inst), /^skip: Calico enforces policy only here/);
 });

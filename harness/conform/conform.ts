@@ -9,7 +9,7 @@ import { formatCidr, formatIpv4, parseCidr } from '../net/ipv4.ts';
 import type { ConformanceResult, EncapKind, PathKind, RunResult, WireExpectation } from '../results/schema.ts';
 import { resolveTopology } from '../topology/resolve.ts';
 import { pathBetween, type Topology, type TopologySpec } from '../topology/types.ts';
-import { FLANNEL_BACKENDS, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
+import { FLANNEL_BACKENDS, FLANNEL_MTU_OVERHEAD, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
 import { type CalicoPlane, type CalicoPool, isCalicoDoc, resolveCalico } from './calico.ts';
 import { calicoModeConfig, lintCalico, networkingOf, provenPool } from './calico-lint.ts';
 import { docName, type InputDoc } from './inputs.ts';
@@ -162,7 +162,7 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
   const { plane, findings } = resolveCalico(docs);
   findings.push(...lintCalico(plane, t));
   const pool = provenPool(plane, t);
-  const which = pool ? calicoModeConfig(plane, pool) : { none: 'no enabled IPv4 pool selects the nodes' };
+  const which = calicoModeConfig(plane, pool);
   // With the networking backend: the real calico-node's modes run BIRD or not by it (cnilab's models match either).
   const modes = 'none' in which ? [] : modesFor({ ...which, backend: networkingOf(plane) });
   const podMtu = plane.podMtu?.value;
@@ -513,7 +513,9 @@ export function planeEntries(plane: FlannelPlane | CalicoPlane): [string, Source
   const b = plane.cni === 'flannel' ? plane.backend.value : undefined;
   const unused = (k: string) =>
     b !== undefined &&
-    ((k === 'vni' && b !== 'vxlan') || (k === 'port' && b !== 'vxlan' && b !== 'udp') || (k === 'directRouting' && b !== 'vxlan'));
+    ((k === 'vni' && b !== 'vxlan') ||
+      (k === 'port' && !['vxlan', 'udp', 'wireguard'].includes(b)) ||
+      (k === 'directRouting' && b !== 'vxlan'));
   for (const [k, v] of Object.entries(plane)) {
     if (unused(k)) continue;
     if (isSourced(v)) out.push([k, v]);
@@ -524,6 +526,21 @@ export function planeEntries(plane: FlannelPlane | CalicoPlane): [string, Source
       for (const [i, pv] of v.entries()) if (isSourced(pv)) out.push([`bgpPeer ${i + 1}`, pv]);
     }
   }
+  // An MTU left to detection is a setting too: said, with what the daemon derives it from.
+  if (plane.cni === 'flannel' && !plane.mtu) {
+    const o = FLANNEL_MTU_OVERHEAD[plane.backend.value];
+    const derived = o === undefined ? '' : o ? `; its device and the pods get it minus ${o}` : '; the pods get it';
+    out.push(['mtu', { value: 'auto', at: `flanneld: the node interface's MTU${derived}`, default: true }]);
+  }
+  if (plane.cni === 'calico' && !plane.podMtu)
+    out.push([
+      'podMtu',
+      {
+        value: 'auto',
+        at: "felix: the node interface's MTU minus the encapsulation in use (IPIP 20, VXLAN 50; int_dataplane.go)",
+        default: true,
+      },
+    ]);
   return out;
 }
 

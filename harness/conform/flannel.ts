@@ -47,6 +47,8 @@ const NET_CONF_KEYS = [
 const BACKEND_KEYS: Record<string, readonly string[]> = {
   vxlan: ['Type', 'VNI', 'Port', 'MTU', 'GBP', 'Learning', 'DirectRouting', 'MacPrefix'],
   udp: ['Type', 'Port'],
+  // pkg/backend/wireguard/wireguard.go RegisterNetwork's cfg.
+  wireguard: ['Type', 'ListenPort', 'ListenPortV6', 'MTU', 'PSK', 'PersistentKeepaliveInterval', 'Mode'],
   'host-gw': ['Type'],
 };
 /** Every backend flanneld v0.28.9 registers (backend.Register in pkg/backend/*). */
@@ -58,6 +60,13 @@ export const FLANNEL_DEFAULT_VNI = 1;
 export const FLANNEL_DEFAULT_VXLAN_PORT = 8472;
 /** pkg/backend/udp/udp_amd64.go: defaultPort = 8285. */
 export const FLANNEL_DEFAULT_UDP_PORT = 8285;
+/** pkg/backend/wireguard/wireguard.go: ListenPort 51820 (IPv4's device, flannel-wg). */
+export const FLANNEL_DEFAULT_WIREGUARD_PORT = 51820;
+/**
+ * What flanneld takes from the external interface's MTU for each backend's device, when MTU is not
+ * set: vxlan_network.go and udp_network_amd64.go encapOverhead, wireguard_network.go overhead.
+ */
+export const FLANNEL_MTU_OVERHEAD: Readonly<Record<string, number>> = { vxlan: 50, udp: 28, wireguard: 80, 'host-gw': 0 };
 
 /** pkg/subnet/config.go CheckNetworkConfig: a /24 per node when the Network is /22 or larger, else prefix + 2. */
 export function defaultSubnetLen(networkPrefix: number): number {
@@ -219,11 +228,15 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
     default: true as const,
   };
   const vni = num(backendObj, 'VNI') ?? { value: FLANNEL_DEFAULT_VNI, at: backend.at, default: true as const };
-  const givenPort = num(backendObj, 'Port');
-  const port =
-    givenPort && givenPort.value !== 0
-      ? givenPort
-      : { value: backend.value === 'udp' ? FLANNEL_DEFAULT_UDP_PORT : FLANNEL_DEFAULT_VXLAN_PORT, at: backend.at, default: true as const };
+  // wireguard names its port ListenPort; vxlan and udp name it Port.
+  const givenPort = num(backendObj, backend.value === 'wireguard' ? 'ListenPort' : 'Port');
+  const defaultPort =
+    backend.value === 'udp'
+      ? FLANNEL_DEFAULT_UDP_PORT
+      : backend.value === 'wireguard'
+        ? FLANNEL_DEFAULT_WIREGUARD_PORT
+        : FLANNEL_DEFAULT_VXLAN_PORT;
+  const port = givenPort && givenPort.value !== 0 ? givenPort : { value: defaultPort, at: backend.at, default: true as const };
   const dr = backendObj ? field(backendObj, 'DirectRouting') : undefined;
   const mtu = num(backendObj, 'MTU');
 
