@@ -453,6 +453,27 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
     assert.deepEqual(errors, [], file);
     assert.deepEqual([c(r.conformance), r.topology && formatCidr(r.topology.podCidr)], [mode, pods], file);
   }
+  // host-gw (minikube.yml) and an unencapsulated pool (calico-bpf.yaml) need one L2 segment: with
+  // cnilab's own lab the nodes go on one, and the router is a warning, not the config's error.
+  for (const [file, mode] of [
+    [`${flannel}/Documentation/minikube.yml`, 'flanneld-host-gw'],
+    [`${calico}/manifests/calico-bpf.yaml`, 'calico-node-bgp'],
+  ] as const) {
+    const r = await conform(readInputs([file]), await topo(), { placeUnderlay: true });
+    assert.deepEqual(
+      r.conformance.findings.map((f) => [f.rule, f.severity]),
+      [['needs-one-segment', 'warning']],
+      file,
+    );
+    assert.equal(c(r.conformance), mode, file);
+    assert.deepEqual([r.topology?.subnets.length, r.topology?.router, r.topology?.nodes.length], [1, undefined, 3], file);
+    // A topology of the user's with a router keeps the error.
+    const mine = await conform(readInputs([file]), await topo());
+    assert.ok(
+      mine.conformance.findings.some((f) => f.severity === 'error' && /across-subnets$/.test(f.rule)),
+      file,
+    );
+  }
   // calico-policy-only.yaml: host-local IPAM, Calico is not the network: a warning that says so, nothing to prove.
   const policy = (await conform(readInputs([`${calico}/manifests/calico-policy-only.yaml`]), await topo())).conformance;
   assert.deepEqual(

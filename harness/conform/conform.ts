@@ -218,9 +218,52 @@ export async function conform(
   topology: Topology,
   opts: ConformOptions = {},
 ): Promise<{ conformance: Conformance; topology?: Topology; mode?: ModeDef }> {
+  const placed = await placedClear(docs, topology, opts);
+  // A config that needs every node on one L2 segment (host-gw, BGP without encapsulation) is not
+  // wrong because cnilab's default lab has a router: with no --topology its nodes go on one
+  // segment, and what a router would do to it is a warning, not the config's error.
+  const bound = placed.conformance.findings.filter((f) => SEGMENT_BOUND.includes(f.rule));
+  const flat = opts.placeUnderlay && bound.length ? oneSegment(placed.topology ?? topology) : undefined;
+  if (!flat) return placed;
+  const again = await placedClear(docs, flat, opts);
+  again.conformance.findings.unshift(
+    ...bound.map((f) => ({
+      ...f,
+      rule: 'needs-one-segment',
+      severity: 'warning' as const,
+      message:
+        `${f.rule === 'host-gw-across-subnets' ? 'host-gw' : 'an unencapsulated pool'} needs every node on one L2 segment: ` +
+        "behind a router that does not carry the pod routes, pods are unreachable. cnilab's lab put its nodes on one segment " +
+        '(a --topology of yours with a router makes this an error)',
+    })),
+  );
+  return again;
+}
+
+/** Rules that only a router in cnilab's own lab would break (the config needs one L2 segment). */
+const SEGMENT_BOUND = ['host-gw-across-subnets', 'bgp-across-subnets'];
+
+/** The lab with every node on its first subnet and no router: node addresses are the subnet's to give. */
+function oneSegment(t: Topology): Topology | undefined {
+  const { router: _router, ...spec } = specOf(t);
+  const first = spec.subnets[0]!;
+  const flat = resolveTopology(
+    {
+      ...spec,
+      subnets: [first],
+      nodes: spec.nodes.map(({ ip: _ip, ...n }) => ({ ...n, subnet: first.name })),
+    },
+    () => {},
+  );
+  return flat ? ({ ...flat, ...(t.source ? { source: t.source } : {}) } as Topology) : undefined;
+}
+
+/**
+ * The lab's own underlay (no --topology) is cnilab's to place: moved clear of the config's pod
+ * network rather than reported as the user's overlap.
+ */
+async function placedClear(docs: readonly InputDoc[], topology: Topology, opts: ConformOptions) {
   const first = await conformOn(docs, topology, opts);
-  // The lab's own underlay (no --topology) is cnilab's to place: moved clear of the config's pod
-  // network rather than reported as the user's overlap.
   const overlap = (c: Conformance) => c.findings.some((f) => f.rule === 'pod-cidr-overlaps-nodes');
   if (!opts.placeUnderlay || !overlap(first.conformance)) return first;
   for (const prefix of UNDERLAY_PLACES) {
