@@ -67,9 +67,19 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.ok(across.length > 0 && across.every((p) => p.observed.encap === 'vxlan' && p.observed.vni === 42 && p.observed.port === 4790));
   });
 
-  test('host-gw across a router: the finding, and the wire agrees (cross-subnet pairs unreachable); exit 1', async () => {
+  test('host-gw on a lab of its own: one segment, a warning about routers, every pair reachable; exit 0', async () => {
     const out = tmpOut();
     const r = await runCli(['conform', `${FIX}/flannel-host-gw.json`, '--out', out]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /WARNING needs-one-segment at .*flannel-host-gw\.json:3/);
+    const run = results(out).runs[0]!;
+    assert.deepEqual(new Set(run.pairs.map((p) => p.path)), new Set(['same-node', 'same-subnet']));
+    assert.ok(run.pairs.every((p) => p.ok && p.observed.reachable));
+  });
+
+  test('host-gw across the router of a --topology: the finding, and the wire agrees (cross-subnet pairs unreachable); exit 1', async () => {
+    const out = tmpOut();
+    const r = await runCli(['conform', `${FIX}/flannel-host-gw.json`, '--topology', `${ROOT}/topologies/two-subnets.yaml`, '--out', out]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /ERROR host-gw-across-subnets at .*flannel-host-gw\.json:3/);
     const c = results(out).conformance!;

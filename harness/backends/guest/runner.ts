@@ -137,8 +137,6 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
       cleanEnv: true,
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir },
     });
-    // Before anything else can fail: from here on gc finds this guest by its record if we die.
-    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid).catch(() => undefined);
     let exitSeenAt: number | undefined;
     const onLine = (line: string) => {
       lines.push(line);
@@ -158,6 +156,9 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
     const errLines = new LineSplitter(onLine);
     sup.stdout?.setEncoding('utf8').on('data', (c: string) => outLines.push(c));
     sup.stderr?.setEncoding('utf8').on('data', (c: string) => errLines.push(c));
+    // From here on gc finds this guest by its record if we die (the console is heard meanwhile: a
+    // guest that panics at once prints its reason in the first milliseconds).
+    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid).catch(() => undefined);
 
     let why: 'timeout' | 'aborted' | undefined;
     const stop = (w: 'timeout' | 'aborted') => {
