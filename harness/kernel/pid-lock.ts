@@ -2,6 +2,7 @@
 // O_EXCL, released by its owner only, and taken over when its owner died (SIGKILL, a crash). Used
 // for a run's --out folder and for a lab's switch, so two commands never interleave on one.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { LabError } from '../errors.ts';
 import { isAlive, processStartTime } from './procs.ts';
 
 export interface LockOwner {
@@ -36,7 +37,7 @@ export function claimLock(file: string, what: string, held: (owner: LockOwner) =
       rmSync(file, { force: true });
     }
   }
-  throw new Error(`could not take ${file}`);
+  throw new LabError(`could not take ${file}: another process takes and drops it as fast`);
 }
 
 function readOwner(file: string): LockOwner | undefined {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { readInputs, docName } from '../conform/inputs.ts';
-import { UsageError } from '../errors.ts';
+import { LabError, UsageError } from '../errors.ts';
 import { bird1Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
 import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject, objectName } from '../kube/client.ts';
 import type { CalicoNodeProgram } from '../modes/mode.ts';
@@ -195,7 +195,7 @@ function confdConf(env: LabEnv, n: ResolvedNode, bird: NonNullable<CalicoBinarie
         `reload_cmd = "${bird.birdc} -s ${birdSocket(env, n.name)} configure >/dev/null 2>&1 || true"`,
       );
     if (!toml.includes(`dest = "${out}/`) || toml.includes('sv hup'))
-      throw new Error(`confd's ${f} changed shape: cannot point it at the lab`);
+      throw new LabError(`confd's ${f} changed shape: cannot point it at the lab (the cached templates are not v3.28's)`);
     writeFileSync(`${dir}/conf.d/${f}`, toml);
   }
   return dir;

@@ -5,7 +5,7 @@
 // a daemon exiting on its own (its log's last lines in the error) and times out showing the limit,
 // what it saw and the logs; stopped by pid + start time, never by a process name.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { CancelledError, DaemonExitedError, DaemonFailedError, TimeoutError } from '../errors.ts';
+import { CancelledError, DaemonExitedError, DaemonFailedError, LabError, TimeoutError } from '../errors.ts';
 import { isCancelled } from '../kernel/exec.ts';
 import { poll } from '../kernel/poll.ts';
 import { isAlive, isRunning, killAll, processStartTime } from '../kernel/procs.ts';
@@ -91,7 +91,7 @@ function prepareMounts(spec: DaemonSpec): void {
     if (/[,:]/.test(dir + target)) throw new Error(`${spec.what}: overlay paths must not hold ',' or ':' (${dir})`);
   for (const target of [...Object.keys(spec.mounts ?? {}), ...Object.keys(spec.overlays ?? {}), ...(spec.tmpfs ?? [])]) {
     // A mount point is never made on the host: a folder there would outlive the lab.
-    if (!existsSync(target)) throw new Error(`${spec.what}: mount target ${target} does not exist on this host`);
+    if (!existsSync(target)) throw new LabError(`${spec.what}: mount target ${target} does not exist on this host`);
   }
   for (const source of Object.values(spec.mounts ?? {})) mkdirSync(source, { recursive: true, mode: 0o700 });
   for (const dir of Object.values(spec.overlays ?? {}))

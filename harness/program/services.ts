@@ -2,6 +2,7 @@
 // API server's store) and, for a manifest's lab or the real Calico, the kube-apiserver with the
 // manifest applied (if any) and one Node per lab node registered. Each in a namespace of its own on the first subnet, recorded
 // in the state before it exists.
+import { LabError } from '../errors.ts';
 import { planControlHost, planDatastore } from '../plan/datastore.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import { applyManifest, kubeApi, registerNodes } from '../kube/client.ts';
@@ -36,7 +37,9 @@ export async function ensureKube(t: ProgramTarget, ds: Datastore): Promise<KubeS
   if (!kube.applied) {
     // A lab without a manifest (the real Calico's) still gets its Nodes registered.
     if (t.state.manifest && !t.manifestObjects)
-      throw new Error(`lab ${t.env.names.lab}: its manifest was never applied, and this process does not hold it`);
+      throw new LabError(
+        `lab ${t.env.names.lab}: its manifest was never applied, and this process does not hold it (run it again with --manifest)`,
+      );
     const api = kubeApi(kube.kubeconfig);
     kube.applied = t.manifestObjects ? await applyManifest(api, t.manifestObjects, t.progress) : [];
     await registerNodes(
