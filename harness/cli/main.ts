@@ -12,7 +12,7 @@ import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
 import type { ResultsFile, RunResult } from '../results/schema.ts';
-import { AGENT_LINE } from '../run/agent.ts';
+import { AGENT_LINE } from '../backends/guest/protocol.ts';
 import { parseFlags } from './args.ts';
 import { COMMAND_HELP, commandHelp, versionText } from './help.ts';
 import { cut, daemonLines, pairsTable, phasesSummary, runsSummary, tableFit, TERMINAL_WIDTH } from './table.ts';

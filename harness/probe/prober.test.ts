@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEADLINE_CAP_MS, DEADLINE_FLOOR_MS, DEADLINE_UNMEASURED_MS, replyDeadlineMs } from './deadline.ts';
-import { probeMarker } from './marker.ts';
-import { answerOutcome, markerPayload, parseAnswer } from './prober.ts';
+import { endMarker, probeMarker } from './marker.ts';
+import { answerOutcome, markerPayload, parseAnswer, parseMarked } from './prober.ts';
 
 test('the deadline is many underlay round trips, never under the floor, and adds a declared delay', () => {
   assert.equal(replyDeadlineMs([0.02, 0.05]), DEADLINE_FLOOR_MS);
@@ -38,4 +38,18 @@ test('answers: every probe gets its result, and anything else is an error for ea
   }
   assert.ok('error' in answerOutcome({ sent: 1, received: 2, rttsMs: [1, 1] }), 'more replies than requests');
   assert.deepEqual(answerOutcome({ error: 'cannot open' }), { error: 'cannot open' });
+});
+
+test('end marks: one answer per mark, a refusal kept as its reason; anything else leaves every mark unsent', () => {
+  assert.deepEqual(parseMarked('{"marked":[null,"cannot send the end marker out of lo in x: No such device"]}', 2), [
+    undefined,
+    'cannot send the end marker out of lo in x: No such device',
+  ]);
+  assert.deepEqual(parseMarked('{"marked":[null]}', 2), ['prober: expected 2 marks', 'prober: expected 2 marks']);
+  assert.deepEqual(parseMarked('{"error":"KeyError: marks"}', 1), ['prober: KeyError: marks']);
+  assert.match(parseMarked('garbage', 1)[0]!, /^prober: not JSON/);
+  // Each check's marker is its own: a capture holding an earlier check's end proves nothing.
+  const [a, b] = [endMarker(), endMarker()];
+  assert.equal(Buffer.from(a.subarray(0, 11)).toString(), 'cnilab:end:');
+  assert.notDeepEqual(a, b);
 });

@@ -8,8 +8,7 @@ import { localChecker } from '../check/index.ts';
 import { getMode } from '../modes/registry.ts';
 import { toWire } from '../errors.ts';
 
-/** The agent's lines on the guest console, one per step: a terminal shows these, not the kernel's. */
-export const AGENT_LINE = /^\[ *[\d.]+s in the guest\] /;
+// The shape AGENT_LINE (protocol.ts) matches: a terminal shows these lines, not the kernel's.
 const log = (s: string) => process.stderr.write(`[${process.uptime().toFixed(1).padStart(5)}s in the guest] ${s}\n`);
 
 async function handle(req: AgentRequest, state: { session?: BackendSession }): Promise<unknown> {

@@ -9,6 +9,9 @@ import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { WireError } from '../../errors.ts';
 
+/** The agent's lines on the guest console, one per step (run/agent.ts): a terminal shows these, not the kernel's. */
+export const AGENT_LINE = /^\[ *[\d.]+s in the guest\] /;
+
 export type AgentRequest =
   | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string }
   | { op: 'program'; mode: string }
