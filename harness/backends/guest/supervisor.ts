@@ -54,8 +54,13 @@ export async function pidsWithTag(tag: string): Promise<number[]> {
  */
 export async function sweep(tag: string, deadlineMs = 10_000): Promise<number[]> {
   const t0 = Date.now();
-  const seen = new Set(await pidsWithTag(tag));
-  let left = [...seen];
+  // pid -> start time: a pid reused meanwhile by another process is not ours to kill.
+  const seen = new Map<number, number | undefined>();
+  const note = (pids: number[]) => {
+    for (const p of pids) if (!seen.has(p)) seen.set(p, processStartTime(p));
+  };
+  note(await pidsWithTag(tag));
+  let left = [...seen.keys()];
   while (left.length && Date.now() - t0 < deadlineMs) {
     for (const p of left) {
       try {
@@ -65,9 +70,8 @@ export async function sweep(tag: string, deadlineMs = 10_000): Promise<number[]>
       }
     }
     await new Promise((r) => setTimeout(r, 20));
-    for (const p of await pidsWithTag(tag)) seen.add(p);
-    left = [];
-    for (const p of seen) if (isRunning(p)) left.push(p);
+    note(await pidsWithTag(tag));
+    left = [...seen].filter(([p, start]) => start !== undefined && processStartTime(p) === start && isRunning(p)).map(([p]) => p);
   }
   return left;
 }
