@@ -28,6 +28,9 @@ function tmpFile(name: string, text: string): string {
   writeFileSync(f, text);
   return f;
 }
+/** An operator Installation named default whose spec is `spec` (indented YAML lines), as a file; its spec starts on line 5. */
+const installation = (spec: string) =>
+  tmpFile('installation.yaml', `apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n${spec}`);
 const run = async (files: string[], expects = {}) =>
   conform(
     readInputs(
@@ -527,10 +530,7 @@ test("flannel udp with its own Port (flannel's documented example, 7890): explai
 });
 
 test('an Installation with `ipPools: []` makes no pool: no invented 192.168.0.0/16 IPIP pool, a warning at that line', async () => {
-  const f = tmpFile(
-    'installation.yaml',
-    'apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n  calicoNetwork:\n    ipPools: []\n',
-  );
+  const f = installation('  calicoNetwork:\n    ipPools: []\n');
   const c = (await conform(readInputs([f]), await topo())).conformance;
   assert.deepEqual(cal(c).pools, []);
   assert.deepEqual(
@@ -606,10 +606,7 @@ test("an IPv6 pool's blockSize defaults to 122 (ippool.go), and a lone IPv6 pool
 });
 
 test('an Installation on a platform CNI (cni.type AmazonVPC): policy only, no pool, no BIRD, at the cni.type line', async () => {
-  const f = tmpFile(
-    'installation.yaml',
-    'apiVersion: operator.tigera.io/v1\nkind: Installation\nmetadata: { name: default }\nspec:\n  cni:\n    type: AmazonVPC\n',
-  );
+  const f = installation('  cni:\n    type: AmazonVPC\n');
   const inst = (await conform(readInputs([f]), await topo())).conformance;
   assert.deepEqual(cal(inst).pools, []);
   assert.deepEqual([cal(inst).backend.value, cal(inst).ipam?.value], ['none', 'AmazonVPC']);

@@ -198,19 +198,20 @@ function resolveCalicoSide(docs: readonly InputDoc[], t: Topology): Resolved {
 /** Where the lab's underlay may go when the config's pod network covers it: the first /16 of these that is clear. */
 const UNDERLAY_PLACES = ['172.31', '192.168', '10.250', '172.20'];
 
+/** `t` reshaped by `edit` and resolved again (source kept), or undefined when it does not resolve. */
+function reshaped(t: Topology, edit: (spec: TopologySpec) => TopologySpec): Topology | undefined {
+  const r = resolveTopology(edit(specOf(t)), () => {});
+  return r ? ({ ...r, ...(t.source ? { source: t.source } : {}) } as Topology) : undefined;
+}
+
 /** The topology with every subnet and node address moved to `prefix` (its first two octets), or undefined when it does not resolve. */
 function underlayAt(t: Topology, prefix: string): Topology | undefined {
   const move = (a: string) => a.replace(/^\d+\.\d+\./, `${prefix}.`);
-  const spec = specOf(t);
-  const moved = resolveTopology(
-    {
-      ...spec,
-      subnets: spec.subnets.map((s) => ({ ...s, cidr: move(s.cidr) })),
-      nodes: spec.nodes.map((n) => ({ ...n, ...(n.ip ? { ip: move(n.ip) } : {}) })),
-    },
-    () => {},
-  );
-  return moved ? ({ ...moved, ...(t.source ? { source: t.source } : {}) } as Topology) : undefined;
+  return reshaped(t, (spec) => ({
+    ...spec,
+    subnets: spec.subnets.map((s) => ({ ...s, cidr: move(s.cidr) })),
+    nodes: spec.nodes.map((n) => ({ ...n, ...(n.ip ? { ip: move(n.ip) } : {}) })),
+  }));
 }
 
 export async function conform(
@@ -245,17 +246,11 @@ const SEGMENT_BOUND = ['host-gw-across-subnets', 'bgp-across-subnets'];
 
 /** The lab with every node on its first subnet and no router: node addresses are the subnet's to give. */
 function oneSegment(t: Topology): Topology | undefined {
-  const { router: _router, ...spec } = specOf(t);
-  const first = spec.subnets[0]!;
-  const flat = resolveTopology(
-    {
-      ...spec,
-      subnets: [first],
-      nodes: spec.nodes.map(({ ip: _ip, ...n }) => ({ ...n, subnet: first.name })),
-    },
-    () => {},
-  );
-  return flat ? ({ ...flat, ...(t.source ? { source: t.source } : {}) } as Topology) : undefined;
+  return reshaped(t, ({ router: _router, ...spec }) => ({
+    ...spec,
+    subnets: [spec.subnets[0]!],
+    nodes: spec.nodes.map(({ ip: _ip, ...n }) => ({ ...n, subnet: spec.subnets[0]!.name })),
+  }));
 }
 
 /**

@@ -158,7 +158,8 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
     sup.stderr?.setEncoding('utf8').on('data', (c: string) => errLines.push(c));
     // From here on gc finds this guest by its record if we die (the console is heard meanwhile: a
     // guest that panics at once prints its reason in the first milliseconds).
-    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid).catch(() => undefined);
+    // A record that cannot be written fails the run (its finally sweeps the guest): gc could not find it.
+    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid);
 
     let why: 'timeout' | 'aborted' | undefined;
     const stop = (w: 'timeout' | 'aborted') => {
