@@ -68,6 +68,22 @@ describe("upstream's calico.yaml and calico-vxlan.yaml on the lab's kube-apiserv
     assertPath(run!, 'cross-subnet', { reachable: true, encap: 'vxlan', vni: 4096, port: 4789 });
     // veth_mtu "0": felix's MTU (1500 - 50), which the plugin reads when the config says 0.
     assert.deepEqual(Object.values(run!.daemonFacts!.calico!.podMtu), [1450, 1450, 1450]);
+    // The manifest as conform reads it (CALICO_IPV4POOL_* left to startup's defaults) is what calico-node made of it.
+    const read = run!.readingCheck!;
+    assert.deepEqual(
+      read.settings.map((x) => [x.setting, x.programmed, x.agree]),
+      [
+        ['pool', '192.168.0.0/16', true],
+        ['blockSize', 26, true],
+        ['ipipMode', 'Never', true],
+        ['vxlanMode', 'CrossSubnet', true],
+        ['vni', 4096, true],
+        ['port', 4789, true],
+        ['deviceMtu', 1450, true],
+        ['podMtu', 1450, true],
+      ],
+    );
+    assert.match(r.stdout, /the manifest as conform read it: 8\/8 settings as programmed/);
     assert.deepEqual(HOST_PATHS.filter(existsSync), before, 'nothing made on the host');
     clean(name);
   });

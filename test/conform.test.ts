@@ -8,6 +8,20 @@ import { netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab } from './helpers.t
 
 const FIX = `${ROOT}/test/fixtures/conform`;
 const results = (out: string) => JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
+/**
+ * conform's reading against what the real daemon programmed from the same config (issue 24 item 3):
+ * every setting in `want` compared, each as read and as programmed.
+ */
+function readAsProgrammed(out: string, want: Record<string, string | number | boolean>) {
+  const check = results(out).conformance!.daemonCheck;
+  assert.ok(check, 'the proof ran a real daemon, so its settings are compared');
+  assert.deepEqual(
+    check.settings.filter((s) => !s.agree),
+    [],
+    `every setting as conform read it: ${JSON.stringify(check.settings)}`,
+  );
+  assert.deepEqual(Object.fromEntries(check.settings.map((s) => [s.setting, s.programmed])), want);
+}
 
 describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
   test('vxlan + DirectRouting, /25 leases from 10.50/16: intended and shown on the wire, in every output', async () => {
@@ -38,6 +52,18 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
       ],
     );
     assert.equal(c.dataPlane.subnetLen!.value, 25);
+    readAsProgrammed(out, {
+      backend: 'vxlan',
+      network: '10.50.0.0/16',
+      leaseLength: 25,
+      vni: 1,
+      port: 8472,
+      deviceMtu: 1450,
+      podMtu: 1450,
+      directRouting: true,
+    });
+    assert.match(r.stdout, /read 8\/8 settings as flanneld v\S+ programmed them/);
+    assert.match(readFileSync(`${out}/report.md`, 'utf8'), /Read against flanneld v\S+: 8 of 8 settings as conform read them/);
     // The lab used the config's network: every pod address is in 10.50.0.0/16.
     assert.ok(results(out).runs[0]!.pairs.length === 30);
     assert.match(readFileSync(`${out}/report.md`, 'utf8'), /### Conformance: flannel, conformant/);
@@ -56,6 +82,32 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.deepEqual(res.conformance!.proof, { mode: 'flanneld-udp', real: true });
     const across = res.runs[0]!.pairs.filter((p) => p.path !== 'same-node');
     assert.ok(across.length > 0 && across.every((p) => p.ok && p.observed.encap === 'udp' && p.observed.port === 7890));
+    // flanneld's own socket listens on 7890; flannel0 is the interface's MTU minus 28.
+    readAsProgrammed(out, { backend: 'udp', network: '10.244.0.0/16', leaseLength: 24, port: '7890', deviceMtu: 1472, podMtu: 1472 });
+  });
+
+  test('Backend as users write it ("VXLAN", MTU 1400): given to flanneld verbatim, read as it programs it', async () => {
+    const out = tmpOut();
+    const f = `${tmpOut('mtu')}/net-conf.json`;
+    const backend = { Type: 'VXLAN', VNI: 4097, Port: 4790, MTU: 1400 };
+    writeFileSync(f, JSON.stringify({ Network: '10.60.0.0/16', SubnetLen: 26, Backend: backend }));
+    const r = await runCli(['conform', f, '--out', out]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const run = results(out).runs[0]!;
+    // flannel.4097 at MTU 1400 - 50: the model agrees with flanneld, given the same MTU.
+    assert.deepEqual(run.modelDiff?.differences, []);
+    readAsProgrammed(out, {
+      backend: 'vxlan',
+      network: '10.60.0.0/16',
+      leaseLength: 26,
+      vni: 4097,
+      port: 4790,
+      deviceMtu: 1350,
+      podMtu: 1350,
+      directRouting: false,
+    });
+    const df = results(out).conformance!.paths.filter((p) => p.df);
+    assert.ok(df.length > 0 && df.every((p) => p.df!.podMtu === 1350 && p.df!.ok), JSON.stringify(df));
   });
 
   test('a custom VNI and port are what crosses the wire', async () => {
@@ -72,6 +124,7 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     const r = await runCli(['conform', `${FIX}/flannel-host-gw.json`, '--out', out]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /WARNING needs-one-segment at .*flannel-host-gw\.json:3/);
+    readAsProgrammed(out, { backend: 'host-gw', network: '10.244.0.0/16', leaseLength: 24, podMtu: 1500 });
     const run = results(out).runs[0]!;
     assert.deepEqual(new Set(run.pairs.map((p) => p.path)), new Set(['same-node', 'same-subnet']));
     assert.ok(run.pairs.every((p) => p.ok && p.observed.reachable));
@@ -150,6 +203,17 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     // calico_backend vxlan: the real calico-node proves it, with veth_mtu as calico.yaml hands it on (felix and the CNI config).
     assert.deepEqual(c.proof, { mode: 'calico-node-vxlan-always', real: true });
     assert.deepEqual(results(out).runs[0]!.modelDiff?.differences, []);
+    // veth_mtu 1500 reaches FELIX_VXLANMTU too, but the kernel keeps vxlan.calico at 1450: read as felix leaves it.
+    readAsProgrammed(out, {
+      pool: '10.48.0.0/16',
+      blockSize: 26,
+      ipipMode: 'Never',
+      vxlanMode: 'Always',
+      vni: 4096,
+      port: 4789,
+      deviceMtu: 1450,
+      podMtu: 1500,
+    });
     const f = c.findings.find((x) => x.rule === 'mtu-too-large')!;
     assert.match(f.shown ?? '', /a 1500-byte DF packet from n\d\/p\d to n\d\/p\d \(same-subnet\) did not pass; the path carries 1450/);
     // Small packets still cross as the config says: it is the full-size ones that are lost.

@@ -57,6 +57,21 @@ describe('a manifest on the real kube-apiserver', { skip: SKIP }, () => {
       "the manifest's own backend first",
     );
     const [vx, hg, dr] = res.runs as [ResultsFile['runs'][number], ResultsFile['runs'][number], ResultsFile['runs'][number]];
+    // Upstream's net-conf.json as conform reads it is what flanneld programmed from it (the later modes are patched: not compared).
+    assert.deepEqual(
+      vx.readingCheck?.settings.map((x) => [x.setting, x.programmed, x.agree]),
+      [
+        ['backend', 'vxlan', true],
+        ['network', '10.244.0.0/16', true],
+        ['leaseLength', 24, true],
+        ['vni', 1, true],
+        ['port', 8472, true],
+        ['deviceMtu', 1450, true],
+        ['podMtu', 1450, true],
+        ['directRouting', false, true],
+      ],
+    );
+    assert.equal(hg.readingCheck, undefined);
     for (const run of res.runs) {
       assertRunPassed(run);
       assert.equal(run.daemon, `flanneld ${GO_TOOLS.flanneld!.version}`);

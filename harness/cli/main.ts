@@ -283,6 +283,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     },
     ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),
     ...(fromManifest ? { manifest: fromManifest.manifest, settings: topology.settings } : {}),
+    ...(fromManifest?.reading && fromManifest.own ? { reading: { mode: fromManifest.own.name, reading: fromManifest.reading } } : {}),
     ...(values.kubeconfig ? { kubeconfig: resolve(values.kubeconfig) } : {}),
   });
   const runs = done.runs;
@@ -362,7 +363,7 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
     await ensureBuilt('kube-apiserver', kubeApiserverBinary);
   }
   const modes = [...(own ? [own] : []), ...more.filter((m) => m.name !== own?.name)];
-  return { ...ml, mode: modes[0]!, modes };
+  return { ...ml, mode: modes[0]!, modes, ...(own ? { own } : {}) };
 }
 
 /**
@@ -847,6 +848,16 @@ async function cmdConform(argv: string[]): Promise<number> {
             ` (path carries ${p.df.pathMtu}; ${p.df.expected === 'passes' ? 'must pass' : 'must not'})${p.df.ok ? '' : '  FAILED'}`,
           TERMINAL_WIDTH,
         ),
+      );
+  }
+  // The settings as conform read them against what the real daemon programmed from them.
+  const check = result.daemonCheck;
+  if (check) {
+    const differ = check.settings.filter((x) => !x.agree);
+    console.log(`  read ${check.settings.length - differ.length}/${check.settings.length} settings as ${check.daemon} programmed them`);
+    for (const d of differ)
+      console.log(
+        cut(`  DIFFERS ${d.setting}: conform read ${d.read}, the daemon programmed ${d.programmed ?? 'nothing'}`, TERMINAL_WIDTH),
       );
   }
   if (values.out || run) {

@@ -101,6 +101,13 @@ export function daemonLines(r: RunResult, width = TERMINAL_WIDTH): string[] {
     for (const x of d.slice(0, 10)) out.push(`    ${x.node} only in the ${x.only}: ${x.fact}`);
     if (d.length > 10) out.push(`    ... ${d.length - 10} more in results.json`);
   }
+  const rc = r.readingCheck;
+  if (rc) {
+    const differ = rc.settings.filter((x) => !x.agree);
+    out.push(`  the manifest as conform read it: ${rc.settings.length - differ.length}/${rc.settings.length} settings as programmed`);
+    for (const x of differ)
+      out.push(`    DIFFERS ${x.setting}: conform read ${x.read}, the daemon programmed ${x.programmed ?? 'nothing'}`);
+  }
   const k = r.daemonFacts.kube;
   if (k)
     out.push(

@@ -86,7 +86,11 @@ test('DirectRouting, a custom SubnetLen and network; a custom VNI and port; Cana
   );
   const custom = await run(['flannel-custom-vni-port.yaml']);
   assert.deepEqual([fl(custom.conformance).vni.value, fl(custom.conformance).port.value], [42, 4790]);
-  assert.deepEqual(custom.topology?.settings.flannel, { vni: 42, port: 4790 }, "the lab is programmed with the config's VNI and port");
+  assert.deepEqual(
+    custom.topology?.settings.flannel,
+    { vni: 42, port: 4790, given: { Type: 'vxlan', VNI: 42, Port: 4790 } },
+    "the lab is programmed with the config's VNI and port, and flanneld gets its Backend as written",
+  );
   assert.equal(custom.conformance.paths[2]!.expected.port, 4790);
   const canal = (await run(['canal.yaml'])).conformance;
   assert.equal(fl(canal).canal, true);

@@ -12,6 +12,7 @@ import { pathBetween, type Topology, type TopologySpec } from '../topology/types
 import { FLANNEL_BACKENDS, FLANNEL_MTU_OVERHEAD, type FlannelPlane, isFlannelDoc, resolveFlannel } from './flannel.ts';
 import { type CalicoPlane, type CalicoPool, isCalicoDoc, resolveCalico } from './calico.ts';
 import { calicoModeConfig, lintCalico, networkingOf, provenPool } from './calico-lint.ts';
+import { calicoReading, checkReading, flannelReading, type Reading, readingFindings } from './daemon-check.ts';
 import { docName, type InputDoc } from './inputs.ts';
 import { closest, type Finding, inRange, podCidrOverlaps, type Sourced } from './plane.ts';
 
@@ -38,6 +39,8 @@ export interface Conformance {
   proof: { mode: string; real: boolean } | { skip: string };
   findings: Finding[];
   paths: PathPlan[];
+  /** What the proof's daemon must program, by conform's reading (checked against it after a real daemon's proof). */
+  reading?: Reading;
 }
 
 const CNI_HINT = "give a kube-flannel.yml, a net-conf.json, Canal's manifest, a calico.yaml, an IPPool or an Installation";
@@ -137,8 +140,12 @@ function resolveFlannelSide(docs: readonly InputDoc[], t: Topology, calicoDocs: 
             settings: {
               ...t.settings,
               // udp's Port is its own (pkg/backend/udp: defaultPort 8285); vxlan's VNI and port stay flannel's defaults then.
-              flannel:
-                b === 'udp' ? { ...t.settings.flannel, udpPort: plane.port.value } : { vni: plane.vni.value, port: plane.port.value },
+              flannel: {
+                ...(b === 'udp' ? { ...t.settings.flannel, udpPort: plane.port.value } : { vni: plane.vni.value, port: plane.port.value }),
+                // Backend.MTU: vxlan's external MTU (wireguard's too; udp and host-gw take the interface's).
+                ...(plane.mtu && b === 'vxlan' ? { mtu: plane.mtu.value } : {}),
+                ...(plane.backendJson ? { given: JSON.parse(plane.backendJson) as Record<string, unknown> } : {}),
+              },
               ...(podMtu ? { podMtu } : {}),
             },
           },
@@ -355,10 +362,18 @@ async function conformOn(
       proof,
       findings,
       paths,
+      ...(lab ? { reading: readingOf(r, lab) } : {}),
     },
     ...(lab ? { topology: lab } : {}),
     ...(mode && lab ? { mode } : {}),
   };
+}
+
+/** What the proof's daemon must program, by conform's reading: flanneld's settings, or calico-node's pool and felix's. */
+function readingOf(r: Resolved, lab: Topology): Reading | undefined {
+  if (r.plane.cni === 'flannel') return flannelReading(r.plane, lab);
+  const pool = r.plane.pools.find((p) => p.name === r.pool);
+  return pool ? calicoReading(r.plane, pool, lab) : undefined;
 }
 
 /** Canal with Calico VXLAN pools: two VXLAN devices. The kernel refuses a second one with the same port and VNI. */
@@ -608,7 +623,10 @@ export function conformanceResult(c: Conformance, run?: RunResult, failOn: 'erro
   });
   // An MTU finding is shown on the wire by the DF packet that did not pass.
   const dropped = run?.mtuProbes?.filter((m) => m.observed === 'dropped') ?? [];
-  const findings = c.findings.map((f) =>
+  // The real daemon's proof: what it programmed against what conform read.
+  const daemonCheck = run && c.reading ? checkReading(c.reading, run) : undefined;
+  const misread = daemonCheck && c.reading ? readingFindings(c.reading, daemonCheck) : [];
+  const findings = [...c.findings, ...misread].map((f) =>
     f.rule === 'mtu-too-large' && dropped.length
       ? {
           ...f,
@@ -619,7 +637,7 @@ export function conformanceResult(c: Conformance, run?: RunResult, failOn: 'erro
       : f,
   );
   const bad =
-    c.findings.some((f) => f.severity === 'error' || failOn === 'warning') ||
+    findings.some((f) => f.severity === 'error' || failOn === 'warning') ||
     paths.some((p) => (p.intended && !p.intended.ok) || (p.wire && p.wire.ok < p.wire.pairs) || (p.df && !p.df.ok)) ||
     run?.status === 'failed';
   return {
@@ -630,6 +648,7 @@ export function conformanceResult(c: Conformance, run?: RunResult, failOn: 'erro
     proof: c.proof,
     findings,
     paths,
+    ...(daemonCheck ? { daemonCheck } : {}),
     verdict: bad ? 'not conformant' : 'conformant',
   };
 }

@@ -26,6 +26,11 @@ export interface FlannelPlane {
   /** `EnableIPv4: false` (an IPv6-only net-conf.json): where it is said. */
   ipv6Only?: Sourced<true>;
   iface?: Sourced<string>;
+  /**
+   * net-conf.json's Backend object as written (JSON text, not a shown setting): the proof hands it
+   * to flanneld verbatim, so the daemon reads the user's words and conform's reading is checked.
+   */
+  backendJson?: string;
 }
 
 /** net-conf.json's keys (pkg/subnet/config.go Config; Go's encoding/json matches them case-insensitively). */
@@ -252,6 +257,7 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
     ...(mtu ? { mtu } : {}),
     ...(field(net, 'EnableIPv4')?.value === false ? { ipv6Only: { value: true as const, at: atNet('EnableIPv4') } } : {}),
     ...(podMtu ? { podMtu } : {}),
+    ...(backendObj && typeof backendObj === 'object' && !Array.isArray(backendObj) ? { backendJson: JSON.stringify(backendObj) } : {}),
   };
 
   const ds = docs.find(isFlannelDaemonSet);

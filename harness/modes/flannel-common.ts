@@ -4,7 +4,7 @@
 import { formatIpv4, macFromIpv4 } from '../net/ipv4.ts';
 import { IF } from '../plan/names.ts';
 import type { KernelOp } from '../plan/ops.ts';
-import type { ResolvedNode } from '../topology/types.ts';
+import type { ModeSettings, ResolvedNode, Topology } from '../topology/types.ts';
 import { directRouteOps, leaseOf, VXLAN_OVERHEAD, vxlanDeviceOps, vxlanPeerOps } from './common.ts';
 import type { DeviceClaim, ModeContext } from './mode.ts';
 
@@ -31,13 +31,20 @@ export function podMtuOps(ctx: ModeContext, derived: number): KernelOp[] {
   return ops;
 }
 
+/**
+ * flannel.<VNI>'s MTU: Backend.MTU when set, else the external interface's, minus VXLAN's 50
+ * (pkg/backend/vxlan/vxlan.go RegisterNetwork: `MTU: cfg.MTU` else `extIface.Iface.MTU`, then
+ * vxlan_network.go encapOverhead). subnet.env's FLANNEL_MTU, and so the pods', is the same.
+ */
+export const flannelVxlanMtu = (t: Pick<Topology, 'mtu'>, s: Pick<ModeSettings, 'flannel'>) => (s.flannel.mtu ?? t.mtu) - VXLAN_OVERHEAD;
+
 export function flannelVxlanDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
   const { vni, port } = ctx.settings.flannel;
   return vxlanDeviceOps(ctx, n, {
     name: FLANNEL_DEV(vni),
     vni,
     port,
-    mtu: ctx.topology.mtu - VXLAN_OVERHEAD,
+    mtu: flannelVxlanMtu(ctx.topology, ctx.settings),
     mac: vtepMac(ctx, n),
     address: vtepIp(n),
   });

@@ -1,7 +1,7 @@
 // flannel's vxlan backend, plain and with DirectRouting: the same device and per-peer state, except
 // that DirectRouting gives on-link peers the host-gw route instead.
-import { CITED, onLink, perNodePlan, VXLAN_OVERHEAD } from './common.ts';
-import { FLANNEL_DEVICES, flannelDirectRoute, flannelVxlanDevice, flannelVxlanPeer, podMtuOps } from './flannel-common.ts';
+import { CITED, onLink, perNodePlan } from './common.ts';
+import { FLANNEL_DEVICES, flannelDirectRoute, flannelVxlanDevice, flannelVxlanMtu, flannelVxlanPeer, podMtuOps } from './flannel-common.ts';
 import type { ModeDef } from './mode.ts';
 
 function vxlan(directRouting: boolean): ModeDef {
@@ -19,7 +19,7 @@ function vxlan(directRouting: boolean): ModeDef {
         '`PEER_LEASE via PEER_LEASE.0 dev flannel.1 onlink`, permanent neighbour PEER_LEASE.0 -> peer VTEP MAC, FDB `PEER_MAC dst ' +
         'PEER_NODE_IP`. Pods get MTU ext-50. Wire: VXLAN with the VNI and port between any two nodes, plain on one node.',
     needs: { kernel: ['veth', 'bridge', 'vxlan'], tools: ['cni-plugins'] },
-    podMtu: (t) => t.mtu - VXLAN_OVERHEAD,
+    podMtu: (t) => flannelVxlanMtu(t, t.settings),
     expect(_src, _dst, path, { settings }) {
       if (path === 'same-node' || (directRouting && path === 'same-subnet')) return { reachable: true, encap: 'none' };
       return { reachable: true, encap: 'vxlan', vni: settings.flannel.vni, port: settings.flannel.port };
@@ -33,7 +33,7 @@ function vxlan(directRouting: boolean): ModeDef {
         plan: (ctx) =>
           perNodePlan(
             ctx,
-            podMtuOps(ctx, ctx.topology.mtu - VXLAN_OVERHEAD),
+            podMtuOps(ctx, flannelVxlanMtu(ctx.topology, ctx.settings)),
             (n) => flannelVxlanDevice(ctx, n),
             (n, p) => (directRouting && onLink(n, p) ? flannelDirectRoute(ctx, n, p) : flannelVxlanPeer(ctx, n, p)),
           ),

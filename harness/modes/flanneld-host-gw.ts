@@ -1,4 +1,4 @@
-import { flanneldMode } from './flanneld-common.ts';
+import { backendFor, flanneldMode } from './flanneld-common.ts';
 import { CITED } from './common.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
 
@@ -15,5 +15,5 @@ export const flanneldHostGw = flanneldMode({
   cited: CITED.plain,
   config: { cni: 'flannel', backend: 'host-gw', directRouting: false },
   // pkg/backend/hostgw/hostgw.go: LeaseAttrs{BackendType: "host-gw"}.
-  flanneld: { backend: () => ({ Type: 'host-gw' }), leaseType: 'host-gw', model: flannelHostGw },
+  flanneld: { backend: (s) => backendFor(s, { Type: 'host-gw' }), leaseType: 'host-gw', model: flannelHostGw },
 });

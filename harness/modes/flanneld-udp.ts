@@ -1,7 +1,7 @@
 // flannel's oldest backend: a TUN device flannel0 and flanneld itself forwarding every packet in
 // user space, the bare IP packet in UDP port 8285 (pkg/backend/udp/udp.go defaultPort, MTU = the
 // interface MTU - 28 in udp_network_amd64.go). cnilab has no model of it: its facts are checked on the wire.
-import { flanneldMode } from './flanneld-common.ts';
+import { backendFor, flanneldMode } from './flanneld-common.ts';
 
 /** pkg/backend/udp/udp.go: defaultPort = 8285 (the decoder knows it as a default tunnel port too). */
 export const FLANNEL_UDP_PORT = 8285;
@@ -26,5 +26,8 @@ export const flanneldUdp = flanneldMode({
   config: { cni: 'flannel', backend: 'udp', directRouting: false },
   // pkg/backend/udp/udp_amd64.go RegisterNetwork: LeaseAttrs{PublicIP} only, so the lease's BackendType is empty.
   // A config's own Port (udp.go: Port, 0 means defaultPort), else flanneld's default.
-  flanneld: { backend: (s) => ({ Type: 'udp', ...(s.flannel.udpPort ? { Port: s.flannel.udpPort } : {}) }), leaseType: '' },
+  flanneld: {
+    backend: (s) => backendFor(s, { Type: 'udp', ...(s.flannel.udpPort ? { Port: s.flannel.udpPort } : {}) }),
+    leaseType: '',
+  },
 });

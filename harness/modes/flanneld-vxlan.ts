@@ -1,7 +1,7 @@
 import { CITED } from './common.ts';
 import { FLANNEL_DEVICES } from './flannel-common.ts';
 import { flannelVxlan, flannelVxlanDirectRouting } from './flannel-vxlan.ts';
-import { flanneldMode } from './flanneld-common.ts';
+import { backendFor, flanneldMode } from './flanneld-common.ts';
 
 function vxlan(directRouting: boolean) {
   return flanneldMode({
@@ -19,7 +19,14 @@ function vxlan(directRouting: boolean) {
     cited: directRouting ? CITED.plainOnSubnet : CITED.vxlan,
     config: { cni: 'flannel', backend: 'vxlan', directRouting },
     flanneld: {
-      backend: (s) => ({ Type: 'vxlan', VNI: s.flannel.vni, Port: s.flannel.port, ...(directRouting ? { DirectRouting: true } : {}) }),
+      backend: (s) =>
+        backendFor(s, {
+          Type: 'vxlan',
+          VNI: s.flannel.vni,
+          Port: s.flannel.port,
+          ...(s.flannel.mtu ? { MTU: s.flannel.mtu } : {}),
+          ...(directRouting ? { DirectRouting: true } : {}),
+        }),
       // pkg/backend/vxlan/vxlan.go newSubnetAttrs: BackendType "vxlan", VtepMAC in BackendData.
       leaseType: 'vxlan',
       model: directRouting ? flannelVxlanDirectRouting : flannelVxlan,

@@ -41,6 +41,7 @@ import { routerEstablished, startRouterBird } from './bird.ts';
 import { type CalicoLaunchPlan, labLaunch, manifestLaunch } from './calico-launch.ts';
 import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
+import { calicoProgrammed } from './calico-programmed.ts';
 import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import { calicoPodName } from './pods.ts';
 import type { Programmer, SwitchOptions } from './programmer.ts';
@@ -304,9 +305,11 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       );
       const choices = await choicesOf(started.api);
       if (started.bgp.length) await routerLearned(t, choices.blocks);
-      const after = factsOf(t, await t.snapshots());
+      const snaps = await t.snapshots();
+      const after = factsOf(t, snaps);
       const expected = modelFacts(t, model, choices);
       const pool = await readPool(started.api);
+      const spec = (pool?.spec ?? {}) as Record<string, unknown>;
       t.state.daemonRun = {
         mode: mode.name,
         daemon: `calico-node ${started.version}`,
@@ -316,9 +319,10 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
             `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), ` +
             `chain ${launch.cni.conflist.plugins.map((p) => p.type).join(' -> ')} from ${launch.cni.from}`,
           ...(left ? { leftBehind: left } : {}),
+          programmed: calicoProgrammed({ snaps, pool: spec, blocks: choices.blocks, podVeth: podVeths }),
           calico: {
             apiserver: `kube-apiserver ${started.kube.version}`,
-            pool: { name: pool?.metadata?.name, ...(pool?.spec ?? {}) },
+            pool: { name: pool?.metadata?.name, ...spec },
             nodes: Object.fromEntries(
               t.env.topology.nodes.map((n) => [
                 n.name,

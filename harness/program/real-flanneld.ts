@@ -15,6 +15,7 @@ import { cniConfList, flannelPluginConf, KUBE_FLANNEL_CONFLIST } from '../plan/p
 import type { Topology } from '../topology/types.ts';
 import { flannelCniBinary } from '../host/daemons.ts';
 import { LabError, UsageError } from '../errors.ts';
+import type { Programmed } from '../results/schema.ts';
 import {
   type FlanneldEnv,
   type Lease,
@@ -27,6 +28,7 @@ import {
   withLeases,
 } from './flanneld.ts';
 import { type DaemonSetRun, flannelAnnotations, readKubeLeases, startFlanneldFromDaemonSet } from './kube-flannel.ts';
+import { flanneldProgrammed, udpListenPorts } from './flanneld-programmed.ts';
 import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import type { PodSource } from './pods.ts';
 import type { Programmer, SwitchOptions } from './programmer.ts';
@@ -50,6 +52,27 @@ function modelFacts(t: ProgramTarget, model: ModeDef, leases: ReadonlyMap<string
   const vtepMacs = Object.fromEntries([...leases].flatMap(([n, l]) => (l.vtepMac ? [[n, l.vtepMac]] : [])));
   const ops = kernelProgram(model)?.plan({ topology, names: t.env.names, pods: t.state.pods, settings: t.env.settings, vtepMacs }) ?? [];
   return new Map(topology.nodes.map((n) => [n.name, plannedFacts(ops, t.env.names.node(n), topology.podCidr)]));
+}
+
+/** flanneld's settings as the nodes show them (flanneld-programmed.ts); udp's port from the sockets it listens on. */
+async function programmedOf(t: ProgramTarget, snaps: readonly NodeKernelState[], leases: ReadonlyMap<string, Lease>): Promise<Programmed> {
+  const env = envOf(t);
+  const udp = snaps.filter((s) => s.links.some((l) => l.ifname === 'flannel0'));
+  const udpPorts = new Map(
+    await Promise.all(
+      udp.map(async (s) => {
+        const r = await t.env.exec(t.env.names.node(s.node)).run(['cat', '/proc/net/udp']);
+        return [s.node, udpListenPorts(r.stdout)] as const;
+      }),
+    ),
+  );
+  return flanneldProgrammed({
+    topology: t.env.topology,
+    snaps,
+    leases,
+    subnetEnvs: new Map(t.env.topology.nodes.map((n) => [n.name, readSubnetEnv(env, n.name)])),
+    udpPorts,
+  });
 }
 
 /** How the pods were attached, for the run's facts and the terminal: the plugin and its chain, or the reproduction and why. */
@@ -147,6 +170,7 @@ async function daemonRunOf(
     fromDs?: DaemonSetRun;
     left?: string[];
     after: Facts;
+    programmed: Programmed;
     expected?: Facts;
   },
   model: ModeDef | undefined,
@@ -159,6 +183,7 @@ async function daemonRunOf(
     facts: {
       leases: Object.fromEntries([...run.leases].map(([n, l]) => [n, l.subnet])),
       cni: run.cni,
+      programmed: run.programmed,
       ...(left ? { leftBehind: left } : {}),
       ...(kube && fromDs
         ? {
@@ -202,7 +227,8 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
       // A new backend means new pod MTUs: pods are re-created, as the rollout after the change would.
       const pods = await flanneldPods(t);
       await t.setPods('flanneld', pods.source);
-      const after = factsOf(t, await t.snapshots());
+      const snaps = await t.snapshots();
+      const after = factsOf(t, snaps);
       const expected = model ? modelFacts(t, model, leases) : undefined;
       const mine = deviceMatcher(mode.owns.devices);
       const programs = (node: string, fact: string) => {
@@ -220,6 +246,7 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
           version: started.version,
           leases,
           after,
+          programmed: await programmedOf(t, snaps, leases),
           cni: pods.said,
           ...(started.fromDs ? { fromDs: started.fromDs } : {}),
           ...(left ? { left } : {}),

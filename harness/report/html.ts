@@ -5,6 +5,7 @@ import { precisionText, VETH_NOTE } from './markdown.ts';
 import {
   captureRows,
   capturesNote,
+  daemonCheckRows,
   daemonRows,
   dfCell,
   familyColour,
@@ -377,6 +378,13 @@ function conformanceHtml(c: NonNullable<ResultsFile['conformance']>): string {
       return `<tr class="${bad ? 'failed' : ''}">${td(p.path)}${td(p.does)}${td(intended)}${td(wire)}${td(dfCell(p))}</tr>`;
     })
     .join('');
+  const checked = daemonCheckRows(c);
+  const daemonTable = checked
+    ? `<p class="note">${x(checked.title)}.</p><table><thead><tr><th>setting</th><th>conform read</th>` +
+      `<th>the daemon programmed</th><th></th></tr></thead><tbody>` +
+      checked.rows.map((r) => `<tr class="${r[3] === '✗' ? 'failed' : ''}">${r.map(td).join('')}</tr>`).join('') +
+      '</tbody></table>'
+    : '';
   return (
     `<h2>Conformance: ${x(c.cni)}, ${x(c.verdict)}</h2><p class="note">${x(proof)}</p>` +
     `<table><thead><tr><th>setting</th><th>value</th><th>from</th></tr></thead><tbody>${plane}</tbody></table>` +
@@ -384,6 +392,7 @@ function conformanceHtml(c: NonNullable<ResultsFile['conformance']>): string {
       ? '<table><thead><tr><th>severity</th><th>rule</th><th>where</th><th>finding</th><th>fix</th></tr></thead>' +
         `<tbody>${findings}</tbody></table>`
       : '<p>No findings.</p>') +
+    daemonTable +
     `<table><thead><tr><th>path</th><th>does</th><th>intended</th><th>on the wire</th><th>DF packet of the pods' MTU</th></tr></thead>` +
     `<tbody>${paths}</tbody></table>`
   );

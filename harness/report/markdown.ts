@@ -5,6 +5,7 @@ import { DEFAULT_MARGIN, pairText } from '../stats/pairs.ts';
 import {
   captureRows,
   capturesNote,
+  daemonCheckRows,
   daemonRows,
   dfCell,
   findingText,
@@ -290,6 +291,11 @@ export function conformanceMarkdown(c: NonNullable<ResultsFile['conformance']>):
   if (c.findings.length) {
     out.push('', '| severity | rule | where | finding | fix |', '|---|---|---|---|---|');
     for (const f of c.findings) out.push(`| ${f.severity} | ${f.rule} | ${f.at} | ${findingText(f)} | ${f.fix} |`);
+  }
+  const checked = daemonCheckRows(c);
+  if (checked) {
+    out.push('', `${checked.title}.`, '', '| setting | conform read | the daemon programmed | |', '|---|---|---|---|');
+    for (const r of checked.rows) out.push(`| ${r.join(' | ')} |`);
   }
   out.push('', "| path | does | intended | on the wire | DF packet of the pods' MTU |", '|---|---|---|---|---|');
   for (const p of c.paths)

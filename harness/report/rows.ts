@@ -136,6 +136,22 @@ export const pathWrong = (p: ConformancePath) =>
 export const findingText = (f: NonNullable<ResultsFile['conformance']>['findings'][number]) =>
   f.shown ? `${f.message}; on the wire: ${f.shown}` : f.message;
 
+/** conform's reading against the proof's real daemon: a title, and per setting [setting, read, programmed, ✓/✗]. */
+export function daemonCheckRows(c: NonNullable<ResultsFile['conformance']>): { title: string; rows: string[][] } | undefined {
+  const d = c.daemonCheck;
+  if (!d) return undefined;
+  const differ = d.settings.filter((s) => !s.agree).length;
+  return {
+    title: `Read against ${d.daemon}: ${d.settings.length - differ} of ${d.settings.length} settings as conform read them`,
+    rows: d.settings.map((s) => [
+      s.setting,
+      String(s.read),
+      s.programmed === undefined ? 'nothing' : String(s.programmed),
+      s.agree ? '✓' : '✗',
+    ]),
+  };
+}
+
 /** What the time table's numbers are. */
 export const TIME_NOTE = "ms; build on a lab's first mode, teardown on its last, until the kernel removed its namespaces";
 

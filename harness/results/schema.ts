@@ -149,6 +149,8 @@ export interface RunResult {
   daemonFacts?: DaemonFacts;
   /** cnilab's model of the mode against what the real daemon programmed, node by node; empty when they agree. */
   modelDiff?: ModelDiff;
+  /** run --manifest, the manifest's own mode: conform's reading of the manifest against what the daemon programmed from it. */
+  readingCheck?: DaemonCheck;
   /** Where the time went, in ms: programming (or switching to) the mode, the stale-state check, and the check's own phases. */
   phases?: Partial<Record<Phase, number>>;
   /** How the pairs were probed: the reply deadline and the warm-up that set it. */
@@ -204,7 +206,17 @@ export interface DaemonFacts {
   kube?: KubeFacts;
   /** What the real calico-node ran with and wrote (its pool, its choices per node), for the calico-node modes. */
   calico?: CalicoFacts;
+  /** What the daemon programmed, read back in a config's words: what `conform` checks its reading against. */
+  programmed?: Programmed;
 }
+
+/**
+ * What a real daemon programmed, read back from the nodes and its own records in the words of a
+ * config: network, leaseLength, backend, vni, port, deviceMtu, podMtu, directRouting (flanneld);
+ * pool, blockSize, ipipMode, vxlanMode, vni, port, deviceMtu, podMtu (calico-node). A value the nodes
+ * disagree on is each node's ("n1 1450, n2 1400").
+ */
+export type Programmed = Record<string, string | number | boolean>;
 
 export interface CalicoFacts {
   /** "kube-apiserver v1.37.2": the Kubernetes datastore. */
@@ -299,7 +311,18 @@ export interface ConformanceResult {
     /** The DF probe of the pods' MTU on this path. */
     df?: MtuProbe;
   }[];
+  /**
+   * The proof's real daemon against conform's reading: each setting as conform read it and as the
+   * daemon programmed it. A setting that disagrees is also a `reading-differs` finding.
+   */
+  daemonCheck?: DaemonCheck;
   verdict: 'conformant' | 'not conformant';
+}
+
+/** conform's reading of a config beside what the real daemon programmed from it, setting by setting. */
+export interface DaemonCheck {
+  daemon: string;
+  settings: { setting: string; read: string | number | boolean; programmed?: string | number | boolean; agree: boolean }[];
 }
 
 export interface ResultsFile {

@@ -8,6 +8,7 @@ import type { LabManifest } from '../backends/backend.ts';
 import type { CalicoPlane } from '../conform/calico.ts';
 import { networkingOf } from '../conform/calico-lint.ts';
 import { type Conformance, conform } from '../conform/conform.ts';
+import type { Reading } from '../conform/daemon-check.ts';
 import { docName, readInputs } from '../conform/inputs.ts';
 import { UsageError } from '../errors.ts';
 import type { KubernetesObject, V1ConfigMap, V1DaemonSet } from '@kubernetes/client-node';
@@ -32,6 +33,8 @@ export interface ManifestLab {
   mode: ModeDef | { none: string };
   /** What the manifest's own data plane is called ("net-conf.json is flanneld-vxlan", "IPPool ipipMode Always, ..."). */
   says: string;
+  /** conform's reading of the manifest: what its own mode's daemon must program (checked after that mode's run). */
+  reading?: Reading;
 }
 
 const DAEMONSET_HINT =
@@ -63,15 +66,16 @@ export async function readManifest(paths: readonly string[], topology: Topology,
       "give one CNI's manifest",
     );
   const manifest = { files: [...new Set(docs.map((d) => d.file))], objects };
+  const reading = conformance.reading ? { reading: conformance.reading } : {};
   if (!lab)
     throw new UsageError(`${paths.join(', ')}: ${'skip' in conformance.proof ? conformance.proof.skip : 'no lab from it'}`, DAEMONSET_HINT);
-  if (cni === 'calico') return { manifest, topology: lab, cni, ...calicoNodeModeOf(conformance) };
+  if (cni === 'calico') return { manifest, topology: lab, cni, ...calicoNodeModeOf(conformance), ...reading };
   if (!mode || !isRealDaemon(mode))
     throw new UsageError(
       `${paths.join(', ')}: ${'skip' in conformance.proof ? conformance.proof.skip : 'no real-flanneld mode for its backend'}`,
       'use a backend the real flanneld runs here: vxlan (with or without DirectRouting), host-gw or udp',
     );
-  return { manifest, topology: lab, cni, mode, says: `its net-conf.json is ${mode.name}` };
+  return { manifest, topology: lab, cni, mode, says: `its net-conf.json is ${mode.name}`, ...reading };
 }
 
 /**

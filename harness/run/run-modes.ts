@@ -9,6 +9,7 @@ import type { Backend, LabManifest, Progress } from '../backends/backend.ts';
 import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
+import { checkReading, type Reading } from '../conform/daemon-check.ts';
 import { attachPerf, underlayPerf } from '../check/summarize.ts';
 import { CancelledError, errorLine } from '../errors.ts';
 import { ManifestRejected } from '../kube/client.ts';
@@ -47,6 +48,8 @@ export interface RunModesOptions {
   manifest?: LabManifest;
   /** kind: the user's cluster instead of a new one. */
   kubeconfig?: string;
+  /** The manifest's own mode and conform's reading of the manifest: its first run is checked against it. */
+  reading?: { mode: string; reading: Reading };
 }
 
 export interface RunModesResult {
@@ -199,6 +202,20 @@ async function runOnBackend(
             .filter(Boolean)
             .join('; '),
         };
+      // The manifest as its daemon read it, beside conform's reading (only before anything patched it).
+      const read = i === 0 && o.reading?.mode === m.name ? checkReading(o.reading.reading, r) : undefined;
+      if (read) {
+        const misread = read.settings
+          .filter((x) => !x.agree)
+          .map((x) => `${x.setting} read ${x.read}, programmed ${x.programmed ?? 'nothing'}`);
+        r = {
+          ...r,
+          readingCheck: read,
+          ...(misread.length
+            ? { reason: [r.reason, `conform misread the manifest: ${misread.join('; ')}`].filter(Boolean).join('; ') }
+            : {}),
+        };
+      }
       if (stale.length)
         r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
       progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);

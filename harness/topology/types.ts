@@ -2,8 +2,13 @@ import type { Cidr, Ipv4 } from '../net/ipv4.ts';
 
 /** Per-family knobs, as the real CNIs expose them: net-conf.json's Backend, FELIX_VXLANVNI/PORT, the AS. */
 export interface ModeSettings {
-  /** The vxlan backend's VNI and port; `udpPort`: the udp backend's Port when a config sets it (8285 otherwise). */
-  flannel: { vni: number; port: number; udpPort?: number };
+  /**
+   * The vxlan backend's VNI and port; `udpPort`: the udp backend's Port when a config sets it (8285
+   * otherwise); `mtu`: Backend.MTU, the external MTU flanneld takes instead of the interface's.
+   * `given`: net-conf.json's Backend as the user wrote it (conform's proof), handed to flanneld
+   * verbatim when its Type is the mode's backend, so the daemon reads the user's own words.
+   */
+  flannel: { vni: number; port: number; udpPort?: number; mtu?: number; given?: Readonly<Record<string, unknown>> };
   calico: { vxlanVni: number; vxlanPort: number; asn: number };
   /**
    * The pods' MTU when a config sets it (Calico's veth_mtu, flannel's cni-conf.json delegate mtu):
