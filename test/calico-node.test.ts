@@ -12,9 +12,10 @@ import { bird1Binary, calicoCniBinary, calicoNodeBinary, kubeApiserverBinary } f
 import { checkMode } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { contains, cidr, ipv4 } from '../harness/net/ipv4.ts';
-import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
+import type { ResultsFile } from '../harness/results/schema.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import {
+  assertRealCalico,
   clean,
   cli,
   inNetns,
@@ -36,21 +37,6 @@ const topology = await loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
 /** A node's nftables rules (nft's warning about tables iptables-nft manages, the kubelet hint's, is not wanted in the output). */
 const nftRules = (netns: string) =>
   execFileSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-
-/** The daemon is the real calico-node, its pods hold calico-ipam's addresses, and the model agrees with the kernel. */
-function assertRealCalico(r: RunResult, model: string, pool: { ipipMode: string; vxlanMode: string }): void {
-  assert.match(r.daemon ?? '', /^calico-node v3\.28\.5\+[0-9a-f]{12}$/);
-  const facts = r.daemonFacts!;
-  assert.match(facts.cni, /^Calico CNI plugin v3\.28\.5\+[0-9a-f]{12} with calico-ipam/);
-  assert.equal(facts.calico?.pool.ipipMode, pool.ipipMode);
-  assert.equal(facts.calico?.pool.vxlanMode, pool.vxlanMode);
-  assert.match(facts.calico?.apiserver ?? '', /^kube-apiserver v1\./);
-  assert.deepEqual(Object.keys(facts.leases).sort(), ['n1', 'n2', 'n3']);
-  for (const blocks of Object.values(facts.leases)) assert.match(blocks, /^10\.244\.\d+\.\d+\/26(,|$)/);
-  assert.equal(r.modelDiff?.model, model);
-  assert.ok((r.modelDiff?.compared ?? 0) > 10, 'the model planned something to compare');
-  assert.deepEqual(r.modelDiff?.differences, [], `cnilab's ${model} differs from calico-node`);
-}
 
 describe('the real calico-node on the two-subnets lab', { skip: SKIP }, () => {
   test('VXLAN Always, then CrossSubnet, then BGP, from the CLI: each passes on the wire with 0 model differences', async () => {

@@ -223,16 +223,29 @@ describe('cnilab conform on the wire', { skip: ROOT_SKIP }, () => {
     assert.match(readFileSync(`${out}/junit.xml`, 'utf8'), /<failure message="MTU 1500 for the pods .*on the wire: a 1500-byte DF packet/);
   });
 
-  test('an operator Installation with IPIPCrossSubnet, proven where IPIP runs (a guest here)', async (t) => {
+  test('an operator Installation with IPIPCrossSubnet, proven by the real calico-node where IPIP runs (a guest here)', {
+    timeout: 900_000,
+  }, async (t) => {
     const out = tmpOut();
     const r = await runCli(['conform', `${FIX}/operator-ipipcrosssubnet.yaml`, '--out', out]);
     const c = results(out).conformance!;
     if ('skip' in c.proof) return t.skip(`not provable here: ${c.proof.skip}`);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.equal(c.proof.mode, 'calico-ipip-crosssubnet');
+    // The operator runs BIRD (bgp: Enabled): the real calico-node's mode, its routes from confd's config in BIRD 2.
+    assert.deepEqual(c.proof, { mode: 'calico-node-ipip-crosssubnet', real: true });
     const run = results(out).runs[0]!;
     assert.ok(run.pairs.filter((p) => p.path === 'cross-subnet').every((p) => p.ok && p.observed.encap === 'ipip'));
     assert.ok(run.pairs.filter((p) => p.path === 'same-subnet').every((p) => p.ok && p.observed.encap === 'none'));
     assert.ok(c.paths.filter((p) => p.df).every((p) => p.df!.ok && p.df!.observed === 'passes'));
+    assert.deepEqual(run.modelDiff?.differences, []);
+    const pool = c.dataPlane['pool default-ipv4-ippool cidr']!.value;
+    readAsProgrammed(out, {
+      pool,
+      blockSize: 26,
+      ipipMode: 'CrossSubnet',
+      vxlanMode: 'Never',
+      deviceMtu: 1480,
+      podMtu: 1480,
+    });
   });
 });

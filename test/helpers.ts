@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertRunPassed } from '../assertions/index.ts';
 import type { LabView } from '../harness/backends/backend.ts';
+import type { RunResult } from '../harness/results/schema.ts';
 import type { Lab } from '../harness/backends/netns/lab.ts';
 import { checkMode } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
@@ -191,4 +192,19 @@ export function viewOf(lab: Lab, over: Partial<Pick<LabView, 'executor' | 'nodeE
     executor: over.executor ?? ((ns) => lab.executor(ns)),
     nodeExecutor: over.nodeExecutor ?? ((n) => lab.nodeExecutor(n)),
   };
+}
+
+/** The daemon is the real calico-node, its pods hold calico-ipam's addresses, and the model agrees with the kernel. */
+export function assertRealCalico(r: RunResult, model: string, pool: { ipipMode: string; vxlanMode: string }): void {
+  assert.match(r.daemon ?? '', /^calico-node v3\.28\.5\+[0-9a-f]{12}$/);
+  const facts = r.daemonFacts!;
+  assert.match(facts.cni, /^Calico CNI plugin v3\.28\.5\+[0-9a-f]{12} with calico-ipam/);
+  assert.equal(facts.calico?.pool.ipipMode, pool.ipipMode);
+  assert.equal(facts.calico?.pool.vxlanMode, pool.vxlanMode);
+  assert.match(facts.calico?.apiserver ?? '', /^kube-apiserver v1\./);
+  assert.deepEqual(Object.keys(facts.leases).sort(), ['n1', 'n2', 'n3']);
+  for (const blocks of Object.values(facts.leases)) assert.match(blocks, /^10\.244\.\d+\.\d+\/26(,|$)/);
+  assert.equal(r.modelDiff?.model, model);
+  assert.ok((r.modelDiff?.compared ?? 0) > 10, 'the model planned something to compare');
+  assert.deepEqual(r.modelDiff?.differences, [], `cnilab's ${model} differs from calico-node`);
 }

@@ -13,7 +13,20 @@ import { localChecker } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
 import type { ResultsFile } from '../harness/results/schema.ts';
-import { assertIpipCaptured, cli, labProcesses, netnsOf, ROOT, ROOT_SKIP, runCli, tmpOut, uniqueLab, waitFor } from './helpers.ts';
+import { bird1Binary, calicoCniBinary, calicoNodeBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
+import {
+  assertIpipCaptured,
+  assertRealCalico,
+  cli,
+  labProcesses,
+  netnsOf,
+  ROOT,
+  ROOT_SKIP,
+  runCli,
+  tmpOut,
+  uniqueLab,
+  waitFor,
+} from './helpers.ts';
 
 const qemu = await qemuBackend.available();
 const SKIP = ROOT_SKIP || (qemu.ok ? false : `qemu backend unavailable: ${qemu.detail}`);
@@ -57,6 +70,40 @@ describe('IPIP in a qemu guest', { skip: SKIP }, () => {
     assert.deepEqual(cross!.stale, [], 'Always -> CrossSubnet left state in the guest');
     assertIpipCaptured(`${out}/${always!.captures![0]}`);
     assert.match(readFileSync(`${out}/qemu-console.log`, 'utf8'), /calico-ipip-crosssubnet: probed 30 pairs \(deadline \d+ ms\)/);
+    assert.deepEqual(qemuLeftovers(name), []);
+    assert.deepEqual(netnsOf(name), []);
+  });
+
+  test("the real calico-node's IPIP: Always, then CrossSubnet by a pool patch, routes from confd's config in BIRD 2", {
+    timeout: 900_000,
+  }, async (t) => {
+    const parts = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary(), kubeApiserverBinary()]);
+    const missing = parts.find((b) => !b.ok);
+    if (missing && !missing.ok) return t.skip(missing.detail);
+    const out = tmpOut();
+    const name = uniqueLab('qc');
+    const modes = 'calico-node-ipip-always,calico-node-ipip-crosssubnet';
+    const r = await runCli(['run', '--backend', 'qemu', '--modes', modes, '--out', out, '--name', name, '--count', '2']);
+    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
+    const res = JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
+    const [always, cross] = res.runs;
+    for (const run of res.runs) {
+      assert.equal(run.backend, 'qemu');
+      assertRunPassed(run);
+      assert.deepEqual(run.daemonFacts!.calico!.daemons.slice(-2, -1), ['confd']);
+      assert.match(run.daemonFacts!.calico!.daemons.at(-1)!, /^BIRD 2\.\S+ on confd's rendering rewritten for it$/);
+    }
+    assertRealCalico(always!, 'calico-ipip-always', { ipipMode: 'Always', vxlanMode: 'Never' });
+    assertPath(always!, 'same-subnet', { reachable: true, encap: 'ipip' });
+    assertPath(always!, 'cross-subnet', { reachable: true, encap: 'ipip' });
+    assertIpipCaptured(`${out}/${always!.captures![0]}`);
+    assertRealCalico(cross!, 'calico-ipip-crosssubnet', { ipipMode: 'CrossSubnet', vxlanMode: 'Never' });
+    assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
+    assertPath(cross!, 'cross-subnet', { reachable: true, encap: 'ipip' });
+    // The pool patch reached BIRD 2 through confd's reload_cmd: calico-node kept running, nothing left.
+    assert.equal(cross!.daemonFacts!.calico!.switched, 'IPPool patched; calico-node kept running');
+    assert.deepEqual(cross!.daemonFacts!.leftBehind, []);
+    assert.equal(always!.daemonFacts!.programmed?.deviceMtu, 1480, 'tunl0 at the underlay MTU minus 20');
     assert.deepEqual(qemuLeftovers(name), []);
     assert.deepEqual(netnsOf(name), []);
   });

@@ -181,7 +181,18 @@ async function cmdRun(argv: string[]): Promise<number> {
   const backend = parseBackend(values.backend);
   const count = pingCount(values.count);
   let topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
-  let asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes();
+  let asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes().filter((m) => !m.onlyWhenNamed);
+  // A plain run says what it leaves out, and why, rather than leaving it out quietly.
+  const unnamed = values.modes === undefined && !values.manifest ? allModes().filter((m) => m.onlyWhenNamed) : [];
+  for (const reason of new Set(unnamed.map((m) => m.onlyWhenNamed))) {
+    progress(`not in a plain run (${reason}); name them in --modes:`);
+    progress(
+      `  ${unnamed
+        .filter((m) => m.onlyWhenNamed === reason)
+        .map((m) => m.name)
+        .join(',')}`,
+    );
+  }
   const fromManifest = values.manifest
     ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend, values.topology === undefined)
     : undefined;

@@ -187,7 +187,8 @@ test("calico.yaml: the env's pool (IPIP Always), the backend through its configM
   assert.equal(cal(c).podMtu, undefined, 'veth_mtu "0" means: Calico detects it');
   assert.deepEqual([cal(c).vxlanVni.value, cal(c).vxlanPort.value, cal(c).asNumber.value], [4096, 4789, 64512]);
   assert.deepEqual(c.findings, []);
-  assert.deepEqual(c.proof, { mode: 'calico-ipip-always', real: false });
+  // calico_backend bird with an IPIP pool: the real calico-node, its IPIP routes from confd's config in BIRD 2.
+  assert.deepEqual(c.proof, { mode: 'calico-node-ipip-always', real: true });
   assert.deepEqual(encaps(c), ['none', 'ipip', 'ipip']);
   assert.equal(topology?.blockSize, 26);
   assert.equal(topology && `${topology.podCidr.prefix}`, '16');
@@ -216,7 +217,7 @@ test('calico-vxlan.yaml, IPPools (v3 and crd v1) and FelixConfiguration: each mo
     ],
   );
   const cross = (await run(['calico-ippool-crosssubnet.yaml'])).conformance;
-  assert.deepEqual([c(cross), encaps(cross)], ['calico-ipip-crosssubnet', ['none', 'none', 'ipip']]);
+  assert.deepEqual([c(cross), encaps(cross)], ['calico-node-ipip-crosssubnet', ['none', 'none', 'ipip']]);
   assert.deepEqual(cross.findings, [], 'kubernetes.io/os == "linux" selects every node');
   const bgp = (await run(['calico-bgp.yaml'])).conformance;
   assert.deepEqual([c(bgp), cal(bgp).asNumber.value, encaps(bgp)], ['calico-node-bgp', 64600, ['none', 'none', 'unreachable']]);
@@ -233,8 +234,8 @@ function c(x: { proof: { mode: string } | { skip: string } }): string {
 test('an operator Installation for each encapsulation', async () => {
   const one = await loadTopology(`${ROOT}/topologies/one-subnet.yaml`);
   const want: Record<string, [string, string[]]> = {
-    ipip: ['calico-ipip-always', ['none', 'ipip', 'ipip']],
-    ipipcrosssubnet: ['calico-ipip-crosssubnet', ['none', 'none', 'ipip']],
+    ipip: ['calico-node-ipip-always', ['none', 'ipip', 'ipip']],
+    ipipcrosssubnet: ['calico-node-ipip-crosssubnet', ['none', 'none', 'ipip']],
     vxlan: ['calico-vxlan-always', ['none', 'vxlan', 'vxlan']],
     vxlancrosssubnet: ['calico-vxlan-crosssubnet', ['none', 'none', 'vxlan']],
   };
@@ -444,10 +445,10 @@ test("upstream's own manifests at the pinned versions, from the Go module cache,
   const flannel = flannelModuleDir();
   if (!calico || !flannel) return t.skip('the calico and flannel modules are not in the Go module cache ("cnilab install --all")');
   const want: [string, string, string][] = [
-    [`${calico}/manifests/calico.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/calico.yaml`, 'calico-node-ipip-always', '192.168.0.0/16'],
     [`${calico}/manifests/calico-vxlan.yaml`, 'calico-node-vxlan-crosssubnet', '192.168.0.0/16'],
-    [`${calico}/manifests/calico-typha.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
-    [`${calico}/manifests/calico-etcd.yaml`, 'calico-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/calico-typha.yaml`, 'calico-node-ipip-always', '192.168.0.0/16'],
+    [`${calico}/manifests/calico-etcd.yaml`, 'calico-node-ipip-always', '192.168.0.0/16'],
     [`${calico}/manifests/custom-resources.yaml`, 'calico-vxlan-crosssubnet', '192.168.0.0/16'],
     [`${calico}/manifests/canal.yaml`, 'flanneld-vxlan', '10.244.0.0/16'],
     // flannel's config written to etcd by its configure-canal Job (etcdctl set /coreos.com/network/config).

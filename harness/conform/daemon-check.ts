@@ -71,6 +71,11 @@ export function calicoReading(p: CalicoPlane, pool: CalicoPool, lab: Topology): 
         ? { value: most, at: `${set.at}: ${set.value} is past the kernel's limit for vxlan.calico (the underlay's MTU minus 50)` }
         : { value: set.value, at: set.at };
   }
+  // tunl0 (no parent device, so no kernel cap): felix's IPIP MTU, veth_mtu as calico.yaml hands it on, else detected.
+  if (ipip && !vxlan) {
+    const set = p.ipipMtu ?? p.podMtu;
+    out.deviceMtu = set ? { value: set.value, at: set.at } : { value: lab.mtu - ENCAP_OVERHEAD.ipip, at: `${underlay}, minus 20` };
+  }
   // felix's auto MTU takes the largest overhead of the encapsulations in use (int_dataplane.go).
   const overhead = vxlan ? ENCAP_OVERHEAD.vxlan : ipip ? ENCAP_OVERHEAD.ipip : 0;
   out.podMtu = p.podMtu ? { value: p.podMtu.value, at: p.podMtu.at } : { value: lab.mtu - overhead, at: `${underlay}, minus ${overhead}` };

@@ -77,9 +77,10 @@ export function ipipDevice(ctx: ModeContext, n: ResolvedNode): KernelOp[] {
 }
 
 /**
- * IPIP block routes. Calico's BIRD fork writes them with krt_tunnel; stock BIRD 2 cannot name an
- * outgoing device with a gateway, so they are written the way felix does with ProgramClusterRoutes:
- * `BLOCK via PEER_NODE_IP dev tunl0 onlink`, while BIRD keeps distributing the blocks.
+ * IPIP block routes: `BLOCK via PEER_NODE_IP dev tunl0 onlink`. Calico's BIRD fork writes them with
+ * krt_tunnel (v3.28); the model writes them as felix does with ProgramClusterRoutes (v3.31), while
+ * BIRD keeps distributing the blocks. The real calico-node modes get the same route from stock
+ * BIRD 2 on confd's rewritten rendering (program/bird2-from-confd.py), with BIRD's protocol.
  */
 export function ipipPeer(ctx: ModeContext, n: ResolvedNode, peer: ResolvedNode): KernelOp[] {
   return [

@@ -10,7 +10,7 @@ import { calicoPods } from '../plan/pods.ts';
 import { parseTopology } from '../topology/load.ts';
 import { birdKernelRoutes } from './bird-config.ts';
 import { calicoVtepMac } from './calico-common.ts';
-import { calicoNodeProgram, DEFAULT_SETTINGS, isRealDaemon, kernelProgram } from './mode.ts';
+import { calicoBird, calicoNodeProgram, DEFAULT_SETTINGS, isRealDaemon, kernelProgram } from './mode.ts';
 import { allModes, getMode } from './registry.ts';
 import { findStale } from './stale.ts';
 
@@ -22,7 +22,13 @@ test('the calico-node modes: real daemons, each checked against the model of its
   const real = allModes().filter((m) => calicoNodeProgram(m));
   assert.deepEqual(
     real.map((m) => m.name),
-    ['calico-node-bgp', 'calico-node-vxlan-always', 'calico-node-vxlan-crosssubnet'],
+    [
+      'calico-node-bgp',
+      'calico-node-vxlan-always',
+      'calico-node-vxlan-crosssubnet',
+      'calico-node-ipip-always',
+      'calico-node-ipip-crosssubnet',
+    ],
   );
   for (const m of real) {
     const p = calicoNodeProgram(m)!;
@@ -30,8 +36,13 @@ test('the calico-node modes: real daemons, each checked against the model of its
     assert.equal(m.family, 'calico-node');
     assert.equal(m.expect, p.model.expect, `${m.name} expects what its model claims`);
     assert.deepEqual(p.model.config, { cni: 'calico', ...p.pool });
-    // BIRD 1.6 only where confd drives it.
+    // BIRD 1.6 only where confd drives it; BIRD 2 (bird) too for an IPIP pool, on the rewritten rendering.
     assert.equal(m.needs.tools.includes('bird1'), p.backend === 'bird');
+    assert.equal(m.needs.tools.includes('bird'), p.backend === 'bird' && p.pool.ipipMode !== 'Never');
+    assert.equal(calicoBird(p), p.backend !== 'bird' ? undefined : p.pool.ipipMode === 'Never' ? 'bird1' : 'bird2');
+    // IPIP needs the kernel's ipip (a guest here), and is left out of a plain run for it.
+    assert.equal(m.needs.kernel.includes('ipip'), p.pool.ipipMode !== 'Never');
+    assert.equal(m.onlyWhenNamed !== undefined, p.pool.ipipMode !== 'Never');
   }
 });
 

@@ -92,6 +92,16 @@ export interface CalicoNodeProgram {
   model: ModeDef;
 }
 
+/**
+ * Which BIRD runs confd's rendering for a calico-node mode: Debian's 1.6 as rendered, or (an IPIP
+ * pool, whose routes need Calico's krt_tunnel, which no stock BIRD 1.6 has) stock BIRD 2 on the
+ * rendering rewritten by program/bird2-from-confd.py; none for the vxlan backend.
+ */
+export function calicoBird(p: CalicoNodeProgram): 'bird1' | 'bird2' | undefined {
+  if (p.backend !== 'bird') return undefined;
+  return p.pool.ipipMode === 'Never' ? 'bird1' : 'bird2';
+}
+
 /** How a mode is programmed: by cnilab's own plan, or by a real daemon. */
 export type ModeProgram = { kernel: KernelProgram } | { flanneld: FlanneldProgram } | { calicoNode: CalicoNodeProgram };
 
@@ -137,6 +147,8 @@ export interface ModeDef {
   program: ModeProgram;
   /** The CNI setting this mode programs, when it is one a user's config can ask for. */
   config?: ModeConfig;
+  /** Left out of a plain `run` (minutes, not seconds), with why: it runs when named in --modes. */
+  onlyWhenNamed?: string;
 }
 
 /** How the reports draw a family: its name in a legend and its colour (cnilab's models light, the real daemons dark). */

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.ts';
 import { calicoBgp } from './calico-bgp.ts';
 import { calicoIpipAlways, calicoIpipCrossSubnet } from './calico-ipip.ts';
 import { calicoNodeBgp } from './calico-node-bgp.ts';
+import { calicoNodeIpipAlways, calicoNodeIpipCrossSubnet } from './calico-node-ipip.ts';
 import { calicoNodeVxlanAlways, calicoNodeVxlanCrossSubnet } from './calico-node-vxlan.ts';
 import { calicoVxlanAlways, calicoVxlanCrossSubnet } from './calico-vxlan.ts';
 import { flannelHostGw } from './flannel-host-gw.ts';
@@ -28,6 +29,8 @@ const MODES: readonly ModeDef[] = [
   calicoNodeBgp,
   calicoNodeVxlanAlways,
   calicoNodeVxlanCrossSubnet,
+  calicoNodeIpipAlways,
+  calicoNodeIpipCrossSubnet,
 ];
 
 const registry = new Map<string, ModeDef>(MODES.map((m) => [m.name, m]));

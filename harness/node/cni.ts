@@ -100,6 +100,14 @@ function outcome(c: CniCall, exitCode: number, stdout: string, stderr: string, f
   return c.cmd === 'ADD' ? (JSON.parse(stdout) as CniResult) : undefined;
 }
 
+/**
+ * How long one CNI call may take (a whole chain): a kubelet's runtime request timeout
+ * (--runtime-request-timeout, 2 min), which bounds the sandbox setup that runs CNI ADD. Calico's
+ * plugin talks to the API server several times per ADD; in a guest under emulation, beside a busy
+ * host, one ADD was seen to take more than a minute.
+ */
+const CALL_LIMIT_MS = 120_000;
+
 /** Runs a chain in the node, for the pod's namespace (its executor's netnsPath). */
 export async function cniCall(cmd: 'ADD' | 'DEL', args: Omit<CniCall, 'cmd'>): Promise<CniResult | undefined> {
   const c = { ...args, cmd };
@@ -148,7 +156,8 @@ export async function cniCalls(calls: readonly CniCall[]): Promise<(CniResult | 
     return out;
   }
   const script = calls.map(chainScript).join('');
-  const r = await run([...PDEATHSIG, 'sh', '-s'], { input: script, op: 'CNI' });
+  // Each call gets the one-command limit: a script of several is not one command's worth of work.
+  const r = await run([...PDEATHSIG, 'sh', '-s'], { input: script, op: 'CNI', timeoutMs: CALL_LIMIT_MS * calls.length });
   const section = (text: string, i: number) => {
     const from = text.indexOf(`@@cni ${i}\n`);
     if (from < 0) return undefined;

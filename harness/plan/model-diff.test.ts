@@ -146,3 +146,25 @@ test("Calico's routed pods: the host side's MTU and MAC, its /32 route as `ip ro
     ['model: veth cali97dcbc93df0 mtu 1450 mac ee:ee:ee:ee:ee:ee', 'kernel: veth cali97dcbc93df0 mtu 1500 mac ee:ee:ee:ee:ee:ee'],
   );
 });
+
+test("Calico's tunl0: the fallback device's MTU and felix's tunnel address, on both sides", () => {
+  const plan: KernelOp[] = [
+    { kind: 'ipip-fallback', netns: ns, mtu: 1480 },
+    { kind: 'addr', netns: ns, dev: 'tunl0', cidr: '10.244.40.128/32' },
+  ];
+  const k: NodeKernelState = {
+    node: 'n1',
+    links: [{ ifname: 'tunl0', kind: 'ipip', up: true, mtu: 1480, addrs: ['10.244.40.128/32'] }],
+    routes: [],
+    neigh: [],
+    fdb: [],
+  };
+  const owned = (d: string) => d === 'tunl0';
+  assert.deepEqual([...plannedFacts(plan, ns, pods)].sort(), ['addr tunl0 10.244.40.128/32', 'link tunl0 ipip mtu 1480']);
+  assert.deepEqual(diffFacts('n1', plannedFacts(plan, ns, pods), kernelFacts(k, pods, owned)), []);
+  const other = { ...k, links: [{ ...k.links[0]!, mtu: 1440 }] };
+  assert.deepEqual(
+    diffFacts('n1', plannedFacts(plan, ns, pods), kernelFacts(other, pods, owned)).map((d) => `${d.only}: ${d.fact}`),
+    ['model: link tunl0 ipip mtu 1480', 'kernel: link tunl0 ipip mtu 1440'],
+  );
+});

@@ -47,6 +47,10 @@ export function plannedFacts(
     if (o.kind === 'vxlan-dev') {
       devices.add(o.name);
       out.add(vxlanFact(o.name, { id: o.vni, port: o.port, local: o.local, dev: o.dev, learning: false }, o.mtu, o.mac));
+    } else if (o.kind === 'ipip-fallback') {
+      // The ipip module's fallback device, tunl0 (felix's ipip_mgr.go sets its MTU and address).
+      devices.add(IF.tunl0);
+      out.add(`link ${IF.tunl0} ipip mtu ${o.mtu}`);
     } else if (o.kind === 'veth') vethMtu.set(o.name, o.mtu);
     else if (o.kind === 'link-set' && o.mac && vethMtu.has(o.name)) vethMac.set(o.name, o.mac);
     else if (o.kind === 'addr' && !o.del && devices.has(o.dev)) out.add(`addr ${o.dev} ${o.cidr}`);

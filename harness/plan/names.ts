@@ -74,6 +74,8 @@ export const IF = {
   switchPortToApiserver: 'kapi',
   podEth: 'eth0',
   cni0: 'cni0',
+  /** The ipip module's fallback device: Calico's IPIP tunnel. */
+  tunl0: 'tunl0',
 } as const;
 
 /** The lab built beside `lab` to hold one mode for the perf rounds: still 12 characters at most. */

@@ -1,17 +1,20 @@
 // calico-node in a lab, per node, as calico-node's container runs it (node/filesystem/etc/rc.local
 // and its runit services): `-startup` once, `-allocate-tunnel-addrs` once, felix supervised (runsv
 // starts it again when it exits: felix exits with 129 on every encapsulation change), and for the
-// BIRD backend confd rendering BIRD 1.6's config and BIRD itself. Every one runs in the node's
+// BIRD backend confd rendering BIRD 1.6's config and BIRD itself (for an IPIP pool, stock BIRD 2 on a
+// rewrite of that rendering: bird2-from-confd.py). Every one runs in the node's
 // namespace with a mount namespace of its own: calico-node writes fixed paths (/var/lib/calico,
 // and /var/run/calico for -startup), which an overlay sends into the lab's folder instead of the host.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { readInputs, docName } from '../conform/inputs.ts';
 import { LabError, UsageError } from '../errors.ts';
+import { pythonHelper } from '../kernel/root.ts';
 import { bird1Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
 import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject, objectName } from '../kube/client.ts';
-import type { CalicoNodeProgram } from '../modes/mode.ts';
+import { type CalicoNodeProgram, calicoBird } from '../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
 import type { ResolvedNode } from '../topology/types.ts';
 import type { KubeState } from './apiserver.ts';
@@ -21,8 +24,24 @@ import type { LabEnv } from './env.ts';
 export interface CalicoBinaries {
   node: { path: string; version: string };
   cni: { path: string; version: string };
-  /** BIRD 1.6 and birdc beside it: the BIRD backend's. */
-  bird?: { path: string; birdc: string; version: string };
+  /**
+   * The BIRD backend's BIRD and its birdc; `check`: BIRD 1.6, which checks confd's rendering as
+   * Calico's does (check_cmd); `rewrite`: for BIRD 2, the command that rewrites that rendering for it first.
+   */
+  bird?: { path: string; birdc: string; version: string; check: string; rewrite?: string[] };
+}
+
+/** Rewrites confd's BIRD 1.x rendering for stock BIRD 2 (IPIP pools: krt_tunnel, see calicoBird): the command. */
+const bird2Rewrite = () => pythonHelper('harness/program/bird2-from-confd.py');
+
+/** Stock BIRD 2 (Debian's bird2, as ci/ensure.sh installs it), with its version. */
+function bird2(): { path: string; birdc: string; version: string } {
+  const dir = ['/usr/sbin', '/usr/local/sbin', '/sbin'].find((d) => existsSync(`${d}/bird`) && existsSync(`${d}/birdc`));
+  const r = dir ? spawnSync(`${dir}/bird`, ['--version'], { encoding: 'utf8' }) : undefined;
+  const version = /BIRD version (2\.\S+)/.exec(`${r?.stdout ?? ''}${r?.stderr ?? ''}`)?.[1];
+  if (!dir || !version)
+    throw new UsageError("an IPIP pool runs confd's config in BIRD 2: no BIRD 2 installed", 'bash ci/ensure.sh installs bird2');
+  return { path: `${dir}/bird`, birdc: `${dir}/birdc`, version };
 }
 
 /**
@@ -34,15 +53,12 @@ export async function calicoBinaries(prog: CalicoNodeProgram): Promise<CalicoBin
   const hint = 'the calico-node modes need calico-node, the Calico CNI plugin and (for BGP) BIRD 1.6: "cnilab install calico-node"';
   if (!node.ok) throw new UsageError(node.detail, hint);
   if (!cni.ok) throw new UsageError(cni.detail, hint);
-  if (prog.backend === 'bird' && !bird.ok) throw new UsageError(bird.detail, hint);
-  if (prog.backend === 'bird' && !calicoConfdDir()) throw new UsageError("confd's templates are not in the cache", hint);
-  return {
-    node,
-    cni,
-    ...(prog.backend === 'bird' && bird.ok
-      ? { bird: { path: bird.path, birdc: `${dirname(bird.path)}/birdc`, version: bird.version } }
-      : {}),
-  };
+  const flavour = calicoBird(prog);
+  if (flavour && !bird.ok) throw new UsageError(bird.detail, hint);
+  if (flavour && !calicoConfdDir()) throw new UsageError("confd's templates are not in the cache", hint);
+  if (!flavour || !bird.ok) return { node, cni };
+  const one = { path: bird.path, birdc: `${dirname(bird.path)}/birdc`, version: bird.version, check: bird.path };
+  return { node, cni, bird: flavour === 'bird1' ? one : { ...bird2(), check: bird.path, rewrite: bird2Rewrite() } };
 }
 
 /** Calico's CRDs, read from the calico module in the Go module cache (libcalico-go/config/crd): never copied into the repo. */
@@ -73,6 +89,8 @@ export const calicoDir = (env: LabEnv, node: string) => `${env.labDir}/calico/${
 export const felixMtuFile = (env: LabEnv, node: string) => `${calicoDir(env, node)}/felix/upper/calico/mtu`;
 const birdDir = (env: LabEnv, node: string) => `${calicoDir(env, node)}/bird`;
 const birdSocket = (env: LabEnv, node: string) => `${birdDir(env, node)}/bird.ctl`;
+/** Where BIRD 2's rewrite of confd's rendering goes (bird2-from-confd.py). */
+const bird2Dir = (env: LabEnv, node: string) => `${birdDir(env, node)}/bird2`;
 
 /**
  * calico-node's environment on a node: what calico.yaml's DaemonSet sets (DATASTORE_TYPE, CLUSTER_TYPE,
@@ -179,21 +197,22 @@ function confdConf(env: LabEnv, n: ResolvedNode, bird: NonNullable<CalicoBinarie
   const src = calicoConfdDir()!;
   const dir = `${calicoDir(env, n.name)}/confd-conf`;
   const out = birdDir(env, n.name);
-  for (const p of [dir, out, bird.path, bird.birdc])
+  for (const p of [dir, out, bird.path, bird.birdc, bird.check, ...(bird.rewrite ?? [])])
     if (!/^[A-Za-z0-9/._+-]+$/.test(p))
       throw new UsageError(`${p}: a path confd runs must be plain`, 'use a lab folder without spaces or quotes');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(`${dir}/conf.d`, { recursive: true, mode: 0o700 });
   mkdirSync(out, { recursive: true, mode: 0o700 });
   symlinkSync(`${src}/templates`, `${dir}/templates`);
+  const configure = `${bird.birdc} -s ${birdSocket(env, n.name)} configure >/dev/null 2>&1 || true`;
+  // For BIRD 2 the rewrite comes first; when it fails, the reload fails and confd logs why (its log
+  // is what a daemon wait shows), while BIRD keeps the config it has.
+  const reload = bird.rewrite ? `${bird.rewrite.join(' ')} ${out} ${bird2Dir(env, n.name)} ${bird.path} && ${configure}` : configure;
   for (const f of ['bird.toml', 'bird_ipam.toml', 'bird_aggr.toml']) {
     const toml = readFileSync(`${src}/conf.d/${f}`, 'utf8')
       .replace(/^dest = "\/etc\/calico\/confd\/config\/([^"]+)"$/m, `dest = "${out}/$1"`)
-      .replace(/^check_cmd = "bird -p -c \{\{\.src\}\}"$/m, `check_cmd = "${bird.path} -p -c {{.src}}"`)
-      .replace(
-        /^reload_cmd = "sv hup bird \|\| true"$/m,
-        `reload_cmd = "${bird.birdc} -s ${birdSocket(env, n.name)} configure >/dev/null 2>&1 || true"`,
-      );
+      .replace(/^check_cmd = "bird -p -c \{\{\.src\}\}"$/m, `check_cmd = "${bird.check} -p -c {{.src}}"`)
+      .replace(/^reload_cmd = "sv hup bird \|\| true"$/m, `reload_cmd = "${reload}"`);
     if (!toml.includes(`dest = "${out}/`) || toml.includes('sv hup'))
       throw new LabError(`confd's ${f} changed shape: cannot point it at the lab (the cached templates are not v3.28's)`);
     writeFileSync(`${dir}/conf.d/${f}`, toml);
@@ -290,13 +309,18 @@ export async function startCalicoNode(
           spec(n, 'confd', [bin, '-confd', '-confd-confdir', confdConf(env, n, bird)], birdDir(env, n.name)),
           record,
         );
-        const cfg = `${birdDir(env, n.name)}/bird.cfg`;
         // A pid file from the mode before would be read as this BIRD's.
         rmSync(`${birdDir(env, n.name)}/bird.pid`, { force: true });
         const parts = ['bird.cfg', 'bird_ipam.cfg', 'bird_aggr.cfg'].map((f) => `${birdDir(env, n.name)}/${f}`);
         await waitReady(`confd to render BIRD's config on ${n.name}`, { timeoutMs: 60_000, daemons: [confd] }, async () =>
           parts.every((p) => existsSync(p)) ? true : undefined,
         );
+        // BIRD 2 runs the rewrite of what confd rendered; confd's reload_cmd rewrites it again on every change.
+        if (bird.rewrite)
+          await exec(n).run([...bird.rewrite, birdDir(env, n.name), bird2Dir(env, n.name), bird.path], {
+            op: `rewrite confd's BIRD config for BIRD 2 on ${n.name}`,
+          });
+        const cfg = `${bird.rewrite ? bird2Dir(env, n.name) : birdDir(env, n.name)}/bird.cfg`;
         await startDaemon(
           exec(n),
           {
@@ -312,6 +336,11 @@ export async function startCalicoNode(
     ),
   );
   return {
-    daemons: ['-startup', '-allocate-tunnel-addrs', 'felix (supervised)', ...(bins.bird ? ['confd', `BIRD ${bins.bird.version}`] : [])],
+    daemons: [
+      '-startup',
+      '-allocate-tunnel-addrs',
+      'felix (supervised)',
+      ...(bins.bird ? ['confd', `BIRD ${bins.bird.version}${bins.bird.rewrite ? " on confd's rendering rewritten for it" : ''}`] : []),
+    ],
   };
 }

@@ -1,7 +1,7 @@
 // What calico-node programmed, said in the words of a Calico config: the pool it made or was given
 // (read back from the API, as -startup stored it from CALICO_IPV4POOL_* or the user's IPPool), the
-// block size calico-ipam cut, felix's vxlan.calico with its VNI, port and MTU, and the pods' MTU on
-// the CNI plugin's veths. conform compares its reading with this (conform/daemon-check.ts). Pure.
+// block size calico-ipam cut, felix's vxlan.calico with its VNI, port and MTU (or tunl0's MTU), and
+// the pods' MTU on the CNI plugin's veths. conform compares its reading with this (conform/daemon-check.ts). Pure.
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import type { Programmed } from '../results/schema.ts';
 import { agreed } from './flanneld-programmed.ts';
@@ -36,9 +36,10 @@ export function calicoProgrammed(seen: CalicoSeen): Programmed {
     'port',
     per((s) => vx(s)?.vxlan?.port),
   );
+  // The tunnel device: vxlan.calico, or for IPIP the tunl0 felix keeps.
   put(
     'deviceMtu',
-    per((s) => vx(s)?.mtu),
+    per((s) => vx(s)?.mtu ?? s.links.find((l) => l.ifname === 'tunl0')?.mtu),
   );
   put(
     'podMtu',

@@ -21,13 +21,23 @@ import {
 } from '../plan/pods.ts';
 import type { Topology } from '../topology/types.ts';
 import { cniBinDir, type CniCall, cniCalls, type CniResult } from '../node/cni.ts';
-import { LabError, UsageError } from '../errors.ts';
+import { errorLine, KernelError, LabError, TimeoutError, UsageError } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface PodSetup {
   pods: PodRuntime[];
   /** Planned ops (Calico); empty for pods made by CNI plugins. */
   ops: KernelOp[];
+  /** What attaching them took beyond one ADD each (a retried ADD, with the error that made it retry). */
+  retried?: string[];
 }
+
+/**
+ * How many times a pod's CNI ADD is tried: a kubelet whose sandbox setup failed tears the network
+ * down (CNI DEL) and tries again on its next sync, with backoff (pkg/kubelet/kuberuntime
+ * SyncPod). A busy node (a guest under emulation, the API server slow to shake hands) needs it.
+ */
+const ADD_ATTEMPTS = 3;
 
 /**
  * The real flannel CNI plugin and the chain it runs in, as plain data: the lab keeps it in its state
@@ -256,8 +266,20 @@ const calicoNode: PodFamily = {
         calicoCall(env, cni, binDir, 'ADD', { node: node.name, name: pod.name, netns: env.names.pod(node.name, pod.name) }),
       ),
     }));
-    const answers = await callsByNode(perNode);
-    return { pods: podsOf(env, perNode, answers), ops: [] };
+    const retried: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const answers = await callsByNode(perNode);
+        return { pods: podsOf(env, perNode, answers), ops: [], ...(retried.length ? { retried } : {}) };
+      } catch (e) {
+        if (!(e instanceof KernelError || e instanceof TimeoutError) || attempt >= ADD_ATTEMPTS) throw e;
+        retried.push(`attempt ${attempt}: ${errorLine(e).text.split('\n')[0]}`);
+        // As a kubelet does: the failed sandbox's network torn down (DEL is idempotent), then ADD again.
+        const del = perNode.map(({ node, calls }) => ({ node, calls: calls.map((c) => ({ ...c, cmd: 'DEL' as const })) }));
+        await callsByNode(del).catch(() => undefined);
+        await sleep(1000 * attempt);
+      }
+    }
   },
   async remove(env, setup) {
     const cni = env.cni;

@@ -17,7 +17,7 @@ import {
 import { kubeApi, type KubeApi } from '../kube/client.ts';
 import { birdKernelRoutes } from '../modes/bird-config.ts';
 import { BIRD_ROUTES, FELIX_ROUTES } from '../modes/calico-common.ts';
-import { type CalicoNodeProgram, calicoNodeProgram, kernelProgram, type ModeDef, podMtuOf } from '../modes/mode.ts';
+import { type CalicoNodeProgram, calicoBird, calicoNodeProgram, kernelProgram, type ModeDef, podMtuOf } from '../modes/mode.ts';
 import { allModes, findMode } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
 import { formatIpv4, parseCidr, routeIn } from '../net/ipv4.ts';
@@ -107,8 +107,12 @@ function modelFacts(t: ProgramTarget, model: ModeDef, c: CalicoChoices): Facts {
   // A block's blackhole is BIRD's where BIRD runs (bird_aggr.cfg's static protocol), else felix's
   // (vxlan_mgr.go blackholeRoutes, proto 80).
   const blackholeBy = bird ? BIRD_ROUTES.proto : FELIX_ROUTES.proto;
+  // v3.28 writes IPIP block routes from BIRD (confd's bird_ipam.cfg.template: krt_tunnel), where the
+  // model has felix write them as v3.31 does (ProgramClusterRoutes): the same route, BIRD's protocol.
+  const ipipByBird = (o: KernelOp): KernelOp =>
+    o.kind === 'route' && o.dev === 'tunl0' && o.proto === FELIX_ROUTES.proto ? { ...o, proto: BIRD_ROUTES.proto } : o;
   const ops: KernelOp[] = [
-    ...(program?.plan(ctx) ?? []),
+    ...(program?.plan(ctx) ?? []).map(ipipByBird),
     ...planCalicoPods(topology, t.env.names, t.state.pods, mtu).map((o) =>
       o.kind === 'route' && o.type === 'blackhole' ? { ...o, proto: blackholeBy } : o,
     ),
@@ -158,11 +162,15 @@ async function felixMtus(t: ProgramTarget): Promise<Record<string, number>> {
   });
 }
 
-/** calico-node of the mode before still runs on every node with this mode's networking backend: a pool patch is all it takes. */
+/** The daemons of one calico-node mode serve another: the same networking backend, and the same BIRD (1.6, or 2 for IPIP). */
+const sameDaemons = (a: CalicoNodeProgram | undefined, b: CalicoNodeProgram | undefined) =>
+  a !== undefined && b !== undefined && a.backend === b.backend && calicoBird(a) === calicoBird(b);
+
+/** calico-node of the mode before still runs on every node and fits this mode: a pool patch is all it takes. */
 function liveFor(t: ProgramTarget, prog: CalicoNodeProgram): boolean {
   const before = t.state.daemonRun ? findMode(t.state.daemonRun.mode) : undefined;
   const felix = t.state.daemons.filter((d) => /^calico-node felix /.test(d.what) && isRunningDaemon(d));
-  return before !== undefined && calicoNodeProgram(before)?.backend === prog.backend && felix.length === t.env.topology.nodes.length;
+  return before !== undefined && sameDaemons(calicoNodeProgram(before), prog) && felix.length === t.env.topology.nodes.length;
 }
 
 /** How the mode came to be: calico-node started for it, or the running one following a pool patch. */
@@ -352,7 +360,8 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
      * routes into the pod network and blackholes, felix's iptables rules (nftables, as
      * FELIX_IPTABLESBACKEND=nft wrote them) and ipsets. A failure here is the switch's failure.
      */
-    keepsDaemons: (from, to) => calicoNodeProgram(from)?.backend === calicoNodeProgram(to)?.backend,
+    // A pool patch is all it takes while the same daemons fit: the same backend, and the same BIRD (1.6, or 2 for IPIP).
+    keepsDaemons: (from, to) => sameDaemons(calicoNodeProgram(from), calicoNodeProgram(to)),
     async clear(t: ProgramTarget) {
       const owned = calicoDevices();
       const snaps = await t.snapshots();

@@ -24,6 +24,7 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
         outDir: '/',
         progress: log,
         ...(req.settings ? { settings: req.settings } : {}),
+        ...(req.manifest ? { manifest: req.manifest } : {}),
       });
       await state.session.up(getMode(req.mode));
       return null;

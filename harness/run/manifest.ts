@@ -78,33 +78,19 @@ export async function readManifest(paths: readonly string[], topology: Topology,
   return { manifest, topology: lab, cni, mode, says: `its net-conf.json is ${mode.name}`, ...reading };
 }
 
-/**
- * The calico-node mode of the manifest's pool and networking backend, or why none: IPIP's routes
- * come from Calico's BIRD fork (krt_tunnel), which no stock BIRD has (../shared/notes/calico.md).
- */
+/** The calico-node mode of the manifest's pool and networking backend (IPIP's runs where ipip does: a guest here), or why none. */
 function calicoNodeModeOf(c: Conformance): Pick<ManifestLab, 'mode' | 'says'> {
   const plane = c.plane as CalicoPlane;
   const pool = plane.pools.find((p) => p.name === c.pool);
   if (!pool) return { mode: { none: 'no IPv4 pool selects the nodes' }, says: 'no pool' };
   const says = `IPPool ipipMode ${pool.ipipMode.value}, vxlanMode ${pool.vxlanMode.value}, calico_backend ${plane.backend.value}`;
-  const backend = networkingOf(plane);
   const mode = modesFor({
     cni: 'calico',
     ipipMode: pool.ipipMode.value as EncapMode,
     vxlanMode: pool.vxlanMode.value as EncapMode,
-    backend,
+    backend: networkingOf(plane),
   }).find(isRealDaemon);
-  if (mode) return { mode, says };
-  const ipip = pool.ipipMode.value !== 'Never';
-  return {
-    mode: {
-      none: ipip
-        ? `${pool.ipipMode.at}: ipipMode ${pool.ipipMode.value}: calico-node v3.28 leaves IPIP routes to Calico's own BIRD ` +
-          '(krt_tunnel), which stock BIRD lacks; felix writes them only from v3.31'
-        : `no calico-node mode for ${says}`,
-    },
-    says,
-  };
+  return { mode: mode ?? { none: `no calico-node mode for ${says}` }, says };
 }
 
 /**

@@ -71,15 +71,16 @@ export async function placeModes(modes: readonly ModeDef[], choice: BackendChoic
 }
 
 /**
- * A manifest's lab runs on this kernel, with the lab's own kube-apiserver: without one every mode is
- * skipped with the reason (doctor's), as a mode whose daemon is missing is.
+ * A manifest's lab runs with the lab's own kube-apiserver: on this kernel, or in a guest for a mode
+ * this kernel cannot run (calico.yaml's IPIP), the same manifest applied there. Without an API
+ * server every mode is skipped with the reason (doctor's), as a mode whose daemon is missing is.
  */
 async function manifestPlacements(modes: readonly ModeDef[], on: 'netns' | 'kind', host?: HostReport): Promise<Placement[]> {
   // A kind cluster brings its own API server and flannel's images.
   if (on === 'kind') return placeModes(modes, 'kind', host);
   const api = await kubeApiserverBinary();
   if (!api.ok) return modes.map((mode) => ({ mode, skip: `--manifest needs kube-apiserver: ${api.detail}` }));
-  return placeModes(modes, 'netns', host);
+  return placeModes(modes, 'auto', host);
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

@@ -3,6 +3,7 @@
 // so the reader never sees half of one. Requests are numbered; the agent answers them in order.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LabManifest } from '../backend.ts';
 import type { ModeSettings } from '../../modes/mode.ts';
 import type { FaultResult, RunResult } from '../../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
@@ -13,7 +14,7 @@ import type { WireError } from '../../errors.ts';
 export const AGENT_LINE = /^\[ *[\d.]+s in the guest\] /;
 
 export type AgentRequest =
-  | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string }
+  | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string; manifest?: LabManifest }
   | { op: 'program'; mode: string }
   | { op: 'stale' }
   | { op: 'check'; mode: string; outDir: string; count?: number; mtuProbe?: boolean; mtuSearch?: boolean }

@@ -140,6 +140,8 @@ export class GuestSession implements BackendSession {
       topology: this.topology,
       mode: mode.name,
       ...(this.opts.settings ? { settings: this.opts.settings } : {}),
+      // A manifest's lab in a guest (a mode this kernel cannot run, IPIP): its own API server there, the same objects.
+      ...(this.opts.manifest ? { manifest: this.opts.manifest } : {}),
     });
   }
   async program(mode: ModeDef): Promise<void> {

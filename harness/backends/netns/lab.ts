@@ -251,6 +251,7 @@ export class Lab implements AsyncDisposable, LabView {
     this.state.podOps = setup.ops;
     this.save();
     this.progress(`pods: ${setup.pods.length} ${family}-style pods in ${Math.round(performance.now() - t)} ms`);
+    for (const r of setup.retried ?? []) this.progress(`pods: CNI ADD tried again, as a kubelet would (${r})`);
   }
 
   /** The mode, by its programmer: pods for its family, then its kernel state. */
