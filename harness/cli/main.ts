@@ -339,7 +339,7 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
   if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
     throw new UsageError(
       `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
-      'leave --backend out, or give --backend netns or kind',
+      'leave --backend out (a mode this kernel cannot run goes to a guest, its own API server there), or give netns or kind',
     );
   const ml = await readManifest(files, topology, placeUnderlay);
   if (ml.cni === 'calico' && backend === 'kind')

@@ -23,6 +23,7 @@ import type { Topology } from '../topology/types.ts';
 import { cniBinDir, type CniCall, cniCalls, type CniResult } from '../node/cni.ts';
 import { errorLine, KernelError, LabError, TimeoutError, UsageError } from '../errors.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isCancelled } from '../kernel/exec.ts';
 
 export interface PodSetup {
   pods: PodRuntime[];
@@ -272,7 +273,8 @@ const calicoNode: PodFamily = {
         const answers = await callsByNode(perNode);
         return { pods: podsOf(env, perNode, answers), ops: [], ...(retried.length ? { retried } : {}) };
       } catch (e) {
-        if (!(e instanceof KernelError || e instanceof TimeoutError) || attempt >= ADD_ATTEMPTS) throw e;
+        // Not once the lab is going down: a command killed by Ctrl-C fails too, and is no reason to try again.
+        if (!(e instanceof KernelError || e instanceof TimeoutError) || attempt >= ADD_ATTEMPTS || isCancelled()) throw e;
         retried.push(`attempt ${attempt}: ${errorLine(e).text.split('\n')[0]}`);
         // As a kubelet does: the failed sandbox's network torn down (DEL is idempotent), then ADD again.
         const del = perNode.map(({ node, calls }) => ({ node, calls: calls.map((c) => ({ ...c, cmd: 'DEL' as const })) }));

@@ -75,12 +75,12 @@ export async function placeModes(modes: readonly ModeDef[], choice: BackendChoic
  * this kernel cannot run (calico.yaml's IPIP), the same manifest applied there. Without an API
  * server every mode is skipped with the reason (doctor's), as a mode whose daemon is missing is.
  */
-async function manifestPlacements(modes: readonly ModeDef[], on: 'netns' | 'kind', host?: HostReport): Promise<Placement[]> {
+async function manifestPlacements(modes: readonly ModeDef[], on: BackendChoice, host?: HostReport): Promise<Placement[]> {
   // A kind cluster brings its own API server and flannel's images.
   if (on === 'kind') return placeModes(modes, 'kind', host);
   const api = await kubeApiserverBinary();
   if (!api.ok) return modes.map((mode) => ({ mode, skip: `--manifest needs kube-apiserver: ${api.detail}` }));
-  return placeModes(modes, 'auto', host);
+  return placeModes(modes, on, host);
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -277,7 +277,7 @@ export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
   const runStarted = performance.now();
   const o = { ...opts, name: opts.name ?? randomLabName() };
   const placements = o.manifest
-    ? await manifestPlacements(o.modes, o.backend === 'kind' ? 'kind' : 'netns', o.host)
+    ? await manifestPlacements(o.modes, o.backend ?? 'auto', o.host)
     : await placeModes(o.modes, o.backend ?? 'auto', o.host);
   const groups = new Map<Backend, ModeDef[]>();
   for (const p of placements) if ('backend' in p) groups.set(p.backend, [...(groups.get(p.backend) ?? []), p.mode]);
