@@ -121,6 +121,74 @@ export interface LabManifest {
   objects: ManifestObject[];
 }
 
+/** What `cnilab status` says of a lab left up: its mode, health, owner and nodes (--json prints it whole). */
+export interface LabStatus {
+  lab: string;
+  mode: string | null;
+  /** healthy, degraded (something of the lab is gone from the kernel) or broken (a switch left it so). */
+  health: 'healthy' | 'degraded' | 'broken';
+  /** What makes it degraded or broken. */
+  problems: string[];
+  backend: string;
+  family: string | null;
+  /** The real daemon programming the mode ("flanneld v0.28.9"), when one does. */
+  daemon?: string;
+  /** The lab's etcd, when a real-daemon mode started it. */
+  datastore?: string;
+  owner: { pid: number } | null;
+  /** A manifest's lab: its kube-apiserver, the DaemonSet that ran flanneld, what flanneld annotated each Node with. */
+  kube?: {
+    apiserver: string;
+    server: string;
+    kubeconfig: string;
+    manifest: string[];
+    daemonSet?: string;
+    backend?: string;
+    /** Whose annotations `annotations` shows: flanneld's, or what calico-node wrote on its Node. */
+    annotationsBy: 'flannel annotations' | 'calico-node on the Node';
+    /** Per node, in short: backend-type, public-ip, VtepMAC; or Calico's tunnel address and VTEP MAC (in full: `annotationsFull`). */
+    annotations: Record<string, string>;
+    annotationsFull: Record<string, Record<string, string>>;
+  };
+  nodes: {
+    name: string;
+    netns: string;
+    subnet: string;
+    underlayIp: string;
+    underlayIf: string;
+    podSubnet: string;
+    podBlock: string;
+    /** The range its pods' addresses are in (the block for Calico-style pods, the subnet for flannel's). */
+    podRange: string;
+    pods: { name: string; netns: string; ip: string | null }[];
+  }[];
+}
+
+/** A lab left up by `cnilab up`, reached again by name: what `switch`, `check`, `status` and `down` act on. */
+export interface AttachedLab {
+  readonly name: string;
+  readonly backend: BackendName;
+  status(): LabStatus;
+  /** Refuses (a UsageError with `fix`) when a live run owns the lab: `doing` says what was asked of it. */
+  refuseIfRunOwned(doing: string, fix: string): void;
+  /** Removes the lab; says how when it is worth saying ("12 namespaces removed by name"). */
+  down(): Promise<string | undefined>;
+  /** The lab's nodes, when this process reaches them itself: switched and checked live (netns). */
+  live(): LiveLab | undefined;
+}
+
+/** A lab whose nodes this process reaches: the check layer works on it, `switch` reprograms it. */
+export interface LiveLab extends LabView {
+  readonly name: string;
+  /** Why it cannot be checked: a switch that was interrupted left it neither mode. */
+  readonly broken: string | undefined;
+  /** One switch at a time on a lab: refuses while another holds it; returns the release. */
+  lockSwitch(what: string): () => void;
+  switchTo(mode: ModeDef, opts?: { keepDaemonLeftovers?: boolean }): Promise<void>;
+  markBroken(reason: string): void;
+  staleState(): Promise<string[]>;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** Whether timings here can be set against the host's (false inside an emulated guest). */
@@ -136,4 +204,18 @@ export interface Backend {
   start(topology: Topology, opts: StartOptions): Promise<BackendSession>;
   /** Removes what dead runs of this backend left behind; returns what it removed, in words. */
   reap(): Promise<string[]>;
+  /**
+   * The lab named, when it is this backend's (undefined when not); without a name, the only lab up.
+   * A backend without it has no lab that outlives its run.
+   */
+  attach?(name: string | undefined, progress?: Progress): AttachedLab | undefined;
+  /** `cnilab up`: builds a lab, programs `mode` and leaves it up after this process, until `down`. */
+  leaveUp?(topology: Topology, mode: ModeDef, opts: LeaveUpOptions): Promise<LiveLab>;
+}
+
+export interface LeaveUpOptions {
+  name?: string;
+  progress?: Progress;
+  manifest?: LabManifest;
+  settings?: ModeSettings;
 }

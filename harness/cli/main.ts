@@ -9,9 +9,8 @@ import type { Check, HostReport } from '../host/doctor.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import type { Topology } from '../topology/types.ts';
 import { allModes, getMode, parseModeSet } from '../modes/registry.ts';
-import { formatIpv4 } from '../net/ipv4.ts';
 import { LAB_RE, randomLabName } from '../plan/names.ts';
-import type { ResultsFile, RunResult } from '../results/schema.ts';
+import type { RunResult } from '../results/schema.ts';
 import { AGENT_LINE } from '../backends/guest/protocol.ts';
 import { parseFlags } from './args.ts';
 import { COMMAND_HELP, commandHelp, versionText } from './help.ts';
@@ -110,13 +109,75 @@ function outFolder<O extends { path: string }>(claim: (dir: string) => O, given:
   return out;
 }
 
+/** A number flag in its range, or one line saying which flag and what it takes. */
+function numFlag(flag: string, v: string | undefined, def: number, min: number, max: number, integer = false): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max)
+    throw new UsageError(`--${flag} "${v}" must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`, `e.g. --${flag} ${def}`);
+  return n;
+}
+
+type PerfFlags = Partial<Record<'rounds' | 'seconds' | 'streams' | 'rtt-count' | 'budget' | 'target' | 'margin', string>> & {
+  perf?: boolean;
+};
+
+/** run's --perf settings (undefined without --perf, where its flags are refused). */
+function perfFlags(values: PerfFlags) {
+  const perf = values.perf
+    ? {
+        // Short rounds, as many as the budget allows: precision comes from rounds, not from long tests.
+        rounds: numFlag('rounds', values.rounds, 3, 2, 50, true),
+        // A quarter second a test: on two cores more, shorter rounds narrow a t interval faster
+        // than fewer, longer ones (t(2) = 4.3, t(6) = 2.4).
+        seconds: numFlag('seconds', values.seconds, 0.25, 0.1, 60),
+        streams: numFlag('streams', values.streams, 4, 1, 16, true),
+        rttCount: numFlag('rtt-count', values['rtt-count'], 50, 10, 10000, true),
+        target: numFlag('target', values.target, 5, 1, 50, true) / 100,
+        // Two modes closer than this are equivalent: sampling goes on until every pair is decided.
+        margin: numFlag('margin', values.margin, 3, 0.5, 20) / 100,
+        budgetSeconds: numFlag('budget', values.budget, 180, 10, 3600, true),
+      }
+    : undefined;
+  const perfOnly = [values.rounds, values.seconds, values.streams, values['rtt-count'], values.budget, values.target, values.margin];
+  if (!values.perf && perfOnly.some((v) => v !== undefined))
+    throw new UsageError(
+      '--rounds, --seconds, --streams, --rtt-count, --budget, --target and --margin only apply with --perf',
+      'add --perf',
+    );
+  return perf;
+}
+
+/** What the terminal shows of each finished mode: a progress line with the time to go, then its failing pairs. */
+function runPrinter(total: number, done: number, values: { verbose?: boolean; quiet?: boolean }): (r: RunResult) => void {
+  let finished = done;
+  return (r: RunResult) => {
+    finished += r.status === 'skipped' ? 0 : 1;
+    const eta =
+      finished < total && r.status !== 'skipped'
+        ? `; ${finished}/${total} modes, ~${Math.round((((performance.now() - t0) / finished) * (total - finished)) / 1000)} s to go`
+        : '';
+    progress(`${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${eta}`);
+    if (values.quiet) return;
+    const bad = r.pairs.filter((p) => !p.ok);
+    const shown = values.verbose ? r.pairs : bad.slice(0, 20);
+    const more =
+      values.verbose || bad.length <= 20
+        ? ''
+        : `\n... and ${bad.length - 20} more failing pairs (every pair is in report.md and results.json)`;
+    const head = [
+      `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`,
+      ...daemonLines(r),
+    ].join('\n');
+    console.log(shown.length ? `${head}\n${pairsTable(shown, values.verbose ? undefined : TERMINAL_WIDTH)}${more}` : head);
+  };
+}
+
 async function cmdRun(argv: string[]): Promise<number> {
   const { BACKENDS, parseBackend } = await import('../backends/registry.ts');
-  const { own } = await import('../kernel/lifecycle.ts');
   const { writeReports } = await import('../report/write.ts');
   const { claimOutDir } = await import('../run/outdir.ts');
-  const { finishedRuns, writeResultsAtomic } = await import('../run/results-file.ts');
-  const { OutputError } = await import('../results/write-file.ts');
+  const { finishedRuns } = await import('../run/results-file.ts');
   const { runModes } = await import('../run/run-modes.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const { values } = parseFlags(
@@ -145,38 +206,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     'run',
   );
   if (values.verbose && values.quiet) throw new UsageError('--verbose and --quiet contradict each other', 'give one of them');
-  const num = (flag: string, v: string | undefined, def: number, min: number, max: number, integer = false) => {
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max)
-      throw new UsageError(
-        `--${flag} "${v}" must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`,
-        `e.g. --${flag} ${def}`,
-      );
-    return n;
-  };
-  const int = (flag: string, v: string | undefined, def: number, min: number, max: number) => num(flag, v, def, min, max, true);
-  const perf = values.perf
-    ? {
-        // Short rounds, as many as the budget allows: precision comes from rounds, not from long tests.
-        rounds: int('rounds', values.rounds, 3, 2, 50),
-        // A quarter second a test: on two cores more, shorter rounds narrow a t interval faster
-        // than fewer, longer ones (t(2) = 4.3, t(6) = 2.4).
-        seconds: num('seconds', values.seconds, 0.25, 0.1, 60),
-        streams: int('streams', values.streams, 4, 1, 16),
-        rttCount: int('rtt-count', values['rtt-count'], 50, 10, 10000),
-        target: int('target', values.target, 5, 1, 50) / 100,
-        // Two modes closer than this are equivalent: sampling goes on until every pair is decided.
-        margin: num('margin', values.margin, 3, 0.5, 20) / 100,
-        budgetSeconds: int('budget', values.budget, 180, 10, 3600),
-      }
-    : undefined;
-  const perfOnly = [values.rounds, values.seconds, values.streams, values['rtt-count'], values.budget, values.target, values.margin];
-  if (!values.perf && perfOnly.some((v) => v !== undefined))
-    throw new UsageError(
-      '--rounds, --seconds, --streams, --rtt-count, --budget, --target and --margin only apply with --perf',
-      'add --perf',
-    );
+  const perf = perfFlags(values);
   const name = labName(values.name) ?? randomLabName();
   const backend = parseBackend(values.backend);
   const count = pingCount(values.count);
@@ -213,74 +243,16 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (values.modes !== undefined || fromManifest) await buildDaemonsFor(modes);
   if (previous.size) progress(`--resume: ${previous.size} modes already done in ${outDir}: ${[...previous.keys()].join(', ')}`);
 
-  const startedAt = new Date().toISOString();
-  const os = await import('node:os');
-  const header = {
-    topology: {
-      name: topology.name,
-      nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
-    },
-  };
-  const finished: RunResult[] = [...previous.values()];
-  const ordered = () => asked.flatMap((m) => finished.filter((r) => r.mode === m.name));
-  const meta = () => ({
-    cnilab: '0.1.0',
-    startedAt,
-    host: os.hostname(),
-    kernel: os.release(),
-    durationMs: Math.round(performance.now() - t0),
-  });
-  // A results.json that cannot be written (a full disk) is said once; the run goes on, and its end
-  // fails with that line rather than losing the modes' results to a stack trace.
-  let unwritten: Error | undefined;
-  const partial = (reason: string) => {
-    try {
-      out.withRoom(() =>
-        writeResultsAtomic(outDir, {
-          ...header,
-          runs: ordered(),
-          incomplete: { reason: unwritten ? `${reason}; ${unwritten.message}` : reason, done: finished.length, of: asked.length },
-          meta: meta(),
-        }),
-      );
-    } catch (e) {
-      if (!(e instanceof OutputError)) throw e;
-      if (!unwritten) progress(`results.json not updated: ${e.message}`);
-      unwritten = e;
-    }
-  };
-  partial('running');
-  // A signal writes down where the run was; a SIGKILL leaves the last "running" file.
-  const releasePartial = own({ down: async () => partial('interrupted by a signal') });
-  const show = (r: RunResult) => {
-    finished.push(r);
-    partial('running');
-    const eta =
-      finished.length < asked.length
-        ? `; ${finished.length}/${asked.length} modes, ` +
-          `~${Math.round((((performance.now() - t0) / finished.length) * (asked.length - finished.length)) / 1000)} s to go`
-        : '';
-    progress(`${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${eta}`);
-    if (values.quiet) return;
-    const bad = r.pairs.filter((p) => !p.ok);
-    const shown = values.verbose ? r.pairs : bad.slice(0, 20);
-    const more =
-      values.verbose || bad.length <= 20
-        ? ''
-        : `\n... and ${bad.length - 20} more failing pairs (every pair is in report.md and results.json)`;
-    const head = [
-      `\n== ${r.mode} on ${r.backend}: ${r.status.toUpperCase()}${r.reason ? ` (${cut(r.reason, 200)})` : ''}`,
-      ...daemonLines(r),
-    ].join('\n');
-    console.log(shown.length ? `${head}\n${pairsTable(shown, values.verbose ? undefined : TERMINAL_WIDTH)}${more}` : head);
-  };
+  const show = runPrinter(asked.length, previous.size, values);
   progress(
     `lab ${topology.name}: ${topology.nodes.length} nodes, ${topology.nodes.reduce((a, n) => a + n.pods.length, 0)} pods, ` +
       `${modes.length} modes`,
   );
   const done = await runModes({
     topology,
-    modes,
+    modes: asked,
+    previous,
+    withRoom: out.withRoom,
     backend,
     outDir,
     name,
@@ -297,24 +269,15 @@ async function cmdRun(argv: string[]): Promise<number> {
     ...(fromManifest?.reading && fromManifest.own ? { reading: { mode: fromManifest.own.name, reading: fromManifest.reading } } : {}),
     ...(values.kubeconfig ? { kubeconfig: resolve(values.kubeconfig) } : {}),
   });
-  const runs = done.runs;
   const where = (b: string) => done.placements.filter((p) => 'backend' in p && p.backend.name === b).map((p) => p.mode.name);
   for (const b of BACKENDS) {
     // One progress line per few modes: the terminal is 100 columns wide.
     const names = where(b.name);
     for (let i = 0; i < names.length; i += 4) progress(`on ${b.name}: ${names.slice(i, i + 4).join(', ')}`);
   }
-  for (const r of runs.filter((x) => x.status === 'skipped')) show(r);
-  releasePartial();
-  const all = asked.map((m) => previous.get(m.name) ?? runs.find((r) => r.mode === m.name)!);
-  const results: ResultsFile = {
-    ...header,
-    runs: all,
-    ...(done.underlay ? { underlay: done.underlay } : {}),
-    ...(perf ? { perfSettings: perf } : {}),
-    ...(done.perfSchedule ? { perfSchedule: done.perfSchedule } : {}),
-    meta: meta(),
-  };
+  for (const r of done.runs.filter((x) => x.status === 'skipped')) show(r);
+  const { results } = done;
+  const all = results.runs;
   const phases = phasesSummary(all);
   console.log(`\n${runsSummary(all)}\n${phases ? `\n${phases}\n` : ''}`);
   // --perf: which mode is faster, pair by pair (the reports have the matrix).
@@ -392,7 +355,7 @@ async function buildDaemonsFor(modes: readonly ModeDef[]): Promise<void> {
 }
 
 async function cmdUp(argv: string[]): Promise<number> {
-  const { Lab } = await import('../backends/netns/lab.ts');
+  const { getBackend } = await import('../backends/registry.ts');
   const { doctor, modeNeeds } = await import('../host/doctor.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const { values } = parseFlags(
@@ -415,8 +378,7 @@ async function cmdUp(argv: string[]): Promise<number> {
   requireRoot('up');
   const can = modeNeeds(mode, await doctor());
   if (!can.ok) throw new UsageError(`mode ${mode.name} cannot run on this host: ${can.detail}`, 'run "cnilab doctor" for details');
-  const lab = await Lab.up(topology, mode, { ...(name ? { name } : {}), progress });
-  lab.detach();
+  const lab = await getBackend('netns').leaveUp!(topology, mode, { ...(name ? { name } : {}), progress });
   console.log(
     `lab ${lab.name} is up in mode ${mode.name}; "cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`,
   );
@@ -425,7 +387,7 @@ async function cmdUp(argv: string[]): Promise<number> {
 
 /** up --manifest: the lab from the manifest, its daemon (flanneld or calico-node) as its DaemonSet runs it, left up. */
 async function upFromManifest(files: string[], values: { topology?: string; mode?: string; name?: string }): Promise<number> {
-  const { Lab } = await import('../backends/netns/lab.ts');
+  const { attachLab, getBackend } = await import('../backends/registry.ts');
   const { requireApiserver } = await import('../program/apiserver.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const name = labName(values.name);
@@ -434,24 +396,22 @@ async function upFromManifest(files: string[], values: { topology?: string; mode
   requireRoot('up');
   await buildDaemonsFor(ml.modes);
   await requireApiserver();
-  const lab = await Lab.up(ml.topology, ml.mode, {
+  const lab = await getBackend('netns').leaveUp!(ml.topology, ml.mode, {
     ...(name ? { name } : {}),
     progress,
     manifest: ml.manifest,
     settings: ml.topology.settings,
   });
   if (values.mode && values.mode !== ml.mode.name) await lab.switchTo(getMode(values.mode));
-  lab.detach();
-  const kube = lab.state.kube!;
+  const kube = attachLab(lab.name).status().kube!;
   console.log(
-    `lab ${lab.name} is up in mode ${lab.mode?.name}, its manifest applied to kube-apiserver ${kube.version}; ` +
+    `lab ${lab.name} is up in mode ${lab.mode?.name}, its manifest applied to ${kube.apiserver}; ` +
       `kubeconfig: ${kube.kubeconfig}\n"cnilab status --name ${lab.name}" shows it, "cnilab down --name ${lab.name}" removes it`,
   );
   return 0;
 }
 
 async function cmdSwitch(argv: string[]): Promise<number> {
-  const { Lab } = await import('../backends/netns/lab.ts');
   const { own } = await import('../kernel/lifecycle.ts');
   const { values, positionals } = parseFlags(argv, { name: { type: 'string' }, 'keep-leftovers': { type: 'boolean' } }, 'switch');
   if (positionals.length !== 1)
@@ -464,17 +424,11 @@ async function cmdSwitch(argv: string[]): Promise<number> {
   const mode = getMode(positionals[0]!);
   await buildDaemonsFor([mode]);
   requireRoot('switch');
-  const { attachedState, refuseIfRunOwned } = await import('../backends/netns/status.ts');
-  const { labDir } = await import('../backends/netns/state.ts');
-  const { claimLock } = await import('../kernel/pid-lock.ts');
-  const claimed = attachedState(labName(values.name));
-  refuseIfRunOwned(claimed, `switching it to ${mode.name}`, 'wait for the run to end; "cnilab up" makes a lab of your own');
-  // One switch at a time on a lab: a second one, 0.3 s later, would interleave with the first.
-  const unlock = claimLock(`${labDir(claimed.lab)}/switch.lock`, `cnilab switch ${mode.name}`, (o) => {
-    throw new UsageError(`lab ${claimed.lab} is being switched by pid ${o.pid} (${o.what ?? 'cnilab switch'})`, 'wait for it to finish');
-  });
-  // Read after the lock: the state another switch left.
-  const lab = Lab.attach(claimed.lab, progress);
+  const { attachLab, liveLab } = await import('../backends/registry.ts');
+  const attached = attachLab(labName(values.name), progress);
+  attached.refuseIfRunOwned(`switching it to ${mode.name}`, 'wait for the run to end; "cnilab up" makes a lab of your own');
+  const lab = liveLab(attached, 'switch');
+  const unlock = lab.lockSwitch(`cnilab switch ${mode.name}`);
   // Interrupted half-way (Ctrl-C, SIGTERM), the lab is neither mode: say so in its state.
   const release = own({ down: async () => lab.markBroken(`a switch to ${mode.name} was interrupted`) });
   try {
@@ -483,10 +437,10 @@ async function cmdSwitch(argv: string[]): Promise<number> {
     release();
     unlock();
   }
-  const left = lab.daemonReport()?.daemonFacts?.leftBehind ?? [];
+  const left = lab.daemonReport?.()?.daemonFacts?.leftBehind ?? [];
   if (left.length) {
     console.log(
-      `${lab.daemonReport()?.daemon} left ${left.length} facts of its previous backend ` +
+      `${lab.daemonReport?.()?.daemon} left ${left.length} facts of its previous backend ` +
         `(${values['keep-leftovers'] ? 'kept, as --keep-leftovers asked' : 'recorded, then removed'}):\n  ${left.join('\n  ')}`,
     );
   }
@@ -503,17 +457,17 @@ async function cmdSwitch(argv: string[]): Promise<number> {
 }
 
 async function cmdCheck(argv: string[]): Promise<number> {
-  const { Lab } = await import('../backends/netns/lab.ts');
+  const { attachLab, liveLab } = await import('../backends/registry.ts');
   const { checkMode } = await import('../check/index.ts');
   const { claimOutDir } = await import('../run/outdir.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' } }, 'check');
   const count = pingCount(values.count);
   requireRoot('check');
-  const lab = Lab.attach(labName(values.name), progress);
+  const lab = liveLab(attachLab(labName(values.name), progress), 'check');
   const mode = lab.mode;
-  if (lab.state.broken)
+  if (lab.broken)
     throw new UsageError(
-      `lab ${lab.name} is broken: ${lab.state.broken}`,
+      `lab ${lab.name} is broken: ${lab.broken}`,
       `switch it to a mode again, or remove it with "cnilab down --name ${lab.name}"`,
     );
   if (!mode) throw new UsageError(`lab ${lab.name} has no mode programmed`, 'run "cnilab switch MODE" first');
@@ -528,10 +482,9 @@ async function cmdCheck(argv: string[]): Promise<number> {
 }
 
 async function cmdStatus(argv: string[]): Promise<number> {
-  // The status module alone: no process runner, no planners to load for a read of the state file.
-  const { attachedState, labStatus } = await import('../backends/netns/status.ts');
+  const { attachLab } = await import('../backends/registry.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, json: { type: 'boolean' } }, 'status');
-  const s = labStatus(attachedState(labName(values.name)));
+  const s = attachLab(labName(values.name)).status();
   if (values.json) {
     console.log(JSON.stringify(s, null, 2));
     return 0;
@@ -568,8 +521,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
 
 async function cmdDown(argv: string[]): Promise<number> {
   const { gc } = await import('../backends/gc.ts');
-  const { Lab } = await import('../backends/netns/lab.ts');
-  const { readState, stateProblem } = await import('../backends/netns/state.ts');
+  const { attachLab } = await import('../backends/registry.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' }, force: { type: 'boolean' } }, 'down');
   requireRoot('down');
   if (values.all) {
@@ -577,26 +529,10 @@ async function cmdDown(argv: string[]): Promise<number> {
     console.log(r.length ? `removed: ${r.join('; ')}` : 'nothing was up');
     return 0;
   }
-  const name = labName(values.name);
-  const { downKind } = await import('../backends/kind/index.ts');
-  if (name && (await downKind(name))) {
-    console.log(`lab ${name} is down (its kind cluster deleted)`);
-    return 0;
-  }
-  // A lab whose state file is corrupt or gone still goes: by its namespaces' names.
-  if (name && !readState(name)) {
-    const n = await Lab.downByName(name);
-    if (n === 0 && !stateProblem(name)) throw new UsageError(`no lab named "${name}"`, 'see "cnilab status" for the labs up');
-    console.log(`lab ${name} is down (${n} namespaces removed by name)`);
-    return 0;
-  }
-  const lab = Lab.attach(name, progress);
-  if (!values.force) {
-    const { refuseIfRunOwned } = await import('../backends/netns/status.ts');
-    refuseIfRunOwned(lab.state, 'taking it down', `wait for the run (it tears its lab down itself), or add --force`);
-  }
-  await lab.down();
-  console.log(`lab ${lab.name} is down`);
+  const lab = attachLab(labName(values.name), progress);
+  if (!values.force) lab.refuseIfRunOwned('taking it down', 'wait for the run (it tears its lab down itself), or add --force');
+  const how = await lab.down();
+  console.log(`lab ${lab.name} is down${how ? ` (${how})` : ''}`);
   return 0;
 }
 
@@ -874,12 +810,10 @@ async function cmdConform(argv: string[]): Promise<number> {
   if (values.out || run) {
     const { writeReports } = await import('../report/write.ts');
     const { claimOutDir } = await import('../run/outdir.ts');
+    const { topologyHeader } = await import('../run/results-file.ts');
     const outDir = claimed ?? outFolder(claimOutDir, values.out).path;
     const files = await writeReports(outDir, {
-      topology: {
-        name: topology.name,
-        nodes: topology.nodes.map((n) => ({ name: n.name, subnet: n.subnet.name, underlayIp: formatIpv4(n.ip) })),
-      },
+      topology: topologyHeader(topology),
       runs: run ? [run] : [],
       conformance: result,
     });

@@ -23,6 +23,8 @@ import type { PerfOptions } from '../results/samples.ts';
 import type { Topology } from '../topology/types.ts';
 import { type PerfSchedule, perfOptionsFor, perfSchedule, waitsFor } from './perf-schedule.ts';
 import { SwitchRolledBack } from '../errors.ts';
+import { own } from '../kernel/lifecycle.ts';
+import { ResultsRecord } from './results-file.ts';
 
 export interface RunModesOptions {
   topology: Topology;
@@ -50,11 +52,17 @@ export interface RunModesOptions {
   kubeconfig?: string;
   /** The manifest's own mode and conform's reading of the manifest: its first run is checked against it. */
   reading?: { mode: string; reading: Reading };
+  /** Runs an earlier run in `outDir` finished (--resume, `finishedRuns`): kept in the results, their modes not run again. */
+  previous?: ReadonlyMap<string, RunResult>;
+  /** How results.json is written when the disk may be full (`OutDir.withRoom`). */
+  withRoom?: <T>(write: () => T) => T;
 }
 
 export interface RunModesResult {
-  /** In the order asked for, skipped modes included. */
+  /** In the order asked for, skipped and resumed modes included. */
   runs: RunResult[];
+  /** results.json as written in `outDir` (the reports are made from it). */
+  results: ResultsFile;
   underlay?: ResultsFile['underlay'];
   placements: Placement[];
   /** How the backends shared the machine while measuring (perf only). */
@@ -272,7 +280,54 @@ async function runOnBackend(
   return { runs, ...(underlay ? { underlay } : {}) };
 }
 
+/**
+ * Runs `opts.modes` and writes results.json in `opts.outDir` as each mode finishes (marked
+ * incomplete until the end, and with why when a signal stops the run), then whole.
+ */
 export async function runModes(opts: RunModesOptions): Promise<RunModesResult> {
+  const record = new ResultsRecord({
+    outDir: opts.outDir,
+    topology: opts.topology,
+    modes: opts.modes,
+    ...(opts.previous ? { previous: opts.previous } : {}),
+    ...(opts.withRoom ? { withRoom: opts.withRoom } : {}),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+  });
+  record.incomplete('running');
+  // A signal writes down where the run was; a SIGKILL leaves the last "running" file.
+  const release = own({ down: async () => record.incomplete('interrupted by a signal') });
+  try {
+    const todo = opts.modes.filter((m) => !opts.previous?.has(m.name));
+    const onRun = (r: RunResult) => {
+      record.add(r);
+      opts.onRun?.(r);
+    };
+    const done = await runFresh({ ...opts, modes: todo, onRun });
+    const fresh = [...done.runs];
+    const runs = opts.modes.map((m) => opts.previous?.get(m.name) ?? fresh.shift()!);
+    const results = record.complete(runs, {
+      underlay: done.underlay,
+      perfSettings: opts.perf && perfSettings(opts.perf),
+      perfSchedule: done.perfSchedule,
+    });
+    return { ...done, runs, results };
+  } finally {
+    release();
+  }
+}
+
+/** The --perf settings as results.json records them. */
+const perfSettings = (p: NonNullable<RunModesOptions['perf']>): ResultsFile['perfSettings'] => ({
+  rounds: p.rounds,
+  seconds: p.seconds,
+  streams: p.streams,
+  rttCount: p.rttCount,
+  ...(p.target !== undefined ? { target: p.target } : {}),
+  ...(p.margin !== undefined ? { margin: p.margin } : {}),
+  ...(p.budgetMs !== undefined ? { budgetSeconds: p.budgetMs / 1000 } : {}),
+});
+
+async function runFresh(opts: RunModesOptions): Promise<Omit<RunModesResult, 'results'>> {
   // The perf budget counts from here: placement, boots and checks included.
   const runStarted = performance.now();
   const o = { ...opts, name: opts.name ?? randomLabName() };

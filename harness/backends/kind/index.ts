@@ -31,7 +31,7 @@ import type { KubeFacts, RunResult } from '../../results/schema.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import { resolveTopology } from '../../topology/resolve.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { Backend, BackendSession, CapturePoint, CheckRequest, LabView, StartOptions } from '../backend.ts';
+import type { AttachedLab, Backend, BackendSession, CapturePoint, CheckRequest, LabView, StartOptions } from '../backend.ts';
 import { stateRoot } from '../netns/state.ts';
 import {
   clusters,
@@ -308,22 +308,40 @@ export const kindBackend: Backend = {
       : { ok: false, detail: "kind runs the manifest's flannel: flanneld-* modes only" },
   start: async (topology, opts) => new KindSession(topology, opts),
   reap: reapKind,
+  attach: attachKind,
 };
 
-/** `cnilab down --name LAB` for a kind lab: its cluster deleted (when cnilab made it); false when LAB is no kind lab. */
-export async function downKind(lab: string): Promise<boolean> {
-  const f = kindStateFile(lab);
-  if (!existsSync(f)) return false;
-  const s = JSON.parse(readFileSync(f, 'utf8')) as KindState;
-  const t = await kindTools();
-  if (s.created) {
-    if (!t.ok)
-      throw new UsageError(
-        `lab ${lab} is kind cluster ${s.cluster}, which cannot be deleted here: ${t.detail}`,
-        'run it where Docker runs',
-      );
-    await deleteCluster(t.tools, s.cluster);
-  }
-  rmSync(kindDir(lab), { recursive: true, force: true });
-  return true;
+/**
+ * A kind lab by name (kind labs have names; without one, the netns lab up is meant): `down`
+ * deletes its cluster when cnilab made it. Its nodes are containers, not this process's to
+ * switch: a kind lab is switched by its run, through its manifest.
+ */
+function attachKind(lab: string | undefined): AttachedLab | undefined {
+  if (lab === undefined || !existsSync(kindStateFile(lab))) return undefined;
+  const s = JSON.parse(readFileSync(kindStateFile(lab), 'utf8')) as KindState;
+  return {
+    name: lab,
+    backend: KIND,
+    status: () => {
+      throw new UsageError(`lab ${lab} is kind cluster ${s.cluster}`, `"kubectl --context kind-${s.cluster} get nodes,pods -A" shows it`);
+    },
+    refuseIfRunOwned: (doing, fix) => {
+      if (s.owner && s.owner.pid !== process.pid && isAlive(s.owner))
+        throw new UsageError(`lab ${lab} belongs to a live run (pid ${s.owner.pid}): ${doing} would pull it from under that run`, fix);
+    },
+    down: async () => {
+      const t = await kindTools();
+      if (s.created) {
+        if (!t.ok)
+          throw new UsageError(
+            `lab ${lab} is kind cluster ${s.cluster}, which cannot be deleted here: ${t.detail}`,
+            'run it where Docker runs',
+          );
+        await deleteCluster(t.tools, s.cluster);
+      }
+      rmSync(kindDir(lab), { recursive: true, force: true });
+      return s.created ? 'its kind cluster deleted' : `the cluster ${s.cluster} is yours: kept`;
+    },
+    live: () => undefined,
+  };
 }

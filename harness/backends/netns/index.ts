@@ -10,6 +10,7 @@ import type { RunResult } from '../../results/schema.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { Backend, BackendSession, CheckRequest, LabView, Progress, StartOptions } from '../backend.ts';
+import { attachNetns, leaveUpNetns } from './attach.ts';
 import { Lab, NETNS } from './lab.ts';
 import { listLabs, readState, removeLabDir } from './state.ts';
 import { teardownLab, teardownOrphans } from './teardown.ts';
@@ -161,4 +162,6 @@ export const netnsBackend: Backend = {
     return new NetnsSession(topology, opts);
   },
   reap: () => reapNetns(),
+  attach: attachNetns,
+  leaveUp: leaveUpNetns,
 };

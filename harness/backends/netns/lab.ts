@@ -24,7 +24,8 @@ import type { LabEnv } from '../../program/env.ts';
 import { type PodSource, podFamilies } from '../../program/pods.ts';
 import { programmerOf, type SwitchOptions, unprogramMode } from '../../program/programmer.ts';
 import type { ProgramTarget } from '../../program/target.ts';
-import type { CapturePoint, LabManifest, LabView, Progress, SessionTimings } from '../backend.ts';
+import type { CapturePoint, LabManifest, LiveLab, Progress, SessionTimings } from '../backend.ts';
+import { claimLock } from '../../kernel/pid-lock.ts';
 import { labDir, readState, removeLabDir, writeState, type LabState } from './state.ts';
 import { attachedState, labHealth, labStatus, liveNamespaces, NETNS, staleIn, type StatusJson } from './status.ts';
 import { teardownOrphans, teardownSurvivingSignal } from './teardown.ts';
@@ -49,7 +50,7 @@ export interface LabOptions {
   quiet?: boolean;
 }
 
-export class Lab implements AsyncDisposable, LabView {
+export class Lab implements AsyncDisposable, LiveLab {
   readonly names: LabNames;
   readonly backend = NETNS;
   private closed = false;
@@ -312,6 +313,20 @@ export class Lab implements AsyncDisposable, LabView {
       }
       throw SwitchRolledBack.of(next.name, previous?.name, e);
     }
+  }
+
+  get broken(): string | undefined {
+    return this.state.broken;
+  }
+
+  /** One switch at a time: a second one, 0.3 s later, would interleave with the first. */
+  lockSwitch(what: string): () => void {
+    const unlock = claimLock(`${labDir(this.name)}/switch.lock`, what, (o) => {
+      throw new UsageError(`lab ${this.name} is being switched by pid ${o.pid} (${o.what ?? 'cnilab switch'})`, 'wait for it to finish');
+    });
+    // Read again under the lock: a switch that ended since this lab was attached changed the state.
+    this.state = readState(this.name) ?? this.state;
+    return unlock;
   }
 
   /** What is wrong with this lab, when a switch left it so. */

@@ -11,50 +11,12 @@ import { findStale } from '../../modes/stale.ts';
 import type { NodeKernelState } from '../../plan/kernel-state.ts';
 import { factDevice } from '../../plan/model-diff.ts';
 import { listLabs, readState, stateProblem, type LabState } from './state.ts';
+import type { LabStatus } from '../backend.ts';
 
 export const NETNS = 'netns' as const;
 
-export interface StatusJson {
-  lab: string;
-  mode: string | null;
-  /** healthy, degraded (something of the lab is gone from the kernel) or broken (a switch left it so). */
-  health: 'healthy' | 'degraded' | 'broken';
-  /** What makes it degraded or broken. */
-  problems: string[];
-  backend: string;
-  family: string | null;
-  /** The real daemon programming the mode ("flanneld v0.28.9"), when one does. */
-  daemon?: string;
-  /** The lab's etcd, when a real-daemon mode started it. */
-  datastore?: string;
-  owner: { pid: number } | null;
-  /** A manifest's lab: its kube-apiserver, the DaemonSet that ran flanneld, what flanneld annotated each Node with. */
-  kube?: {
-    apiserver: string;
-    server: string;
-    kubeconfig: string;
-    manifest: string[];
-    daemonSet?: string;
-    backend?: string;
-    /** Whose annotations `annotations` shows: flanneld's, or what calico-node wrote on its Node. */
-    annotationsBy: 'flannel annotations' | 'calico-node on the Node';
-    /** Per node, in short: backend-type, public-ip, VtepMAC; or Calico's tunnel address and VTEP MAC (in full: `annotationsFull`). */
-    annotations: Record<string, string>;
-    annotationsFull: Record<string, Record<string, string>>;
-  };
-  nodes: {
-    name: string;
-    netns: string;
-    subnet: string;
-    underlayIp: string;
-    underlayIf: string;
-    podSubnet: string;
-    podBlock: string;
-    /** The range its pods' addresses are in (the block for Calico-style pods, the subnet for flannel's). */
-    podRange: string;
-    pods: { name: string; netns: string; ip: string | null }[];
-  }[];
-}
+/** `cnilab status --json`: the backend's shape (backend.ts LabStatus). */
+export type StatusJson = LabStatus;
 
 export const liveNamespaces = (lab: string) => (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => labOfNetns(n) === lab) : []);
 
