@@ -8,13 +8,50 @@ import { tmpdir } from 'node:os';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI as a user starts it: a process of its own (one test proves the entry point). */
+function spawnCli(args: string[]): Promise<CliResult> {
   const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d) => (stdout += d));
   p.stderr.on('data', (d) => (stderr += d));
   return new Promise((res) => p.on('exit', (code) => res({ code, stdout, stderr })));
+}
+
+/**
+ * The CLI's main() in this process, its output captured: a spawn costs ~1 s of tsx start-up per
+ * call, and these tests make ~80 calls. One call at a time (the capture is process-wide).
+ */
+let queue: Promise<unknown> = Promise.resolve();
+function runCli(args: string[]): Promise<CliResult> {
+  const call = queue.then(async () => {
+    const { main } = await import('./main.ts');
+    const out = { stdout: '', stderr: '' };
+    // console.log, not process.stdout.write: the test runner reports through the latter.
+    const saved = { log: console.log, stderr: process.stderr.write };
+    console.log = (...a: unknown[]) => {
+      out.stdout += `${a.map(String).join(' ')}\n`;
+    };
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      out.stderr += String(chunk);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const code = await main(args);
+      return { code, ...out };
+    } finally {
+      console.log = saved.log;
+      process.stderr.write = saved.stderr;
+    }
+  });
+  queue = call.catch(() => undefined);
+  return call;
 }
 
 describe('cli input errors', () => {
@@ -53,8 +90,8 @@ describe('cli input errors', () => {
     );
   });
 
-  test("--version says cnilab's version and the pinned daemons'", async () => {
-    const r = await runCli(['--version']);
+  test("--version says cnilab's version and the pinned daemons' (the entry point, as a process)", async () => {
+    const r = await spawnCli(['--version']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^cnilab \d+\.\d+\.\d+\n {2}flanneld v\S+\n[\s\S]*flannel-cni v\S+/);
   });

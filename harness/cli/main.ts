@@ -874,8 +874,11 @@ export async function main(argv: string[]): Promise<number> {
     log(`cnilab: unknown command "${cmd}"\n    fix: use one of: ${Object.keys(COMMANDS).join(', ')}`);
     return 2;
   }
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Once per process: a test calls main() many times in one.
+  if (!process.listeners('SIGINT').includes(onSignal)) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   try {
     return await f(rest);
   } catch (e) {
