@@ -27,6 +27,9 @@ export abstract class CnilabError extends Error {
   abstract readonly exitCode: number;
 }
 
+/** The classes rebuilt as themselves on the host, by the name the guest sent (set in their constructors). */
+const WIRE_CLASSES = new Map<string, abstract new (...a: never[]) => CnilabError>();
+
 /** A class of errors that are one line and an exit code: `class LabError extends lineError('LabError', 1) {}`. */
 function lineError(name: string, exitCode: number) {
   return class extends CnilabError {
@@ -180,6 +183,12 @@ export class SwitchRolledBack extends lineError('SwitchRolledBack', 1) {
   }
 }
 
+crossesGuests('SwitchRolledBack', SwitchRolledBack);
+crossesGuests('UsageError', UsageError);
+crossesGuests('CancelledError', CancelledError);
+crossesGuests('LabError', LabError);
+crossesGuests('ProbeError', ProbeError);
+
 /** An error as it crossed a guest's boundary: its class, its line and its exit code, as the guest had them. */
 export interface WireError {
   name: string;
@@ -204,9 +213,28 @@ export class GuestReported extends CnilabError {
   }
 }
 
-/** The error back on the host: a class whose handling matters (a rolled-back switch) as that class, the rest kept as said. */
+/**
+ * Makes an error class keep its class across a guest's boundary: the host catches it by class
+ * (a rolled-back switch, a manifest the API server refused, bad input). Called beside the class.
+ */
+export function crossesGuests(name: string, c: abstract new (...a: never[]) => CnilabError): void {
+  WIRE_CLASSES.set(name, c);
+}
+
+/** The error back on the host: as its own class when it crosses (crossesGuests), else its line and exit code kept. */
 export function fromWire(w: WireError): Error {
-  if (w.name === 'SwitchRolledBack') return new SwitchRolledBack(w.message);
+  const c = WIRE_CLASSES.get(w.name);
+  if (c) {
+    // Its constructor took what made the line; the line is what crossed, so the instance is made whole from it.
+    const e = Object.create(c.prototype) as CnilabError;
+    return Object.assign(
+      e,
+      { name: w.name, message: w.message, stack: `${w.name}: ${w.message}\n    (in the guest)` },
+      {
+        exitCode: w.exitCode ?? 1,
+      },
+    );
+  }
   if (w.exitCode !== undefined) return new GuestReported(w, w.exitCode);
   return Object.assign(new Error(w.message), { name: w.name });
 }

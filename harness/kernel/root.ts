@@ -1,6 +1,7 @@
 // The checkout cnilab runs from: the folder whose package.json names cnilab, found by walking up
 // from this module. The same code runs from its sources and from a bundle (.cnilab/cli/,
 // .cnilab/agent/), where every module's import.meta.url is the bundle's own.
+import { LabError } from '../errors.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,6 @@ export function checkoutRoot(): string {
       root = dir;
       return dir;
     }
-    if (dirname(dir) === dir) throw new Error(`cnilab: no cnilab checkout above ${fileURLToPath(import.meta.url)}`);
+    if (dirname(dir) === dir) throw new LabError(`no cnilab checkout (package.json and harness/) above ${fileURLToPath(import.meta.url)}`);
   }
 }

@@ -19,7 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { ApiError, CnilabError } from '../errors.ts';
+import { ApiError, CnilabError, crossesGuests } from '../errors.ts';
 import { poll } from '../kernel/poll.ts';
 import { configMapsOf } from './daemonset.ts';
 
@@ -35,6 +35,8 @@ export class ManifestRejected extends CnilabError {
     this.name = 'ManifestRejected';
   }
 }
+// A guest's API server refusing the manifest is the user's input too (run-modes.ts catches it by class).
+crossesGuests('ManifestRejected', ManifestRejected);
 
 /** The message of a refused call: the Status object's own, else the HTTP code. */
 export function apiMessage(e: unknown): string {

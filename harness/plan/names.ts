@@ -1,5 +1,6 @@
 // Every namespace a lab creates is named cnilab-<lab>-<role>, so ownership is visible in `ip netns`
 // and a crashed run's leftovers can be found from the name alone.
+import { UsageError } from '../errors.ts';
 import type { ResolvedNode, ResolvedSubnet, Topology } from '../topology/types.ts';
 
 export const NETNS_PREFIX = 'cnilab-';
@@ -24,7 +25,7 @@ export interface LabNames {
 }
 
 export function labNames(lab: string): LabNames {
-  if (!LAB_RE.test(lab)) throw new Error(`lab name "${lab}" must be 1-12 lowercase letters or digits`);
+  if (!LAB_RE.test(lab)) throw new UsageError(`lab name "${lab}" is not valid`, 'use 1-12 lowercase letters or digits');
   const prefix = `${NETNS_PREFIX}${lab}-`;
   const nm = (x: { name: string } | string) => (typeof x === 'string' ? x : x.name);
   return {

@@ -93,12 +93,12 @@ class KindSession implements BackendSession, LabView {
   }
   executor(netns: string): NodeExecutor {
     const e = this.view_?.execs.get(netns);
-    if (!e) throw new Error(`no pod namespace ${netns} in kind cluster ${this.cluster}`);
+    if (!e) throw new LabError(`no pod namespace ${netns} in kind cluster ${this.cluster}`);
     return e;
   }
   nodeExecutor(node: string): NodeExecutor {
     const e = this.view_?.nodes.get(node);
-    if (!e) throw new Error(`no node ${node} in kind cluster ${this.cluster}`);
+    if (!e) throw new LabError(`no node ${node} in kind cluster ${this.cluster}`);
     return e;
   }
   /** Each node's eth0, inside its container: every packet between nodes is seen where it leaves and arrives. */

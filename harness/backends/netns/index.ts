@@ -1,5 +1,6 @@
 // The netns backend: one lab in local network namespaces on this host's kernel, every mode in turn,
 // switched live. Its nodes are reachable from here, so the check layer works on its LabView.
+import { LabError } from '../../errors.ts';
 import pLimit from 'p-limit';
 import { isAlive } from '../../kernel/procs.ts';
 import { modeNeeds } from '../../host/doctor.ts';
@@ -29,7 +30,7 @@ class NetnsSession implements BackendSession {
   }
 
   private get live(): Lab {
-    if (!this.labObj) throw new Error(`lab ${this.opts.name} is not up`);
+    if (!this.labObj) throw new LabError(`lab ${this.opts.name} is not up: its session's up() has not finished`);
     return this.labObj;
   }
 
