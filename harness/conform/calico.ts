@@ -235,7 +235,55 @@ function normMode(v: string): string {
   return v;
 }
 
+/** What every part of a Calico reading looks at: the documents, calico-node's env, the ConfigMap, the Installation. */
+interface CalicoInputs {
+  docs: readonly InputDoc[];
+  mine: InputDoc[];
+  ds: InputDoc | undefined;
+  env: Map<string, EnvValue>;
+  cm: InputDoc | undefined;
+  inst: InputDoc | undefined;
+  net: Record<string, unknown> | undefined;
+  instAt: (...p: Path) => string;
+  platformIpam: Sourced<string> | undefined;
+  findings: Finding[];
+}
+
 export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; findings: Finding[] } {
+  const c = calicoInputs(docs);
+  const { mine, ds, cm, inst, net, instAt, findings } = c;
+  const backend = calicoBackend(c);
+  const { pools, resources, instPools } = calicoPools(c);
+  const { vxlanVni, vxlanPort, podMtu, ipipMtu, vxlanMtu } = felixSettings(c);
+  const ipam = calicoIpam(c);
+  const { nodeToNodeMesh, asNumber, bgpPeers } = bgpSettings(c);
+  return {
+    plane: {
+      cni: 'calico',
+      install: inst ? 'operator' : ds || cm ? 'manifest' : 'resources',
+      ...(mine[0] ? { source: mine[0].at([]) } : {}),
+      // flannel-migration's calico.yaml: calico-node only on migrated nodes; the migration controller makes the pool.
+      ...(ds && dig(ds.value, 'spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL) !== undefined
+        ? { migration: ds.at(['spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL]) }
+        : {}),
+      ...(inst && !resources.length && Array.isArray(net?.ipPools) && !instPools.length ? { poolsElsewhere: instAt('ipPools') } : {}),
+      backend,
+      pools,
+      vxlanVni,
+      vxlanPort,
+      ...(podMtu ? { podMtu } : {}),
+      ...(ipipMtu ? { ipipMtu } : {}),
+      ...(vxlanMtu ? { vxlanMtu } : {}),
+      ...(ipam ? { ipam } : {}),
+      nodeToNodeMesh,
+      asNumber,
+      bgpPeers,
+    },
+    findings,
+  };
+}
+
+function calicoInputs(docs: readonly InputDoc[]): CalicoInputs {
   const findings: Finding[] = [];
   const mine = docs.filter(isCalicoDoc);
   const ds = mine.find((d) => calicoNodeContainer(d));
@@ -263,12 +311,18 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
       : undefined;
   if (inst && net) findings.push(...unknownFields(net, CALICO_NETWORK_KEYS, (k) => instAt(k), 'Installation spec.calicoNetwork'));
 
+  return { docs, mine, ds, env, cm, inst, net, instAt, platformIpam, findings };
+}
+
+/** calico_backend: the env (following its configMapKeyRef), the ConfigMap, the operator's bgp, or the default. */
+function calicoBackend(c: CalicoInputs): Sourced<string> {
+  const { ds, env, cm, inst, net, instAt, platformIpam } = c;
   // The networking backend: the env (following its configMapKeyRef), the ConfigMap alone, or the
   // operator's bgp (Enabled: bird; Disabled: vxlan, as the operator renders CALICO_NETWORKING_BACKEND).
   const bgpOpt = net && typeof net.bgp === 'string' ? { value: net.bgp, at: instAt('bgp') } : undefined;
   const envBackend = env.get('CALICO_NETWORKING_BACKEND');
   const cmBackend = dig(cm?.value, 'data', 'calico_backend');
-  const backend: Sourced<string> = envBackend
+  return envBackend
     ? { value: envBackend.value, at: envBackend.at }
     : typeof cmBackend === 'string'
       ? { value: cmBackend, at: cm!.at(['data', 'calico_backend']) }
@@ -283,7 +337,11 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
               at: inst ? inst.at(['spec']) : ds ? ds.at([]) : 'calico-node default (BIRD unless none or vxlan)',
               default: true,
             };
+}
 
+/** The pools calico-node uses: IPPool resources, else the Installation's, else the env's default pool. */
+function calicoPools(c: CalicoInputs): { pools: CalicoPool[]; resources: InputDoc[]; instPools: Record<string, unknown>[] } {
+  const { mine, ds, env, cm, inst, net, instAt, findings } = c;
   // Pools: resources first; the Installation's and the env's are created only when no pool exists
   // (startup.go configureIPPools lists the pools first; the operator's ipPools "to create if none exist").
   const pools: CalicoPool[] = [];
@@ -324,69 +382,14 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
         'the IPPool resources win',
       fix: 'set the encapsulation on the IPPool resource, and drop the other',
     });
-  if (!resources.length && inst) {
-    // No ipPools key: the operator's default pool. `ipPools: []` is an explicit "none" (the operator
-    // creates no pool then), not the default.
-    const list = platformIpam ? [] : instPools.length ? instPools : Array.isArray(net?.ipPools) ? [] : [{}];
-    list.forEach((p, i) => {
-      const at = (k: string) => (instPools.length ? instAt('ipPools', i, ...(k in p ? [k] : [])) : inst.at(['spec']));
-      const here = at('');
-      if (instPools.length) findings.push(...unknownFields(p, OPERATOR_POOL_KEYS, (k) => at(k), `Installation ipPools[${i}]`));
-      // installation_types.go IPPool: encapsulation "Default: IPIP", natOutgoing Enabled, nodeSelector all(), blockSize 26.
-      const enc = typeof p.encapsulation === 'string' ? { value: p.encapsulation, at: at('encapsulation') } : dflt('IPIP', here);
-      const modes = fromEncapsulation(enc.value);
-      const near = closest(enc.value, ENCAPSULATIONS);
-      if (!modes)
-        findings.push({
-          rule: 'encapsulation-invalid',
-          severity: 'error',
-          at: enc.at,
-          message: `encapsulation "${enc.value}" is not one the operator knows: it refuses the Installation`,
-          fix: `use one of ${ENCAPSULATIONS.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`,
-        });
-      const m = modes ?? { ipip: 'Never', vxlan: 'Never' };
-      pools.push({
-        name: typeof p.name === 'string' ? p.name : 'default-ipv4-ippool',
-        origin: 'Installation',
-        cidr: typeof p.cidr === 'string' ? { value: p.cidr, at: at('cidr') } : dflt(CALICO_DEFAULT_CIDR, here),
-        blockSize: typeof p.blockSize === 'number' ? { value: p.blockSize, at: at('blockSize') } : dflt(defaultBlockSize(p.cidr), here),
-        ipipMode: { value: m.ipip, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
-        vxlanMode: { value: m.vxlan, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
-        natOutgoing: typeof p.natOutgoing === 'string' ? { value: p.natOutgoing === 'Enabled', at: at('natOutgoing') } : dflt(true, here),
-        disabled:
-          typeof p.disableNewAllocations === 'boolean'
-            ? { value: p.disableNewAllocations, at: at('disableNewAllocations') }
-            : dflt(false, here),
-        nodeSelector: typeof p.nodeSelector === 'string' ? { value: p.nodeSelector, at: at('nodeSelector') } : dflt('all()', here),
-      });
-    });
-  }
-  if (!resources.length && !inst && (ds || cm)) {
-    // calico-node creates default-ipv4-ippool from its env at first start (startup.go configureIPPools,
-    // createIPPool): CIDR 192.168.0.0/16, block 26, IPIP and VXLAN "" = Never, NAT outgoing true.
-    // A default is placed at calico-node's env list (or the ConfigMap given alone): where one would set it.
-    const here = ds ? ds.at([...calicoNodeContainer(ds)!.path, 'env']) : cm!.at(['data']);
-    const e = (k: string, dfltValue: string) => {
-      const v = env.get(k);
-      return v ? { value: v.value, at: v.at } : dflt(dfltValue, here);
-    };
-    const ipip = e('CALICO_IPV4POOL_IPIP', 'Never');
-    const vxlan = e('CALICO_IPV4POOL_VXLAN', 'Never');
-    const block = e('CALICO_IPV4POOL_BLOCK_SIZE', String(CALICO_DEFAULT_BLOCK_SIZE));
-    const nat = e('CALICO_IPV4POOL_NAT_OUTGOING', 'true');
-    pools.push({
-      name: 'default-ipv4-ippool',
-      origin: 'calico-node env',
-      cidr: e('CALICO_IPV4POOL_CIDR', CALICO_DEFAULT_CIDR),
-      blockSize: { ...block, value: Number(block.value) },
-      ipipMode: { ...ipip, value: normMode(ipip.value) },
-      vxlanMode: { ...vxlan, value: normMode(vxlan.value) },
-      natOutgoing: { ...nat, value: !['false', '0', 'no', 'n', 'f'].includes(nat.value.toLowerCase()) },
-      disabled: dflt(false, here),
-      nodeSelector: e('CALICO_IPV4POOL_NODE_SELECTOR', 'all()'),
-    });
-  }
+  if (!resources.length && inst) pools.push(...installationPools(c, inst, instPools));
+  if (!resources.length && !inst && (ds || cm)) pools.push(envDefaultPool(c));
+  return { pools, resources, instPools };
+}
 
+/** Felix's VXLAN and MTU settings: env over FelixConfiguration, then felix's defaults. */
+function felixSettings(c: CalicoInputs) {
+  const { mine, env, cm, net, instAt, findings } = c;
   // Felix: env over FelixConfiguration (felix/config/config_params.go SourcesInDescendingOrder:
   // EnvironmentVariable before the datastore), then felix's defaults.
   const felix = mine.find((d) => d.kind === 'FelixConfiguration' && (d.name === 'default' || !d.name));
@@ -420,16 +423,28 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
         ? { value: Number(vethRaw), at: cm!.at(['data', 'veth_mtu']) }
         : undefined,
   );
+  const ipipMtu = nonZero(felixNum('FELIX_IPINIPMTU', 'ipipMTU'));
+  const vxlanMtu = nonZero(felixNum('FELIX_VXLANMTU', 'vxlanMTU'));
+
+  return { vxlanVni, vxlanPort, podMtu, ipipMtu, vxlanMtu };
+}
+
+/** The pods' IPAM, when it is not calico-ipam's to say (a platform's, host-local). */
+function calicoIpam(c: CalicoInputs): Sourced<string> | undefined {
+  const { docs, platformIpam } = c;
   // The IPAM of the CNI config calico.yaml installs: host-local (calico-policy-only.yaml, from the
   // node's podCIDR) means Calico does not allocate, and the platform routes the pods.
   const cniCm = docs.find((d) => d.kind === 'ConfigMap' && typeof dig(d.value, 'data', 'cni_network_config') === 'string');
   const cniConf = String(dig(cniCm?.value, 'data', 'cni_network_config') ?? '');
   const ipamType = /"ipam"\s*:\s*\{[^}]*"type"\s*:\s*"([^"]+)"/.exec(cniConf)?.[1];
-  const ipam =
-    platformIpam ?? (ipamType && cniCm ? { value: ipamType, at: cniCm.atInString(['data', 'cni_network_config'], 'ipam') } : undefined);
-  const ipipMtu = nonZero(felixNum('FELIX_IPINIPMTU', 'ipipMTU'));
-  const vxlanMtu = nonZero(felixNum('FELIX_VXLANMTU', 'vxlanMTU'));
+  return (
+    platformIpam ?? (ipamType && cniCm ? { value: ipamType, at: cniCm.atInString(['data', 'cni_network_config'], 'ipam') } : undefined)
+  );
+}
 
+/** BGP: BGPConfiguration "default" and the BGPPeers. */
+function bgpSettings(c: CalicoInputs) {
+  const { mine, findings } = c;
   // BGP: BGPConfiguration "default"; the mesh is on unless it says otherwise.
   const bgp = mine.find((d) => d.kind === 'BGPConfiguration');
   const bspec = (dig(bgp?.value, 'spec') ?? {}) as Record<string, unknown>;
@@ -446,29 +461,74 @@ export function resolveCalico(docs: readonly InputDoc[]): { plane: CalicoPlane; 
     .filter((d) => d.kind === 'BGPPeer')
     .map((d) => ({ value: String(dig(d.value, 'spec', 'peerIP') ?? dig(d.value, 'spec', 'peerSelector') ?? '?'), at: d.at(['spec']) }));
 
+  return { nodeToNodeMesh, asNumber, bgpPeers };
+}
+
+/** The operator's pools (Installation ipPools, or its default one): made only when no IPPool exists. */
+function installationPools(c: CalicoInputs, inst: InputDoc, instPools: Record<string, unknown>[]): CalicoPool[] {
+  const { net, instAt, platformIpam, findings } = c;
+  // No ipPools key: the operator's default pool. `ipPools: []` is an explicit "none" (the operator
+  // creates no pool then), not the default.
+  const list = platformIpam ? [] : instPools.length ? instPools : Array.isArray(net?.ipPools) ? [] : [{}];
+  return list.map((p, i): CalicoPool => {
+    const at = (k: string) => (instPools.length ? instAt('ipPools', i, ...(k in p ? [k] : [])) : inst.at(['spec']));
+    const here = at('');
+    if (instPools.length) findings.push(...unknownFields(p, OPERATOR_POOL_KEYS, (k) => at(k), `Installation ipPools[${i}]`));
+    // installation_types.go IPPool: encapsulation "Default: IPIP", natOutgoing Enabled, nodeSelector all(), blockSize 26.
+    const enc = typeof p.encapsulation === 'string' ? { value: p.encapsulation, at: at('encapsulation') } : dflt('IPIP', here);
+    const modes = fromEncapsulation(enc.value);
+    const near = closest(enc.value, ENCAPSULATIONS);
+    if (!modes)
+      findings.push({
+        rule: 'encapsulation-invalid',
+        severity: 'error',
+        at: enc.at,
+        message: `encapsulation "${enc.value}" is not one the operator knows: it refuses the Installation`,
+        fix: `use one of ${ENCAPSULATIONS.join(', ')}${near ? ` (did you mean "${near}"?)` : ''}`,
+      });
+    const m = modes ?? { ipip: 'Never', vxlan: 'Never' };
+    return {
+      name: typeof p.name === 'string' ? p.name : 'default-ipv4-ippool',
+      origin: 'Installation',
+      cidr: typeof p.cidr === 'string' ? { value: p.cidr, at: at('cidr') } : dflt(CALICO_DEFAULT_CIDR, here),
+      blockSize: typeof p.blockSize === 'number' ? { value: p.blockSize, at: at('blockSize') } : dflt(defaultBlockSize(p.cidr), here),
+      ipipMode: { value: m.ipip, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
+      vxlanMode: { value: m.vxlan, at: enc.at, ...(enc.default ? { default: true as const } : {}) },
+      natOutgoing: typeof p.natOutgoing === 'string' ? { value: p.natOutgoing === 'Enabled', at: at('natOutgoing') } : dflt(true, here),
+      disabled:
+        typeof p.disableNewAllocations === 'boolean'
+          ? { value: p.disableNewAllocations, at: at('disableNewAllocations') }
+          : dflt(false, here),
+      nodeSelector: typeof p.nodeSelector === 'string' ? { value: p.nodeSelector, at: at('nodeSelector') } : dflt('all()', here),
+    };
+  });
+}
+
+/** calico-node's default-ipv4-ippool from its env, made at first start when no pool exists. */
+function envDefaultPool(c: CalicoInputs): CalicoPool {
+  const { ds, env, cm } = c;
+  // calico-node creates default-ipv4-ippool from its env at first start (startup.go configureIPPools,
+  // createIPPool): CIDR 192.168.0.0/16, block 26, IPIP and VXLAN "" = Never, NAT outgoing true.
+  // A default is placed at calico-node's env list (or the ConfigMap given alone): where one would set it.
+  const here = ds ? ds.at([...calicoNodeContainer(ds)!.path, 'env']) : cm!.at(['data']);
+  const e = (k: string, dfltValue: string) => {
+    const v = env.get(k);
+    return v ? { value: v.value, at: v.at } : dflt(dfltValue, here);
+  };
+  const ipip = e('CALICO_IPV4POOL_IPIP', 'Never');
+  const vxlan = e('CALICO_IPV4POOL_VXLAN', 'Never');
+  const block = e('CALICO_IPV4POOL_BLOCK_SIZE', String(CALICO_DEFAULT_BLOCK_SIZE));
+  const nat = e('CALICO_IPV4POOL_NAT_OUTGOING', 'true');
   return {
-    plane: {
-      cni: 'calico',
-      install: inst ? 'operator' : ds || cm ? 'manifest' : 'resources',
-      ...(mine[0] ? { source: mine[0].at([]) } : {}),
-      // flannel-migration's calico.yaml: calico-node only on migrated nodes; the migration controller makes the pool.
-      ...(ds && dig(ds.value, 'spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL) !== undefined
-        ? { migration: ds.at(['spec', 'template', 'spec', 'nodeSelector', MIGRATION_LABEL]) }
-        : {}),
-      ...(inst && !resources.length && Array.isArray(net?.ipPools) && !instPools.length ? { poolsElsewhere: instAt('ipPools') } : {}),
-      backend,
-      pools,
-      vxlanVni,
-      vxlanPort,
-      ...(podMtu ? { podMtu } : {}),
-      ...(ipipMtu ? { ipipMtu } : {}),
-      ...(vxlanMtu ? { vxlanMtu } : {}),
-      ...(ipam ? { ipam } : {}),
-      nodeToNodeMesh,
-      asNumber,
-      bgpPeers,
-    },
-    findings,
+    name: 'default-ipv4-ippool',
+    origin: 'calico-node env',
+    cidr: e('CALICO_IPV4POOL_CIDR', CALICO_DEFAULT_CIDR),
+    blockSize: { ...block, value: Number(block.value) },
+    ipipMode: { ...ipip, value: normMode(ipip.value) },
+    vxlanMode: { ...vxlan, value: normMode(vxlan.value) },
+    natOutgoing: { ...nat, value: !['false', '0', 'no', 'n', 'f'].includes(nat.value.toLowerCase()) },
+    disabled: dflt(false, here),
+    nodeSelector: e('CALICO_IPV4POOL_NODE_SELECTOR', 'all()'),
   };
 }
 
