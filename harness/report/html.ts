@@ -31,142 +31,155 @@ function figure(svg: string, caption: string): string {
 const cost = (run: ResultsFile['runs'][number]) =>
   run.perf?.cpuRatioToUnderlay?.mean ?? (run.perf?.ratioToUnderlay?.mean ? 1 / run.perf.ratioToUnderlay.mean : Infinity);
 
-export function renderHtml(r: ResultsFile): string {
-  const d = reportData(r);
-  const perfRuns = r.runs.filter((run) => run.perf);
+/** Throughput and CPU per GB against the underlay, cheapest mode first. */
+function costChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
   const comparable = perfRuns.filter((run) => run.perf?.comparable !== false);
   const u = r.underlay;
-  const charts: string[] = [];
-  if (perfRuns.length) {
-    charts.push(
-      figure(
-        barChart({
-          metric: 'throughput-ratio',
-          unit: 'against the underlay (1 stream), 95% CI',
-          series: [
-            { name: 'throughput', color: '#2a6fdb' },
-            { name: 'CPU per GB', color: '#d4a72c' },
+  return figure(
+    barChart({
+      metric: 'throughput-ratio',
+      unit: 'against the underlay (1 stream), 95% CI',
+      series: [
+        { name: 'throughput', color: '#2a6fdb' },
+        { name: 'CPU per GB', color: '#d4a72c' },
+      ],
+      reference: { value: 1, label: 'underlay' },
+      // Sorted by cost: the cheapest mode first, by CPU per GB (on a CPU-bound machine the tighter
+      // measure of it), by throughput where CPU was not measured.
+      rows: [...comparable]
+        .sort((a, b) => cost(a) - cost(b))
+        .map((run) => ({
+          label: run.mode,
+          bars: [
+            { series: 'throughput', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null },
+            { series: 'CPU per GB', value: run.perf?.cpuRatioToUnderlay?.mean, ci: run.perf?.cpuRatioToUnderlay?.ci95 ?? null },
           ],
-          reference: { value: 1, label: 'underlay' },
-          // Sorted by cost: the cheapest mode first, by CPU per GB (on a CPU-bound machine the tighter
-          // measure of it), by throughput where CPU was not measured.
-          rows: [...comparable]
-            .sort((a, b) => cost(a) - cost(b))
-            .map((run) => ({
-              label: run.mode,
-              bars: [
-                { series: 'throughput', value: run.perf?.ratioToUnderlay?.mean, ci: run.perf?.ratioToUnderlay?.ci95 ?? null },
-                { series: 'CPU per GB', value: run.perf?.cpuRatioToUnderlay?.mean, ci: run.perf?.cpuRatioToUnderlay?.ci95 ?? null },
-              ],
-            })),
-        }),
-        `Throughput and CPU seconds per GB relative to the bare underlay measured in the same rounds ` +
-          `(${pm(u?.throughputGbps)} Gbit/s node to node), cheapest first: throughput below 1 and CPU per GB above 1 are the ` +
-          `mode's cost. Whiskers: 95% confidence interval.`,
-      ),
-    );
-    const rttRows: Row[] = [
-      ...(u?.rttUs
-        ? [
-            {
-              label: 'underlay',
-              bars: [
-                { series: 'p50', value: u.rttUs.p50 },
-                { series: 'p90', value: u.rttUs.p90 },
-                { series: 'p99', value: u.rttUs.p99 },
-              ],
-            },
-          ]
-        : []),
-      ...perfRuns.map((run) => ({
-        label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
-        bars: [
-          { series: 'p50', value: run.perf?.rttUs?.p50 },
-          { series: 'p90', value: run.perf?.rttUs?.p90 },
-          { series: 'p99', value: run.perf?.rttUs?.p99 },
-        ],
-      })),
-    ];
-    charts.push(
-      figure(
-        barChart({
-          metric: 'rtt',
-          unit: 'round-trip time, µs',
-          digits: 0,
-          series: [
-            { name: 'p50', color: '#7aa6e8' },
-            { name: 'p90', color: '#2a6fdb' },
-            { name: 'p99', color: '#17407f' },
-          ],
-          rows: rttRows,
-        }),
-        'RTT percentiles pod to pod (same subnet), ICMP echo every 5 ms.',
-      ),
-    );
-    const thRows: Row[] = [
-      ...(u?.throughputGbps
-        ? [
-            {
-              label: 'underlay',
-              bars: [
-                { series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 },
-                { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null },
-              ],
-            },
-          ]
-        : []),
-      ...perfRuns.map((run) => ({
-        label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
-        bars: [
-          { series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null },
+        })),
+    }),
+    `Throughput and CPU seconds per GB relative to the bare underlay measured in the same rounds ` +
+      `(${pm(u?.throughputGbps)} Gbit/s node to node), cheapest first: throughput below 1 and CPU per GB above 1 are the ` +
+      `mode's cost. Whiskers: 95% confidence interval.`,
+  );
+}
+
+/** RTT percentiles per mode, the underlay first. */
+function rttChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
+  const u = r.underlay;
+  const rttRows: Row[] = [
+    ...(u?.rttUs
+      ? [
           {
-            series: 'parallel',
-            value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean,
-            ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null,
+            label: 'underlay',
+            bars: [
+              { series: 'p50', value: u.rttUs.p50 },
+              { series: 'p90', value: u.rttUs.p90 },
+              { series: 'p99', value: u.rttUs.p99 },
+            ],
           },
-        ],
-      })),
-    ];
-    charts.push(
-      figure(
-        barChart({
-          metric: 'throughput',
-          unit: 'TCP throughput, Gbit/s (iperf3), 95% CI',
-          series: [
-            { name: '1 stream', color: '#3c9a5f' },
-            { name: 'parallel', color: '#1d5e36' },
+        ]
+      : []),
+    ...perfRuns.map((run) => ({
+      label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
+      bars: [
+        { series: 'p50', value: run.perf?.rttUs?.p50 },
+        { series: 'p90', value: run.perf?.rttUs?.p90 },
+        { series: 'p99', value: run.perf?.rttUs?.p99 },
+      ],
+    })),
+  ];
+  return figure(
+    barChart({
+      metric: 'rtt',
+      unit: 'round-trip time, µs',
+      digits: 0,
+      series: [
+        { name: 'p50', color: '#7aa6e8' },
+        { name: 'p90', color: '#2a6fdb' },
+        { name: 'p99', color: '#17407f' },
+      ],
+      rows: rttRows,
+    }),
+    'RTT percentiles pod to pod (same subnet), ICMP echo every 5 ms.',
+  );
+}
+
+/** Absolute TCP throughput per mode, one stream and parallel. */
+function throughputChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
+  const u = r.underlay;
+  const thRows: Row[] = [
+    ...(u?.throughputGbps
+      ? [
+          {
+            label: 'underlay',
+            bars: [
+              { series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 },
+              { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null },
+            ],
+          },
+        ]
+      : []),
+    ...perfRuns.map((run) => ({
+      label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
+      bars: [
+        { series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null },
+        {
+          series: 'parallel',
+          value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean,
+          ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null,
+        },
+      ],
+    })),
+  ];
+  return figure(
+    barChart({
+      metric: 'throughput',
+      unit: 'TCP throughput, Gbit/s (iperf3), 95% CI',
+      series: [
+        { name: '1 stream', color: '#3c9a5f' },
+        { name: 'parallel', color: '#1d5e36' },
+      ],
+      rows: thRows,
+    }),
+    'Absolute throughput pod to pod on one subnet; uml runs are not comparable with the host.',
+  );
+}
+
+/** The pod MTU expected, set, and the largest DF packet that crossed. */
+function mtuChart(perfRuns: ResultsFile['runs']): string {
+  return figure(
+    barChart({
+      metric: 'mtu',
+      unit: 'bytes',
+      digits: 0,
+      series: [
+        { name: 'expected', color: '#bbbbbb' },
+        { name: 'observed', color: '#e66a00' },
+        { name: 'max DF packet', color: '#7a3a00' },
+      ],
+      rows: perfRuns
+        .filter((run) => run.perf?.mtu)
+        .map((run) => ({
+          label: run.mode,
+          bars: [
+            { series: 'expected', value: run.perf!.mtu!.expected },
+            { series: 'observed', value: run.perf!.mtu!.observed },
+            { series: 'max DF packet', value: run.perf!.mtu!.maxDfPayload + 28 },
           ],
-          rows: thRows,
-        }),
-        'Absolute throughput pod to pod on one subnet; uml runs are not comparable with the host.',
-      ),
-    );
-    charts.push(
-      figure(
-        barChart({
-          metric: 'mtu',
-          unit: 'bytes',
-          digits: 0,
-          series: [
-            { name: 'expected', color: '#bbbbbb' },
-            { name: 'observed', color: '#e66a00' },
-            { name: 'max DF packet', color: '#7a3a00' },
-          ],
-          rows: perfRuns
-            .filter((run) => run.perf?.mtu)
-            .map((run) => ({
-              label: run.mode,
-              bars: [
-                { series: 'expected', value: run.perf!.mtu!.expected },
-                { series: 'observed', value: run.perf!.mtu!.observed },
-                { series: 'max DF packet', value: run.perf!.mtu!.maxDfPayload + 28 },
-              ],
-            })),
-        }),
-        'Pod MTU the mode must set, the one it set, and the largest packet with DF that crossed end to end.',
-      ),
-    );
-  }
+        })),
+    }),
+    'Pod MTU the mode must set, the one it set, and the largest packet with DF that crossed end to end.',
+  );
+}
+
+/** The perf charts, when the run measured. */
+function perfCharts(r: ResultsFile): string[] {
+  const perfRuns = r.runs.filter((run) => run.perf);
+  if (!perfRuns.length) return [];
+  return [costChart(r, perfRuns), rttChart(r, perfRuns), throughputChart(r, perfRuns), mtuChart(perfRuns)];
+}
+
+/** The runs table: a row per mode (perf columns only when measured), its head. */
+function runsTable(d: ReturnType<typeof reportData>): { head: string[]; rows: string[] } {
   const rows = d.runs.map((run) => {
     const cells = [
       `<span class="dot" style="background:${familyColour(run.family)}"></span>${x(run.mode)}`,
@@ -194,6 +207,27 @@ export function renderHtml(r: ResultsFile): string {
     ...(d.perf ? ['Gbit/s', 'vs underlay', 'CPU vs underlay', 'RTT p50 µs', 'MTU exp/obs'] : []),
     'reason',
   ];
+  return { head, rows };
+}
+
+const STYLE = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}.meta{color:#57606a;margin-top:0}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
+th{background:#f6f8fa}tr.failed td{background:#fff1f0}tr.skipped td{color:#6e7781}td.reason{font-size:12px;color:#57606a;max-width:22rem}
+.dot{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;margin-right:.4rem}
+figure{margin:1.5rem 0;padding:1rem;border:1px solid #d0d7de;border-radius:6px}figcaption{color:#57606a;font-size:13px;margin-top:.4rem}
+svg{color:#2a6fdb}svg .grid{stroke:#eaeef2}svg .tick,svg .axis{font-size:11px;fill:#57606a;text-anchor:middle}
+svg .label{font-size:12px;text-anchor:end;fill:#1b1f24}svg .value,svg .note{font-size:10px;fill:#57606a}
+svg .whisker{stroke:#1b1f24;stroke-width:1.2;fill:none}svg .ref{stroke:#cf222e;stroke-dasharray:4 3}
+svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-size:11px;fill:#1b1f24}
+.note{color:#57606a}
+`;
+
+export function renderHtml(r: ResultsFile): string {
+  const d = reportData(r);
+  const charts = perfCharts(r);
+  const { head, rows } = runsTable(d);
   // A failing mode's captures, linked (relative to the report, as results.json lists them).
   const pcaps = new Map(r.runs.filter((run) => run.status === 'failed').map((run) => [run.mode, run.captures ?? []]));
   const failures = d.failures.map((f) => `<li>${x(f.mode)}: ${x(f.text)}</li>`);
@@ -209,19 +243,7 @@ export function renderHtml(r: ResultsFile): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cnilab report: ${x(r.topology.name ?? 'lab')}</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
-h1{font-size:1.5rem;margin-bottom:.2rem}.meta{color:#57606a;margin-top:0}
-table{border-collapse:collapse;width:100%;margin:1rem 0}
-th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
-th{background:#f6f8fa}tr.failed td{background:#fff1f0}tr.skipped td{color:#6e7781}td.reason{font-size:12px;color:#57606a;max-width:22rem}
-.dot{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;margin-right:.4rem}
-figure{margin:1.5rem 0;padding:1rem;border:1px solid #d0d7de;border-radius:6px}figcaption{color:#57606a;font-size:13px;margin-top:.4rem}
-svg{color:#2a6fdb}svg .grid{stroke:#eaeef2}svg .tick,svg .axis{font-size:11px;fill:#57606a;text-anchor:middle}
-svg .label{font-size:12px;text-anchor:end;fill:#1b1f24}svg .value,svg .note{font-size:10px;fill:#57606a}
-svg .whisker{stroke:#1b1f24;stroke-width:1.2;fill:none}svg .ref{stroke:#cf222e;stroke-dasharray:4 3}
-svg .reflabel{font-size:11px;fill:#cf222e;text-anchor:middle}svg .legend{font-size:11px;fill:#1b1f24}
-.note{color:#57606a}
-</style></head><body>
+${STYLE}</style></head><body>
 <h1>cnilab: ${x(r.topology.name ?? 'lab')}</h1>
 <p class="meta">${x(
     r.meta
