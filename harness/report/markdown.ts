@@ -114,11 +114,9 @@ export function precisionText(r: ResultsFile): string[] {
 
 const STATUS = { passed: '✅ passed', failed: '❌ failed', skipped: '⏭ skipped' } as const;
 
-export function renderMarkdown(r: ResultsFile): string {
-  const d = reportData(r);
-  const out: string[] = ['## cnilab results', ''];
-  if (d.meta) out.push(`${d.title} · kernel ${d.meta.kernel} · ${d.meta.startedAt}`, '');
-  if (r.conformance) out.push(...conformanceMarkdown(r.conformance), '');
+/** The table of runs: a row per mode, perf columns and the underlay's row when measured. */
+function runsTableMd(d: ReturnType<typeof reportData>): string[] {
+  const out: string[] = [];
   out.push(
     d.perf
       ? '| mode | backend | status | pairs | Gbit/s (1 stream) | vs underlay | CPU s/GB | CPU vs underlay | RTT p50 / p99 µs ' +
@@ -153,7 +151,12 @@ export function renderMarkdown(r: ResultsFile): string {
         `${p?.mtu ? `${p.mtu.maxDfPayload}${p.mtu.podMtuExceedsPath ? ' ⚠ pod MTU exceeds path' : ''}` : '–'} |`,
     );
   }
-  if (d.skipped.length) out.push('', '**Skipped**', ...d.skipped.map((s) => `- ${s.mode}: ${s.reason}`));
+  return out;
+}
+
+/** The topology's faults, per mode: what each kept and lost. */
+function faultsMd(r: ResultsFile): string[] {
+  const out: string[] = [];
   const faults = r.runs.flatMap((run) => (run.faults ?? []).map((f) => ({ run, f })));
   if (faults.length) {
     out.push(
@@ -171,6 +174,12 @@ export function renderMarkdown(r: ResultsFile): string {
       );
     }
   }
+  return out;
+}
+
+/** Where the time went, phase by phase. */
+function timeMd(r: ResultsFile): string[] {
+  const out: string[] = [];
   const timed = timeRows(r);
   if (timed.length) {
     out.push(
@@ -182,6 +191,12 @@ export function renderMarkdown(r: ResultsFile): string {
     );
     for (const t of timed) out.push(`| ${t.mode} | ${t.cells.join(' | ')} | ${t.deadline} | ${t.firstContact} |`);
   }
+  return out;
+}
+
+/** The captures, and the ones that were incomplete. */
+function capturesMd(r: ResultsFile): string[] {
+  const out: string[] = [];
   const caps = captureRows(r);
   if (caps.total) {
     out.push('', `**Captures** ${capturesNote(caps)}`);
@@ -190,6 +205,12 @@ export function renderMarkdown(r: ResultsFile): string {
       for (const c of caps.broken) out.push(`| ${c.mode} | ${c.segment} | ${c.counts} | ${c.why} |`);
     }
   }
+  return out;
+}
+
+/** The real daemons: leases, the model's differences, what a previous backend left. */
+function daemonsMd(r: ResultsFile): string[] {
+  const out: string[] = [];
   const daemons = daemonRows(r);
   if (daemons.length) {
     out.push(
@@ -205,13 +226,19 @@ export function renderMarkdown(r: ResultsFile): string {
         .map((x) => `\`${x}\``)
         .concat(xs.length > max ? [`and ${xs.length - max} more in results.json`] : [])
         .join('<br>');
-    for (const d of daemons)
+    for (const row of daemons)
       out.push(
-        `| ${d.mode} | ${d.daemon} | ${d.leases} | ${d.model} | ` +
-          `${d.model.startsWith('none') ? '–' : code(d.differences, 20) || 'none'} | ` +
-          `${code(d.leftBehind, 6) || '–'} |`,
+        `| ${row.mode} | ${row.daemon} | ${row.leases} | ${row.model} | ` +
+          `${row.model.startsWith('none') ? '–' : code(row.differences, 20) || 'none'} | ` +
+          `${code(row.leftBehind, 6) || '–'} |`,
       );
   }
+  return out;
+}
+
+/** What the manifest made through the real kube-apiserver. */
+function kubeMd(r: ResultsFile): string[] {
+  const out: string[] = [];
   const kube = r.runs.filter((run) => run.daemonFacts?.kube);
   if (kube.length) {
     out.push(
@@ -238,6 +265,49 @@ export function renderMarkdown(r: ResultsFile): string {
       );
     }
   }
+  return out;
+}
+
+/** --perf: which mode is faster, how precise, and against the cited figures. */
+function perfComparisonMd(r: ResultsFile, d: ReturnType<typeof reportData>): string[] {
+  const out: string[] = [];
+  const m = pairMatrix(r);
+  if (m.body.length)
+    out.push(
+      '',
+      '### Which mode is faster?',
+      '',
+      `| ${m.head.join(' | ')} |`,
+      `|${m.head.map(() => '---').join('|')}|`,
+      ...m.body.map((row) => `| ${row.join(' | ')} |`),
+      '',
+      ...m.lines.map((l) => `- ${l}`),
+    );
+  out.push('', ...precisionText(r));
+  out.push('', '### Against the widely cited figures', '', '| mode | measured cost vs underlay | cited | verdict |', '|---|---|---|---|');
+  for (const c of d.cited)
+    out.push(
+      `| ${c.mode} | ${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''} | ` +
+        `${c.cited.text} | ${c.verdict} |`,
+    );
+  out.push('', VETH_NOTE);
+  if (d.guestModes.length)
+    out.push(
+      '',
+      `ᵍ ${d.guestModes.join(', ')} ran in a guest kernel: their ratios are to the underlay measured inside the same guest, ` +
+        `and their absolute numbers are not shown next to the host's (an emulated CPU). They are kept out of the cited verdicts.`,
+    );
+  return out;
+}
+
+export function renderMarkdown(r: ResultsFile): string {
+  const d = reportData(r);
+  const out: string[] = ['## cnilab results', ''];
+  if (d.meta) out.push(`${d.title} · kernel ${d.meta.kernel} · ${d.meta.startedAt}`, '');
+  if (r.conformance) out.push(...conformanceMarkdown(r.conformance), '');
+  out.push(...runsTableMd(d));
+  if (d.skipped.length) out.push('', '**Skipped**', ...d.skipped.map((s) => `- ${s.mode}: ${s.reason}`));
+  out.push(...faultsMd(r), ...timeMd(r), ...capturesMd(r), ...daemonsMd(r), ...kubeMd(r));
   if (d.failures.length)
     out.push(
       '',
@@ -245,34 +315,7 @@ export function renderMarkdown(r: ResultsFile): string {
       ...d.failures.slice(0, 10).map((b) => `- ${b.mode}: ${b.text}`),
       ...(d.failures.length > 10 ? [`- and ${d.failures.length - 10} more`] : []),
     );
-  if (d.perf) {
-    const m = pairMatrix(r);
-    if (m.body.length)
-      out.push(
-        '',
-        '### Which mode is faster?',
-        '',
-        `| ${m.head.join(' | ')} |`,
-        `|${m.head.map(() => '---').join('|')}|`,
-        ...m.body.map((row) => `| ${row.join(' | ')} |`),
-        '',
-        ...m.lines.map((l) => `- ${l}`),
-      );
-    out.push('', ...precisionText(r));
-    out.push('', '### Against the widely cited figures', '', '| mode | measured cost vs underlay | cited | verdict |', '|---|---|---|---|');
-    for (const c of d.cited)
-      out.push(
-        `| ${c.mode} | ${pct(c.cost)}${c.lo !== undefined && c.hi !== undefined ? ` (${pct(c.lo)}…${pct(c.hi)})` : ''} | ` +
-          `${c.cited.text} | ${c.verdict} |`,
-      );
-    out.push('', VETH_NOTE);
-    if (d.guestModes.length)
-      out.push(
-        '',
-        `ᵍ ${d.guestModes.join(', ')} ran in a guest kernel: their ratios are to the underlay measured inside the same guest, ` +
-          `and their absolute numbers are not shown next to the host's (an emulated CPU). They are kept out of the cited verdicts.`,
-      );
-  }
+  if (d.perf) out.push(...perfComparisonMd(r, d));
   return out.join('\n') + '\n';
 }
 
