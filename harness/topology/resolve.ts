@@ -35,19 +35,56 @@ const RESERVED: [string, string][] = [
 ];
 const reservedIn = (c: Cidr): string | undefined => RESERVED.find(([r]) => overlaps(cidr(r), c))?.[1];
 
-export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topology, 'source'> | undefined {
-  let ok = true;
-  const bad: Report = (p, m, f) => {
-    ok = false;
-    report(p, m, f);
-  };
+/** A checker's state: every problem is reported, and `ok` says whether any was. */
+interface Checks {
+  bad: Report;
+  ok: () => boolean;
+}
 
+export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topology, 'source'> | undefined {
+  let problems = 0;
+  const c: Checks = {
+    bad: (p, m, f) => {
+      problems++;
+      report(p, m, f);
+    },
+    ok: () => problems === 0,
+  };
+  const podCidr = resolvePodCidr(spec, c);
+  const subnets = resolveSubnets(spec, podCidr, c);
+  if (typeof podCidr !== 'string') checkPrefixes(spec, podCidr, c);
+  const nodes = resolveNodes(spec, subnets, c);
+  checkBridgePorts(spec, subnets, nodes, c);
+  if (typeof podCidr !== 'string' && c.ok()) assignPodRanges(spec, podCidr, nodes, c);
+  checkFaults(spec, c);
+  if (!c.ok() || typeof podCidr === 'string') return undefined;
+  return {
+    ...(spec.faults?.length ? { faults: spec.faults } : {}),
+    name: spec.name,
+    mtu: spec.mtu,
+    podCidr,
+    subnetLen: spec.subnetLen,
+    blockSize: spec.blockSize,
+    subnets,
+    ...(spec.router ? { router: spec.router } : {}),
+    nodes,
+    settings: spec.settings,
+  };
+}
+
+/** The cluster's pod network: a CIDR outside the reserved ranges (its error, as a string, when not). */
+function resolvePodCidr(spec: TopologySpec, { bad }: Checks): Cidr | string {
   const podCidr = parseCidr(spec.podCidr);
   if (typeof podCidr === 'string')
     bad(['podCidr'], `"${spec.podCidr}": ${podCidr}`, 'write the cluster pod network as a.b.c.d/len, e.g. 10.244.0.0/16');
   else if (reservedIn(podCidr))
     bad(['podCidr'], `${spec.podCidr} overlaps ${reservedIn(podCidr)}`, 'use a private range, e.g. 10.244.0.0/16');
 
+  return podCidr;
+}
+
+/** The underlay subnets: named once, private, big enough, disjoint from each other and the pods; a router where several. */
+function resolveSubnets(spec: TopologySpec, podCidr: Cidr | string, { bad }: Checks): ResolvedSubnet[] {
   const subnets: ResolvedSubnet[] = [];
   const seen = new Map<string, number>();
   for (const [i, s] of spec.subnets.entries()) {
@@ -83,21 +120,27 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
   if (subnets.length > 1 && !spec.router)
     bad(['router'], `${subnets.length} subnets but no router to join them`, 'add "router: {name: r1}" or put every node on one subnet');
 
-  if (typeof podCidr !== 'string') {
-    if (spec.subnetLen <= podCidr.prefix)
-      bad(
-        ['subnetLen'],
-        `/${spec.subnetLen} is not smaller than podCidr /${podCidr.prefix}`,
-        `use a subnetLen greater than ${podCidr.prefix}`,
-      );
-    if (spec.blockSize <= podCidr.prefix)
-      bad(
-        ['blockSize'],
-        `/${spec.blockSize} is not smaller than podCidr /${podCidr.prefix}`,
-        `use a blockSize greater than ${podCidr.prefix}`,
-      );
-  }
+  return subnets;
+}
 
+/** subnetLen and blockSize must cut podCidr into smaller parts. */
+function checkPrefixes(spec: TopologySpec, podCidr: Cidr, { bad }: Checks): void {
+  if (spec.subnetLen <= podCidr.prefix)
+    bad(
+      ['subnetLen'],
+      `/${spec.subnetLen} is not smaller than podCidr /${podCidr.prefix}`,
+      `use a subnetLen greater than ${podCidr.prefix}`,
+    );
+  if (spec.blockSize <= podCidr.prefix)
+    bad(
+      ['blockSize'],
+      `/${spec.blockSize} is not smaller than podCidr /${podCidr.prefix}`,
+      `use a blockSize greater than ${podCidr.prefix}`,
+    );
+}
+
+/** The nodes: named once, on a known subnet, at a free host address (given or the next one), pods named once. */
+function resolveNodes(spec: TopologySpec, subnets: ResolvedSubnet[], { bad }: Checks): ResolvedNode[] {
   const nodes: ResolvedNode[] = [];
   const nodeNames = new Map<string, number>();
   const usedIps = new Map<number, string>();
@@ -164,6 +207,10 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     });
   }
   if (spec.nodes.length === 0) bad(['nodes'], 'is empty', 'add at least one node');
+  return nodes;
+}
+
+function checkBridgePorts(spec: TopologySpec, subnets: ResolvedSubnet[], nodes: ResolvedNode[], { bad }: Checks): void {
   // A subnet is one Linux bridge, and a bridge has at most 1024 ports (BR_MAX_PORTS, 1 << 10 in
   // net/bridge/br_private.h; the kernel answers EXFULL, "Exchange full", past it). Its ports: a
   // node each, the router's leg, and on the first subnet the lab's etcd and kube-apiserver.
@@ -177,47 +224,52 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
         'spread the nodes over more subnets',
       );
   }
+}
 
-  if (typeof podCidr !== 'string' && ok) {
-    // Index 0 is skipped so node N gets 10.244.N.0/24, as people expect to read it.
-    const leases = subnetCount(podCidr, spec.subnetLen) - 1;
-    const blocks = subnetCount(podCidr, spec.blockSize) - 1;
-    if (nodes.length > leases)
+/** Each node's lease (subnetLen) and block (blockSize), once the pod network has room for every node and pod. */
+function assignPodRanges(spec: TopologySpec, podCidr: Cidr, nodes: ResolvedNode[], { bad, ok }: Checks): void {
+  // Index 0 is skipped so node N gets 10.244.N.0/24, as people expect to read it.
+  const leases = subnetCount(podCidr, spec.subnetLen) - 1;
+  const blocks = subnetCount(podCidr, spec.blockSize) - 1;
+  if (nodes.length > leases)
+    bad(
+      ['subnetLen'],
+      `podCidr ${spec.podCidr} holds ${leases} /${spec.subnetLen} node subnets, not ${nodes.length}`,
+      'use a larger podCidr or a longer subnetLen',
+    );
+  if (nodes.length > blocks)
+    bad(
+      ['blockSize'],
+      `podCidr ${spec.podCidr} holds ${blocks} /${spec.blockSize} blocks, not ${nodes.length}`,
+      'use a larger podCidr or a longer blockSize',
+    );
+  const maxPods = (c: number) => 2 ** (32 - c) - 3;
+  for (const [i, n] of spec.nodes.entries()) {
+    if (n.pods.length > maxPods(spec.subnetLen))
       bad(
-        ['subnetLen'],
-        `podCidr ${spec.podCidr} holds ${leases} /${spec.subnetLen} node subnets, not ${nodes.length}`,
-        'use a larger podCidr or a longer subnetLen',
+        ['nodes', i, 'pods'],
+        `${n.pods.length} pods do not fit a /${spec.subnetLen} node subnet`,
+        'use fewer pods or a shorter subnetLen',
       );
-    if (nodes.length > blocks)
+    // Block ordinal 0 is the node's tunnel address (tunl0, vxlan.calico): pods take 1, 2, ...
+    if (n.pods.length > 2 ** (32 - spec.blockSize) - 1)
       bad(
-        ['blockSize'],
-        `podCidr ${spec.podCidr} holds ${blocks} /${spec.blockSize} blocks, not ${nodes.length}`,
-        'use a larger podCidr or a longer blockSize',
+        ['nodes', i, 'pods'],
+        `${n.pods.length} pods and the node's tunnel address do not fit a /${spec.blockSize} block (room for ` +
+          `${2 ** (32 - spec.blockSize) - 1} pods)`,
+        'use fewer pods or a shorter blockSize',
       );
-    const maxPods = (c: number) => 2 ** (32 - c) - 3;
-    for (const [i, n] of spec.nodes.entries()) {
-      if (n.pods.length > maxPods(spec.subnetLen))
-        bad(
-          ['nodes', i, 'pods'],
-          `${n.pods.length} pods do not fit a /${spec.subnetLen} node subnet`,
-          'use fewer pods or a shorter subnetLen',
-        );
-      // Block ordinal 0 is the node's tunnel address (tunl0, vxlan.calico): pods take 1, 2, ...
-      if (n.pods.length > 2 ** (32 - spec.blockSize) - 1)
-        bad(
-          ['nodes', i, 'pods'],
-          `${n.pods.length} pods and the node's tunnel address do not fit a /${spec.blockSize} block (room for ` +
-            `${2 ** (32 - spec.blockSize) - 1} pods)`,
-          'use fewer pods or a shorter blockSize',
-        );
-    }
-    if (ok) {
-      for (const node of nodes) {
-        node.podSubnet = subnet(podCidr, spec.subnetLen, node.index + 1);
-        node.podBlock = subnet(podCidr, spec.blockSize, node.index + 1);
-      }
+  }
+  if (ok()) {
+    for (const node of nodes) {
+      node.podSubnet = subnet(podCidr, spec.subnetLen, node.index + 1);
+      node.podBlock = subnet(podCidr, spec.blockSize, node.index + 1);
     }
   }
+}
+
+/** A fault names a node's link or the router's; router-restart only the router. */
+function checkFaults(spec: TopologySpec, { bad }: Checks): void {
   for (const [i, f] of (spec.faults ?? []).entries()) {
     if (f.link === 'router' ? !spec.router : !spec.nodes.some((n) => n.name === f.link)) {
       bad(
@@ -229,17 +281,4 @@ export function resolveTopology(spec: TopologySpec, report: Report): Omit<Topolo
     if (f.kind === 'router-restart' && f.link !== 'router')
       bad(['faults', i, 'link'], 'router-restart restarts the router', 'write link: router');
   }
-  if (!ok || typeof podCidr === 'string') return undefined;
-  return {
-    ...(spec.faults?.length ? { faults: spec.faults } : {}),
-    name: spec.name,
-    mtu: spec.mtu,
-    podCidr: podCidr as Cidr,
-    subnetLen: spec.subnetLen,
-    blockSize: spec.blockSize,
-    subnets,
-    ...(spec.router ? { router: spec.router } : {}),
-    nodes,
-    settings: spec.settings,
-  };
 }
