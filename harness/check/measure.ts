@@ -3,6 +3,7 @@
 // all modes instead of favouring whichever ran first.
 import { availableParallelism } from 'node:os';
 import type { BackendSession, LabView } from '../backends/backend.ts';
+import { LabError } from '../errors.ts';
 import type { ModeDef } from '../modes/mode.ts';
 import { formatIpv4 } from '../net/ipv4.ts';
 import type { NodeExecutor } from '../node/executor.ts';
@@ -112,192 +113,238 @@ const UNDERLAY_VISITS = 2;
  * build them (no switching inside the rounds), else switching its one lab between modes.
  */
 export async function measurePerf(session: BackendSession, modes: readonly ModeDef[], opts: PerfOptions): Promise<PerfSamples> {
-  const view = () => {
-    const v = session.view();
-    if (!v) throw new Error(`measurePerf: lab ${session.lab} on ${session.backend} has no local view; its backend measures itself`);
-    return v;
-  };
-  const lab = view();
-  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const rand = prng(seed);
-  const t = lab.topology;
-  const pairs = perfNodePairs(t.nodes);
-  const underlay: PathSamples[] = pairs.map((p) => ({
-    path: p.path,
-    src: p.a.name,
-    dst: p.b.name,
-    reachable: true,
-    rttUs: [],
-    single: [],
-    parallel: [],
-  }));
-  const samples = new Map<string, ModeSamples>(modes.map((m) => [m.name, { mode: m.name, paths: [] }]));
-  const order: string[][] = [];
-  const pin = availableParallelism() >= 2 ? { client: 0, server: 1 } : undefined;
-  const target = opts.target ?? 0.05;
-  const margin = opts.margin ?? DEFAULT_MARGIN;
+  const lab = session.view();
+  if (!lab) throw new LabError(`measurePerf: lab ${session.lab} on ${session.backend} has no local view; its backend measures itself`);
   const started = performance.now();
   // Every mode on a lab of its own, when the session can build them; the underlay is measured on
   // the first of them (every lab has the same underlay).
   const labs = await session.perfLabs?.(modes, opts.progress);
   const home: LabView = (labs && modes[0] && labs.get(modes[0].name)) || lab;
+  const pin = availableParallelism() >= 2 ? { client: 0, server: 1 } : undefined;
   const servers = labs ? new Servers(pin?.server) : undefined;
-  const cycles = await cyclesCountable(home.nodeExecutor(t.nodes[0]!.name));
-  const labFor = async (mode: ModeDef): Promise<LabView> => {
-    const own = labs?.get(mode.name);
-    if (own) return own;
-    if (view().mode?.name !== mode.name) await session.program(mode);
-    return view();
-  };
+  const cycles = await cyclesCountable(home.nodeExecutor(lab.topology.nodes[0]!.name));
+  const run = new PerfRounds(session, modes, opts, { labs, home, pin, servers, cycles, started });
   try {
-    // One test not kept: the machine settles after the checks, the guests and the builds (the first
-    // test of a run was the fastest of its mode once here, 25 against 17-18 Gbit/s).
-    if (pairs[0]) {
-      const p = pairs[0];
-      const a = home.nodeExecutor(p.a.name);
-      const b = home.nodeExecutor(p.b.name);
-      await measurePath(
-        a,
-        b,
-        formatIpv4(p.b.ip),
-        opts,
-        { ...underlay[0]!, rttUs: [], single: [], parallel: [] },
-        {
-          round: -1,
-          rtt: false,
-          parallel: false,
-          pin,
-        },
-        servers,
-      );
-    }
-    return await rounds();
+    await run.warmUp();
+    return await run.rounds();
   } finally {
     await servers?.close();
   }
+}
+
+/** What the rounds measure with: the labs, the home lab for the underlay, pinning, servers, whether cycles count. */
+interface RoundsSetup {
+  labs: Map<string, LabView> | undefined;
+  home: LabView;
+  pin: { client: number; server: number } | undefined;
+  servers: Servers | undefined;
+  cycles: Awaited<ReturnType<typeof cyclesCountable>>;
+  started: number;
+}
+
+/** The sampling: rounds of the underlay and every mode in a shuffled order, until the stop rule says so. */
+class PerfRounds {
+  private readonly seed: number;
+  private readonly rand: () => number;
+  private readonly pairs;
+  private readonly underlay: PathSamples[];
+  private readonly samples: Map<string, ModeSamples>;
+  private readonly order: string[][] = [];
+  private readonly roundTimes: number[] = [];
+  private readonly target: number;
+  private readonly margin: number;
+
+  constructor(
+    private readonly session: BackendSession,
+    private readonly modes: readonly ModeDef[],
+    private readonly opts: PerfOptions,
+    private readonly s: RoundsSetup,
+  ) {
+    this.seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+    this.rand = prng(this.seed);
+    this.pairs = perfNodePairs(this.lab.topology.nodes);
+    this.underlay = this.pairs.map((p) => ({
+      path: p.path,
+      src: p.a.name,
+      dst: p.b.name,
+      reachable: true,
+      rttUs: [],
+      single: [],
+      parallel: [],
+    }));
+    this.samples = new Map(modes.map((m) => [m.name, { mode: m.name, paths: [] }]));
+    this.target = opts.target ?? 0.05;
+    this.margin = opts.margin ?? DEFAULT_MARGIN;
+  }
+
+  private get lab(): LabView {
+    const v = this.session.view();
+    if (!v) throw new LabError(`measurePerf: lab ${this.session.lab} went away during the rounds`);
+    return v;
+  }
+
+  /** The lab that holds `mode`: its own, or the one lab switched to it. */
+  private async labFor(mode: ModeDef): Promise<LabView> {
+    const own = this.s.labs?.get(mode.name);
+    if (own) return own;
+    if (this.lab.mode?.name !== mode.name) await this.session.program(mode);
+    return this.lab;
+  }
+
+  /**
+   * One test not kept: the machine settles after the checks, the guests and the builds (the first
+   * test of a run was the fastest of its mode once here, 25 against 17-18 Gbit/s).
+   */
+  async warmUp(): Promise<void> {
+    const p = this.pairs[0];
+    if (!p) return;
+    const { home, pin, servers } = this.s;
+    const scratch = { ...this.underlay[0]!, rttUs: [], single: [], parallel: [] };
+    const plan = { round: -1, rtt: false, parallel: false, pin };
+    await measurePath(home.nodeExecutor(p.a.name), home.nodeExecutor(p.b.name), formatIpv4(p.b.ip), this.opts, scratch, plan, servers);
+  }
+
+  async rounds(): Promise<PerfSamples> {
+    let stop: PerfStop | undefined;
+    for (let round = 0; round < MAX_ROUNDS && !stop; round++) {
+      const roundStart = performance.now();
+      const visit = shuffle([...Array.from({ length: UNDERLAY_VISITS }, () => 'underlay'), ...this.modes.map((m) => m.name)], this.rand);
+      this.order.push(visit);
+      let underlayVisit = 0;
+      for (const item of visit) {
+        if (item === 'underlay') await this.visitUnderlay(round, underlayVisit++ === 0);
+        else await this.visitMode(this.modes.find((m) => m.name === item)!, round);
+      }
+      this.roundTimes.push(performance.now() - roundStart);
+      stop = this.stopAfter(round);
+    }
+    return {
+      seed: this.seed,
+      order: this.order,
+      underlay: this.underlay,
+      modes: [...this.samples.values()],
+      ...(stop ? { stop } : {}),
+      pinned: this.s.pin !== undefined,
+      labPerMode: this.s.labs !== undefined,
+      cycles: this.cyclesOutcome(),
+    };
+  }
+
+  /**
+   * The headline (same-subnet) path every round: its ratios decide when to stop. The other path
+   * once, and the parallel streams once on the headline path, in the first round only, so later
+   * rounds stay short.
+   */
+  private plan(round: number, path: PerfPath, extra = true): PathPlan {
+    return { round, rtt: round < RTT_ROUNDS, parallel: round === 0 && path === 'same-subnet' && extra, pin: this.s.pin };
+  }
+
+  /** The underlay, node to node; the extras (the other path, parallel streams) at the first round's first visit only. */
+  private async visitUnderlay(round: number, once: boolean): Promise<void> {
+    this.opts.progress?.(`perf round ${round + 1}: underlay`);
+    const { home, servers, cycles } = this.s;
+    for (const [i, p] of this.pairs.entries())
+      if (p.path === 'same-subnet' || (round === 0 && once))
+        await measurePath(
+          home.nodeExecutor(p.a.name),
+          home.nodeExecutor(p.b.name),
+          formatIpv4(p.b.ip),
+          this.opts,
+          this.underlay[i]!,
+          this.plan(round, p.path, once),
+          servers,
+          cycles.ok,
+        );
+  }
+
+  /** A mode, pod to pod on each path it must reach. */
+  private async visitMode(mode: ModeDef, round: number): Promise<void> {
+    const at = await this.labFor(mode);
+    this.opts.progress?.(`perf round ${round + 1}: ${mode.name}`);
+    const s = this.samples.get(mode.name)!;
+    const t = this.lab.topology;
+    for (const p of this.pairs) {
+      const src = at.pods.find((x) => x.node === p.a.name)!;
+      const dst = at.pods.find((x) => x.node === p.b.name)!;
+      const reachable = mode.expect(p.a, p.b, p.path, { topology: t, settings: this.lab.settings }).reachable;
+      let ps = s.paths.find((x) => x.path === p.path);
+      if (!ps) {
+        ps = { path: p.path, src: src.id, dst: dst.id, reachable, rttUs: [], single: [], parallel: [] };
+        s.paths.push(ps);
+      }
+      if (reachable && (p.path === 'same-subnet' || round === 0))
+        await measurePath(
+          at.executor(src.netns),
+          at.executor(dst.netns),
+          dst.ip,
+          this.opts,
+          ps,
+          this.plan(round, p.path),
+          this.s.servers,
+          this.s.cycles.ok,
+        );
+    }
+  }
+
+  /** After a round: why sampling stops (precision, budget, fixed rounds), or undefined to go on. */
+  private stopAfter(round: number): PerfStop | undefined {
+    const { opts, target, margin } = this;
+    const now = performance.now();
+    const estimates = headlineEstimates(this.underlay, [...this.samples.values()]);
+    const decided = decidePairs(headlinePerRound(this.underlay, [...this.samples.values()]), margin);
+    const undecided = decided.filter((p) => p.verdict === 'undecided').map((p) => `${p.a} vs ${p.b}`);
+    const halfWidths = Object.fromEntries(Object.entries(estimates).map(([k, e]) => [k, relativeHalfWidth(e)]));
+    // A typical round is one without the first round's extras, once there is one.
+    const times = this.roundTimes;
+    const roundMs = times.length > 1 ? Math.max(...times.slice(1).slice(-3)) : times[0]!;
+    const base = {
+      rounds: round + 1,
+      elapsedMs: Math.round(now - this.s.started),
+      target,
+      budgetMs: opts.budgetMs ?? 0,
+      halfWidths,
+      ...(decided.length ? { pairs: decided, margin } : {}),
+    };
+    const needed = (missed: readonly string[]) => ({
+      roundMs: Math.round(roundMs),
+      needed: Object.fromEntries(missed.map((k) => [k, roundsNeeded(estimates[k]!, round + 1, target)])),
+    });
+    if (opts.budgetMs === undefined) {
+      // No budget: a fixed number of rounds, as asked.
+      if (round + 1 < opts.rounds) return undefined;
+      const missed = Object.keys(halfWidths).filter((k) => !(halfWidths[k]! <= target));
+      return { ...base, why: 'rounds', missed, ...needed(missed) };
+    }
+    const d = stopDecision({
+      rounds: round + 1,
+      minRounds: opts.rounds,
+      estimates,
+      target,
+      elapsedMs: now - this.s.started,
+      budgetMs: opts.budgetMs,
+      roundMs,
+      undecided,
+    });
+    if (d.stop) {
+      const missed = d.missed.map((m) => m.name);
+      return { ...base, why: d.why, missed, ...needed(missed) };
+    }
+    const widest = (Math.max(...Object.values(halfWidths)) * 100).toFixed(1);
+    opts.progress?.(
+      `perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)` +
+        (undecided.length ? `; ${undecided.length} pair${undecided.length > 1 ? 's' : ''} undecided (${undecided[0]}…)` : ''),
+    );
+    return undefined;
+  }
 
   /** Counted where perf stat said it could; a test it gave no count for is said, not skipped quietly. */
-  function cyclesOutcome(): NonNullable<PerfSamples['cycles']> {
+  private cyclesOutcome(): NonNullable<PerfSamples['cycles']> {
+    const { cycles } = this.s;
     if (!cycles.ok) return { counted: false, why: cycles.why };
-    const tests = [...underlay, ...[...samples.values()].flatMap((m) => m.paths)].flatMap((p) => p.single);
+    const tests = [...this.underlay, ...[...this.samples.values()].flatMap((m) => m.paths)].flatMap((p) => p.single);
     const missing = tests.filter((r) => r.cycles === undefined).length;
     return missing === 0
       ? { counted: true }
       : { counted: false, why: `perf stat gave no cycle count for ${missing} of ${tests.length} tests` };
-  }
-
-  async function rounds(): Promise<PerfSamples> {
-    const roundTimes: number[] = [];
-    let stop: PerfStop | undefined;
-    for (let round = 0; round < MAX_ROUNDS && !stop; round++) {
-      const roundStart = performance.now();
-      // The headline (same-subnet) path every round: its ratios decide when to stop. The other path
-      // once, and the parallel streams once on the headline path, in the first round only, so later
-      // rounds stay short.
-      const first = round === 0;
-      const plan = (path: PerfPath, extra = true): PathPlan => ({
-        round,
-        rtt: round < RTT_ROUNDS,
-        parallel: first && path === 'same-subnet' && extra,
-        pin,
-      });
-      const visit = shuffle([...Array.from({ length: UNDERLAY_VISITS }, () => 'underlay'), ...modes.map((m) => m.name)], rand);
-      order.push(visit);
-      let underlayVisit = 0;
-      for (const item of visit) {
-        if (item === 'underlay') {
-          opts.progress?.(`perf round ${round + 1}: underlay`);
-          // The extras (the other path, parallel streams) at the round's first underlay visit only.
-          const once = underlayVisit++ === 0;
-          for (const [i, p] of pairs.entries())
-            if (p.path === 'same-subnet' || (first && once))
-              await measurePath(
-                home.nodeExecutor(p.a.name),
-                home.nodeExecutor(p.b.name),
-                formatIpv4(p.b.ip),
-                opts,
-                underlay[i]!,
-                plan(p.path, once),
-                servers,
-                cycles.ok,
-              );
-          continue;
-        }
-        const mode = modes.find((m) => m.name === item)!;
-        const at = await labFor(mode);
-        opts.progress?.(`perf round ${round + 1}: ${mode.name}`);
-        const s = samples.get(mode.name)!;
-        for (const p of pairs) {
-          const src = at.pods.find((x) => x.node === p.a.name)!;
-          const dst = at.pods.find((x) => x.node === p.b.name)!;
-          const reachable = mode.expect(p.a, p.b, p.path, { topology: t, settings: lab.settings }).reachable;
-          let ps = s.paths.find((x) => x.path === p.path);
-          if (!ps) {
-            ps = { path: p.path, src: src.id, dst: dst.id, reachable, rttUs: [], single: [], parallel: [] };
-            s.paths.push(ps);
-          }
-          if (reachable && (p.path === 'same-subnet' || first))
-            await measurePath(at.executor(src.netns), at.executor(dst.netns), dst.ip, opts, ps, plan(p.path), servers, cycles.ok);
-        }
-      }
-      const now = performance.now();
-      roundTimes.push(now - roundStart);
-      const estimates = headlineEstimates(underlay, [...samples.values()]);
-      const decided = decidePairs(headlinePerRound(underlay, [...samples.values()]), margin);
-      const undecided = decided.filter((p) => p.verdict === 'undecided').map((p) => `${p.a} vs ${p.b}`);
-      const halfWidths = Object.fromEntries(Object.entries(estimates).map(([k, e]) => [k, relativeHalfWidth(e)]));
-      // A typical round is one without the first round's extras, once there is one.
-      const roundMs = roundTimes.length > 1 ? Math.max(...roundTimes.slice(1).slice(-3)) : roundTimes[0]!;
-      const base = {
-        rounds: round + 1,
-        elapsedMs: Math.round(now - started),
-        target,
-        budgetMs: opts.budgetMs ?? 0,
-        halfWidths,
-        ...(decided.length ? { pairs: decided, margin } : {}),
-      };
-      const needed = (missed: readonly string[]) => ({
-        roundMs: Math.round(roundMs),
-        needed: Object.fromEntries(missed.map((k) => [k, roundsNeeded(estimates[k]!, round + 1, target)])),
-      });
-      if (opts.budgetMs === undefined) {
-        // No budget: a fixed number of rounds, as asked.
-        if (round + 1 >= opts.rounds) {
-          const missed = Object.keys(halfWidths).filter((k) => !(halfWidths[k]! <= target));
-          stop = { ...base, why: 'rounds', missed, ...needed(missed) };
-        }
-        continue;
-      }
-      const d = stopDecision({
-        rounds: round + 1,
-        minRounds: opts.rounds,
-        estimates,
-        target,
-        elapsedMs: now - started,
-        budgetMs: opts.budgetMs,
-        roundMs,
-        undecided,
-      });
-      if (d.stop) {
-        const missed = d.missed.map((m) => m.name);
-        stop = { ...base, why: d.why, missed, ...needed(missed) };
-      } else {
-        const widest = (Math.max(...Object.values(halfWidths)) * 100).toFixed(1);
-        opts.progress?.(
-          `perf: after ${round + 1} rounds the widest interval is ±${widest}% (target ±${target * 100}%)` +
-            (undecided.length ? `; ${undecided.length} pair${undecided.length > 1 ? 's' : ''} undecided (${undecided[0]}…)` : ''),
-        );
-      }
-    }
-    return {
-      seed,
-      order,
-      underlay,
-      modes: [...samples.values()],
-      ...(stop ? { stop } : {}),
-      pinned: pin !== undefined,
-      labPerMode: labs !== undefined,
-      cycles: cyclesOutcome(),
-    };
   }
 }
