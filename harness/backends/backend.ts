@@ -56,6 +56,9 @@ export interface CheckRequest {
   progress?: Progress;
 }
 
+/** What a check is asked to do, whole, as it crosses to a guest (its folder and progress are the guest's own). */
+export type WireCheck = Omit<CheckRequest, 'outDir' | 'progress'>;
+
 /** The check layer, handed to sessions that check locally. */
 export interface Checker {
   check(view: LabView, mode: ModeDef, req: CheckRequest): Promise<RunResult>;

@@ -19,6 +19,7 @@ import { endMarker, probeMarker } from '../probe/marker.ts';
 import { answerOutcome, markerPayload, startProber, type Prober } from '../probe/prober.ts';
 import type { CaptureStat, PairResult, Probing, RunResult } from '../results/schema.ts';
 import { labNames } from '../plan/names.ts';
+import type { PodRuntime } from '../plan/pods.ts';
 import { pathBetween } from '../topology/types.ts';
 import { probePodMtu } from './mtu-probe.ts';
 import { searchMtu } from './mtu-search.ts';
@@ -26,13 +27,11 @@ import { warmUp } from './warmup.ts';
 
 export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest): Promise<RunResult> {
   const progress = opts.progress ?? (() => {});
-  const t = lab.topology;
   const pcapDir = `${opts.outDir}/pcaps/${mode.name}`;
   mkdirSync(pcapDir, { recursive: true });
   const runTag = Math.floor(Math.random() * 256);
 
   const pods = lab.pods;
-  const nodeOf = new Map(t.nodes.map((n) => [n.name, n]));
   const pairs = pods.flatMap((src) => pods.filter((dst) => dst.id !== src.id).map((dst) => ({ src, dst })));
   const fileOf = (segment: string) => `${pcapDir}/underlay-${segment}.pcap`;
 
@@ -84,43 +83,10 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
     const inOrder = captures.splice(0).sort((x, y) => order.indexOf(x.point.segment) - order.indexOf(y.point.segment));
     const stopped = await endRound(inOrder, prober, opts.captureWaitMs);
     lap('captureStop');
-    const tally = new WireTally(runTag);
-    const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
-    // flannel's udp backend on a configured Port is a tunnel there too.
-    const udp = lab.settings.flannel.udpPort;
-    const udpTunnelPorts = new Set([...DEFAULT_UDP_TUNNEL_PORTS, ...(udp ? [udp] : [])]);
-    for (const { point, f, unsent } of stopped) {
-      let read = 0;
-      let broken: string | undefined;
-      try {
-        read = await forEachPacket(f.file, (raw) => {
-          const d = decode(raw, { vxlanPorts, udpTunnelPorts });
-          if (d) tally.add(d);
-        });
-      } catch (e) {
-        if (!(e instanceof PcapFormatError)) throw e;
-        broken = e.message;
-      }
-      if (broken || (f.packets !== undefined && read < f.packets)) throw incompleteCapture(f.file, read, f.packets, broken);
-      stats.push(captureStat(point, f, read, unsent, opts.captureWaitMs ?? END_WAIT_MS));
-    }
-    // A pair is judged only on whole captures of the segments its nodes are on.
-    const gapOf = (node: string) => stats.find((c, k) => c.incomplete && stopped[k]!.point.nodes.includes(node))?.incomplete;
+    const { tally, stats: read } = await decodeCaptures(stopped, lab, runTag, opts.captureWaitMs);
+    stats.push(...read);
     lap('decode');
-    results = pairs.map((p, i) => {
-      const a = nodeOf.get(p.src.node)!;
-      const b = nodeOf.get(p.dst.node)!;
-      const path = pathBetween(a, b);
-      return pairResult(
-        p.src.id,
-        p.dst.id,
-        path,
-        mode.expect(a, b, path, { topology: t, settings: lab.settings }),
-        outcomes[i]!,
-        tally.get(i),
-        gapOf(p.src.node) ?? gapOf(p.dst.node),
-      );
-    });
+    results = judgePairs(lab, mode, pairs, outcomes, tally, stopped, stats);
   } finally {
     await Promise.all([...captures.map((c) => c.cap.stop().catch(() => undefined)), prober.close()]);
   }
@@ -128,6 +94,89 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
   if (mtuProbes) lap('mtuProbe');
   const mtuSearch = opts.mtuSearch ? await searchMtu(lab, mode) : undefined;
   if (opts.mtuSearch) lap('mtuSearch');
+  const { passed, reason } = verdictOf(mode, results, mtuProbes);
+  return {
+    mode: mode.name,
+    family: mode.family,
+    backend: lab.backend,
+    status: passed ? 'passed' : 'failed',
+    ...(reason ? { reason } : {}),
+    pairs: results,
+    captures: stats.map((c) => relative(opts.outDir, fileOf(c.segment))),
+    captureStats: stats,
+    phases,
+    probing,
+    ...(mtuProbes ? { mtuProbes } : {}),
+    ...(mtuSearch ? { mtuSearch } : {}),
+    ...lab.daemonReport?.(),
+  };
+}
+
+type Stopped = { point: CapturePoint; f: StoppedCapture; unsent?: string };
+
+/** Every stopped capture read through the decoder into one tally; a file shorter than tcpdump counted is an error. */
+async function decodeCaptures(
+  stopped: Stopped[],
+  lab: LabView,
+  runTag: number,
+  captureWaitMs: number | undefined,
+): Promise<{ tally: WireTally; stats: CaptureStat[] }> {
+  const stats: CaptureStat[] = [];
+  const tally = new WireTally(runTag);
+  const vxlanPorts = new Set([...DEFAULT_VXLAN_PORTS, ...vxlanPortsOf(lab.settings)]);
+  // flannel's udp backend on a configured Port is a tunnel there too.
+  const udp = lab.settings.flannel.udpPort;
+  const udpTunnelPorts = new Set([...DEFAULT_UDP_TUNNEL_PORTS, ...(udp ? [udp] : [])]);
+  for (const { point, f, unsent } of stopped) {
+    let read = 0;
+    let broken: string | undefined;
+    try {
+      read = await forEachPacket(f.file, (raw) => {
+        const d = decode(raw, { vxlanPorts, udpTunnelPorts });
+        if (d) tally.add(d);
+      });
+    } catch (e) {
+      if (!(e instanceof PcapFormatError)) throw e;
+      broken = e.message;
+    }
+    if (broken || (f.packets !== undefined && read < f.packets)) throw incompleteCapture(f.file, read, f.packets, broken);
+    stats.push(captureStat(point, f, read, unsent, captureWaitMs ?? END_WAIT_MS));
+  }
+  return { tally, stats };
+}
+
+/** Each pair against what the mode must do; only on whole captures of the segments its nodes are on. */
+function judgePairs(
+  lab: LabView,
+  mode: ModeDef,
+  pairs: { src: PodRuntime; dst: PodRuntime }[],
+  outcomes: ProbeOutcome[],
+  tally: WireTally,
+  stopped: Stopped[],
+  stats: CaptureStat[],
+): PairResult[] {
+  const t = lab.topology;
+  const nodeOf = new Map(t.nodes.map((n) => [n.name, n]));
+  // A pair is judged only on whole captures of the segments its nodes are on.
+  const gapOf = (node: string) => stats.find((c, k) => c.incomplete && stopped[k]!.point.nodes.includes(node))?.incomplete;
+  return pairs.map((p, i) => {
+    const a = nodeOf.get(p.src.node)!;
+    const b = nodeOf.get(p.dst.node)!;
+    const path = pathBetween(a, b);
+    return pairResult(
+      p.src.id,
+      p.dst.id,
+      path,
+      mode.expect(a, b, path, { topology: t, settings: lab.settings }),
+      outcomes[i]!,
+      tally.get(i),
+      gapOf(p.src.node) ?? gapOf(p.dst.node),
+    );
+  });
+}
+
+/** Passed only when every pair and every DF probe did what the mode must; the reason says what did not. */
+function verdictOf(mode: ModeDef, results: PairResult[], mtuProbes: RunResult['mtuProbes']): { passed: boolean; reason?: string } {
   const badMtu = mtuProbes?.filter((m) => !m.ok) ?? [];
   const failed = results.filter((r) => !r.ok).length;
   const errors = results.filter((r) => r.error);
@@ -141,24 +190,9 @@ export async function checkMode(lab: LabView, mode: ModeDef, opts: CheckRequest)
           `the path carries ${m.pathMtu}`,
     ),
   ].filter(Boolean);
-  return {
-    mode: mode.name,
-    family: mode.family,
-    backend: lab.backend,
-    status: failed === 0 && badMtu.length === 0 ? 'passed' : 'failed',
-    ...(failed || badMtu.length ? { reason: why.join('; ') } : {}),
-    pairs: results,
-    captures: stats.map((c) => relative(opts.outDir, fileOf(c.segment))),
-    captureStats: stats,
-    phases,
-    probing,
-    ...(mtuProbes ? { mtuProbes } : {}),
-    ...(mtuSearch ? { mtuSearch } : {}),
-    ...lab.daemonReport?.(),
-  };
+  const passed = failed === 0 && badMtu.length === 0;
+  return passed ? { passed } : { passed, reason: why.join('; ') };
 }
-
-type Stopped = { point: CapturePoint; f: StoppedCapture; unsent?: string };
 
 /**
  * Ends the round on every capture: a marker frame out of each captured interface (out of lo where

@@ -35,13 +35,7 @@ async function handle(req: AgentRequest, state: { session?: BackendSession }): P
     case 'stale':
       return session().staleState();
     case 'check':
-      return session().check(getMode(req.mode), {
-        outDir: req.outDir,
-        progress: log,
-        ...(req.count ? { count: req.count } : {}),
-        ...(req.mtuProbe ? { mtuProbe: true } : {}),
-        ...(req.mtuSearch ? { mtuSearch: true } : {}),
-      });
+      return session().check(getMode(req.mode), { ...req.check, outDir: req.outDir, progress: log });
     case 'faults':
       return session().faults(getMode(req.mode), req.baseline, { outDir: '/', progress: log });
     case 'measure':

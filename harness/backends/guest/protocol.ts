@@ -3,7 +3,7 @@
 // so the reader never sees half of one. Requests are numbered; the agent answers them in order.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabManifest } from '../backend.ts';
+import type { LabManifest, WireCheck } from '../backend.ts';
 import type { ModeSettings } from '../../modes/mode.ts';
 import type { FaultResult, RunResult } from '../../results/schema.ts';
 import type { PerfOptions, PerfSamples } from '../../results/samples.ts';
@@ -17,7 +17,7 @@ export type AgentRequest =
   | { op: 'up'; lab: string; topology: Topology; settings?: ModeSettings; mode: string; manifest?: LabManifest }
   | { op: 'program'; mode: string }
   | { op: 'stale' }
-  | { op: 'check'; mode: string; outDir: string; count?: number; mtuProbe?: boolean; mtuSearch?: boolean }
+  | { op: 'check'; mode: string; outDir: string; check: WireCheck }
   | { op: 'faults'; mode: string; baseline: RunResult }
   | { op: 'measure'; modes: string[]; perf: Omit<PerfOptions, 'progress'> }
   | { op: 'down' }

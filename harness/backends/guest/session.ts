@@ -151,14 +151,8 @@ export class GuestSession implements BackendSession {
     return this.call({ op: 'stale' });
   }
   async check(mode: ModeDef, req: CheckRequest): Promise<RunResult> {
-    const r = await this.call({
-      op: 'check',
-      mode: mode.name,
-      outDir: this.out,
-      ...(req.count ? { count: req.count } : {}),
-      ...(req.mtuProbe ? { mtuProbe: true } : {}),
-      ...(req.mtuSearch ? { mtuSearch: true } : {}),
-    });
+    const { outDir: _o, progress: _p, ...check } = req;
+    const r = await this.call({ op: 'check', mode: mode.name, outDir: this.out, check });
     return { ...r, backend: this.backend, captures: (r.captures ?? []).map((c) => `${this.backend}/${c}`) };
   }
   faults(mode: ModeDef, baseline: RunResult): Promise<FaultResult[]> {
