@@ -252,6 +252,120 @@ async function startOnNodes(t: ProgramTarget, mode: ModeDef, prog: CalicoNodePro
   return { ...base, ...run, live };
 }
 
+/** The pods, through the Calico CNI plugin with calico-ipam: at the config's MTU, else felix's (what the plugin reads at 0). */
+async function attachPods(t: ProgramTarget, started: Started): Promise<Record<string, number>> {
+  const felix = await felixMtus(t);
+  const cni = started.bins.cni;
+  const launch = started.launch;
+  // The config's own MTU, else felix's file (what the plugin reads when the config says 0).
+  const mtus = launch.cni.mtu ? Object.fromEntries(Object.keys(felix).map((n) => [n, launch.cni.mtu])) : felix;
+  await t.setPods('calico-node', {
+    mtu: 0,
+    cni: {
+      kind: 'calico',
+      plugin: cni.path,
+      conflist: launch.cni.conflist,
+      namespace: PROBE_NAMESPACE,
+      mtus,
+      kubeconfigs: launch.cni.kubeconfigs,
+    },
+  });
+  return mtus;
+}
+
+/**
+ * Waits until every node holds what the model plans. After a switch, what the previous pool mode
+ * left can stand in the way of this one (felix's CrossSubnet routes, proto 80, keep BIRD from
+ * writing its own for the same blocks): once this mode had its time, what was there before, is
+ * there still and is not planned is recorded as a fact about Calico and removed (unless kept);
+ * then it must settle. Returns what was left behind, after a switch.
+ */
+async function settle(
+  t: ProgramTarget,
+  model: ModeDef,
+  started: Started,
+  before: Facts | undefined,
+  opts: SwitchOptions,
+): Promise<string[] | undefined> {
+  const daemons = t.state.daemons.filter((d) => /^(calico-node|bird) /.test(d.what));
+  let pending: string[] = [];
+  const settled = (timeoutMs: number) =>
+    waitReady(
+      `calico-node to program every node as ${model.name} plans`,
+      { timeoutMs, daemons, seen: () => pending.slice(0, 4).join('; ') },
+      async () => {
+        pending = await pendingFacts(t, model, started.api);
+        return pending.length === 0 ? true : undefined;
+      },
+    );
+  let left: string[] | undefined;
+  if (before) {
+    await settled(LEFTOVER_GRACE_MS).catch((e: unknown) => {
+      if (!(e instanceof TimeoutError)) throw e;
+    });
+    const now = factsOf(t, await t.snapshots());
+    const planned = modelFacts(t, model, await choicesOf(started.api));
+    left = leftBehind(before, now, (node, f) => planned.get(node)?.has(f) ?? false);
+    if (left.length && !opts.keepDaemonLeftovers) await removeLeftovers(t, left);
+  }
+  if (!before || !opts.keepDaemonLeftovers) await settled(60_000);
+  return left;
+}
+
+/** What calico-node did, for the run's result: its choices, what it programmed, and the model against it. */
+async function daemonRun(
+  t: ProgramTarget,
+  mode: ModeDef,
+  model: ModeDef,
+  started: Started,
+  { mtus, left }: { mtus: Record<string, number>; left: string[] | undefined },
+): Promise<NonNullable<ProgramTarget['state']['daemonRun']>> {
+  const cni = started.bins.cni;
+  const launch = started.launch;
+  const choices = await choicesOf(started.api);
+  if (started.bgp.length) await routerLearned(t, choices.blocks);
+  const snaps = await t.snapshots();
+  const after = factsOf(t, snaps);
+  const expected = modelFacts(t, model, choices);
+  const pool = await readPool(started.api);
+  const spec = (pool?.spec ?? {}) as Record<string, unknown>;
+  return {
+    mode: mode.name,
+    daemon: `calico-node ${started.version}`,
+    facts: {
+      leases: Object.fromEntries([...choices.blocks].map(([n, b]) => [n, b.join(',')])),
+      cni:
+        `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), ` +
+        `chain ${launch.cni.conflist.plugins.map((p) => p.type).join(' -> ')} from ${launch.cni.from}`,
+      ...(left ? { leftBehind: left } : {}),
+      programmed: calicoProgrammed({ snaps, pool: spec, blocks: choices.blocks, podVeth: podVeths }),
+      calico: {
+        apiserver: `kube-apiserver ${started.kube.version}`,
+        pool: { name: pool?.metadata?.name, ...spec },
+        nodes: Object.fromEntries(
+          t.env.topology.nodes.map((n) => [
+            n.name,
+            {
+              ...(choices.nodes.get(n.name) as Record<string, string> | undefined),
+              blocks: (choices.blocks.get(n.name) ?? []).join(','),
+            },
+          ]),
+        ),
+        source: launch.source,
+        env: launch.environment,
+        ...(launch.added.length ? { added: launch.added } : {}),
+        ...(launch.notRun.length ? { notRun: launch.notRun } : {}),
+        ...(started.bgp.length ? { bgp: started.bgp } : {}),
+        daemons: started.daemons,
+        switched: started.live ? 'IPPool patched; calico-node kept running' : 'calico-node started',
+        felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),
+        podMtu: mtus,
+      },
+    },
+    modelDiff: modelDiffOf(model, expected, after, left),
+  };
+}
+
 export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
   return {
     kind: 'real-calico',
@@ -264,104 +378,23 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
       t.save();
       const started = await startOnNodes(t, mode, prog);
       await injectFault(`program:${mode.name}`);
-      const felix = await felixMtus(t);
-      const cni = started.bins.cni;
-      const launch = started.launch;
-      // The config's own MTU, else felix's file (what the plugin reads when the config says 0).
-      const mtus = launch.cni.mtu ? Object.fromEntries(Object.keys(felix).map((n) => [n, launch.cni.mtu])) : felix;
-      await t.setPods('calico-node', {
-        mtu: 0,
-        cni: {
-          kind: 'calico',
-          plugin: cni.path,
-          conflist: launch.cni.conflist,
-          namespace: PROBE_NAMESPACE,
-          mtus,
-          kubeconfigs: launch.cni.kubeconfigs,
-        },
-      });
+      const mtus = await attachPods(t, started);
       const model = prog.model;
-      const daemons = t.state.daemons.filter((d) => /^(calico-node|bird) /.test(d.what));
-      let pending: string[] = [];
-      const settled = (timeoutMs: number) =>
-        waitReady(
-          `calico-node to program every node as ${model.name} plans`,
-          { timeoutMs, daemons, seen: () => pending.slice(0, 4).join('; ') },
-          async () => {
-            pending = await pendingFacts(t, model, started.api);
-            return pending.length === 0 ? true : undefined;
-          },
-        );
-      // After a switch, what the previous pool mode left can stand in the way of this one (felix's
-      // CrossSubnet routes, proto 80, keep BIRD from writing its own for the same blocks): once
-      // this mode had its time, what was there before, is there still and is not planned is
-      // recorded as a fact about Calico and removed (unless kept); then it must settle.
-      let left: string[] | undefined;
-      if (before) {
-        await settled(LEFTOVER_GRACE_MS).catch((e: unknown) => {
-          if (!(e instanceof TimeoutError)) throw e;
-        });
-        const now = factsOf(t, await t.snapshots());
-        const planned = modelFacts(t, model, await choicesOf(started.api));
-        left = leftBehind(before, now, (node, f) => planned.get(node)?.has(f) ?? false);
-        if (left.length && !opts.keepDaemonLeftovers) await removeLeftovers(t, left);
-      }
-      if (!before || !opts.keepDaemonLeftovers) await settled(60_000);
+      const left = await settle(t, model, started, before, opts);
       t.progress(
         `mode ${mode.name}: calico-node ${started.version} settled on ${t.env.topology.nodes.length} nodes ` +
           `in ${Math.round(performance.now() - t0)} ms`,
       );
-      const choices = await choicesOf(started.api);
-      if (started.bgp.length) await routerLearned(t, choices.blocks);
-      const snaps = await t.snapshots();
-      const after = factsOf(t, snaps);
-      const expected = modelFacts(t, model, choices);
-      const pool = await readPool(started.api);
-      const spec = (pool?.spec ?? {}) as Record<string, unknown>;
-      t.state.daemonRun = {
-        mode: mode.name,
-        daemon: `calico-node ${started.version}`,
-        facts: {
-          leases: Object.fromEntries([...choices.blocks].map(([n, b]) => [n, b.join(',')])),
-          cni:
-            `Calico CNI plugin ${cni.version} with calico-ipam (${cni.path}), ` +
-            `chain ${launch.cni.conflist.plugins.map((p) => p.type).join(' -> ')} from ${launch.cni.from}`,
-          ...(left ? { leftBehind: left } : {}),
-          programmed: calicoProgrammed({ snaps, pool: spec, blocks: choices.blocks, podVeth: podVeths }),
-          calico: {
-            apiserver: `kube-apiserver ${started.kube.version}`,
-            pool: { name: pool?.metadata?.name, ...spec },
-            nodes: Object.fromEntries(
-              t.env.topology.nodes.map((n) => [
-                n.name,
-                {
-                  ...(choices.nodes.get(n.name) as Record<string, string> | undefined),
-                  blocks: (choices.blocks.get(n.name) ?? []).join(','),
-                },
-              ]),
-            ),
-            source: launch.source,
-            env: launch.environment,
-            ...(launch.added.length ? { added: launch.added } : {}),
-            ...(launch.notRun.length ? { notRun: launch.notRun } : {}),
-            ...(started.bgp.length ? { bgp: started.bgp } : {}),
-            daemons: started.daemons,
-            switched: started.live ? 'IPPool patched; calico-node kept running' : 'calico-node started',
-            felixRestarts: Object.fromEntries(t.env.topology.nodes.map((n) => [n.name, felixRestarts(t.env, n.name)])),
-            podMtu: mtus,
-          },
-        },
-        modelDiff: modelDiffOf(model, expected, after, left),
-      };
+      t.state.daemonRun = await daemonRun(t, mode, model, started, { mtus, left });
       t.save();
     },
+    // A pool patch is all it takes while the same daemons fit: the same backend, and the same BIRD (1.6, or 2 for IPIP).
+    keepsDaemons: (from, to) => sameDaemons(calicoNodeProgram(from), calicoNodeProgram(to)),
     /**
      * Removes what calico-node programmed, leaving for a mode of another kind: its devices, its
      * routes into the pod network and blackholes, felix's iptables rules (nftables, as
      * FELIX_IPTABLESBACKEND=nft wrote them) and ipsets. A failure here is the switch's failure.
      */
-    // A pool patch is all it takes while the same daemons fit: the same backend, and the same BIRD (1.6, or 2 for IPIP).
-    keepsDaemons: (from, to) => sameDaemons(calicoNodeProgram(from), calicoNodeProgram(to)),
     async clear(t: ProgramTarget) {
       const owned = calicoDevices();
       const snaps = await t.snapshots();
