@@ -210,7 +210,8 @@ function runsTable(d: ReturnType<typeof reportData>): { head: string[]; rows: st
   return { head, rows };
 }
 
-const STYLE = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
+const STYLE = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1000px;color:#1b1f24;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}.meta{color:#57606a;margin-top:0}
 table{border-collapse:collapse;width:100%;margin:1rem 0}
 th,td{padding:.35rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
@@ -242,8 +243,7 @@ export function renderHtml(r: ResultsFile): string {
   ]);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cnilab report: ${x(r.topology.name ?? 'lab')}</title>
-<style>
-${STYLE}</style></head><body>
+<style>${STYLE}</style></head><body>
 <h1>cnilab: ${x(r.topology.name ?? 'lab')}</h1>
 <p class="meta">${x(
     r.meta

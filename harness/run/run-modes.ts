@@ -5,7 +5,7 @@
 // guest's CPU load would skew the host's numbers (perf-schedule.ts). The CLI's `run` and a library
 // user's test call this alike.
 import { availableParallelism } from 'node:os';
-import type { Backend, LabManifest, Progress } from '../backends/backend.ts';
+import type { Backend, BackendSession, LabManifest, Progress } from '../backends/backend.ts';
 import { lazyAvailability, placeMode, type Placement } from '../backends/placement.ts';
 import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
@@ -114,6 +114,149 @@ interface PerfGate {
   measured(): void;
 }
 
+/**
+ * What a checked run says beyond its pairs: the mode it was switched from and the stale state
+ * found, the model's differences from the daemon, conform's reading against what the daemon
+ * programmed (the first run only, before anything patched the manifest), stale state as a failure.
+ */
+function withFindings(
+  run: RunResult,
+  { from, stale, reading, mode }: { from?: string; stale: string[]; reading: RunModesOptions['reading']; mode: ModeDef },
+): RunResult {
+  let r = run;
+  if (from) r = { ...r, switchedFrom: from, stale };
+  const differs = r.modelDiff?.differences.length ?? 0;
+  // The wire verdict stays the daemon's; a model that disagrees with it is cnilab's to fix, said next to it.
+  if (differs)
+    r = {
+      ...r,
+      reason: [r.reason, `cnilab's model ${r.modelDiff!.model} differs from ${r.daemon} in ${differs} facts`].filter(Boolean).join('; '),
+    };
+  const read = reading?.mode === mode.name ? checkReading(reading.reading, r) : undefined;
+  if (read) {
+    const misread = read.settings
+      .filter((x) => !x.agree)
+      .map((x) => `${x.setting} read ${x.read}, programmed ${x.programmed ?? 'nothing'}`);
+    r = {
+      ...r,
+      readingCheck: read,
+      ...(misread.length ? { reason: [r.reason, `conform misread the manifest: ${misread.join('; ')}`].filter(Boolean).join('; ') } : {}),
+    };
+  }
+  if (stale.length)
+    r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
+  return r;
+}
+
+/** The perf rounds on a backend's session, once the gate lets it: its runs with their perf, or each failed with why. */
+async function measureOn(
+  session: BackendSession,
+  backend: Backend,
+  modes: readonly ModeDef[],
+  runs: RunResult[],
+  asked: NonNullable<RunModesOptions['perf']>,
+  progress: Progress,
+  gate?: PerfGate,
+): Promise<{ runs: RunResult[]; underlay?: ResultsFile['underlay'] }> {
+  // Each mode once, even when a transition sequence visited it twice.
+  const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
+  try {
+    // The labs the rounds measure on are built while the gate is shut (the host waits for the
+    // guests' rounds then): building is not measuring. Not before every backend's checks are
+    // done, though: a guest's probes have reply deadlines.
+    const early = gate ? gate.allChecked.then(() => session.perfLabs?.(unique)) : undefined;
+    void early?.catch(() => {});
+    const perf = (await gate?.mayMeasure()) ?? asked;
+    const samples = await session.measure(unique, { ...perf, progress });
+    return {
+      runs: attachPerf(runs, samples, backend.comparable),
+      ...(backend.comparable ? { underlay: underlayPerf(samples) } : {}),
+    };
+  } catch (e) {
+    if (e instanceof CancelledError || isCancelled()) throw e;
+    // Asked to measure and could not: every run says so and fails, rather than lacking perf quietly.
+    const why = `performance not measured: ${firstLine(e)}`;
+    progress(`${backend.name}: ${why}`);
+    return { runs: runs.map((r) => ({ ...r, status: 'failed', reason: [r.reason, why].filter(Boolean).join('; ') })) };
+  }
+}
+
+/**
+ * One mode on a live session: built and programmed (the first), else switched to; checked for
+ * stale state and on the wire; the topology's faults applied. A switch that rolled back is a failed
+ * run, and the lab keeps holding the mode it held (`holds` false).
+ */
+async function runMode(
+  session: BackendSession,
+  backend: Backend,
+  m: ModeDef,
+  i: number,
+  from: string | undefined,
+  startMs: number,
+  o: RunModesOptions,
+): Promise<{ run: RunResult; holds: boolean }> {
+  const progress = o.progress ?? (() => {});
+  let t = performance.now();
+  const lap = () => {
+    const ms = Math.round(performance.now() - t);
+    t = performance.now();
+    return ms;
+  };
+  let first: RunResult['phases'] = {};
+  if (i === 0) {
+    await session.up(m);
+    // The session's own underlay time when it has one; else building and programming are one span.
+    const up = lap();
+    const build = session.timings?.buildMs;
+    first = build === undefined ? { build: startMs + up } : { build: startMs + build, program: Math.max(0, up - build) };
+  } else {
+    try {
+      await session.program(m);
+    } catch (e) {
+      // Rolled back and verified: this mode failed, the lab is still the previous mode, the rest can run.
+      if (!(e instanceof SwitchRolledBack)) throw e;
+      const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: firstLine(e), pairs: [] };
+      progress(`${m.name}: FAILED (${firstLine(e)})`);
+      return { run: r, holds: false };
+    }
+  }
+  const programmed = i === 0 ? first : { switch: lap() };
+  const stale = await session.staleState();
+  const staleMs = lap();
+  const checked = await session.check(m, {
+    outDir: o.outDir,
+    progress,
+    ...(o.count ? { count: o.count } : {}),
+    ...(o.mtuProbe ? { mtuProbe: true } : {}),
+    ...(o.perf ? { mtuSearch: true } : {}),
+  });
+  lap();
+  let r: RunResult = {
+    ...checked,
+    family: m.family,
+    backend: backend.name,
+    phases: { ...programmed, stale: staleMs, ...checked.phases },
+  };
+  if (o.topology.faults?.length) {
+    const faults = await session.faults(m, r, { outDir: o.outDir, progress });
+    r = { ...r, phases: { ...r.phases, faults: lap() } };
+    const failed = faults.filter((f) => f.status === 'failed');
+    r = {
+      ...r,
+      faults,
+      ...(failed.length
+        ? {
+            status: 'failed' as const,
+            reason: [r.reason, ...failed.map((f) => `fault ${f.name}: ${f.reason}`)].filter(Boolean).join('; '),
+          }
+        : {}),
+    };
+  }
+  r = withFindings(r, { ...(from ? { from } : {}), stale, reading: i === 0 ? o.reading : undefined, mode: m });
+  progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
+  return { run: r, holds: true };
+}
+
 async function runOnBackend(
   backend: Backend,
   modes: readonly ModeDef[],
@@ -141,118 +284,13 @@ async function runOnBackend(
     // The mode the lab holds: a switch that rolled back leaves the one before it.
     let holds: string | undefined;
     for (const [i, m] of modes.entries()) {
-      const from = holds;
-      let t = performance.now();
-      const lap = () => {
-        const ms = Math.round(performance.now() - t);
-        t = performance.now();
-        return ms;
-      };
-      let first: RunResult['phases'] = {};
-      if (i === 0) {
-        await session.up(m);
-        // The session's own underlay time when it has one; else building and programming are one span.
-        const up = lap();
-        const build = session.timings?.buildMs;
-        first = build === undefined ? { build: startMs + up } : { build: startMs + build, program: Math.max(0, up - build) };
-      } else {
-        try {
-          await session.program(m);
-        } catch (e) {
-          // Rolled back and verified: this mode failed, the lab is still the previous mode, the rest can run.
-          if (!(e instanceof SwitchRolledBack)) throw e;
-          const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: firstLine(e), pairs: [] };
-          progress(`${m.name}: FAILED (${firstLine(e)})`);
-          o.onRun?.(r);
-          runs.push(r);
-          continue;
-        }
-      }
-      holds = m.name;
-      const programmed = i === 0 ? first : { switch: lap() };
-      const stale = await session.staleState();
-      const staleMs = lap();
-      const checked = await session.check(m, {
-        outDir: o.outDir,
-        progress,
-        ...(o.count ? { count: o.count } : {}),
-        ...(o.mtuProbe ? { mtuProbe: true } : {}),
-        ...(o.perf ? { mtuSearch: true } : {}),
-      });
-      lap();
-      let r: RunResult = {
-        ...checked,
-        family: m.family,
-        backend: backend.name,
-        phases: { ...programmed, stale: staleMs, ...checked.phases },
-      };
-      if (o.topology.faults?.length) {
-        const faults = await session.faults(m, r, { outDir: o.outDir, progress });
-        r = { ...r, phases: { ...r.phases, faults: lap() } };
-        const failed = faults.filter((f) => f.status === 'failed');
-        r = {
-          ...r,
-          faults,
-          ...(failed.length
-            ? {
-                status: 'failed' as const,
-                reason: [r.reason, ...failed.map((f) => `fault ${f.name}: ${f.reason}`)].filter(Boolean).join('; '),
-              }
-            : {}),
-        };
-      }
-      if (from) r = { ...r, switchedFrom: from, stale };
-      const differs = r.modelDiff?.differences.length ?? 0;
-      // The wire verdict stays the daemon's; a model that disagrees with it is cnilab's to fix, said next to it.
-      if (differs)
-        r = {
-          ...r,
-          reason: [r.reason, `cnilab's model ${r.modelDiff!.model} differs from ${r.daemon} in ${differs} facts`]
-            .filter(Boolean)
-            .join('; '),
-        };
-      // The manifest as its daemon read it, beside conform's reading (only before anything patched it).
-      const read = i === 0 && o.reading?.mode === m.name ? checkReading(o.reading.reading, r) : undefined;
-      if (read) {
-        const misread = read.settings
-          .filter((x) => !x.agree)
-          .map((x) => `${x.setting} read ${x.read}, programmed ${x.programmed ?? 'nothing'}`);
-        r = {
-          ...r,
-          readingCheck: read,
-          ...(misread.length
-            ? { reason: [r.reason, `conform misread the manifest: ${misread.join('; ')}`].filter(Boolean).join('; ') }
-            : {}),
-        };
-      }
-      if (stale.length)
-        r = { ...r, status: 'failed', reason: [r.reason, `stale kernel state: ${stale.join('; ')}`].filter(Boolean).join('; ') };
-      progress(`${m.name}: ${r.status.toUpperCase()} (${r.pairs.filter((p) => p.ok).length}/${r.pairs.length} pairs as expected)`);
+      const { run: r, holds: now } = await runMode(session, backend, m, i, holds, startMs, o);
+      if (now) holds = m.name;
       o.onRun?.(r);
       runs.push(r);
     }
     gate?.checked();
-    if (o.perf) {
-      // Each mode once, even when a transition sequence visited it twice.
-      const unique = [...new Map(modes.map((m) => [m.name, m])).values()];
-      try {
-        // The labs the rounds measure on are built while the gate is shut (the host waits for the
-        // guests' rounds then): building is not measuring. Not before every backend's checks are
-        // done, though: a guest's probes have reply deadlines.
-        const early = gate ? gate.allChecked.then(() => session.perfLabs?.(unique)) : undefined;
-        void early?.catch(() => {});
-        const perf = (await gate?.mayMeasure()) ?? o.perf;
-        const samples = await session.measure(unique, { ...perf, progress });
-        runs = attachPerf(runs, samples, backend.comparable);
-        if (backend.comparable) underlay = underlayPerf(samples);
-      } catch (e) {
-        if (e instanceof CancelledError || isCancelled()) throw e;
-        // Asked to measure and could not: every run says so and fails, rather than lacking perf quietly.
-        const why = `performance not measured: ${firstLine(e)}`;
-        progress(`${backend.name}: ${why}`);
-        runs = runs.map((r) => ({ ...r, status: 'failed', reason: [r.reason, why].filter(Boolean).join('; ') }));
-      }
-    }
+    if (o.perf) ({ runs, underlay } = await measureOn(session, backend, modes, runs, o.perf, progress, gate));
   } catch (e) {
     if (e instanceof CancelledError || isCancelled()) throw e;
     // The user's input, refused where only a live lab could judge it (an object the API server
