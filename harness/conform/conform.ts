@@ -5,7 +5,7 @@ import { UsageError } from '../errors.ts';
 import { ENCAP_OVERHEAD } from '../modes/common.ts';
 import { isRealDaemon, type ModeDef } from '../modes/mode.ts';
 import { modesFor } from '../modes/registry.ts';
-import { formatCidr, formatIpv4, parseCidr } from '../net/ipv4.ts';
+import { type Cidr, formatCidr, formatIpv4, parseCidr } from '../net/ipv4.ts';
 import type { ConformanceResult, EncapKind, PathKind, RunResult, WireExpectation } from '../results/schema.ts';
 import { resolveTopology } from '../topology/resolve.ts';
 import { pathBetween, type Topology, type TopologySpec } from '../topology/types.ts';
@@ -425,10 +425,22 @@ function flannelFix(path: PathKind, want: Expectation): string {
   return 'change Backend.Type to one that does this';
 }
 
+type Add = (rule: string, severity: Finding['severity'], at: string, message: string, fix: string) => void;
+
 export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
   const out: Finding[] = [];
-  const add = (rule: string, severity: Finding['severity'], at: string, message: string, fix: string) =>
-    out.push({ rule, severity, at, message, fix });
+  const add: Add = (rule, severity, at, message, fix) => out.push({ rule, severity, at, message, fix });
+  lintFlannelBackend(p, add);
+  const network = flannelNetwork(p, add);
+  if (!network) return out;
+  lintLeases(p, network, t, add);
+  out.push(...podCidrOverlaps(network.net, `Network ${network.given.value}`, network.given.at, t));
+  lintFlannelPaths(p, t, add);
+  return out;
+}
+
+/** Backend.Type, and the settings only some backends read (DirectRouting, VNI, Port). */
+function lintFlannelBackend(p: FlannelPlane, add: Add): void {
   const b = p.backend.value;
   if (!(FLANNEL_BACKENDS as readonly string[]).includes(b)) {
     const near = closest(b, FLANNEL_BACKENDS);
@@ -460,6 +472,16 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
     add('vni-range', 'error', p.vni.at, `VNI ${p.vni.value} is outside 1-16777215 (24 bits)`, 'pick a VNI in 1-16777215');
   if (!inRange(p.port.value, 1, 65_535))
     add('port-range', 'error', p.port.at, `Port ${p.port.value} is not a UDP port`, 'pick a port in 1-65535');
+}
+
+/** The Network as given and parsed. */
+interface FlannelNetwork {
+  net: Cidr;
+  given: NonNullable<FlannelPlane['network']>;
+}
+
+/** The Network, parsed: none when IPv6-only (read, not proven), missing or invalid (each said). */
+function flannelNetwork(p: FlannelPlane, add: Add): FlannelNetwork | undefined {
   // pkg/subnet/config.go: EnableIPv4 false needs no Network. cnilab's labs are IPv4: said, not proven.
   if (p.ipv6Only) {
     add(
@@ -469,7 +491,7 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
       'an IPv6-only network (EnableIPv4: false): cnilab builds IPv4 labs, so its data plane is read but not proven',
       'nothing to fix in the config; a dual-stack config is proven on its IPv4 side',
     );
-    return out;
+    return undefined;
   }
   if (!p.network) {
     add(
@@ -479,13 +501,18 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
       'no Network: flanneld refuses to start ("please define a correct Network parameter")',
       'set "Network", e.g. "10.244.0.0/16"',
     );
-    return out;
+    return undefined;
   }
   const net = parseCidr(p.network.value);
   if (typeof net === 'string') {
     add('network-invalid', 'error', p.network.at, `Network "${p.network.value}": ${net}`, 'write it as a.b.c.d/len');
-    return out;
+    return undefined;
   }
+  return { net, given: p.network };
+}
+
+/** SubnetLen against the Network and the nodes (etcd mode); unused under --kube-subnet-mgr. */
+function lintLeases(p: FlannelPlane, { net, given }: FlannelNetwork, t: Topology, add: Add): void {
   // pkg/subnet/config.go CheckNetworkConfig: SubnetLen <= 30, and at least the network's prefix + 2.
   // Only etcd mode calls it: under --kube-subnet-mgr a lease is the Node's podCIDR, which the
   // controller manager cuts (--node-cidr-mask-size), and SubnetLen is never read.
@@ -500,7 +527,7 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
         'remove it, or set --node-cidr-mask-size on kube-controller-manager for another lease size',
       );
   } else if (net.prefix > 28)
-    add('network-too-small', 'error', p.network.at, `Network /${net.prefix} is too small (flannel needs /28 or larger)`, 'widen Network');
+    add('network-too-small', 'error', given.at, `Network /${net.prefix} is too small (flannel needs /28 or larger)`, 'widen Network');
   else if (p.subnetLen.value > 30 || p.subnetLen.value < net.prefix + 2)
     add(
       'subnetlen-range',
@@ -517,11 +544,15 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
         'leases-short',
         'error',
         p.subnetLen.at,
-        `${leases} /${p.subnetLen.value} leases in ${p.network.value} for ${t.nodes.length} nodes`,
+        `${leases} /${p.subnetLen.value} leases in ${given.value} for ${t.nodes.length} nodes`,
         'widen Network or lengthen SubnetLen',
       );
   }
-  out.push(...podCidrOverlaps(net, `Network ${p.network.value}`, p.network.at, t));
+}
+
+/** What the backend does on this topology: host-gw across a router, MTUs past the underlay less the encapsulation. */
+function lintFlannelPaths(p: FlannelPlane, t: Topology, add: Add): void {
+  const b = p.backend.value;
   const segments = new Set(t.nodes.map((n) => n.subnet.name)).size;
   if (b === 'host-gw' && segments > 1)
     add(
@@ -554,7 +585,6 @@ export function lintFlannel(p: FlannelPlane, t: Topology): Finding[] {
         'full-size packets are dropped or fragmented',
       `set it to ${t.mtu} or less (or leave it out: flanneld takes the interface's)`,
     );
-  return out;
 }
 
 /** Every resolved value with its source, flat: "vni", or "pool default-ipv4-ippool ipipMode" for Calico's pools. */
