@@ -163,7 +163,23 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
       'give one kube-flannel-cfg ConfigMap or one net-conf.json',
     );
   }
-  const conf = confs[0];
+  const { net, atNet, podMtu, canal } = netConfOf(confs[0], docs);
+  const plane = flannelSettings(net, atNet, findings, { canal, ...(podMtu ? { podMtu } : {}) });
+  const ds = docs.find(isFlannelDaemonSet);
+  if (ds) Object.assign(plane, daemonSetFlags(ds));
+  return { plane, findings };
+}
+
+/** net-conf.json, read: its JSON, where each key is written, the pods' MTU from cni-conf.json, whether it is Canal. */
+interface NetConf {
+  net: Record<string, unknown>;
+  atNet: (k: string) => string;
+  podMtu?: Sourced<number>;
+  canal: boolean;
+}
+
+/** Where net-conf.json is (a ConfigMap, an etcdctl Job, the file itself): its JSON, where each key is, the pods' MTU, Canal. */
+function netConfOf(conf: InputDoc | undefined, docs: readonly InputDoc[]): NetConf {
   let net: Record<string, unknown> = {};
   let atNet: (k: string) => string = () => 'flannel defaults';
   let podMtu: Sourced<number> | undefined;
@@ -204,6 +220,16 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
     };
   }
 
+  return { net, atNet, ...(podMtu ? { podMtu } : {}), canal };
+}
+
+/** net-conf.json as flanneld reads it: unknown keys said, each setting with its source or its default. */
+function flannelSettings(
+  net: Record<string, unknown>,
+  atNet: (k: string) => string,
+  findings: Finding[],
+  extra: Pick<FlannelPlane, 'canal' | 'podMtu'>,
+): FlannelPlane {
   for (const k of keysOf(net))
     if (!NET_CONF_KEYS.some((x) => x.toLowerCase() === k.toLowerCase()))
       findings.push(unknownField(k, NET_CONF_KEYS, atNet(k), 'net-conf.json (flanneld ignores it)'));
@@ -245,9 +271,9 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
   const dr = backendObj ? field(backendObj, 'DirectRouting') : undefined;
   const mtu = num(backendObj, 'MTU');
 
-  const plane: FlannelPlane = {
+  return {
     cni: 'flannel',
-    canal,
+    canal: extra.canal,
     ...(typeof network?.value === 'string' ? { network: { value: network.value, at: atNet('Network') } } : {}),
     subnetLen,
     backend,
@@ -256,25 +282,26 @@ export function resolveFlannel(docs: readonly InputDoc[]): { plane: FlannelPlane
     directRouting: dr ? { value: dr.value === true, at: atNet('DirectRouting') } : { value: false, at: backend.at, default: true },
     ...(mtu ? { mtu } : {}),
     ...(field(net, 'EnableIPv4')?.value === false ? { ipv6Only: { value: true as const, at: atNet('EnableIPv4') } } : {}),
-    ...(podMtu ? { podMtu } : {}),
+    ...(extra.podMtu ? { podMtu: extra.podMtu } : {}),
     ...(backendObj && typeof backendObj === 'object' && !Array.isArray(backendObj) ? { backendJson: JSON.stringify(backendObj) } : {}),
   };
+}
 
-  const ds = docs.find(isFlannelDaemonSet);
-  if (ds) {
-    const ctr = containersOf(ds).find((c) => /flanneld/.test(JSON.stringify([c.c.command, c.c.args])))!;
-    const args = [...(Array.isArray(ctr.c.command) ? ctr.c.command : []), ...(Array.isArray(ctr.c.args) ? ctr.c.args : [])].map(String);
-    const argAt = (re: RegExp) => {
-      const inArgs = Array.isArray(ctr.c.args) ? (ctr.c.args as unknown[]).findIndex((a) => re.test(String(a))) : -1;
-      return inArgs >= 0 ? ds.at([...ctr.path, 'args', inArgs]) : ds.at([...ctr.path]);
-    };
-    const flag = (name: string) => args.some((a) => a === `--${name}` || a === `--${name}=true`);
-    plane.ipMasq = { value: flag('ip-masq'), at: argAt(/^--ip-masq/) };
-    plane.kubeSubnetMgr = { value: flag('kube-subnet-mgr'), at: argAt(/^--kube-subnet-mgr/) };
-    const iface = args.find((a) => a.startsWith('--iface='));
-    if (iface) plane.iface = { value: iface.slice('--iface='.length), at: argAt(/^--iface=/) };
-  }
-  return { plane, findings };
+/** The DaemonSet's flanneld flags: --ip-masq, --kube-subnet-mgr, --iface, each where it is written. */
+function daemonSetFlags(ds: InputDoc): Pick<FlannelPlane, 'ipMasq' | 'kubeSubnetMgr' | 'iface'> {
+  const ctr = containersOf(ds).find((c) => /flanneld/.test(JSON.stringify([c.c.command, c.c.args])))!;
+  const args = [...(Array.isArray(ctr.c.command) ? ctr.c.command : []), ...(Array.isArray(ctr.c.args) ? ctr.c.args : [])].map(String);
+  const argAt = (re: RegExp) => {
+    const inArgs = Array.isArray(ctr.c.args) ? (ctr.c.args as unknown[]).findIndex((a) => re.test(String(a))) : -1;
+    return inArgs >= 0 ? ds.at([...ctr.path, 'args', inArgs]) : ds.at([...ctr.path]);
+  };
+  const flag = (name: string) => args.some((a) => a === `--${name}` || a === `--${name}=true`);
+  const iface = args.find((a) => a.startsWith('--iface='));
+  return {
+    ipMasq: { value: flag('ip-masq'), at: argAt(/^--ip-masq/) },
+    kubeSubnetMgr: { value: flag('kube-subnet-mgr'), at: argAt(/^--kube-subnet-mgr/) },
+    ...(iface ? { iface: { value: iface.slice('--iface='.length), at: argAt(/^--iface=/) } } : {}),
+  };
 }
 
 function unknownField(key: string, known: readonly string[], at: string, where: string): Finding {
