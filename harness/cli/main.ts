@@ -695,9 +695,22 @@ async function cmdCompare(argv: string[]): Promise<number> {
   return hasRegression(c) ? 1 : 0;
 }
 
+/** conform's intended paths: a file of PATH: WIRE lines, kept next to the config, and --expect over it. */
+async function conformExpects(file: string | undefined, flags: string[] | undefined) {
+  const { expectation, readExpectations } = await import('../conform/expectations.ts');
+  const expects = file ? readExpectations(file) : {};
+  for (const e of flags ?? []) {
+    const [k = '', v] = e.split('=');
+    const [path, want] = expectation(k, v, `--expect ${e}`);
+    expects[path] = want;
+  }
+  return expects;
+}
+
 async function cmdConform(argv: string[]): Promise<number> {
   const { readInputs } = await import('../conform/inputs.ts');
-  const { cniLabel, conform, conformanceResult, planeEntries } = await import('../conform/conform.ts');
+  const { conform, conformanceResult } = await import('../conform/conform.ts');
+  const { readingLines, wireLines } = await import('./conform-lines.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const { values, positionals } = parseFlags(
     argv,
@@ -717,14 +730,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   const failOn = values['fail-on'] ?? 'error';
   if (failOn !== 'error' && failOn !== 'warning')
     throw new UsageError(`--fail-on ${failOn}: not a severity`, 'use --fail-on warning (or error, the default)');
-  // A file of PATH: WIRE lines, for a gate kept next to the config; --expect wins over it.
-  const { expectation, readExpectations } = await import('../conform/expectations.ts');
-  const expects = values.expectations ? readExpectations(values.expectations) : {};
-  for (const e of values.expect ?? []) {
-    const [k = '', v] = e.split('=');
-    const [path, want] = expectation(k, v, `--expect ${e}`);
-    expects[path] = want;
-  }
+  const expects = await conformExpects(values.expectations, values.expect);
   // Everything the user gave is read and checked before anything is built.
   const docs = readInputs(positionals);
   const topology = await loadTopology(resolve(values.topology ?? DEFAULT_TOPOLOGY));
@@ -738,26 +744,7 @@ async function cmdConform(argv: string[]): Promise<number> {
   const runs = host ? async (m: ModeDef) => 'backend' in (await placeMode(m, 'auto', host, backends)) : undefined;
   const c = await conform(docs, topology, { expects, lintOnly, placeUnderlay: values.topology === undefined, ...(runs ? { runs } : {}) });
   const cc = c.conformance;
-  const shown = (v: { value: unknown; at: string; default?: true }) => [String(v.value), v.default ? `default (${v.at})` : v.at];
-  console.log(
-    `${cniLabel(cc)}${cc.pool ? `, pool ${cc.pool}` : ''}, from ${cc.inputs
-      .filter((i) => i.used)
-      .map((i) => i.document)
-      .join('; ')}`,
-  );
-  console.log(
-    tableFit(
-      ['setting', 'value', 'from'],
-      planeEntries(cc.plane).map(([k, v]) => [k, ...shown(v)]),
-    ),
-  );
-  // A finding is three lines (where, what, fix), each cut to the terminal: results.json keeps them whole.
-  const lines = cc.findings.flatMap((f) => [`${f.severity.toUpperCase()} ${f.rule} at ${f.at}`, `    ${f.message}`, `    fix: ${f.fix}`]);
-  console.log(`\n${cc.findings.length ? lines.map((l) => cut(l, TERMINAL_WIDTH)).join('\n') : 'no findings'}`);
-  const explain = cc.paths.map(
-    (p) => `  ${p.path.padEnd(12)} ${p.text}${p.intended ? ` (intended ${p.intended.want}: ${p.intended.ok ? 'yes' : 'NO'})` : ''}`,
-  );
-  if (explain.length && (values.explain || cc.paths.some((p) => p.intended))) console.log(`\nper pod path:\n${explain.join('\n')}`);
+  for (const l of readingLines(cc, values.explain === true)) console.log(l);
 
   let run: RunResult | undefined;
   let claimed: string | undefined;
@@ -782,31 +769,7 @@ async function cmdConform(argv: string[]): Promise<number> {
     run = r.runs[0];
   } else if (!lintOnly && 'skip' in cc.proof) console.log(`\nnot proven on the wire: ${cc.proof.skip}`);
   const result = conformanceResult(cc, run, failOn);
-  for (const p of result.paths) {
-    if (p.wire)
-      console.log(
-        `  wire ${p.path.padEnd(12)} ${p.wire.ok}/${p.wire.pairs} pairs as the config says${p.wire.ok < p.wire.pairs ? '  FAILED' : ''}`,
-      );
-    if (p.df)
-      console.log(
-        cut(
-          `  DF   ${p.path.padEnd(12)} ${p.df.podMtu} bytes ` +
-            `${p.df.error ? `not probed: ${p.df.error}` : p.df.observed === 'passes' ? 'passed' : 'did not pass'}` +
-            ` (path carries ${p.df.pathMtu}; ${p.df.expected === 'passes' ? 'must pass' : 'must not'})${p.df.ok ? '' : '  FAILED'}`,
-          TERMINAL_WIDTH,
-        ),
-      );
-  }
-  // The settings as conform read them against what the real daemon programmed from them.
-  const check = result.daemonCheck;
-  if (check) {
-    const differ = check.settings.filter((x) => !x.agree);
-    console.log(`  read ${check.settings.length - differ.length}/${check.settings.length} settings as ${check.daemon} programmed them`);
-    for (const d of differ)
-      console.log(
-        cut(`  DIFFERS ${d.setting}: conform read ${d.read}, the daemon programmed ${d.programmed ?? 'nothing'}`, TERMINAL_WIDTH),
-      );
-  }
+  for (const l of wireLines(result)) console.log(l);
   if (values.out || run) {
     const { writeReports } = await import('../report/write.ts');
     const { claimOutDir } = await import('../run/outdir.ts');
