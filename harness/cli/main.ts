@@ -173,6 +173,32 @@ function runPrinter(total: number, done: number, values: { verbose?: boolean; qu
   };
 }
 
+/** A plain run's modes: all but those only run when named, which it names with why (`say`: not for a manifest's run). */
+function plainRunModes(say: boolean): ModeDef[] {
+  const unnamed = allModes().filter((m) => m.onlyWhenNamed);
+  // A plain run says what it leaves out, and why, rather than leaving it out quietly.
+  if (say)
+    for (const reason of new Set(unnamed.map((m) => m.onlyWhenNamed))) {
+      progress(`not in a plain run (${reason}); name them in --modes:`);
+      progress(
+        `  ${unnamed
+          .filter((m) => m.onlyWhenNamed === reason)
+          .map((m) => m.name)
+          .join(',')}`,
+      );
+    }
+  return allModes().filter((m) => !m.onlyWhenNamed);
+}
+
+/** --backend kind runs a manifest; --kubeconfig names a kind cluster of the user's. */
+function checkKindFlags(backend: string, kubeconfig: string | undefined, manifest: boolean): void {
+  if (kubeconfig !== undefined) {
+    if (backend !== 'kind') throw new UsageError('--kubeconfig names a kind cluster of yours', 'add --backend kind --manifest FILE');
+    if (!existsSync(kubeconfig)) throw new UsageError(`--kubeconfig ${kubeconfig}: no such file`, 'give the kubeconfig kind wrote');
+  }
+  if (backend === 'kind' && !manifest) throw new UsageError('--backend kind runs a manifest', 'add --manifest kube-flannel.yml');
+}
+
 async function cmdRun(argv: string[]): Promise<number> {
   const { BACKENDS, parseBackend } = await import('../backends/registry.ts');
   const { writeReports } = await import('../report/write.ts');
@@ -211,28 +237,12 @@ async function cmdRun(argv: string[]): Promise<number> {
   const backend = parseBackend(values.backend);
   const count = pingCount(values.count);
   let topology = await loadTopology(values.topology ?? DEFAULT_TOPOLOGY);
-  let asked = values.modes !== undefined ? parseModeSet(values.modes) : allModes().filter((m) => !m.onlyWhenNamed);
-  // A plain run says what it leaves out, and why, rather than leaving it out quietly.
-  const unnamed = values.modes === undefined && !values.manifest ? allModes().filter((m) => m.onlyWhenNamed) : [];
-  for (const reason of new Set(unnamed.map((m) => m.onlyWhenNamed))) {
-    progress(`not in a plain run (${reason}); name them in --modes:`);
-    progress(
-      `  ${unnamed
-        .filter((m) => m.onlyWhenNamed === reason)
-        .map((m) => m.name)
-        .join(',')}`,
-    );
-  }
+  let asked = values.modes !== undefined ? parseModeSet(values.modes) : plainRunModes(values.manifest === undefined);
   const fromManifest = values.manifest
     ? await manifestRun(values.manifest, topology, values.modes !== undefined ? asked : [], backend, values.topology === undefined)
     : undefined;
   if (fromManifest) ({ topology, modes: asked } = fromManifest);
-  if (values.kubeconfig !== undefined) {
-    if (backend !== 'kind') throw new UsageError('--kubeconfig names a kind cluster of yours', 'add --backend kind --manifest FILE');
-    if (!existsSync(values.kubeconfig))
-      throw new UsageError(`--kubeconfig ${values.kubeconfig}: no such file`, 'give the kubeconfig kind wrote');
-  }
-  if (backend === 'kind' && !fromManifest) throw new UsageError('--backend kind runs a manifest', 'add --manifest kube-flannel.yml');
+  checkKindFlags(backend, values.kubeconfig, fromManifest !== undefined);
   // Before anything is built: a folder that cannot take the results, or that another live run writes, stops here.
   const out = outFolder(claimOutDir, values.out);
   const outDir = out.path;
