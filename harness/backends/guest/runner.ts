@@ -75,7 +75,7 @@ export async function writeExec(path: string, text: string): Promise<void> {
   await chmod(path, 0o755);
 }
 
-function validate(opts: RunInGuestOptions): void {
+async function validate(opts: RunInGuestOptions): Promise<void> {
   if (!opts.command.length) throw new Error('runInGuest: empty command');
   if (!opts.cwd.startsWith('/')) throw new Error(`runInGuest: cwd must be absolute: ${opts.cwd}`);
   if (opts.memMb !== undefined && !(Number.isInteger(opts.memMb) && opts.memMb >= 64))
@@ -86,21 +86,112 @@ function validate(opts: RunInGuestOptions): void {
   for (const s of opts.share ?? []) {
     if (!s.guestPath.startsWith('/') || !s.hostPath.startsWith('/'))
       throw new Error(`runInGuest: share paths must be absolute: ${s.hostPath} -> ${s.guestPath}`);
+    const dir = await stat(s.hostPath).then(
+      (x) => x.isDirectory(),
+      () => false,
+    );
+    if (!dir) throw new Error(`runInGuest: share ${s.hostPath} is not a directory`);
   }
+}
+
+/**
+ * Starts the guest under its supervisor and hears its console until it ends: stopped at the
+ * timeout or on abort (why), or ended 15 s after its exit marker if it does not power off.
+ */
+async function supervise(
+  argv: string[],
+  {
+    dir,
+    nonce,
+    id,
+    kind,
+    opts,
+    control,
+  }: { dir: string; nonce: string; id: string; kind: GuestKind; opts: RunInGuestOptions; control: AbortController },
+): Promise<{ lines: string[]; why: 'timeout' | 'aborted' | undefined }> {
+  const lines: string[] = [];
+  // Its own process group: a terminal's Ctrl-C goes to us; the supervisor dies with us (PDEATHSIG).
+  const sup = spawn(['perl', '-e', SUPERVISOR, ...argv], {
+    detached: true,
+    cleanEnv: true,
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir },
+  });
+  let exitSeenAt: number | undefined;
+  const onLine = (line: string) => {
+    lines.push(line);
+    if (isMarkerLine(line, nonce)) {
+      // Either marker ends the job: the guest powers off next (or is ended 15 s later).
+      exitSeenAt ??= Date.now();
+      return;
+    }
+    try {
+      opts.onConsole?.(line);
+    } catch {
+      /* a failing console callback must not break the run */
+    }
+  };
+  // The guest console is the kernel's stdout; stderr carries only host-side complaints.
+  const outLines = new LineSplitter(onLine);
+  const errLines = new LineSplitter(onLine);
+  sup.stdout?.setEncoding('utf8').on('data', (c: string) => outLines.push(c));
+  sup.stderr?.setEncoding('utf8').on('data', (c: string) => errLines.push(c));
+  // From here on gc finds this guest by its record if we die (the console is heard meanwhile: a
+  // guest that panics at once prints its reason in the first milliseconds).
+  // A record that cannot be written fails the run (its finally sweeps the guest): gc could not find it.
+  if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid);
+
+  let why: 'timeout' | 'aborted' | undefined;
+  const stop = (w: 'timeout' | 'aborted') => {
+    if (why) return;
+    why = w;
+    sup.kill('SIGTERM');
+  };
+  const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+  const onStop = () => stop('aborted');
+  control.signal.addEventListener('abort', onStop, { once: true });
+  // After the marker the guest powers off by itself; if it does not within 15 s, end it (result kept).
+  const grace = setInterval(() => {
+    if (exitSeenAt !== undefined && Date.now() - exitSeenAt > 15_000) sup.kill('SIGTERM');
+  }, 500);
+  try {
+    await sup.wait();
+  } finally {
+    clearTimeout(timer);
+    clearInterval(grace);
+    control.signal.removeEventListener('abort', onStop);
+    outLines.flush();
+    errLines.flush();
+  }
+  return { lines, why };
+}
+
+/** What the console says happened: the exit code, or a GuestError naming the failure with the console's tail. */
+function outcome(
+  lines: string[],
+  why: 'timeout' | 'aborted' | undefined,
+  left: number[],
+  { nonce, label, kind, opts, t0 }: { nonce: string; label: string; kind: GuestKind; opts: RunInGuestOptions; t0: number },
+): GuestRunResult {
+  const text = lines.join('\n');
+  const shown = lines.filter((l) => !isMarkerLine(l, nonce));
+  const tail = shown.slice(-TAIL_LINES);
+  if (left.length) throw new GuestError('crashed', `${label}: host processes ${left.join(', ')} would not die`, tail);
+  // A failed setup wins over an exit marker: a command that ran after it (the guest's root gone
+  // mid power-off, so its shell went on) says nothing about the command.
+  const setup = parseSetupFailure(text, nonce);
+  if (setup !== undefined) throw new GuestError('setup', `${label}: setup failed: ${setup}`, tail);
+  const code = parseExitMarker(text, nonce);
+  if (code !== undefined) return { exitCode: code, console: shown.join('\n'), durationMs: Date.now() - t0 };
+  if (why === 'timeout')
+    throw new GuestError('timeout', `${label} timed out after ${opts.timeoutMs} ms running ${opts.command.join(' ')}; killed it`, tail);
+  if (why === 'aborted') throw new GuestError('aborted', `${label} aborted; killed it`, tail);
+  const reason = kind.explain?.(shown);
+  throw new GuestError('crashed', `${label} ended without an exit marker (${reason ?? 'crash or kernel panic'})`, tail);
 }
 
 export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Promise<GuestRunResult> {
   const t0 = Date.now();
-  validate(opts);
-  for (const s of opts.share ?? []) {
-    if (
-      !(await stat(s.hostPath).then(
-        (x) => x.isDirectory(),
-        () => false,
-      ))
-    )
-      throw new Error(`runInGuest: share ${s.hostPath} is not a directory`);
-  }
+  await validate(opts);
   const found = await kind.find();
   if ('missing' in found) throw new GuestError('setup', `${kind.name} is not available: ${found.missing}`, []);
 
@@ -115,7 +206,6 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) control.abort();
 
-  const lines: string[] = [];
   const label = `${kind.name} guest ${id}`;
   try {
     const argv = await kind.prepare({
@@ -131,74 +221,9 @@ export async function runInGuest(kind: GuestKind, opts: RunInGuestOptions): Prom
     });
     if (control.signal.aborted) throw new GuestError('aborted', `${label} aborted before boot`, []);
 
-    // Its own process group: a terminal's Ctrl-C goes to us; the supervisor dies with us (PDEATHSIG).
-    const sup = spawn(['perl', '-e', SUPERVISOR, ...argv], {
-      detached: true,
-      cleanEnv: true,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: dir },
-    });
-    let exitSeenAt: number | undefined;
-    const onLine = (line: string) => {
-      lines.push(line);
-      if (isMarkerLine(line, nonce)) {
-        // Either marker ends the job: the guest powers off next (or is ended 15 s later).
-        exitSeenAt ??= Date.now();
-        return;
-      }
-      try {
-        opts.onConsole?.(line);
-      } catch {
-        /* a failing console callback must not break the run */
-      }
-    };
-    // The guest console is the kernel's stdout; stderr carries only host-side complaints.
-    const outLines = new LineSplitter(onLine);
-    const errLines = new LineSplitter(onLine);
-    sup.stdout?.setEncoding('utf8').on('data', (c: string) => outLines.push(c));
-    sup.stderr?.setEncoding('utf8').on('data', (c: string) => errLines.push(c));
-    // From here on gc finds this guest by its record if we die (the console is heard meanwhile: a
-    // guest that panics at once prints its reason in the first milliseconds).
-    // A record that cannot be written fails the run (its finally sweeps the guest): gc could not find it.
-    if (sup.pid !== undefined) await recordGuest(dir, { kind: kind.name, id, name: opts.name }, sup.pid);
-
-    let why: 'timeout' | 'aborted' | undefined;
-    const stop = (w: 'timeout' | 'aborted') => {
-      if (why) return;
-      why = w;
-      sup.kill('SIGTERM');
-    };
-    const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
-    const onStop = () => stop('aborted');
-    control.signal.addEventListener('abort', onStop, { once: true });
-    // After the marker the guest powers off by itself; if it does not within 15 s, end it (result kept).
-    const grace = setInterval(() => {
-      if (exitSeenAt !== undefined && Date.now() - exitSeenAt > 15_000) sup.kill('SIGTERM');
-    }, 500);
-    try {
-      await sup.wait();
-    } finally {
-      clearTimeout(timer);
-      clearInterval(grace);
-      control.signal.removeEventListener('abort', onStop);
-      outLines.flush();
-      errLines.flush();
-    }
+    const { lines, why } = await supervise(argv, { dir, nonce, id, kind, opts, control });
     const left = await sweep(tag);
-    const text = lines.join('\n');
-    const shown = lines.filter((l) => !isMarkerLine(l, nonce));
-    const tail = shown.slice(-TAIL_LINES);
-    if (left.length) throw new GuestError('crashed', `${label}: host processes ${left.join(', ')} would not die`, tail);
-    // A failed setup wins over an exit marker: a command that ran after it (the guest's root gone
-    // mid power-off, so its shell went on) says nothing about the command.
-    const setup = parseSetupFailure(text, nonce);
-    if (setup !== undefined) throw new GuestError('setup', `${label}: setup failed: ${setup}`, tail);
-    const code = parseExitMarker(text, nonce);
-    if (code !== undefined) return { exitCode: code, console: shown.join('\n'), durationMs: Date.now() - t0 };
-    if (why === 'timeout')
-      throw new GuestError('timeout', `${label} timed out after ${opts.timeoutMs} ms running ${opts.command.join(' ')}; killed it`, tail);
-    if (why === 'aborted') throw new GuestError('aborted', `${label} aborted; killed it`, tail);
-    const reason = kind.explain?.(shown);
-    throw new GuestError('crashed', `${label} ended without an exit marker (${reason ?? 'crash or kernel panic'})`, tail);
+    return outcome(lines, why, left, { nonce, label, kind, opts, t0 });
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     unhook();
