@@ -5,7 +5,8 @@ import type { ModeDef } from '../../modes/mode.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { AttachedLab, LeaveUpOptions, LiveLab, Progress } from '../backend.ts';
 import { Lab } from './lab.ts';
-import { readState, stateProblem } from './state.ts';
+import { readState, removeLabDir, stateProblem } from './state.ts';
+import { teardownOrphans } from './teardown.ts';
 import { attachedState, labStatus, liveNamespaces, NETNS, refuseIfRunOwned } from './status.ts';
 
 export function attachNetns(name: string | undefined, progress?: Progress): AttachedLab | undefined {
@@ -18,7 +19,7 @@ export function attachNetns(name: string | undefined, progress?: Progress): Atta
       backend: NETNS,
       status: () => labStatus(attachedState(name)),
       refuseIfRunOwned: () => {},
-      down: async () => `${await Lab.downByName(name)} namespaces removed by name`,
+      down: async () => `${await downByName(name)} namespaces removed by name`,
       live: () => {
         attachedState(name); // throws the line that says why, and that down removes it by name
         return undefined;
@@ -41,6 +42,14 @@ export function attachNetns(name: string | undefined, progress?: Progress): Atta
       return lab;
     },
   };
+}
+
+/** Removes a lab whose state file is missing or corrupt, by its namespaces' names. */
+async function downByName(lab: string): Promise<number> {
+  const alive = liveNamespaces(lab);
+  await teardownOrphans(alive);
+  removeLabDir(lab);
+  return alive.length;
 }
 
 /** `cnilab up`: the lab built and programmed, then handed over (no owner: `down` removes it). */

@@ -6,7 +6,6 @@ import { CancelledError, LabError, SwitchRolledBack, UsageError } from '../../er
 import { runsOnThisKernel } from '../../host/doctor.ts';
 import { injectFault } from '../../kernel/fault.ts';
 import { own } from '../../kernel/lifecycle.ts';
-import { processStartTime } from '../../kernel/procs.ts';
 import { findMode } from '../../modes/registry.ts';
 import type { ModeDef, ModeSettings } from '../../modes/mode.ts';
 import { applyPlan } from '../../node/apply.ts';
@@ -15,22 +14,21 @@ import { createNetns, netnsExecutor } from '../../node/netns.ts';
 import { snapshotNodes } from '../../node/snapshot.ts';
 import { allNetns, labNames, randomLabName, type LabNames } from '../../plan/names.ts';
 import type { KernelOp } from '../../plan/ops.ts';
-import { type Family, topologyLease } from '../../plan/pods.ts';
+import type { Family } from '../../plan/pods.ts';
 import { planUnderlay } from '../../plan/underlay.ts';
 import type { RunResult } from '../../results/schema.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { LabDaemon } from '../../program/daemon.ts';
 import type { LabEnv } from '../../program/env.ts';
-import { type PodSource, podFamilies } from '../../program/pods.ts';
+import type { PodSource } from '../../program/pods.ts';
+import { replacePods } from './pods.ts';
 import { programmerOf, type SwitchOptions, unprogramMode } from '../../program/programmer.ts';
 import type { ProgramTarget } from '../../program/target.ts';
 import type { CapturePoint, LabManifest, LiveLab, Progress, SessionTimings } from '../backend.ts';
 import { claimLock } from '../../kernel/pid-lock.ts';
-import { labDir, readState, removeLabDir, writeState, type LabState } from './state.ts';
-import { attachedState, labHealth, labStatus, liveNamespaces, NETNS, staleIn, type StatusJson } from './status.ts';
-import { teardownOrphans, teardownSurvivingSignal } from './teardown.ts';
-
-/** The namespaces in the kernel whose names say they belong to `lab`. */
+import { labDir, newLabState, readState, writeState, type LabState } from './state.ts';
+import { attachedState, labStatus, NETNS, staleIn, type StatusJson } from './status.ts';
+import { teardownSurvivingSignal } from './teardown.ts';
 
 export { NETNS, type StatusJson };
 
@@ -133,20 +131,10 @@ export class Lab implements AsyncDisposable, LiveLab {
     const lab = opts.name ?? randomLabName();
     if (readState(lab))
       throw new UsageError(`a lab named "${lab}" is already up`, `pick another --name, or run "cnilab down --name ${lab}" first`);
-    const state: LabState = {
-      version: 1,
-      lab,
-      createdAt: new Date().toISOString(),
-      owner: { pid: process.pid, startTime: processStartTime(process.pid) ?? 0 },
-      topology,
-      netns: allNetns(labNames(lab), topology),
+    const state = newLabState(lab, topology, allNetns(labNames(lab), topology), {
       settings: opts.settings ?? topology.settings,
-      pods: [],
-      modeOps: [],
-      podOps: [],
-      daemons: [],
       ...(opts.manifest ? { manifest: opts.manifest.files } : {}),
-    };
+    });
     writeState(state);
     const l = new Lab(state, opts.progress ?? (() => {}));
     l.manifestObjects = opts.manifest?.objects;
@@ -162,14 +150,6 @@ export class Lab implements AsyncDisposable, LiveLab {
     this.timings.buildMs = Math.round(performance.now() - t0);
     this.progress(`underlay: ${this.state.netns.length} namespaces in ${this.timings.buildMs} ms`);
     await injectFault('after-underlay');
-  }
-
-  /** Removes a lab whose state file is missing or corrupt, by its namespaces' names. */
-  static async downByName(lab: string): Promise<number> {
-    const alive = liveNamespaces(lab);
-    await teardownOrphans(alive);
-    removeLabDir(lab);
-    return alive.length;
   }
 
   /** The lab named, or the only lab up. */
@@ -221,38 +201,9 @@ export class Lab implements AsyncDisposable, LiveLab {
   }
 
   /** Pods of the current family removed, then `family`'s made with the lease `source` gives (the topology's by default). */
-  private async setPods(family: Family, source: PodSource): Promise<void> {
+  private setPods(family: Family, source: PodSource): Promise<void> {
     const base = { topology: this.topology, names: this.names, labDir: labDir(this.name), exec: this.exec };
-    const old = this.state.family;
-    if (old) {
-      const t = performance.now();
-      // Deleted through the chain that attached them (a runtime deletes with the config it added with).
-      const podCni = this.state.podCni;
-      await podFamilies[old].remove(
-        { ...base, mtu: 0, lease: (n) => topologyLease(this.topology, n, 0), ...(podCni ? { cni: podCni } : {}) },
-        { pods: this.state.pods, ops: this.state.podOps },
-      );
-      this.state.pods = [];
-      this.state.podOps = [];
-      this.state.family = undefined;
-      delete this.state.podCni;
-      this.save();
-      this.progress(`pods: removed ${old} pods in ${Math.round(performance.now() - t)} ms`);
-    }
-    const t = performance.now();
-    this.state.family = family;
-    if (source.cni) this.state.podCni = source.cni;
-    this.save();
-    const setup = await podFamilies[family].add({
-      ...base,
-      ...source,
-      lease: source.lease ?? ((n) => topologyLease(this.topology, n, source.mtu)),
-    });
-    this.state.pods = setup.pods;
-    this.state.podOps = setup.ops;
-    this.save();
-    this.progress(`pods: ${setup.pods.length} ${family}-style pods in ${Math.round(performance.now() - t)} ms`);
-    for (const r of setup.retried ?? []) this.progress(`pods: CNI ADD tried again, as a kubelet would (${r})`);
+    return replacePods(this.state, base, family, source, { save: () => this.save(), progress: this.progress });
   }
 
   /** The mode, by its programmer: pods for its family, then its kernel state. */
@@ -354,11 +305,6 @@ export class Lab implements AsyncDisposable, LiveLab {
     this.state.owner = null;
     this.save();
     this.release();
-  }
-
-  /** The state file set against the kernel: every namespace and recorded daemon must be there. */
-  health(): Pick<StatusJson, 'health' | 'problems'> {
-    return labHealth(this.state);
   }
 
   status(): StatusJson {

@@ -6,6 +6,7 @@ import type { KubeState } from '../../program/apiserver.ts';
 import type { Datastore } from '../../program/etcd.ts';
 import type { ProgramState } from '../../program/target.ts';
 import type { Topology } from '../../topology/types.ts';
+import { processStartTime } from '../../kernel/procs.ts';
 
 export const stateRoot = () => process.env.CNILAB_STATE_DIR ?? '/run/cnilab';
 
@@ -25,6 +26,29 @@ export interface LabState extends ProgramState {
 export type { Datastore, KubeState };
 
 export const labDir = (lab: string) => `${stateRoot()}/${lab}`;
+
+/** A new lab's state, owned by this process: written before anything exists in the kernel. */
+export function newLabState(
+  lab: string,
+  topology: Topology,
+  netns: string[],
+  o: { settings: ModeSettings; manifest?: string[] },
+): LabState {
+  return {
+    version: 1,
+    lab,
+    createdAt: new Date().toISOString(),
+    owner: { pid: process.pid, startTime: processStartTime(process.pid) ?? 0 },
+    topology,
+    netns,
+    settings: o.settings,
+    pods: [],
+    modeOps: [],
+    podOps: [],
+    daemons: [],
+    ...(o.manifest ? { manifest: o.manifest } : {}),
+  };
+}
 
 export function writeState(s: LabState): void {
   // 0700: a lab's folder holds its CA key, kubeconfigs and ServiceAccount tokens (root's alone).
