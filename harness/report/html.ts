@@ -62,31 +62,35 @@ function costChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
   );
 }
 
+type Perf = ResultsFile['runs'][number]['perf'];
+
+/** A chart's rows: the underlay's first (when measured), then a row per mode (a guest's marked with its backend). */
+function withUnderlay(underlay: Row['bars'] | undefined, perfRuns: ResultsFile['runs'], bars: (p: Perf) => Row['bars']): Row[] {
+  return [
+    ...(underlay ? [{ label: 'underlay', bars: underlay }] : []),
+    ...perfRuns.map((run) => ({
+      label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
+      bars: bars(run.perf),
+    })),
+  ];
+}
+
 /** RTT percentiles per mode, the underlay first. */
 function rttChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
   const u = r.underlay;
-  const rttRows: Row[] = [
-    ...(u?.rttUs
-      ? [
-          {
-            label: 'underlay',
-            bars: [
-              { series: 'p50', value: u.rttUs.p50 },
-              { series: 'p90', value: u.rttUs.p90 },
-              { series: 'p99', value: u.rttUs.p99 },
-            ],
-          },
-        ]
-      : []),
-    ...perfRuns.map((run) => ({
-      label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
-      bars: [
-        { series: 'p50', value: run.perf?.rttUs?.p50 },
-        { series: 'p90', value: run.perf?.rttUs?.p90 },
-        { series: 'p99', value: run.perf?.rttUs?.p99 },
-      ],
-    })),
-  ];
+  const rttRows = withUnderlay(
+    u?.rttUs && [
+      { series: 'p50', value: u.rttUs.p50 },
+      { series: 'p90', value: u.rttUs.p90 },
+      { series: 'p99', value: u.rttUs.p99 },
+    ],
+    perfRuns,
+    (p) => [
+      { series: 'p50', value: p?.rttUs?.p50 },
+      { series: 'p90', value: p?.rttUs?.p90 },
+      { series: 'p99', value: p?.rttUs?.p99 },
+    ],
+  );
   return figure(
     barChart({
       metric: 'rtt',
@@ -106,30 +110,18 @@ function rttChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
 /** Absolute TCP throughput per mode, one stream and parallel. */
 function throughputChart(r: ResultsFile, perfRuns: ResultsFile['runs']): string {
   const u = r.underlay;
-  const thRows: Row[] = [
-    ...(u?.throughputGbps
-      ? [
-          {
-            label: 'underlay',
-            bars: [
-              { series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 },
-              { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null },
-            ],
-          },
-        ]
-      : []),
-    ...perfRuns.map((run) => ({
-      label: `${run.mode}${run.perf?.comparable === false ? ` (${run.backend})` : ''}`,
-      bars: [
-        { series: '1 stream', value: run.perf?.throughputGbps?.mean, ci: run.perf?.throughputGbps?.ci95 ?? null },
-        {
-          series: 'parallel',
-          value: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.mean,
-          ci: run.perf?.paths?.find((p) => p.path === 'same-subnet')?.throughputGbpsParallel?.ci95 ?? null,
-        },
-      ],
-    })),
-  ];
+  const same = (p: Perf) => p?.paths?.find((x) => x.path === 'same-subnet')?.throughputGbpsParallel;
+  const thRows = withUnderlay(
+    u?.throughputGbps && [
+      { series: '1 stream', value: u.throughputGbps.mean, ci: u.throughputGbps.ci95 },
+      { series: 'parallel', value: u.throughputGbpsParallel?.mean, ci: u.throughputGbpsParallel?.ci95 ?? null },
+    ],
+    perfRuns,
+    (p) => [
+      { series: '1 stream', value: p?.throughputGbps?.mean, ci: p?.throughputGbps?.ci95 ?? null },
+      { series: 'parallel', value: same(p)?.mean, ci: same(p)?.ci95 ?? null },
+    ],
+  );
   return figure(
     barChart({
       metric: 'throughput',
