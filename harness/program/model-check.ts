@@ -2,6 +2,8 @@
 // model's facts against the kernel's (the previous backend's leftovers held apart), and the removal
 // of those leftovers once they are recorded.
 import type { ModeDef } from '../modes/mode.ts';
+import { routeIn } from '../net/ipv4.ts';
+import type { KernelOp } from '../plan/ops.ts';
 import { diffFacts, removeFactsOps } from '../plan/model-diff.ts';
 import type { RunResult } from '../results/schema.ts';
 import type { ProgramTarget } from './target.ts';
@@ -16,6 +18,39 @@ export async function removeLeftovers(t: ProgramTarget, left: readonly string[])
       left.filter((l) => l.startsWith(`${n.name}: `)).map((l) => l.slice(n.name.length + 2)),
     ),
   );
+  await t.apply(ops, { force: true });
+}
+
+/**
+ * Removes what a daemon programmed, leaving for a mode of another kind: its devices (`owned`), and
+ * its routes into the pod network (blackholes too) that are not through a device it leaves
+ * (`keep`: flannel's cni0 stays with the pods).
+ */
+export async function clearDaemonKernelState(
+  t: ProgramTarget,
+  owned: (ifname: string) => boolean,
+  keep: readonly string[] = [],
+): Promise<void> {
+  const snaps = await t.snapshots();
+  const ops: KernelOp[] = snaps.flatMap((s) => {
+    const netns = t.env.names.node(s.node);
+    const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
+    const gone = (dev: string | undefined) => devs.includes(dev ?? '') || keep.includes(dev ?? '');
+    return [
+      ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
+      ...s.routes
+        .filter((r) => r.protocol !== 'kernel' && !gone(r.dev) && routeIn(t.env.topology.podCidr, r.dst))
+        .map(
+          (r): KernelOp => ({
+            kind: 'route',
+            netns,
+            dst: r.dst,
+            ...(r.type === 'blackhole' ? { type: 'blackhole' as const } : {}),
+            del: true,
+          }),
+        ),
+    ];
+  });
   await t.apply(ops, { force: true });
 }
 

@@ -20,7 +20,7 @@ import { BIRD_ROUTES, FELIX_ROUTES } from '../modes/calico-common.ts';
 import { type CalicoNodeProgram, calicoBird, calicoNodeProgram, kernelProgram, type ModeDef, podMtuOf } from '../modes/mode.ts';
 import { allModes, findMode } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
-import { formatIpv4, parseCidr, routeIn } from '../net/ipv4.ts';
+import { formatIpv4, parseCidr } from '../net/ipv4.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import { kernelFacts, plannedFacts } from '../plan/model-diff.ts';
 import type { KernelOp } from '../plan/ops.ts';
@@ -42,7 +42,7 @@ import { type CalicoLaunchPlan, labLaunch, manifestLaunch } from './calico-launc
 import { isRunningDaemon, waitReady } from './daemon.ts';
 import { leftBehind } from './flanneld.ts';
 import { calicoProgrammed } from './calico-programmed.ts';
-import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
+import { clearDaemonKernelState, type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import { calicoPodName } from './pods.ts';
 import type { Programmer, SwitchOptions } from './programmer.ts';
 import { ensureDatastore, ensureKube } from './services.ts';
@@ -396,27 +396,7 @@ export function realCalicoProgrammer(prog: CalicoNodeProgram): Programmer {
      * FELIX_IPTABLESBACKEND=nft wrote them) and ipsets. A failure here is the switch's failure.
      */
     async clear(t: ProgramTarget) {
-      const owned = calicoDevices();
-      const snaps = await t.snapshots();
-      const ops: KernelOp[] = snaps.flatMap((s) => {
-        const netns = t.env.names.node(s.node);
-        const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
-        return [
-          ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
-          ...s.routes
-            .filter((r) => r.protocol !== 'kernel' && !devs.includes(r.dev ?? '') && routeIn(t.env.topology.podCidr, r.dst))
-            .map(
-              (r): KernelOp => ({
-                kind: 'route',
-                netns,
-                dst: r.dst,
-                ...(r.type === 'blackhole' ? { type: 'blackhole' as const } : {}),
-                del: true,
-              }),
-            ),
-        ];
-      });
-      await t.apply(ops, { force: true });
+      await clearDaemonKernelState(t, calicoDevices());
       await Promise.all(
         t.env.topology.nodes.map(async (n) => {
           const exec = t.env.exec(t.env.names.node(n));

@@ -6,11 +6,9 @@ import { injectFault } from '../kernel/fault.ts';
 import { type FlanneldProgram, flanneldProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
 import { allModes } from '../modes/registry.ts';
 import { deviceMatcher } from '../modes/stale.ts';
-import { routeIn } from '../net/ipv4.ts';
 import { IF } from '../plan/names.ts';
 import type { NodeKernelState } from '../plan/kernel-state.ts';
 import { factDevice, kernelFacts, plannedFacts } from '../plan/model-diff.ts';
-import type { KernelOp } from '../plan/ops.ts';
 import { cniConfList, flannelPluginConf, KUBE_FLANNEL_CONFLIST } from '../plan/pods.ts';
 import type { Topology } from '../topology/types.ts';
 import { flannelCniBinary } from '../host/daemons.ts';
@@ -29,7 +27,7 @@ import {
 } from './flanneld.ts';
 import { type DaemonSetRun, flannelAnnotations, readKubeLeases, startFlanneldFromDaemonSet } from './kube-flannel.ts';
 import { flanneldProgrammed, udpListenPorts } from './flanneld-programmed.ts';
-import { type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
+import { clearDaemonKernelState, type Facts, modelDiffOf, removeLeftovers } from './model-check.ts';
 import type { PodSource } from './pods.ts';
 import type { Programmer, SwitchOptions } from './programmer.ts';
 import { ensureDatastore, ensureKube } from './services.ts';
@@ -258,21 +256,8 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
     },
     /** Removes what flanneld programmed (its devices, its routes into the pod network): leaving for a mode of another kind. */
     async clear(t: ProgramTarget) {
-      const owned = flanneldDevices();
-      const snaps = await t.snapshots();
-      const ops: KernelOp[] = snaps.flatMap((s) => {
-        const netns = t.env.names.node(s.node);
-        const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
-        return [
-          ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
-          ...s.routes
-            .filter(
-              (r) => r.protocol !== 'kernel' && r.dev !== IF.cni0 && !devs.includes(r.dev ?? '') && routeIn(t.env.topology.podCidr, r.dst),
-            )
-            .map((r): KernelOp => ({ kind: 'route', netns, dst: r.dst, del: true })),
-        ];
-      });
-      await t.apply(ops, { force: true });
+      // cni0 stays: the pods are the lab's, removed with their family.
+      await clearDaemonKernelState(t, flanneldDevices(), [IF.cni0]);
       delete t.state.daemonRun;
       t.save();
     },
