@@ -307,35 +307,11 @@ async function cmdRun(argv: string[]): Promise<number> {
  * by patching the IPPool and calico_backend), all on this kernel.
  */
 async function manifestRun(files: string[], topology: Topology, more: readonly ModeDef[], backend: string, placeUnderlay: boolean) {
-  const { readManifest } = await import('../run/manifest.ts');
-  const { isRealDaemon } = await import('../modes/mode.ts');
-  if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
-    throw new UsageError(
-      `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
-      'leave --backend out (a mode this kernel cannot run goes to a guest, its own API server there), or give netns or kind',
-    );
+  const { manifestBackend, manifestModes, readManifest } = await import('../run/manifest.ts');
+  // Before the manifest is read: a backend that cannot run one is said first.
+  manifestBackend(backend);
   const ml = await readManifest(files, topology, placeUnderlay);
-  if (ml.cni === 'calico' && backend === 'kind')
-    throw new UsageError(
-      '--backend kind runs kube-flannel.yml so far, not a calico.yaml',
-      'leave --backend out: the lab runs calico-node itself',
-    );
-  // What its DaemonSet can run: the real daemon's modes of its CNI (the modes' own data says which).
-  const runnable = allModes().filter((m) => isRealDaemon(m) && m.config?.cni === ml.cni);
-  const names = runnable.map((m) => m.name).join(', ');
-  const daemon = ml.cni === 'flannel' ? 'flanneld' : 'calico-node';
-  const other = more.find((m) => !runnable.includes(m));
-  if (other)
-    throw new UsageError(
-      `--modes ${other.name} cannot run from this manifest: its DaemonSet runs ${daemon}`,
-      `give one of ${names}, reached by patching ${ml.cni === 'flannel' ? 'its net-conf.json' : 'the IPPool and calico_backend'}`,
-    );
-  const own = 'none' in ml.mode ? undefined : ml.mode;
-  if (!own && !more.length)
-    throw new UsageError(
-      'none' in ml.mode ? ml.mode.none : ml.says,
-      `add --modes with one of ${names}: its DaemonSet runs with the pool patched to that mode`,
-    );
+  const { own, modes } = manifestModes(ml, more, backend);
   progress(
     `manifest: ${ml.manifest.objects.length} objects; ${ml.says}` +
       (own ? ` (${own.name})` : `: not run (${'none' in ml.mode ? ml.mode.none : ''}); the --modes asked are`),
@@ -346,7 +322,6 @@ async function manifestRun(files: string[], topology: Topology, more: readonly M
     const { kubeApiserverBinary } = await import('../host/daemons.ts');
     await ensureBuilt('kube-apiserver', kubeApiserverBinary);
   }
-  const modes = [...(own ? [own] : []), ...more.filter((m) => m.name !== own?.name)];
   return { ...ml, mode: modes[0]!, modes, ...(own ? { own } : {}) };
 }
 

@@ -17,7 +17,7 @@ import { flannelDaemonSet, flanneldLaunch, nodePod } from '../kube/daemonset.ts'
 import type { InputDoc } from '../conform/inputs.ts';
 import { calicoCniConfigOf, calicoNodeDaemonSet, calicoNodeEnvOf, CniConfigError } from '../kube/calico-daemonset.ts';
 import { type EncapMode, isRealDaemon, type ModeDef } from '../modes/mode.ts';
-import { modesFor } from '../modes/registry.ts';
+import { allModes, modesFor } from '../modes/registry.ts';
 import type { Topology } from '../topology/types.ts';
 
 export interface ManifestLab {
@@ -128,4 +128,45 @@ function checkPodSpec(docs: readonly InputDoc[], cni: 'flannel' | 'calico'): voi
     if (cm && e instanceof CniConfigError) throw new UsageError(`${cm.at(['data', e.configMap!.key])}: ${docName(cm)}: ${e.why}`, e.fix);
     throw new UsageError(`${dsDoc.at(e.field)}: ${docName(dsDoc)}: ${e.message.split('\n')[0]}`, e.fix);
   }
+}
+
+/** Where a manifest runs: the lab's own kube-apiserver (netns, or a guest for a mode this kernel lacks) or kind. */
+export function manifestBackend(backend: string): void {
+  if (backend !== 'auto' && backend !== 'netns' && backend !== 'kind')
+    throw new UsageError(
+      `--manifest runs on the netns backend (the lab's own kube-apiserver) or on kind, not ${backend}`,
+      'leave --backend out (a mode this kernel cannot run goes to a guest, its own API server there), or give netns or kind',
+    );
+}
+
+/**
+ * A manifest's modes: its own data plane's first, then the others asked, each the same real
+ * daemon's (what its DaemonSet runs: flanneld-* reached by patching net-conf.json, calico-node-* by
+ * patching the IPPool and calico_backend). The one place that says what a manifest can run.
+ */
+export function manifestModes(ml: ManifestLab, more: readonly ModeDef[], backend: string): { own?: ModeDef; modes: ModeDef[] } {
+  manifestBackend(backend);
+  if (ml.cni === 'calico' && backend === 'kind')
+    throw new UsageError(
+      '--backend kind runs kube-flannel.yml so far, not a calico.yaml',
+      'leave --backend out: the lab runs calico-node itself',
+    );
+  // What its DaemonSet can run: the real daemon's modes of its CNI (the modes' own data says which).
+  const runnable = allModes().filter((m) => isRealDaemon(m) && m.config?.cni === ml.cni);
+  const names = runnable.map((m) => m.name).join(', ');
+  const daemon = ml.cni === 'flannel' ? 'flanneld' : 'calico-node';
+  const other = more.find((m) => !runnable.includes(m));
+  if (other)
+    throw new UsageError(
+      `--modes ${other.name} cannot run from this manifest: its DaemonSet runs ${daemon}`,
+      `give one of ${names}, reached by patching ${ml.cni === 'flannel' ? 'its net-conf.json' : 'the IPPool and calico_backend'}`,
+    );
+  const own = 'none' in ml.mode ? undefined : ml.mode;
+  if (!own && !more.length)
+    throw new UsageError(
+      'none' in ml.mode ? ml.mode.none : ml.says,
+      `add --modes with one of ${names}: its DaemonSet runs with the pool patched to that mode`,
+    );
+  const modes = [...(own ? [own] : []), ...more.filter((m) => m.name !== own?.name)];
+  return { ...(own ? { own } : {}), modes };
 }
