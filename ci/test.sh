@@ -18,7 +18,7 @@ rc=0
 if [ "$only_unit" = 0 ] && [ "$(id -u)" = 0 ] && [ -n "$root" ]; then
   # Root tests build labs and capture on shared CPUs: CNILAB_TEST_JOBS at once (default one).
   # Labs are isolated by name, but on 2 cores a qemu guest's emulated CPU starves beside another
-  # lab (CNI calls time out: ../shared/notes/calico.md), so more is for machines with the cores.
+  # lab (its CNI calls ran past their limit), so more is for machines with the cores.
   "${tsx[@]}" --test --test-concurrency="${CNILAB_TEST_JOBS:-1}" --test-reporter=spec $root || rc=$?
 else
   [ "$only_unit" = 1 ] || echo "note: not root: tests that build labs in network namespaces are skipped" >&2
