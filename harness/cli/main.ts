@@ -271,7 +271,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     progress,
     onConsole: (b, l) => {
       // A line per guest step (the agent's own); the kernel's messages stay in <backend>-console.log
-      // unless --verbose. A guest that fails names that log in its one-line error.
+      // unless --verbose. A guest that fails names that log and shows its last lines (consoleTailLines).
       if (l.trim() && (values.verbose || AGENT_LINE.test(l))) log(`  ${b}| ${l}`);
     },
     ...(perf ? { perf: { ...perf, budgetMs: perf.budgetSeconds * 1000 } } : {}),

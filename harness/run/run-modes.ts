@@ -11,7 +11,7 @@ import { BACKENDS, type BackendChoice } from '../backends/registry.ts';
 import { localChecker } from '../check/index.ts';
 import { checkReading, type Reading } from '../conform/daemon-check.ts';
 import { attachPerf, underlayPerf } from '../check/summarize.ts';
-import { CancelledError, errorLine } from '../errors.ts';
+import { CancelledError, errorLine, GuestError } from '../errors.ts';
 import { ManifestRejected } from '../kube/client.ts';
 import { kubeApiserverBinary } from '../host/daemons.ts';
 import { doctor, type HostReport } from '../host/doctor.ts';
@@ -101,6 +101,16 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 /** The one line that says why a backend failed: its first line (the rest goes to logs). */
 const firstLine = (e: unknown) => errorLine(e).text.split('\n')[0]!;
+
+/** How many lines of a failed guest's console the terminal shows (the whole console is in its log). */
+const SHOWN_TAIL = 12;
+
+/** A guest that failed shows the end of its console (the rest stays in <backend>-console.log), marked with its backend. */
+export function consoleTailLines(e: unknown, backend: string): string[] {
+  if (!(e instanceof GuestError) || !e.consoleTail.length) return [];
+  const tail = e.consoleTail.slice(-SHOWN_TAIL);
+  return [`${backend}: the last ${tail.length} console lines:`, ...tail.map((l) => `  ${backend}| ${l}`)];
+}
 
 /** When a backend may measure, and with how much of the budget (see perf-schedule.ts). */
 interface PerfGate {
@@ -299,6 +309,7 @@ async function runOnBackend(
     // The modes this backend did not get to are failed with the reason; what it finished is kept.
     const why = `${backend.name} backend failed: ${firstLine(e)}`;
     progress(why);
+    for (const l of consoleTailLines(e, backend.name)) progress(l);
     for (const m of modes.slice(runs.length)) {
       const r: RunResult = { mode: m.name, family: m.family, backend: backend.name, status: 'failed', reason: why, pairs: [] };
       o.onRun?.(r);

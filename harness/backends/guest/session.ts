@@ -84,10 +84,10 @@ export class GuestSession implements BackendSession {
       signal: this.abort.signal,
       onConsole,
     });
-    // One line for tables and reports; the whole console is in consoleLog.
+    // One line for tables and reports, naming the whole console's file; the tail kept for the terminal.
     const oneLine = (e: unknown) => {
       const first = e instanceof Error ? e.message.split('\n')[0] : String(e);
-      return e instanceof GuestError ? new GuestError(e.kind, `${first} (console: ${this.consoleLog})`, []) : e;
+      return e instanceof GuestError ? new GuestError(e.kind, `${first} (console: ${this.consoleLog})`, e.consoleTail) : e;
     };
     this.guest.then(
       (r) =>
