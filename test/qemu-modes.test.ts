@@ -12,7 +12,7 @@ import { qemuBackend } from '../harness/backends/qemu/index.ts';
 import { localChecker } from '../harness/check/index.ts';
 import { getMode } from '../harness/modes/registry.ts';
 import { loadTopology } from '../harness/topology/load.ts';
-import type { ResultsFile } from '../harness/results/schema.ts';
+import type { ResultsFile, RunResult } from '../harness/results/schema.ts';
 import { bird1Binary, calicoCniBinary, calicoNodeBinary, kubeApiserverBinary } from '../harness/host/daemons.ts';
 import {
   assertIpipCaptured,
@@ -39,30 +39,24 @@ function qemuLeftovers(lab: string): string[] {
   return [...procs, ...readdirSync(tmpdir()).filter((d) => d.startsWith(`cnilab-qemu-cnilab-${lab}-`))];
 }
 
+/** `cnilab run --backend qemu` of an IPIP pair: each ran in the guest and passed (and `check`); the runs, in order. */
+async function qemuPair(modes: string, name: string, out: string, check?: (run: RunResult) => void): Promise<RunResult[]> {
+  const r = await runCli(['run', '--backend', 'qemu', '--modes', modes, '--out', out, '--name', name, '--count', '2']);
+  assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
+  const res = JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
+  for (const run of res.runs) {
+    assert.equal(run.backend, 'qemu');
+    assertRunPassed(run);
+    check?.(run);
+  }
+  return res.runs;
+}
+
 describe('IPIP in a qemu guest', { skip: SKIP }, () => {
   test('--backend qemu: Always and CrossSubnet pass, IPIP on the wire, nothing left', { timeout: 600_000 }, async () => {
     const out = tmpOut();
     const name = uniqueLab('qm');
-    const r = await runCli([
-      'run',
-      '--backend',
-      'qemu',
-      '--modes',
-      'calico-ipip-always,calico-ipip-crosssubnet',
-      '--out',
-      out,
-      '--name',
-      name,
-      '--count',
-      '2',
-    ]);
-    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
-    const res = JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
-    const [always, cross] = res.runs;
-    for (const run of res.runs) {
-      assert.equal(run.backend, 'qemu');
-      assertRunPassed(run);
-    }
+    const [always, cross] = await qemuPair('calico-ipip-always,calico-ipip-crosssubnet', name, out);
     assertPath(always!, 'same-subnet', { reachable: true, encap: 'ipip' });
     assertPath(always!, 'cross-subnet', { reachable: true, encap: 'ipip' });
     assertPath(cross!, 'same-subnet', { reachable: true, encap: 'none' });
@@ -83,16 +77,10 @@ describe('IPIP in a qemu guest', { skip: SKIP }, () => {
     const out = tmpOut();
     const name = uniqueLab('qc');
     const modes = 'calico-node-ipip-always,calico-node-ipip-crosssubnet';
-    const r = await runCli(['run', '--backend', 'qemu', '--modes', modes, '--out', out, '--name', name, '--count', '2']);
-    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-3000));
-    const res = JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as ResultsFile;
-    const [always, cross] = res.runs;
-    for (const run of res.runs) {
-      assert.equal(run.backend, 'qemu');
-      assertRunPassed(run);
+    const [always, cross] = await qemuPair(modes, name, out, (run) => {
       assert.deepEqual(run.daemonFacts!.calico!.daemons.slice(-2, -1), ['confd']);
       assert.match(run.daemonFacts!.calico!.daemons.at(-1)!, /^BIRD 2\.\S+ on confd's rendering rewritten for it$/);
-    }
+    });
     assertRealCalico(always!, 'calico-ipip-always', { ipipMode: 'Always', vxlanMode: 'Never' });
     assertPath(always!, 'same-subnet', { reachable: true, encap: 'ipip' });
     assertPath(always!, 'cross-subnet', { reachable: true, encap: 'ipip' });

@@ -2,6 +2,7 @@
 // variable), else the one ci/ensure.sh built from its Go module into a cache keyed by version, else
 // the package's (etcd). What is missing is said with the way to get it.
 import { spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import goTools from '../../ci/go-tools.json' with { type: 'json' };
 import { run } from '../kernel/exec.ts';
@@ -161,6 +162,20 @@ export function bird1Binary(): Promise<Binary> {
       };
     const version = await versionOf(`${dir}/bird`, ['--version'], (o) => /BIRD version (\S+)/.exec(o)?.[1]);
     return { ok: true, path: `${dir}/bird`, version };
+  });
+}
+
+/**
+ * Debian's bird2 on PATH (ci/host-tools.json), with its version: cnilab's BGP modes' BIRD, and an
+ * IPIP pool's (confd's rendering rewritten for it). A BIRD 1.x there is not it. birdc is beside it.
+ */
+export function bird2Binary(): Promise<Binary> {
+  return once('bird2', async () => {
+    const path = await onPath('bird');
+    if (!path || !existsSync(`${dirname(path)}/birdc`)) return { ok: false, detail: 'bird and birdc not found: apt-get install bird2' };
+    const version = await versionOf(path, ['--version'], (o) => /BIRD version (\S+)/.exec(o)?.[1]);
+    if (!version.startsWith('2.')) return { ok: false, detail: `${path} is BIRD ${version}, not 2.x: apt-get install bird2` };
+    return { ok: true, path, version };
   });
 }
 

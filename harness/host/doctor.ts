@@ -11,6 +11,7 @@ import { processStartTime } from '../kernel/procs.ts';
 import { probeNetnsName } from '../plan/names.ts';
 import {
   bird1Binary,
+  bird2Binary,
   calicoConfdDir,
   calicoCniBinary,
   calicoNodeBinary,
@@ -131,6 +132,7 @@ export async function doctor(): Promise<HostReport> {
     calicoNodeBinary(),
     calicoCniBinary(),
     bird1Binary(),
+    bird2Binary(),
   ]);
   // The version first: a narrow terminal cuts the (long, cache-keyed) path, not what was built.
   for (const [name, b] of [
@@ -145,6 +147,8 @@ export async function doctor(): Promise<HostReport> {
     ['calico-node', daemons[5]],
     ['calico-cni', daemons[6]],
     ['bird1', daemons[7]],
+    // Debian's bird2: cnilab's BGP modes, and confd's config for an IPIP pool, rewritten for it.
+    ['bird', daemons[8]],
   ] as const)
     tools[name] = b.ok ? { ok: true, detail: `${b.version}  ${b.path}` } : { ok: false, detail: b.detail };
   const confd = calicoConfdDir();

@@ -6,13 +6,12 @@
 // namespace with a mount namespace of its own: calico-node writes fixed paths (/var/lib/calico,
 // and /var/run/calico for -startup), which an overlay sends into the lab's folder instead of the host.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import pLimit from 'p-limit';
 import { readInputs, docName } from '../conform/inputs.ts';
 import { LabError, UsageError } from '../errors.ts';
 import { pythonHelper } from '../kernel/root.ts';
-import { bird1Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
+import { bird1Binary, bird2Binary, calicoCniBinary, calicoConfdDir, calicoModuleDir, calicoNodeBinary } from '../host/daemons.ts';
 import { applyManifest, inlineKubeconfig, type KubeApi, type ManifestObject, objectName } from '../kube/client.ts';
 import { type CalicoNodeProgram, calicoBird } from '../modes/mode.ts';
 import { formatCidr, formatIpv4 } from '../net/ipv4.ts';
@@ -34,22 +33,12 @@ export interface CalicoBinaries {
 /** Rewrites confd's BIRD 1.x rendering for stock BIRD 2 (IPIP pools: krt_tunnel, see calicoBird): the command. */
 const bird2Rewrite = () => pythonHelper('harness/program/bird2-from-confd.py');
 
-/** Stock BIRD 2 (Debian's bird2, as ci/ensure.sh installs it), with its version. */
-function bird2(): { path: string; birdc: string; version: string } {
-  const dir = ['/usr/sbin', '/usr/local/sbin', '/sbin'].find((d) => existsSync(`${d}/bird`) && existsSync(`${d}/birdc`));
-  const r = dir ? spawnSync(`${dir}/bird`, ['--version'], { encoding: 'utf8' }) : undefined;
-  const version = /BIRD version (2\.\S+)/.exec(`${r?.stdout ?? ''}${r?.stderr ?? ''}`)?.[1];
-  if (!dir || !version)
-    throw new UsageError("an IPIP pool runs confd's config in BIRD 2: no BIRD 2 installed", 'bash ci/ensure.sh installs bird2');
-  return { path: `${dir}/bird`, birdc: `${dir}/birdc`, version };
-}
-
 /**
  * The binaries a calico-node mode needs, or a UsageError saying how to get the missing one (the
  * run turns it into the mode's skip reason before anything is built).
  */
 export async function calicoBinaries(prog: CalicoNodeProgram): Promise<CalicoBinaries> {
-  const [node, cni, bird] = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary()]);
+  const [node, cni, bird, two] = await Promise.all([calicoNodeBinary(), calicoCniBinary(), bird1Binary(), bird2Binary()]);
   const hint = 'the calico-node modes need calico-node, the Calico CNI plugin and (for BGP) BIRD 1.6: "cnilab install calico-node"';
   if (!node.ok) throw new UsageError(node.detail, hint);
   if (!cni.ok) throw new UsageError(cni.detail, hint);
@@ -58,7 +47,11 @@ export async function calicoBinaries(prog: CalicoNodeProgram): Promise<CalicoBin
   if (flavour && !calicoConfdDir()) throw new UsageError("confd's templates are not in the cache", hint);
   if (!flavour || !bird.ok) return { node, cni };
   const one = { path: bird.path, birdc: `${dirname(bird.path)}/birdc`, version: bird.version, check: bird.path };
-  return { node, cni, bird: flavour === 'bird1' ? one : { ...bird2(), check: bird.path, rewrite: bird2Rewrite() } };
+  if (flavour === 'bird1') return { node, cni, bird: one };
+  // An IPIP pool: confd's config checked by BIRD 1.6, run by stock BIRD 2 (calicoBird).
+  if (!two.ok) throw new UsageError(`an IPIP pool runs confd's config in BIRD 2: ${two.detail}`, 'bash ci/ensure.sh installs bird2');
+  const bird2 = { path: two.path, birdc: `${dirname(two.path)}/birdc`, version: two.version };
+  return { node, cni, bird: { ...bird2, check: bird.path, rewrite: bird2Rewrite() } };
 }
 
 /** Calico's CRDs, read from the calico module in the Go module cache (libcalico-go/config/crd): never copied into the repo. */

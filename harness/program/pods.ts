@@ -278,7 +278,11 @@ const calicoNode: PodFamily = {
         retried.push(`attempt ${attempt}: ${errorLine(e).text.split('\n')[0]}`);
         // As a kubelet does: the failed sandbox's network torn down (DEL is idempotent), then ADD again.
         const del = perNode.map(({ node, calls }) => ({ node, calls: calls.map((c) => ({ ...c, cmd: 'DEL' as const })) }));
-        await callsByNode(del).catch(() => undefined);
+        // A DEL that fails is said beside the retry (the next ADD still fails loudly if it mattered).
+        await callsByNode(del).catch((d: unknown) => {
+          if (isCancelled()) throw d;
+          retried.push(`attempt ${attempt}: its DEL failed too: ${errorLine(d).text.split('\n')[0]}`);
+        });
         await sleep(1000 * attempt);
       }
     }

@@ -2,6 +2,7 @@
 // ConfigMap on the lab's kube-apiserver), flanneld restarted on every node (a backend change is a
 // restart, as with the DaemonSet), pods re-attached from the leases it wrote, then its kernel state
 // compared with cnilab's model for the same leases, and what the previous backend left recorded.
+import { readFileSync } from 'node:fs';
 import { injectFault } from '../kernel/fault.ts';
 import { type FlanneldProgram, flanneldProgram, kernelProgram, type ModeDef } from '../modes/mode.ts';
 import { allModes } from '../modes/registry.ts';
@@ -52,17 +53,27 @@ function modelFacts(t: ProgramTarget, model: ModeDef, leases: ReadonlyMap<string
   return new Map(topology.nodes.map((n) => [n.name, plannedFacts(ops, t.env.names.node(n), topology.podCidr)]));
 }
 
+const readIfThere = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
 /** flanneld's settings as the nodes show them (flanneld-programmed.ts); udp's port from the sockets it listens on. */
 async function programmedOf(t: ProgramTarget, snaps: readonly NodeKernelState[], leases: ReadonlyMap<string, Lease>): Promise<Programmed> {
   const env = envOf(t);
+  // The node's sockets, read from here through its flanneld's /proc entry (the same network
+  // namespace): no command per node. A daemon gone meanwhile shows no port, which the check says.
   const udp = snaps.filter((s) => s.links.some((l) => l.ifname === 'flannel0'));
+  const pidOf = (node: string) => t.state.daemons.find((d) => d.what === `flanneld ${node}`)?.pid;
   const udpPorts = new Map(
-    await Promise.all(
-      udp.map(async (s) => {
-        const r = await t.env.exec(t.env.names.node(s.node)).run(['cat', '/proc/net/udp']);
-        return [s.node, udpListenPorts(r.stdout)] as const;
-      }),
-    ),
+    udp.map((s) => {
+      const pid = pidOf(s.node);
+      const text = pid === undefined ? '' : readIfThere(`/proc/${pid}/net/udp`);
+      return [s.node, udpListenPorts(text)] as const;
+    }),
   );
   return flanneldProgrammed({
     topology: t.env.topology,
