@@ -177,7 +177,7 @@ export interface AttachedLab {
   /** Removes the lab; says how when it is worth saying ("12 namespaces removed by name"). */
   down(): Promise<string | undefined>;
   /** The lab's nodes, when this process reaches them itself: switched and checked live (netns). */
-  live(): LiveLab | undefined;
+  live(): Promise<LiveLab | undefined>;
 }
 
 /** A lab whose nodes this process reaches: the check layer works on it, `switch` reprograms it. */

@@ -372,7 +372,8 @@ async function cmdUp(argv: string[]): Promise<number> {
 
 /** up --manifest: the lab from the manifest, its daemon (flanneld or calico-node) as its DaemonSet runs it, left up. */
 async function upFromManifest(files: string[], values: { topology?: string; mode?: string; name?: string }): Promise<number> {
-  const { attachLab, getBackend } = await import('../backends/registry.ts');
+  const { getBackend } = await import('../backends/registry.ts');
+  const { attachLab } = await import('../backends/labs.ts');
   const { requireApiserver } = await import('../program/apiserver.ts');
   const { loadTopology } = await import('../topology/load.ts');
   const name = labName(values.name);
@@ -409,10 +410,10 @@ async function cmdSwitch(argv: string[]): Promise<number> {
   const mode = getMode(positionals[0]!);
   await buildDaemonsFor([mode]);
   requireRoot('switch');
-  const { attachLab, liveLab } = await import('../backends/registry.ts');
+  const { attachLab, liveLab } = await import('../backends/labs.ts');
   const attached = attachLab(labName(values.name), progress);
   attached.refuseIfRunOwned(`switching it to ${mode.name}`, 'wait for the run to end; "cnilab up" makes a lab of your own');
-  const lab = liveLab(attached, 'switch');
+  const lab = await liveLab(attached, 'switch');
   const unlock = lab.lockSwitch(`cnilab switch ${mode.name}`);
   // Interrupted half-way (Ctrl-C, SIGTERM), the lab is neither mode: say so in its state.
   const release = own({ down: async () => lab.markBroken(`a switch to ${mode.name} was interrupted`) });
@@ -442,13 +443,13 @@ async function cmdSwitch(argv: string[]): Promise<number> {
 }
 
 async function cmdCheck(argv: string[]): Promise<number> {
-  const { attachLab, liveLab } = await import('../backends/registry.ts');
+  const { attachLab, liveLab } = await import('../backends/labs.ts');
   const { checkMode } = await import('../check/index.ts');
   const { claimOutDir } = await import('../run/outdir.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, out: { type: 'string' }, count: { type: 'string' } }, 'check');
   const count = pingCount(values.count);
   requireRoot('check');
-  const lab = liveLab(attachLab(labName(values.name), progress), 'check');
+  const lab = await liveLab(attachLab(labName(values.name), progress), 'check');
   const mode = lab.mode;
   if (lab.broken)
     throw new UsageError(
@@ -467,7 +468,7 @@ async function cmdCheck(argv: string[]): Promise<number> {
 }
 
 async function cmdStatus(argv: string[]): Promise<number> {
-  const { attachLab } = await import('../backends/registry.ts');
+  const { attachLab } = await import('../backends/labs.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, json: { type: 'boolean' } }, 'status');
   const s = attachLab(labName(values.name)).status();
   if (values.json) {
@@ -506,7 +507,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
 
 async function cmdDown(argv: string[]): Promise<number> {
   const { gc } = await import('../backends/gc.ts');
-  const { attachLab } = await import('../backends/registry.ts');
+  const { attachLab } = await import('../backends/labs.ts');
   const { values } = parseFlags(argv, { name: { type: 'string' }, all: { type: 'boolean' }, force: { type: 'boolean' } }, 'down');
   requireRoot('down');
   if (values.all) {

@@ -4,7 +4,10 @@ import { formatCidr } from '../net/ipv4.ts';
 import { planDatastore } from '../plan/datastore.ts';
 import { labNames } from '../plan/names.ts';
 import { parseTopology } from '../topology/load.ts';
-import { leftBehind, netConf, parseSubnetEnv, withLeases } from './flanneld.ts';
+import { DaemonExitedError } from '../errors.ts';
+import { type Lease, leftBehind, netConf, parseSubnetEnv, withLeases } from './flanneld.ts';
+import { settledLeases } from './real-flanneld.ts';
+import type { ProgramTarget } from './target.ts';
 
 const t = parseTopology(
   'name: t\npodCidr: 10.244.0.0/16\nrouter: {}\nsubnets:\n  - {name: a, cidr: 172.31.10.0/28}\n  - {name: b, cidr: 172.31.20.0/24}\n' +
@@ -49,4 +52,54 @@ test('left behind: facts there before the restart and after it that the new back
     leftBehind(before, after, (_n, f) => f.startsWith('route')),
     ['n1: link flannel.1 vxlan'],
   );
+});
+
+test("flanneld's lease race (subnet already exists) is a restart, as a kubelet's; any other exit fails at once", async () => {
+  const raceLog =
+    'E1207 main.go:384] Error registering network: failed to acquire lease: subnet already exists\nStopping shutdownHandler...';
+  const dead = { netns: 'x-n2', pid: 2 ** 22 + 1, startTime: 1, what: 'flanneld n2' };
+  const said: string[] = [];
+  const t = { state: { daemons: [dead] }, save: () => {}, progress: (l: string) => said.push(l) } as unknown as ProgramTarget;
+  const restarted: string[][] = [];
+  let waits = 0;
+  const leases = new Map<string, Lease>();
+  const got = await settledLeases(
+    t,
+    { restart: async (nodes) => void restarted.push([...nodes]) },
+    async () => {
+      if (waits++ === 0) throw new DaemonExitedError(['flanneld n2'], [raceLog]);
+      return leases;
+    },
+    async () => [],
+  );
+  assert.equal(got, leases);
+  assert.deepEqual(restarted, [['n2']]);
+  assert.deepEqual(t.state.daemons, [], "the exited flanneld's record is gone (status would call the lab degraded)");
+  assert.match(said[0]!, /^flanneld on n2 lost flannel's lease race \(subnet already exists\) and exited; started again$/);
+  // Another reason to exit is not retried; nor is the race past the restarts a lab allows.
+  const other = new DaemonExitedError(['flanneld n1'], ['E main.go] failed to register network: bad config']);
+  await assert.rejects(
+    settledLeases(
+      t,
+      { restart: async () => {} },
+      async () => Promise.reject(other),
+      async () => [],
+    ),
+    (e) => e === other,
+  );
+  const always = new DaemonExitedError(['flanneld n3'], [raceLog]);
+  let tries = 0;
+  await assert.rejects(
+    settledLeases(
+      t,
+      { restart: async () => {} },
+      async () => {
+        tries++;
+        throw always;
+      },
+      async () => [],
+    ),
+    (e) => e === always,
+  );
+  assert.equal(tries, 3, 'two restarts, then the exit is the switch failure');
 });

@@ -38,35 +38,47 @@ export async function startFlanneld(
   ds: Datastore,
   backend: Record<string, unknown>,
   record: (d: LabDaemon) => void,
+  /** Only these nodes' flanneld, started again (the config in etcd is already theirs). */
+  only?: readonly string[],
 ): Promise<{ version: string }> {
   const bin = await requireBinary(flanneldBinary());
-  await new EtcdClient(env.exec(ds.netns), ds.ip).put(`${ds.prefix}/config`, netConf(env.topology, backend));
+  if (!only) await new EtcdClient(env.exec(ds.netns), ds.ip).put(`${ds.prefix}/config`, netConf(env.topology, backend));
   const limit = pLimit(8);
   await Promise.all(
-    env.topology.nodes.map((n) =>
-      limit(async () => {
-        // A new backend restarts flanneld; its subnet file stays, as /run/flannel does, so it keeps its lease.
-        mkdirSync(`${env.labDir}/flannel/${n.name}`, { recursive: true });
-        await startDaemon(
-          env.exec(env.names.node(n)),
-          {
-            what: `flanneld ${n.name}`,
-            log: flanneldLog(env, n.name),
-            argv: [
-              bin.path,
-              `--etcd-endpoints=http://${ds.ip}:${ETCD_CLIENT_PORT}`,
-              `--etcd-prefix=${ds.prefix}`,
-              `--iface=${IF.underlay}`,
-              `--subnet-file=${subnetFile(env, n.name)}`,
-            ],
-          },
-          record,
-        );
-      }),
-    ),
+    env.topology.nodes
+      .filter((n) => !only || only.includes(n.name))
+      .map((n) =>
+        limit(async () => {
+          // A new backend restarts flanneld; its subnet file stays, as /run/flannel does, so it keeps its lease.
+          mkdirSync(`${env.labDir}/flannel/${n.name}`, { recursive: true });
+          await startDaemon(
+            env.exec(env.names.node(n)),
+            {
+              what: `flanneld ${n.name}`,
+              log: flanneldLog(env, n.name),
+              argv: [
+                bin.path,
+                `--etcd-endpoints=http://${ds.ip}:${ETCD_CLIENT_PORT}`,
+                `--etcd-prefix=${ds.prefix}`,
+                `--iface=${IF.underlay}`,
+                `--subnet-file=${subnetFile(env, n.name)}`,
+              ],
+            },
+            record,
+          );
+        }),
+      ),
   );
   return { version: bin.version };
 }
+
+/**
+ * flanneld v0.28.9 exits when two of them pick the same free subnet at once: its etcd registry's
+ * transaction fails with errSubnetAlreadyexists, which tryAcquireLease does not retry as it does a
+ * duplicate key (pkg/subnet/etcd/registry.go createSubnet, local_manager.go tryAcquireLease).
+ * A DaemonSet's kubelet restarts such a pod; the lab does too (real-flanneld.ts).
+ */
+export const LEASE_RACE = /failed to acquire lease: subnet already exists/;
 
 /** flanneld's subnet.env for a node: the lease, the network, the MTU and whether it masquerades. */
 export interface SubnetEnv {

@@ -13,11 +13,13 @@ import { factDevice, kernelFacts, plannedFacts } from '../plan/model-diff.ts';
 import { cniConfList, flannelPluginConf, KUBE_FLANNEL_CONFLIST } from '../plan/pods.ts';
 import type { Topology } from '../topology/types.ts';
 import { flannelCniBinary } from '../host/daemons.ts';
-import { LabError, UsageError } from '../errors.ts';
+import { DaemonExitedError, LabError, UsageError } from '../errors.ts';
+import { isRunningDaemon } from './daemon.ts';
 import type { Programmed } from '../results/schema.ts';
 import {
   type FlanneldEnv,
   type Lease,
+  LEASE_RACE,
   leftBehind,
   readLeases,
   readSubnetEnv,
@@ -138,7 +140,8 @@ async function startOnNodes(t: ProgramTarget, mode: ModeDef, fl: FlanneldProgram
   const kube = t.state.manifest ? await ensureKube(t, ds) : undefined;
   if (!kube) {
     const { version } = await startFlanneld(envOf(t), ds, fl.backend(t.env.settings), (d) => t.record(d));
-    return { version, leasesOf: () => readLeases(envOf(t), ds) };
+    const restart = (nodes: readonly string[]) => startFlanneld(envOf(t), ds, fl.backend(t.env.settings), (d) => t.record(d), nodes);
+    return { version, leasesOf: () => readLeases(envOf(t), ds), restart };
   }
   const fromDs = await startFlanneldFromDaemonSet(envOf(t), kube, { config: mode.config, backend: fl.backend(t.env.settings) }, (d) =>
     t.record(d),
@@ -211,6 +214,40 @@ async function daemonRunOf(
   };
 }
 
+/** The flanneld daemons running now (a restarted one's earlier record is dead, and stays for gc's sake). */
+const running = (t: ProgramTarget) => t.state.daemons.filter((d) => /^flanneld /.test(d.what) && isRunningDaemon(d));
+
+/** Restarts after flanneld's lease race (LEASE_RACE) a lab allows, as a kubelet's restarts of its pod. */
+const LEASE_RACE_RESTARTS = 2;
+
+/**
+ * The leases once every flanneld settled. A flanneld that lost the lease race exits; it is started
+ * again on its node, as its DaemonSet's kubelet would, and the progress line says so. Any other
+ * exit fails the switch with its log.
+ */
+export async function settledLeases(
+  t: ProgramTarget,
+  started: { restart?: (nodes: readonly string[]) => Promise<unknown> },
+  wait: (settled: (l: Map<string, Lease>) => Promise<string[]>) => Promise<Map<string, Lease>>,
+  settled: (l: Map<string, Lease>) => Promise<string[]>,
+): Promise<Map<string, Lease>> {
+  for (let restarts = 0; ; restarts++) {
+    try {
+      return await wait(settled);
+    } catch (e) {
+      const race = e instanceof DaemonExitedError && e.tails.every((tail) => LEASE_RACE.test(tail));
+      if (!race || !started.restart || restarts >= LEASE_RACE_RESTARTS) throw e;
+      const nodes = e.daemons.map((d) => d.replace(/^flanneld /, ''));
+      // The exited flanneld's record goes: nothing of it is left to stop, and status would call the lab degraded.
+      const exited = e.daemons;
+      t.state.daemons = t.state.daemons.filter((d) => !(exited.includes(d.what) && !isRunningDaemon(d)));
+      t.save();
+      t.progress(`flanneld on ${nodes.join(', ')} lost flannel's lease race (subnet already exists) and exited; started again`);
+      await started.restart(nodes);
+    }
+  }
+}
+
 export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
   return {
     kind: 'real-flanneld',
@@ -227,8 +264,12 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
       // Settling counts from here: the API server's start and the manifest's apply are said apart.
       const t1 = performance.now();
       const model = fl.model;
-      const daemons = t.state.daemons.filter((d) => /^flanneld /.test(d.what));
-      const leases = await waitFlanneld(envOf(t), started.leasesOf, fl.leaseType, (l) => pendingFacts(t, mode, model, l), daemons);
+      const leases = await settledLeases(
+        t,
+        started,
+        (l) => waitFlanneld(envOf(t), started.leasesOf, fl.leaseType, l, running(t)),
+        (l) => pendingFacts(t, mode, model, l),
+      );
       t.progress(
         `mode ${mode.name}: flanneld ${started.version} settled on ${leases.size} nodes in ${Math.round(performance.now() - t1)} ms` +
           (started.fromDs ? '' : ` (${Math.round(performance.now() - t0)} ms with etcd)`),

@@ -31,8 +31,9 @@ import type { KubeFacts, RunResult } from '../../results/schema.ts';
 import type { PerfOptions } from '../../results/samples.ts';
 import { resolveTopology } from '../../topology/resolve.ts';
 import type { Topology } from '../../topology/types.ts';
-import type { AttachedLab, Backend, BackendSession, CapturePoint, CheckRequest, LabView, StartOptions } from '../backend.ts';
+import type { Backend, BackendSession, CapturePoint, CheckRequest, LabView, StartOptions } from '../backend.ts';
 import { stateRoot } from '../netns/state.ts';
+import { attachKind, KIND, kindDir, type KindState, kindStateFile } from './attach.ts';
 import {
   clusters,
   containerPid,
@@ -45,18 +46,6 @@ import {
   nodeContainers,
   podNetnsInNode,
 } from './docker.ts';
-
-const KIND = 'kind' as const;
-
-/** What `down` and `gc` need of a kind lab: its cluster (when cnilab made it) and its owner. */
-interface KindState {
-  lab: string;
-  cluster: string;
-  created: boolean;
-  owner: { pid: number; startTime: number } | null;
-}
-const kindDir = (lab: string) => `${stateRoot()}/${lab}`;
-const kindStateFile = (lab: string) => `${kindDir(lab)}/kind.json`;
 
 class KindSession implements BackendSession, LabView {
   readonly backend = KIND;
@@ -310,38 +299,3 @@ export const kindBackend: Backend = {
   reap: reapKind,
   attach: attachKind,
 };
-
-/**
- * A kind lab by name (kind labs have names; without one, the netns lab up is meant): `down`
- * deletes its cluster when cnilab made it. Its nodes are containers, not this process's to
- * switch: a kind lab is switched by its run, through its manifest.
- */
-function attachKind(lab: string | undefined): AttachedLab | undefined {
-  if (lab === undefined || !existsSync(kindStateFile(lab))) return undefined;
-  const s = JSON.parse(readFileSync(kindStateFile(lab), 'utf8')) as KindState;
-  return {
-    name: lab,
-    backend: KIND,
-    status: () => {
-      throw new UsageError(`lab ${lab} is kind cluster ${s.cluster}`, `"kubectl --context kind-${s.cluster} get nodes,pods -A" shows it`);
-    },
-    refuseIfRunOwned: (doing, fix) => {
-      if (s.owner && s.owner.pid !== process.pid && isAlive(s.owner))
-        throw new UsageError(`lab ${lab} belongs to a live run (pid ${s.owner.pid}): ${doing} would pull it from under that run`, fix);
-    },
-    down: async () => {
-      const t = await kindTools();
-      if (s.created) {
-        if (!t.ok)
-          throw new UsageError(
-            `lab ${lab} is kind cluster ${s.cluster}, which cannot be deleted here: ${t.detail}`,
-            'run it where Docker runs',
-          );
-        await deleteCluster(t.tools, s.cluster);
-      }
-      rmSync(kindDir(lab), { recursive: true, force: true });
-      return s.created ? 'its kind cluster deleted' : `the cluster ${s.cluster} is yours: kept`;
-    },
-    live: () => undefined,
-  };
-}

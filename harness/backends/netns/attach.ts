@@ -1,12 +1,12 @@
 // A netns lab left up by `cnilab up`, reached again by name through Backend.attach: its state file
 // for status, its nodes for switch and check, and its namespaces by name when the state file is
-// corrupt or gone (down removes them all the same).
+// corrupt or gone (down removes them all the same). Light to load: the lab's code (process runner,
+// programmers) is imported only when the lab is acted on, so `cnilab status` stays a file read.
 import type { ModeDef } from '../../modes/mode.ts';
 import type { Topology } from '../../topology/types.ts';
 import type { AttachedLab, LeaveUpOptions, LiveLab, Progress } from '../backend.ts';
-import { Lab } from './lab.ts';
+import type { Lab } from './lab.ts';
 import { readState, removeLabDir, stateProblem } from './state.ts';
-import { teardownOrphans } from './teardown.ts';
 import { attachedState, labStatus, liveNamespaces, NETNS, refuseIfRunOwned } from './status.ts';
 
 export function attachNetns(name: string | undefined, progress?: Progress): AttachedLab | undefined {
@@ -20,33 +20,32 @@ export function attachNetns(name: string | undefined, progress?: Progress): Atta
       status: () => labStatus(attachedState(name)),
       refuseIfRunOwned: () => {},
       down: async () => `${await downByName(name)} namespaces removed by name`,
-      live: () => {
+      live: async () => {
         attachedState(name); // throws the line that says why, and that down removes it by name
         return undefined;
       },
     };
   }
   const state = attachedState(name);
-  let lab: Lab | undefined;
+  let lab: Promise<Lab> | undefined;
+  const attach = () => (lab ??= import('./lab.ts').then(({ Lab }) => Lab.attach(state.lab, progress)));
   return {
     name: state.lab,
     backend: NETNS,
     status: () => labStatus(state),
     refuseIfRunOwned: (doing, fix) => refuseIfRunOwned(state, doing, fix),
     down: async () => {
-      await (lab ?? Lab.attach(state.lab, progress)).down();
+      await (await attach()).down();
       return undefined;
     },
-    live: () => {
-      lab ??= Lab.attach(state.lab, progress);
-      return lab;
-    },
+    live: attach,
   };
 }
 
 /** Removes a lab whose state file is missing or corrupt, by its namespaces' names. */
 async function downByName(lab: string): Promise<number> {
   const alive = liveNamespaces(lab);
+  const { teardownOrphans } = await import('./teardown.ts');
   await teardownOrphans(alive);
   removeLabDir(lab);
   return alive.length;
@@ -54,6 +53,7 @@ async function downByName(lab: string): Promise<number> {
 
 /** `cnilab up`: the lab built and programmed, then handed over (no owner: `down` removes it). */
 export async function leaveUpNetns(topology: Topology, mode: ModeDef, opts: LeaveUpOptions): Promise<LiveLab> {
+  const { Lab } = await import('./lab.ts');
   const lab = await Lab.up(topology, mode, opts);
   lab.detach();
   return lab;
