@@ -26,7 +26,15 @@ export const kindStateFile = (lab: string) => `${kindDir(lab)}/kind.json`;
  */
 export function attachKind(lab: string | undefined): AttachedLab | undefined {
   if (lab === undefined || !existsSync(kindStateFile(lab))) return undefined;
-  const s = JSON.parse(readFileSync(kindStateFile(lab), 'utf8')) as KindState;
+  let s: KindState;
+  try {
+    s = JSON.parse(readFileSync(kindStateFile(lab), 'utf8')) as KindState;
+  } catch (e) {
+    throw new UsageError(
+      `lab ${lab}: ${kindStateFile(lab)} is not readable (${(e as Error).message})`,
+      `remove ${kindDir(lab)}; "cnilab gc" then deletes its cluster (a cnilab cluster no record claims)`,
+    );
+  }
   return {
     name: lab,
     backend: KIND,
