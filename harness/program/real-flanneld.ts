@@ -214,8 +214,11 @@ async function daemonRunOf(
   };
 }
 
-/** The flanneld daemons running now (a restarted one's earlier record is dead, and stays for gc's sake). */
-const running = (t: ProgramTarget) => t.state.daemons.filter((d) => /^flanneld /.test(d.what) && isRunningDaemon(d));
+/**
+ * The lab's flanneld records, exited ones included: waiting on them notices an exit at once, with
+ * its log (a lease race's exited flanneld has its record removed when it is started again).
+ */
+const flanneldRecords = (t: ProgramTarget) => t.state.daemons.filter((d) => /^flanneld /.test(d.what));
 
 /** Restarts after flanneld's lease race (LEASE_RACE) a lab allows, as a kubelet's restarts of its pod. */
 const LEASE_RACE_RESTARTS = 2;
@@ -267,7 +270,7 @@ export function realFlanneldProgrammer(fl: FlanneldProgram): Programmer {
       const leases = await settledLeases(
         t,
         started,
-        (l) => waitFlanneld(envOf(t), started.leasesOf, fl.leaseType, l, running(t)),
+        (l) => waitFlanneld(envOf(t), started.leasesOf, fl.leaseType, l, flanneldRecords(t)),
         (l) => pendingFacts(t, mode, model, l),
       );
       t.progress(
