@@ -23,8 +23,8 @@ export async function removeLeftovers(t: ProgramTarget, left: readonly string[])
 
 /**
  * Removes what a daemon programmed, leaving for a mode of another kind: its devices (`owned`), and
- * its routes into the pod network (blackholes too) that are not through a device it leaves
- * (`keep`: flannel's cni0 stays with the pods).
+ * its routes into the pod network (blackholes too), except those through its own devices (they go
+ * with them) or through `keep` (flannel's cni0 stays with the pods).
  */
 export async function clearDaemonKernelState(
   t: ProgramTarget,
@@ -35,11 +35,11 @@ export async function clearDaemonKernelState(
   const ops: KernelOp[] = snaps.flatMap((s) => {
     const netns = t.env.names.node(s.node);
     const devs = s.links.filter((l) => owned(l.ifname)).map((l) => l.ifname);
-    const gone = (dev: string | undefined) => devs.includes(dev ?? '') || keep.includes(dev ?? '');
+    const spared = (dev: string | undefined) => devs.includes(dev ?? '') || keep.includes(dev ?? '');
     return [
       ...devs.map((name): KernelOp => ({ kind: 'link-del', netns, name })),
       ...s.routes
-        .filter((r) => r.protocol !== 'kernel' && !gone(r.dev) && routeIn(t.env.topology.podCidr, r.dst))
+        .filter((r) => r.protocol !== 'kernel' && !spared(r.dev) && routeIn(t.env.topology.podCidr, r.dst))
         .map(
           (r): KernelOp => ({
             kind: 'route',
