@@ -1,8 +1,8 @@
 // conform on the fixtures (test/fixtures/conform): each has its resolved data plane and findings;
 // every broken one is caught by the rule meant for it, every good one passes clean.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,12 +19,23 @@ import type { CalicoPlane } from './calico.ts';
 import type { FlannelPlane } from './flannel.ts';
 import { nodeLabels, parseSelector } from './selector.ts';
 
+/** A temp folder of the test's own, removed when the file's tests end. */
+const made: string[] = [];
+const tmpDir = (prefix: string) => {
+  const d = mkdtempSync(`${tmpdir()}/${prefix}`);
+  made.push(d);
+  return d;
+};
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const FIX = `${ROOT}/test/fixtures/conform`;
 const topo = () => loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
 /** A file of `text` in a folder of its own. */
 function tmpFile(name: string, text: string): string {
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-conform-`)}/${name}`;
+  const f = `${tmpDir('cnilab-conform-')}/${name}`;
   writeFileSync(f, text);
   return f;
 }

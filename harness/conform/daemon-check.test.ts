@@ -1,9 +1,9 @@
 // conform's reading against what a real daemon programmed: the reading each config gives, the
 // comparison that catches a difference (so the root tests' "every setting agrees" can fail), and
 // the read-back of flanneld's and calico-node's kernel state in the same words.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +20,21 @@ import { conform, conformanceResult } from './conform.ts';
 import { checkReading, readingFindings } from './daemon-check.ts';
 import { readInputs } from './inputs.ts';
 
+/** A temp folder of the test's own, removed when the file's tests end. */
+const made: string[] = [];
+const tmpDir = (prefix: string) => {
+  const d = mkdtempSync(`${tmpdir()}/${prefix}`);
+  made.push(d);
+  return d;
+};
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const topo = () => loadTopology(`${ROOT}/topologies/two-subnets.yaml`);
 const file = (name: string, text: string) => {
-  const f = `${mkdtempSync(`${tmpdir()}/cnilab-read-`)}/${name}`;
+  const f = `${tmpDir('cnilab-read-')}/${name}`;
   writeFileSync(f, text);
   return f;
 };

@@ -2,12 +2,23 @@
 // wants, krt_tunnel as BIRD 2 attributes for IPIP Always and CrossSubnet, 1.x's kernel behaviour
 // kept (no metric, no device routes), and anything unknown refused. BIRD 2's own parser checks
 // every rewrite. The inputs are written here in the shapes confd renders, not copied from Calico.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { pythonHelper } from '../kernel/root.ts';
+
+/** A temp folder of the test's own, removed when the file's tests end. */
+const made: string[] = [];
+const tmpDir = (prefix: string) => {
+  const d = mkdtempSync(`${tmpdir()}/${prefix}`);
+  made.push(d);
+  return d;
+};
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 const BIRD = '/usr/sbin/bird';
 const SKIP = existsSync(BIRD) ? false : 'BIRD 2 is not installed (bash ci/ensure.sh installs bird2)';
@@ -80,7 +91,7 @@ ${kernel}
 `;
 
 function rewrite(files: Record<string, string>): { code: number; stderr: string; out: Record<string, string> } {
-  const src = mkdtempSync(`${tmpdir()}/cnilab-bird2-src-`);
+  const src = tmpDir('cnilab-bird2-src-');
   const dst = `${src}/bird2`;
   for (const [f, text] of Object.entries(files)) writeFileSync(`${src}/${f}`, text);
   const [python, ...args] = pythonHelper('harness/program/bird2-from-confd.py');
